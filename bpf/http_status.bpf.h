@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Status codes read from the bytes nginx sends and receives, without uprobes
+ * (TCP and unix sockets alike; the buffer comes from the syscall's registers):
+ * - a request nginx sends to an upstream (HTTP request line, FastCGI
+ *   BEGIN_REQUEST) arms its socket; the first response read on that socket is
+ *   checked for a 5xx status (the upstream's own error);
+ * - a plain HTTP/1.x response nginx sends to a client is checked for a 5xx
+ *   status line; after an upstream 5xx, the next client send of that thread
+ *   names the client even when it is encrypted.
+ * Every process's sends and receives pass here, so the nginx check comes first.
+ */
+#ifndef WHY502_HTTP_STATUS_BPF_H
+#define WHY502_HTTP_STATUS_BPF_H
+
+#include "common.bpf.h"
+
+#define PEEK_LEN 16
+#define FCGI_SCAN_LEN 96
+#define MSG_PEEK 2
+
+#define SYS_READ 0
+#define SYS_READV 19
+#define SYS_RECVFROM 45
+#define SYS_RECVMSG 47
+#define SYS_WRITE 1
+#define SYS_WRITEV 20
+#define SYS_SENDTO 44
+#define SYS_SENDMSG 46
+
+/* Upstream sockets that have a request in flight: sk → protocol. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_AWAITING);
+	__type(key, __u64);
+	__type(value, __u32);
+} awaiting_response SEC(".maps");
+
+/* Threads that just read an upstream 5xx: the next client send is its client. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_NGINX_PROCS);
+	__type(key, __u32);
+	__type(value, __u64);
+} upstream_5xx_pending SEC(".maps");
+
+static __always_inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static __always_inline __u32 three_digits(const char *p)
+{
+	if (!is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2]))
+		return 0;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+/* "HTTP/1.x NNN" → NNN, else 0. */
+static __always_inline __u32 http_status_line(const char *b)
+{
+	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
+	    b[5] != '1' || b[6] != '.' || b[8] != ' ')
+		return 0;
+	return three_digits(&b[9]);
+}
+
+/* An HTTP request line ("GET /", "POST http://…") or a FastCGI BEGIN_REQUEST. */
+static __always_inline __u32 request_protocol(const char *b)
+{
+	if (b[0] == 1 && b[1] == 1 && b[4] == 0 && b[5] == 8)
+		return W5_PROTO_FASTCGI;
+	int i = 0;
+#pragma unroll
+	for (; i < 8; i++) {
+		if (b[i] < 'A' || b[i] > 'Z')
+			break;
+	}
+	if (i >= 3 && i < 8 && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == 'h'))
+		return W5_PROTO_HTTP;
+	return 0;
+}
+
+static __always_inline void emit_client_response(const struct sock *sk, __u32 status)
+{
+	struct w5_client_response *e = reserve_event(sizeof(*e), W5_EV_CLIENT_RESPONSE);
+	if (!e)
+		return;
+	e->sk = (__u64)sk;
+	e->status = status;
+	e->pad = 0;
+	__builtin_memset(&e->local, 0, sizeof(e->local));
+	__builtin_memset(&e->remote, 0, sizeof(e->remote));
+	read_sock_addrs(sk, &e->local, &e->remote);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The first user buffer of the socket syscall in progress (send or receive). */
+static __always_inline const void *syscall_buffer(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	__u64 arg = BPF_CORE_READ(regs, si);
+	if (nr == SYS_RECVFROM || nr == SYS_READ || nr == SYS_SENDTO || nr == SYS_WRITE)
+		return (const void *)arg;
+	struct iovec iov = {};
+	if (nr == SYS_RECVMSG || nr == SYS_SENDMSG) {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)arg))
+			return NULL;
+		arg = (__u64)m.msg_iov;
+	} else if (nr != SYS_READV && nr != SYS_WRITEV) {
+		return NULL;
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)arg))
+		return NULL;
+	return iov.iov_base;
+}
+
+/* "Status: NNN" among the first CGI headers of a FastCGI STDOUT record. */
+static __always_inline __u32 fastcgi_status(const void *buf, int len)
+{
+	char b[FCGI_SCAN_LEN] = {};
+	if (len < 16 || bpf_probe_read_user(b, sizeof(b), buf))
+		return 0;
+	if (b[0] != 1 || b[1] != 6) /* version 1, FCGI_STDOUT */
+		return 0;
+	for (int i = 8; i < FCGI_SCAN_LEN - 11; i++) {
+		if (i + 11 > len)
+			break;
+		if ((i == 8 || b[i - 1] == '\n') && b[i] == 'S' && b[i + 1] == 't' &&
+		    b[i + 2] == 'a' && b[i + 3] == 't' && b[i + 4] == 'u' && b[i + 5] == 's' &&
+		    b[i + 6] == ':' && b[i + 7] == ' ')
+			return three_digits(&b[i + 8]);
+	}
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (ctx->ret <= 0 || !is_nginx_tgid(id >> 32))
+		return 0;
+	const struct sock *sk = (const struct sock *)ctx->sk;
+	const void *buf = syscall_buffer();
+	char b[PEEK_LEN] = {};
+	if (!buf || bpf_probe_read_user(b, sizeof(b), buf))
+		return 0;
+
+	__u32 tid = (__u32)id;
+	__u32 status = http_status_line(b);
+	if (status) {
+		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
+		if (status >= 500 && status <= 504)
+			emit_client_response(sk, status);
+		return 0;
+	}
+	__u32 proto = request_protocol(b);
+	if (proto) {
+		__u64 key = (__u64)sk;
+		if (bpf_map_update_elem(&awaiting_response, &key, &proto, BPF_ANY))
+			count_lost(W5_LOST_MAP_FULL);
+		return 0;
+	}
+	if (bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
+		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
+		emit_client_response(sk, 0);
+	}
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int on_sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK) || !is_nginx_tgid(id >> 32))
+		return 0;
+	__u64 key = (__u64)ctx->sk;
+	__u32 *proto = bpf_map_lookup_elem(&awaiting_response, &key);
+	if (!proto)
+		return 0;
+	__u32 protocol = *proto;
+	bpf_map_delete_elem(&awaiting_response, &key);
+
+	const void *buf = syscall_buffer();
+	if (!buf)
+		return 0;
+	__u32 status = 0;
+	if (protocol == W5_PROTO_HTTP) {
+		char b[PEEK_LEN] = {};
+		if (ctx->ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
+			status = http_status_line(b);
+	} else {
+		status = fastcgi_status(buf, ctx->ret);
+	}
+	if (status < 500 || status > 504)
+		return 0;
+
+	struct w5_upstream_status *e = reserve_event(sizeof(*e), W5_EV_UPSTREAM_STATUS);
+	if (!e)
+		return 0;
+	e->sk = key;
+	e->status = status;
+	e->proto = protocol;
+	__builtin_memset(&e->local, 0, sizeof(e->local));
+	__builtin_memset(&e->remote, 0, sizeof(e->remote));
+	__builtin_memset(e->unix_path, 0, sizeof(e->unix_path));
+	read_sock_addrs((const struct sock *)ctx->sk, &e->local, &e->remote);
+	if (e->remote.family == AF_UNIX)
+		read_unix_peer_path((const struct sock *)ctx->sk, e->unix_path, sizeof(e->unix_path));
+	__u64 now = e->h.ts_ns;
+	bpf_ringbuf_submit(e, 0);
+
+	__u32 tid = (__u32)id;
+	bpf_map_update_elem(&upstream_5xx_pending, &tid, &now, BPF_ANY);
+	return 0;
+}
+
+#endif /* WHY502_HTTP_STATUS_BPF_H */

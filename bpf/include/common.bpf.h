@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and helpers shared by every why502 BPF domain. */
+#ifndef WHY502_COMMON_BPF_H
+#define WHY502_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "why502_wire.h"
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, W5_RINGBUF_BYTES);
+} events SEC(".maps");
+
+/* Per-CPU counters of everything that could not be delivered (enum w5_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, W5_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* tgids of the nginx processes being traced; filled by userspace and by fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, W5_MAX_NGINX_PROCS);
+	__type(key, __u32);
+	__type(value, __u8);
+} nginx_tgids SEC(".maps");
+
+static __always_inline void count_lost(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&lost, &reason);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline bool is_nginx_tgid(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&nginx_tgids, &tgid) != NULL;
+}
+
+/* Reserve an event in the ring buffer; counts the loss when it is full. */
+static __always_inline void *reserve_event(__u32 size, __u32 type)
+{
+	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		count_lost(W5_LOST_RINGBUF_FULL);
+		return NULL;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	h->type = type;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	return h;
+}
+
+/* Both ends of a socket, as the kernel sees them. */
+static __always_inline void read_sock_addrs(const struct sock *sk, struct w5_addr *local,
+					    struct w5_addr *remote)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	local->family = family;
+	remote->family = family;
+	if (family == AF_INET) {
+		__be32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(local->addr, &saddr, 4);
+		__builtin_memcpy(remote->addr, &daddr, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&local->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&remote->addr, sk, __sk_common.skc_v6_daddr);
+	}
+	if (family == AF_INET || family == AF_INET6) {
+		local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		remote->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
+}
+
+/* The path a connected unix stream socket's peer listens on. */
+static __always_inline void read_unix_peer_path(const struct sock *sk, char *out, __u32 out_len)
+{
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
+	struct unix_address *addr = peer ? BPF_CORE_READ(peer, addr) : NULL;
+	if (addr)
+		bpf_probe_read_kernel_str(out, out_len, &addr->name[0].sun_path);
+}
+
+static __always_inline int sock_state(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_state);
+}
+
+#endif /* WHY502_COMMON_BPF_H */

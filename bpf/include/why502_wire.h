@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one wire format between the BPF programs and userspace.
+ *
+ * Included by bpf/why502.bpf.c (with vmlinux.h types) and by the C++ decoder.
+ * Every event starts with struct w5_header; type numbers are explicit and never
+ * reused. Userspace checks sizes before it trusts a record (see events/decode).
+ */
+#ifndef WHY502_WIRE_H
+#define WHY502_WIRE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define W5_WIRE_VERSION 1
+
+#define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
+#define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
+#define W5_ACTION_LEN 48 /* nginx's log->action ("connecting to upstream") */
+#define W5_MAX_STATES 4  /* upstream attempts copied per error response */
+#define W5_COMM_LEN 16
+
+enum w5_event_type {
+	/* nginx logged an error for a request (uprobe on ngx_log_error_core). */
+	W5_EV_NGX_LOG = 1,
+	/* nginx generated an error response itself
+	 * (uprobe on ngx_http_special_response_handler). */
+	W5_EV_NGX_ERROR_PAGE = 2,
+	/* nginx wrote the start of a response to a client socket: a plain
+	 * HTTP/1.x 5xx status line, or (status 0) the first bytes after an
+	 * upstream's 5xx when the client socket is encrypted or HTTP/2. */
+	W5_EV_CLIENT_RESPONSE = 3,
+	/* nginx read an upstream response whose status is 5xx. */
+	W5_EV_UPSTREAM_STATUS = 4,
+	/* An RST arrived on a socket (tcp:tcp_receive_reset). */
+	W5_EV_TCP_RESET = 5,
+	/* The kernel reported a socket error (sock:inet_sk_error_report). */
+	W5_EV_SOCK_ERROR = 6,
+	/* A SYN was retransmitted (tcp:tcp_retransmit_skb in SYN_SENT). */
+	W5_EV_SYN_RETRANSMIT = 7,
+	/* An nginx process started (fork of a traced process). */
+	W5_EV_PROCESS_FORK = 8,
+};
+
+/* Client/upstream protocol hint in w5_client_response. */
+enum w5_upstream_proto {
+	W5_PROTO_HTTP = 1,
+	W5_PROTO_FASTCGI = 2,
+};
+
+/* AF_* values as the kernel uses them; 0 means unknown. */
+struct w5_addr {
+	__u16 family; /* AF_INET (2), AF_INET6 (10), AF_UNIX (1) */
+	__u16 port;   /* host byte order */
+	__u8 addr[16];
+};
+
+struct w5_header {
+	__u32 type;
+	__u32 size;   /* whole event, header included */
+	__u64 ts_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 tgid;
+	__u32 tid;
+};
+
+/* One entry of nginx's r->upstream_states (ngx_http_upstream_state_t). */
+struct w5_upstream_state {
+	__u32 status;
+	__u32 pad;
+	__u64 response_ms; /* (__u64)-1 when unset, as nginx stores it */
+	__u64 connect_ms;
+	__u64 header_ms;
+	__u64 bytes_received;
+	__u64 bytes_sent;
+	char peer[W5_NAME_LEN];
+};
+
+struct w5_ngx_log {
+	struct w5_header h;
+	__u64 request;     /* ngx_http_request_t* — identity within one worker */
+	__u64 connection;  /* nginx's connection number of the client connection */
+	__u64 upstream_sk; /* kernel sock of the current upstream connection, 0 if none */
+	__u32 level;       /* NGX_LOG_* */
+	__s32 err;         /* errno nginx logged, 0 if none */
+	struct w5_addr client;
+	struct w5_addr upstream; /* from the upstream socket, when there is one */
+	char peer[W5_NAME_LEN];  /* u->peer.name */
+	char fmt[W5_FMT_LEN];
+	char action[W5_ACTION_LEN];
+};
+
+struct w5_ngx_error_page {
+	struct w5_header h;
+	__u64 request;
+	__u64 connection;
+	__u64 client_sk;
+	__u32 status;
+	__u32 n_states; /* entries of r->upstream_states (may exceed W5_MAX_STATES) */
+	__u32 has_upstream;
+	__u32 pad;
+	struct w5_addr client;
+	char peer[W5_NAME_LEN]; /* u->peer.name: last peer tried or the group name */
+	struct w5_upstream_state states[W5_MAX_STATES];
+};
+
+struct w5_client_response {
+	struct w5_header h;
+	__u64 sk;
+	__u32 status; /* 0 when the bytes are not a readable HTTP/1.x status line */
+	__u32 pad;
+	struct w5_addr local;
+	struct w5_addr remote;
+};
+
+struct w5_upstream_status {
+	struct w5_header h;
+	__u64 sk;
+	__u32 status;
+	__u32 proto; /* enum w5_upstream_proto */
+	struct w5_addr local;
+	struct w5_addr remote;
+	char unix_path[W5_NAME_LEN]; /* the listener's path for a unix upstream */
+};
+
+/* Kernel evidence about one socket. */
+struct w5_sock_evidence {
+	struct w5_header h;
+	__u64 sk;
+	__s32 err;   /* errno for W5_EV_SOCK_ERROR */
+	__u32 state; /* TCP state when it happened (TCP_SYN_SENT = 2, ...) */
+	struct w5_addr local;
+	struct w5_addr remote;
+};
+
+struct w5_process_fork {
+	struct w5_header h;
+	__u32 parent_tgid;
+	__u32 child_tgid;
+	char comm[W5_COMM_LEN];
+};
+
+/* Where in nginx's structs to read; set per traced binary through the uprobe
+ * attach cookie (an index into the layouts map). */
+struct w5_nginx_layout {
+	__u32 r_connection;
+	__u32 r_upstream;
+	__u32 r_upstream_states;
+	__u32 c_fd;
+	__u32 c_log;
+	__u32 c_sockaddr;
+	__u32 log_connection;
+	__u32 log_data;
+	__u32 log_action;
+	__u32 ctx_current_request;
+	__u32 u_peer;       /* ngx_peer_connection_t inside ngx_http_upstream_t */
+	__u32 pc_connection;
+	__u32 pc_name;
+	__u32 state_size;
+	__u32 state_status;
+	__u32 state_response_time;
+	__u32 state_connect_time;
+	__u32 state_header_time;
+	__u32 state_bytes_received;
+	__u32 state_bytes_sent;
+	__u32 state_peer;
+	__u32 ctx_request;
+};
+
+#define W5_MAX_LAYOUTS 8
+
+/* Counters of what could not be delivered; indexes of the per-CPU array. */
+enum w5_counter {
+	W5_LOST_RINGBUF_FULL = 0,
+	W5_LOST_MAP_FULL = 1,
+	W5_LOST_READ_FAILED = 2,
+	W5_COUNTER_MAX = 8,
+};
+
+#define W5_RINGBUF_BYTES (4u << 20)
+#define W5_MAX_NGINX_PROCS 4096
+#define W5_MAX_AWAITING 65536
+
+#endif /* WHY502_WIRE_H */

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Uprobes on nginx functions that only run when something went wrong, so a
+ * healthy request never traps: ngx_log_error_core (an error is being logged)
+ * and ngx_http_special_response_handler (nginx builds an error page).
+ * Struct offsets come from the layout chosen for the traced binary, passed
+ * as the attach cookie.
+ */
+#ifndef WHY502_NGINX_UPROBES_BPF_H
+#define WHY502_NGINX_UPROBES_BPF_H
+
+#include "common.bpf.h"
+
+#define NGX_LOG_WARN 5
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, W5_MAX_LAYOUTS);
+	__type(key, __u32);
+	__type(value, struct w5_nginx_layout);
+} layouts SEC(".maps");
+
+/* With --pid only the chosen processes count; otherwise any process running
+ * a traced binary is nginx, and joins nginx_tgids so the kernel-side hooks
+ * see it too (a master started after why502 was). */
+const volatile bool only_listed_processes = false;
+
+static __always_inline bool admit_current_process(void)
+{
+	__u32 tgid = current_tgid();
+	if (is_nginx_tgid(tgid))
+		return true;
+	if (only_listed_processes)
+		return false;
+	__u8 one = 1;
+	if (bpf_map_update_elem(&nginx_tgids, &tgid, &one, BPF_ANY))
+		count_lost(W5_LOST_MAP_FULL);
+	return true;
+}
+
+static __always_inline const struct w5_nginx_layout *layout_of(void *ctx)
+{
+	__u32 index = (__u32)bpf_get_attach_cookie(ctx);
+	return bpf_map_lookup_elem(&layouts, &index);
+}
+
+static __always_inline __u64 user_u64(__u64 addr)
+{
+	__u64 value = 0;
+	if (addr)
+		bpf_probe_read_user(&value, sizeof(value), (const void *)addr);
+	return value;
+}
+
+/* Copies an ngx_str_t (not NUL-terminated) into a NUL-terminated buffer. */
+static __always_inline void read_ngx_str(__u64 str_addr, char *out, __u32 out_len)
+{
+	struct {
+		__u64 len;
+		__u64 data;
+	} s = {};
+	if (!str_addr || bpf_probe_read_user(&s, sizeof(s), (const void *)str_addr))
+		return;
+	__u64 n = s.len < out_len - 1 ? s.len : out_len - 1;
+	n &= (W5_NAME_LEN - 1);
+	if (n && bpf_probe_read_user(out, n, (const void *)s.data) == 0)
+		out[n] = 0;
+}
+
+/* nginx's view of a peer address (struct sockaddr in nginx's memory). */
+static __always_inline void read_user_sockaddr(__u64 addr, struct w5_addr *out)
+{
+	__u8 sa[28] = {};
+	if (!addr || bpf_probe_read_user(sa, sizeof(sa), (const void *)addr))
+		return;
+	__u16 family = sa[0] | (sa[1] << 8);
+	out->family = family;
+	if (family == AF_INET) {
+		out->port = (sa[2] << 8) | sa[3];
+		__builtin_memcpy(out->addr, &sa[4], 4);
+	} else if (family == AF_INET6) {
+		out->port = (sa[2] << 8) | sa[3];
+		__builtin_memcpy(out->addr, &sa[8], 16);
+	}
+}
+
+/* The kernel socket behind one of the current process's descriptors. */
+static __always_inline struct sock *fd_to_sock(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || fd >= (__s32)BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	struct socket *sock = (struct socket *)BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	/* private_data is a socket only if the socket points back at it. */
+	if (!sk || (struct socket *)BPF_CORE_READ(sk, sk_socket) != sock)
+		return NULL;
+	return sk;
+}
+
+static __always_inline __s32 connection_fd(const struct w5_nginx_layout *l, __u64 c)
+{
+	__s32 fd = -1;
+	if (c)
+		bpf_probe_read_user(&fd, sizeof(fd), (const void *)(c + l->c_fd));
+	return fd;
+}
+
+/* Connection number nginx logs for this client connection (ngx_log_t.connection). */
+static __always_inline __u64 connection_number(const struct w5_nginx_layout *l, __u64 c)
+{
+	__u64 log = user_u64(c + l->c_log);
+	return log ? user_u64(log + l->log_connection) : 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, const char *fmt)
+{
+	if (level > NGX_LOG_WARN || !admit_current_process())
+		return 0;
+	const struct w5_nginx_layout *l = layout_of(ctx);
+	if (!l)
+		return 0;
+
+	/* Only logs written in the context of an HTTP request: log->data is an
+	 * ngx_http_log_ctx_t whose request belongs to its connection. */
+	__u64 log_ctx = user_u64(log + l->log_data);
+	if (!log_ctx)
+		return 0;
+	__u64 client_conn = user_u64(log_ctx);
+	__u64 r = user_u64(log_ctx + l->ctx_current_request);
+	if (!r)
+		r = user_u64(log_ctx + l->ctx_request);
+	if (!r || !client_conn || user_u64(r + l->r_connection) != client_conn)
+		return 0;
+
+	struct w5_ngx_log *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG);
+	if (!e)
+		return 0;
+	e->request = r;
+	e->connection = user_u64(log + l->log_connection);
+	e->level = (__u32)level;
+	e->err = err;
+	e->upstream_sk = 0;
+	__builtin_memset(&e->client, 0, sizeof(e->client));
+	__builtin_memset(&e->upstream, 0, sizeof(e->upstream));
+	__builtin_memset(e->peer, 0, sizeof(e->peer));
+	__builtin_memset(e->fmt, 0, sizeof(e->fmt));
+	__builtin_memset(e->action, 0, sizeof(e->action));
+
+	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
+	bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt);
+	__u64 action = user_u64(log + l->log_action);
+	if (action)
+		bpf_probe_read_user_str(e->action, sizeof(e->action), (const void *)action);
+
+	__u64 u = user_u64(r + l->r_upstream);
+	if (u) {
+		__u64 pc = u + l->u_peer;
+		read_ngx_str(user_u64(pc + l->pc_name), e->peer, sizeof(e->peer));
+		__u64 upstream_conn = user_u64(pc + l->pc_connection);
+		struct sock *sk = fd_to_sock(connection_fd(l, upstream_conn));
+		if (sk) {
+			struct w5_addr local = {};
+			e->upstream_sk = (__u64)sk;
+			read_sock_addrs(sk, &local, &e->upstream);
+		}
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline void read_upstream_state(const struct w5_nginx_layout *l, __u64 state,
+						struct w5_upstream_state *out)
+{
+	__u64 status = user_u64(state + l->state_status);
+	out->status = (__u32)status;
+	out->response_ms = user_u64(state + l->state_response_time);
+	out->connect_ms = user_u64(state + l->state_connect_time);
+	out->header_ms = user_u64(state + l->state_header_time);
+	out->bytes_received = user_u64(state + l->state_bytes_received);
+	out->bytes_sent = user_u64(state + l->state_bytes_sent);
+	read_ngx_str(user_u64(state + l->state_peer), out->peer, sizeof(out->peer));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
+{
+	if (status != 500 && status != 502 && status != 503 && status != 504)
+		return 0;
+	if (!admit_current_process())
+		return 0;
+	const struct w5_nginx_layout *l = layout_of(ctx);
+	if (!l || !r)
+		return 0;
+
+	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
+	if (!e)
+		return 0;
+	__builtin_memset((char *)e + sizeof(e->h), 0, sizeof(*e) - sizeof(e->h));
+	e->request = r;
+	e->status = (__u32)status;
+
+	__u64 client_conn = user_u64(r + l->r_connection);
+	e->connection = connection_number(l, client_conn);
+	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
+	e->client_sk = (__u64)fd_to_sock(connection_fd(l, client_conn));
+
+	__u64 u = user_u64(r + l->r_upstream);
+	e->has_upstream = u != 0;
+	if (u)
+		read_ngx_str(user_u64(u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
+
+	__u64 states = user_u64(r + l->r_upstream_states);
+	if (states) {
+		__u64 elts = user_u64(states);
+		__u64 nelts = user_u64(states + 8);
+		e->n_states = (__u32)nelts;
+		for (__u32 i = 0; i < W5_MAX_STATES; i++) {
+			if (i >= nelts)
+				break;
+			read_upstream_state(l, elts + (__u64)i * l->state_size, &e->states[i]);
+		}
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+#endif /* WHY502_NGINX_UPROBES_BPF_H */

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Keeps nginx_tgids current without polling: a process forked by a traced
+ * nginx (a new worker after a reload or a crash) is traced from its first
+ * instruction; a traced process that exits is forgotten.
+ */
+#ifndef WHY502_PROCESSES_BPF_H
+#define WHY502_PROCESSES_BPF_H
+
+#include "common.bpf.h"
+
+SEC("raw_tracepoint/sched_process_fork")
+int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	if (child_pid != child_tgid || !is_nginx_tgid(parent_tgid))
+		return 0;
+	__u8 one = 1;
+	if (bpf_map_update_elem(&nginx_tgids, &child_tgid, &one, BPF_ANY))
+		count_lost(W5_LOST_MAP_FULL);
+
+	struct w5_process_fork *e = reserve_event(sizeof(*e), W5_EV_PROCESS_FORK);
+	if (!e)
+		return 0;
+	e->parent_tgid = parent_tgid;
+	e->child_tgid = child_tgid;
+	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int on_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	__u32 pid = BPF_CORE_READ(task, pid);
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	if (pid == tgid)
+		bpf_map_delete_elem(&nginx_tgids, &tgid);
+	return 0;
+}
+
+#endif /* WHY502_PROCESSES_BPF_H */

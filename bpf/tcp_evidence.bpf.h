@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel evidence about upstream sockets, from tracepoints that fire only when
+ * something fails: a reset received, a socket error, a retransmitted SYN.
+ * They run in softirq context as often as not, so they cannot filter on the
+ * current process; they keep a socket when nginx is current, when it has a
+ * request in flight (awaiting_response), when it is still connecting, or when
+ * it was already watched for an earlier failure. TCP state numbers are part of
+ * the kernel ABI (ss and sock_diag expose them), so they are used as they are.
+ */
+#ifndef WHY502_TCP_EVIDENCE_BPF_H
+#define WHY502_TCP_EVIDENCE_BPF_H
+
+#include "common.bpf.h"
+
+/* Sockets with a failure already reported, so their later errors are kept. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} watched_sockets SEC(".maps");
+
+static __always_inline bool worth_reporting(const struct sock *sk, int state)
+{
+	__u64 key = (__u64)sk;
+	if (state == TCP_SYN_SENT)
+		return true;
+	if (bpf_map_lookup_elem(&awaiting_response, &key) ||
+	    bpf_map_lookup_elem(&watched_sockets, &key))
+		return true;
+	return is_nginx_tgid(current_tgid());
+}
+
+static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk, int state,
+					       __s32 err)
+{
+	__u64 key = (__u64)sk;
+	__u8 one = 1;
+	bpf_map_update_elem(&watched_sockets, &key, &one, BPF_ANY);
+
+	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
+	if (!e)
+		return;
+	e->sk = key;
+	e->err = err;
+	e->state = state;
+	__builtin_memset(&e->local, 0, sizeof(e->local));
+	__builtin_memset(&e->remote, 0, sizeof(e->remote));
+	read_sock_addrs(sk, &e->local, &e->remote);
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("raw_tracepoint/tcp_receive_reset")
+int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int state = sock_state(sk);
+	if (worth_reporting(sk, state))
+		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0);
+	return 0;
+}
+
+SEC("raw_tracepoint/inet_sk_error_report")
+int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int state = sock_state(sk);
+	if (worth_reporting(sk, state))
+		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err));
+	return 0;
+}
+
+SEC("raw_tracepoint/tcp_retransmit_skb")
+int on_tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int state = sock_state(sk);
+	if (state == TCP_SYN_SENT)
+		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0);
+	return 0;
+}
+
+#endif /* WHY502_TCP_EVIDENCE_BPF_H */

@@ -1,0 +1,284 @@
+#include "attribution/engine.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "events/address.hpp"
+
+namespace why502 {
+namespace {
+
+constexpr uint64_t kUnsetMsec = ~0ull;  // nginx's (ngx_msec_t) -1
+
+bool is_unset(uint64_t msec) { return msec == kUnsetMsec; }
+
+std::string upstream_name(const w5_upstream_status& us) {
+  if (us.remote.family == 1) {
+    std::string path = wire_string(us.unix_path);
+    return "unix:" + path;
+  }
+  return format_endpoint(us.remote);
+}
+
+// The first line of the evidence: the cause in one sentence.
+std::string headline(Cause cause, const std::string& peer, int status) {
+  switch (cause) {
+    case Cause::refused:
+      return "connect() to " + peer + " refused: nothing accepted the connection";
+    case Cause::reset:
+      return "upstream " + peer + " reset the connection before a full response header";
+    case Cause::closed_early:
+      return "upstream " + peer + " closed the connection before a full response header";
+    case Cause::slow_backend:
+      return "upstream " + peer + " sent no response header within proxy_read_timeout";
+    case Cause::connect_timeout:
+      return "connect() to " + peer + " got no answer within proxy_connect_timeout";
+    case Cause::invalid_response:
+      return "upstream " + peer + " answered, but nginx rejected the response header";
+    case Cause::upstream_status:
+      return "upstream " + peer + " answered " + std::to_string(status) + " itself";
+    case Cause::no_live_upstreams:
+      return "every peer of " + peer + " was marked failed; no connection was tried";
+    case Cause::backlog_full:
+      return "the listen queue of " + peer + " was full";
+    case Cause::fd_exhausted:
+      return "out of file descriptors while connecting to " + peer;
+    case Cause::unreachable:
+      return peer + " is unreachable";
+    case Cause::dns_failure:
+      return "nginx could not resolve " + peer;
+    case Cause::tls_failure:
+      return "TLS handshake with " + peer + " failed";
+    case Cause::limited:
+      return "rejected by nginx's own limit_req / limit_conn";
+    case Cause::backend_crashed:
+      return "the backend process behind " + peer + " died";
+    case Cause::unknown:
+      break;
+  }
+  return "nginx answered " + std::to_string(status) + "; no upstream failure explains it";
+}
+
+}  // namespace
+
+Cause cause_from_upstream_state(const w5_upstream_state& s) {
+  if (!is_unset(s.header_ms) && s.status >= 500) return Cause::upstream_status;
+  if (is_unset(s.connect_ms)) {
+    if (s.status == 504) return Cause::connect_timeout;
+    if (s.status == 502) return Cause::refused;
+    return Cause::unknown;
+  }
+  if (s.status == 504) return Cause::slow_backend;
+  if (s.status == 502) return s.bytes_received == 0 ? Cause::closed_early : Cause::invalid_response;
+  return Cause::unknown;
+}
+
+void Engine::handle(const Event& event, std::vector<Record>& out) {
+  ++stats_.events;
+  const uint64_t now = header_of(event).ts_ns;
+  if (now - last_expiry_ns_ > 1'000'000'000ull) {
+    expire(now);
+    last_expiry_ns_ = now;
+  }
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, w5_ngx_log>) {
+          on_nginx_log(e);
+        } else if constexpr (std::is_same_v<T, w5_ngx_error_page>) {
+          on_error_page(e, out);
+        } else if constexpr (std::is_same_v<T, w5_client_response>) {
+          on_client_response(e, out);
+        } else if constexpr (std::is_same_v<T, w5_upstream_status>) {
+          on_upstream_status(e);
+        } else if constexpr (std::is_same_v<T, w5_sock_evidence>) {
+          sockets_.add(e);
+        }
+      },
+      event);
+}
+
+void Engine::on_nginx_log(const w5_ngx_log& e) {
+  const std::string fmt = wire_string(e.fmt);
+  const std::string action = wire_string(e.action);
+  const std::string peer = wire_string(e.peer);
+  auto failure = classify_nginx_log(fmt, e.err, action);
+  const bool disabled_note = fmt.rfind("upstream server temporarily disabled", 0) == 0;
+  if (!failure && !disabled_note) return;
+
+  if (pending_.size() >= options_.max_pending_requests) {
+    // Bounded: drop the oldest pending request.
+    auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_ts_ns < b.second.last_ts_ns;
+    });
+    pending_.erase(oldest);
+    ++stats_.evicted_requests;
+  }
+  PendingRequest& p = pending_[RequestKey{e.h.tgid, e.request, e.connection}];
+  p.last_ts_ns = e.h.ts_ns;
+  std::string message = describe_nginx_log(fmt, e.err, action, peer);
+  if (!failure) {
+    p.notes.push_back("nginx: " + message + (peer.empty() ? "" : " (" + peer + ")"));
+    return;
+  }
+  if (!failure->is_attempt) {
+    p.limited = true;
+    p.limited_message = message;
+    return;
+  }
+  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk});
+}
+
+void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out) {
+  PendingRequest p;
+  if (auto it = pending_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != pending_.end()) {
+    p = std::move(it->second);
+    pending_.erase(it);
+  }
+  std::optional<w5_upstream_status> upstream_5xx;
+  if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
+    upstream_5xx = it->second;
+    upstream_5xx_.erase(it);
+  }
+
+  Record r;
+  r.ts_ns = e.h.ts_ns;
+  r.pid = e.h.tgid;
+  r.status = static_cast<int>(e.status);
+  r.client = format_endpoint(e.client);
+  r.upstream = e.has_upstream ? wire_string(e.peer) : "";
+  r.source = "uprobe";
+
+  // One attempt per entry of r->upstream_states; nginx's log lines give the
+  // causes of the failed ones, in order.
+  size_t next_failure = 0;
+  const size_t n_states = std::min<size_t>(e.n_states, W5_MAX_STATES);
+  for (size_t i = 0; i < n_states; ++i) {
+    const w5_upstream_state& s = e.states[i];
+    Attempt a;
+    a.upstream = wire_string(s.peer);
+    a.status = static_cast<int>(s.status);
+    a.ms = is_unset(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
+    if (next_failure < p.failures.size() && p.failures[next_failure].peer == a.upstream) {
+      a.cause = p.failures[next_failure++].failure.cause;
+    } else {
+      a.cause = cause_from_upstream_state(s);
+    }
+    r.attempts.push_back(a);
+  }
+  // Attempts beyond what the event carries, or made before states existed.
+  if (n_states == 0 || e.n_states > W5_MAX_STATES) {
+    for (; next_failure < p.failures.size(); ++next_failure) {
+      const auto& f = p.failures[next_failure];
+      r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});
+    }
+  }
+
+  if (!r.attempts.empty()) {
+    r.cause = r.attempts.back().cause;
+  } else if (p.limited) {
+    r.cause = Cause::limited;
+  }
+  if (r.cause == Cause::upstream_status || (upstream_5xx && r.cause == Cause::unknown)) {
+    r.cause = Cause::upstream_status;
+  }
+  // A 500 is a gateway error only when opening the upstream connection failed.
+  if (r.status == 500 && r.cause != Cause::fd_exhausted) return;
+  if (r.upstream.empty() && !r.attempts.empty()) r.upstream = r.attempts.back().upstream;
+
+  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  if (!p.failures.empty()) {
+    const LoggedAttempt& last = p.failures.back();
+    r.nginx_error = last.message;
+    r.evidence.push_back("nginx: " + last.message);
+    if (const SocketFacts* facts = sockets_.find(last.upstream_sk, e.h.ts_ns)) {
+      for (auto& line : SocketEvidence::describe(*facts, last.peer)) r.evidence.push_back(line);
+    }
+  } else if (p.limited) {
+    r.nginx_error = p.limited_message;
+    r.evidence.push_back("nginx: " + p.limited_message);
+  }
+  if (upstream_5xx) {
+    r.evidence.push_back("upstream " + upstream_name(*upstream_5xx) + " sent status " +
+                         std::to_string(upstream_5xx->status));
+  }
+  for (auto& note : p.notes) r.evidence.push_back(note);
+  for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
+    const Attempt& a = r.attempts[i];
+    r.evidence.push_back("attempt " + std::to_string(i + 1) + ": " + a.upstream + " " +
+                         std::string(cause_name(a.cause)));
+  }
+
+  if (e.client_sk != 0) expected_client_responses_[SocketKey{e.h.tgid, e.client_sk}].push_back(e.h.ts_ns);
+  ++stats_.records;
+  out.push_back(std::move(r));
+}
+
+Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const {
+  Record r;
+  r.ts_ns = client.h.ts_ns;
+  r.pid = client.h.tgid;
+  r.status = client.status != 0 ? static_cast<int>(client.status) : static_cast<int>(us.status);
+  r.cause = Cause::upstream_status;
+  r.client = format_endpoint(client.remote);
+  r.upstream = upstream_name(us);
+  r.source = "kernel";
+  r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
+  r.evidence.push_back(std::string("the status came in the upstream's ") +
+                       (us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header" : "HTTP status line") +
+                       "; nginx passed it on");
+  r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
+  return r;
+}
+
+void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
+  if (auto it = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
+      it != expected_client_responses_.end() && !it->second.empty()) {
+    it->second.pop_front();
+    if (it->second.empty()) expected_client_responses_.erase(it);
+    return;  // the error page already reported
+  }
+  if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
+    Record r = upstream_status_record(it->second, e);
+    upstream_5xx_.erase(it);
+    ++stats_.records;
+    out.push_back(std::move(r));
+    return;
+  }
+  if (e.status == 0) return;
+  // A 5xx status line with no nginx-side explanation: nginx made it without
+  // an upstream failure (e.g. "return 502"), or its symbols are unavailable.
+  Record r;
+  r.ts_ns = e.h.ts_ns;
+  r.pid = e.h.tgid;
+  r.status = static_cast<int>(e.status);
+  r.client = format_endpoint(e.remote);
+  r.source = "kernel";
+  r.evidence.push_back(headline(Cause::unknown, "", r.status));
+  ++stats_.records;
+  out.push_back(std::move(r));
+}
+
+void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h.tid] = e; }
+
+void Engine::expire(uint64_t now) {
+  std::erase_if(pending_, [&](const auto& kv) {
+    return now - kv.second.last_ts_ns > options_.request_max_age_ns;
+  });
+  for (auto it = expected_client_responses_.begin(); it != expected_client_responses_.end();) {
+    auto& times = it->second;
+    while (!times.empty() && now - times.front() > options_.expectation_max_age_ns) times.pop_front();
+    it = times.empty() ? expected_client_responses_.erase(it) : std::next(it);
+  }
+  std::erase_if(upstream_5xx_, [&](const auto& kv) {
+    return now - kv.second.h.ts_ns > options_.expectation_max_age_ns;
+  });
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.pending_requests = pending_.size();
+  return s;
+}
+
+}  // namespace why502

@@ -1,0 +1,98 @@
+// The attribution engine: joins nginx's view of a request (uprobe events) with
+// the kernel's view of its sockets and names the cause of each gateway error.
+// It sees only events — no sockets, no libbpf — so it runs in unit tests and
+// over recordings exactly as it runs live.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "attribution/nginx_log_classifier.hpp"
+#include "attribution/record.hpp"
+#include "attribution/socket_evidence.hpp"
+#include "events/event.hpp"
+
+namespace why502 {
+
+struct EngineOptions {
+  size_t max_pending_requests = 65536;
+  uint64_t request_max_age_ns = 900'000'000'000ull;  // longer than any sane proxy timeout
+  uint64_t expectation_max_age_ns = 60'000'000'000ull;
+};
+
+struct EngineStats {
+  uint64_t events = 0;
+  uint64_t records = 0;
+  uint64_t pending_requests = 0;  // failed attempts not (yet) followed by an error response
+  uint64_t evicted_requests = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options = {}) : options_(options) {}
+
+  // Feeds one event; appends any records it completes to out.
+  void handle(const Event& event, std::vector<Record>& out);
+  EngineStats stats() const;
+
+ private:
+  struct RequestKey {
+    uint32_t tgid;
+    uint64_t request;
+    uint64_t connection;
+    bool operator==(const RequestKey&) const = default;
+  };
+  struct RequestKeyHash {
+    size_t operator()(const RequestKey& k) const {
+      return std::hash<uint64_t>()(k.request) ^ (std::hash<uint64_t>()(k.connection) << 1) ^ k.tgid;
+    }
+  };
+  struct LoggedAttempt {
+    uint64_t ts_ns;
+    std::string peer;
+    LoggedFailure failure;
+    std::string message;  // nginx's words
+    uint64_t upstream_sk;
+  };
+  struct PendingRequest {
+    uint64_t last_ts_ns = 0;
+    std::vector<LoggedAttempt> failures;
+    std::vector<std::string> notes;  // other nginx warnings about this request
+    bool limited = false;
+    std::string limited_message;
+  };
+  struct SocketKey {
+    uint32_t tgid;
+    uint64_t sk;
+    bool operator==(const SocketKey&) const = default;
+  };
+  struct SocketKeyHash {
+    size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
+  };
+
+  void on_nginx_log(const w5_ngx_log& e);
+  void on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out);
+  void on_client_response(const w5_client_response& e, std::vector<Record>& out);
+  void on_upstream_status(const w5_upstream_status& e);
+  void expire(uint64_t now_ns);
+  Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
+
+  EngineOptions options_;
+  EngineStats stats_;
+  std::unordered_map<RequestKey, PendingRequest, RequestKeyHash> pending_;
+  // Error pages nginx built whose status line will also be seen on the client socket.
+  std::unordered_map<SocketKey, std::deque<uint64_t>, SocketKeyHash> expected_client_responses_;
+  // Per thread: an upstream's own 5xx waiting for the client it goes to.
+  std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
+  SocketEvidence sockets_;
+  uint64_t last_expiry_ns_ = 0;
+};
+
+// An attempt's cause from what nginx recorded in r->upstream_states alone
+// (used when nginx logged nothing, e.g. error_log set above "error").
+Cause cause_from_upstream_state(const w5_upstream_state& state);
+
+}  // namespace why502

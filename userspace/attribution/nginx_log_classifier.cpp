@@ -1,0 +1,84 @@
+#include "attribution/nginx_log_classifier.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace why502 {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+
+Cause connect_errno_cause(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+    case ENOENT:
+    case EACCES:
+      return Cause::refused;
+    case EAGAIN:
+      return Cause::backlog_full;  // a unix listener's queue is full
+    case ETIMEDOUT:
+      return Cause::connect_timeout;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case ENETDOWN:
+      return Cause::unreachable;
+    case EMFILE:
+    case ENFILE:
+      return Cause::fd_exhausted;
+    case ECONNRESET:
+      return Cause::reset;
+    default:
+      return Cause::unknown;
+  }
+}
+
+Cause io_errno_cause(int err) {
+  switch (err) {
+    case ECONNRESET:
+      return Cause::reset;
+    case EPIPE:
+      return Cause::closed_early;
+    default:
+      return connect_errno_cause(err);
+  }
+}
+
+}  // namespace
+
+std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, std::string_view action) {
+  if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to "))
+    return LoggedFailure{connect_errno_cause(err), true};
+  if (starts_with(fmt, "socket() failed") || contains(fmt, "worker_connections are not enough"))
+    return LoggedFailure{Cause::fd_exhausted, true};
+  if (starts_with(fmt, "upstream timed out"))
+    return LoggedFailure{contains(action, "connecting") ? Cause::connect_timeout : Cause::slow_backend, true};
+  if (starts_with(fmt, "upstream prematurely closed"))
+    return LoggedFailure{Cause::closed_early, true};
+  if (starts_with(fmt, "upstream sent") || starts_with(fmt, "upstream response") ||
+      contains(fmt, "invalid FastCGI") || contains(fmt, "unexpected FastCGI"))
+    return LoggedFailure{Cause::invalid_response, true};
+  if (starts_with(fmt, "no live upstreams")) return LoggedFailure{Cause::no_live_upstreams, true};
+  if (contains(fmt, "could not be resolved")) return LoggedFailure{Cause::dns_failure, true};
+  if (contains(action, "SSL handshaking") || contains(fmt, "upstream SSL certificate") ||
+      starts_with(fmt, "SSL_do_handshake"))
+    return LoggedFailure{Cause::tls_failure, true};
+  if (starts_with(fmt, "limiting requests") || starts_with(fmt, "limiting connections"))
+    return LoggedFailure{Cause::limited, false};
+  // recv(), send(), writev(), readv(), sendfile() and friends failing with an errno.
+  if (err != 0 && contains(fmt, "() failed") && contains(action, "upstream"))
+    return LoggedFailure{io_errno_cause(err), true};
+  return std::nullopt;
+}
+
+std::string describe_nginx_log(std::string_view fmt, int err, std::string_view action, std::string_view peer) {
+  std::string text(fmt);
+  // Fill in the one argument our formats carry: the peer name.
+  if (auto pos = text.find("%V"); pos != std::string::npos) text.replace(pos, 2, peer);
+  if (err != 0) text += " (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+  if (!action.empty()) text += " while " + std::string(action);
+  return text;
+}
+
+}  // namespace why502

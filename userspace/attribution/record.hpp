@@ -1,0 +1,33 @@
+// What the engine reports: one record per gateway error the client received.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attribution/cause.hpp"
+
+namespace why502 {
+
+struct Attempt {
+  std::string upstream;  // as nginx's $upstream_addr writes the peer
+  Cause cause = Cause::unknown;
+  int status = 0;        // what nginx recorded for the attempt (502, 504, upstream's own)
+  double ms = -1;        // attempt duration, -1 when unknown
+};
+
+struct Record {
+  std::string type = "gateway_error";
+  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC of the event that completed the record
+  uint32_t pid = 0;    // the nginx worker
+  int status = 0;
+  Cause cause = Cause::unknown;
+  std::string client;    // $remote_addr:$remote_port
+  std::string upstream;  // last peer tried, or the group name when none was
+  std::vector<std::string> evidence;  // most decisive first
+  std::vector<Attempt> attempts;      // every upstream attempt nginx made
+  std::string nginx_error;            // nginx's own words for the last failure, if it logged one
+  std::string source;                 // which probes saw it: "uprobe" or "kernel"
+};
+
+}  // namespace why502

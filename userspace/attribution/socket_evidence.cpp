@@ -1,0 +1,80 @@
+#include "attribution/socket_evidence.hpp"
+
+#include <cstring>
+
+#include "events/address.hpp"
+
+namespace why502 {
+
+namespace {
+constexpr uint32_t kTcpEstablished = 1;
+constexpr uint32_t kTcpSynSent = 2;
+}  // namespace
+
+void SocketEvidence::add(const w5_sock_evidence& e) {
+  expire(e.h.ts_ns);
+  auto [it, inserted] = by_socket_.try_emplace(e.sk);
+  SocketFacts& f = it->second;
+  // A kernel socket address is reused after the socket is freed: facts older
+  // than a fresh connection attempt (a new SYN_SENT episode) start over.
+  if (!inserted && e.state == kTcpSynSent && !f.reset_in_syn_sent && f.syn_retransmits == 0 &&
+      e.h.ts_ns - f.last_ts_ns > 1'000'000'000ull) {
+    f = SocketFacts{};
+  }
+  if (f.first_ts_ns == 0) {
+    f.first_ts_ns = e.h.ts_ns;
+    arrival_.emplace_back(e.h.ts_ns, e.sk);
+  }
+  f.last_ts_ns = e.h.ts_ns;
+  if (e.remote.family != 0) f.remote = e.remote;
+  switch (e.h.type) {
+    case W5_EV_TCP_RESET:
+      if (e.state == kTcpSynSent)
+        f.reset_in_syn_sent = true;
+      else
+        f.reset_established = true;
+      break;
+    case W5_EV_SOCK_ERROR:
+      f.error = e.err;
+      break;
+    case W5_EV_SYN_RETRANSMIT:
+      ++f.syn_retransmits;
+      break;
+    default:
+      break;
+  }
+  (void)kTcpEstablished;
+}
+
+const SocketFacts* SocketEvidence::find(uint64_t sk, uint64_t ts_ns) const {
+  if (sk == 0) return nullptr;
+  auto it = by_socket_.find(sk);
+  if (it == by_socket_.end() || it->second.first_ts_ns > ts_ns) return nullptr;
+  if (ts_ns - it->second.last_ts_ns > max_age_ns_) return nullptr;
+  return &it->second;
+}
+
+std::vector<std::string> SocketEvidence::describe(const SocketFacts& f, const std::string& peer) {
+  std::vector<std::string> lines;
+  std::string who = peer.empty() ? format_endpoint(f.remote) : peer;
+  if (f.reset_in_syn_sent) lines.push_back("kernel: RST in reply to SYN from " + who + " (nothing listening)");
+  if (f.reset_established) lines.push_back("kernel: RST received from " + who + " on an established connection");
+  if (f.syn_retransmits > 0)
+    lines.push_back("kernel: SYN to " + who + " retransmitted " + std::to_string(f.syn_retransmits) +
+                    " time(s), no SYN-ACK");
+  if (f.error != 0)
+    lines.push_back("kernel: socket error " + std::to_string(f.error) + " (" + std::strerror(f.error) + ")");
+  return lines;
+}
+
+void SocketEvidence::expire(uint64_t now_ns) {
+  while (!arrival_.empty() &&
+         (arrival_.size() > max_sockets_ || now_ns - arrival_.front().first > max_age_ns_)) {
+    auto [ts, sk] = arrival_.front();
+    arrival_.pop_front();
+    auto it = by_socket_.find(sk);
+    if (it != by_socket_.end() && it->second.first_ts_ns == ts) by_socket_.erase(it);
+  }
+}
+
+}  // namespace why502

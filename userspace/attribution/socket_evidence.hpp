@@ -1,0 +1,46 @@
+// Kernel evidence about sockets (resets, errors, SYN retransmits), kept briefly
+// so an nginx error logged later can be joined to what the kernel saw.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "why502_wire.h"
+
+namespace why502 {
+
+struct SocketFacts {
+  uint64_t first_ts_ns = 0;
+  uint64_t last_ts_ns = 0;
+  bool reset_in_syn_sent = false;
+  bool reset_established = false;
+  int syn_retransmits = 0;
+  int error = 0;  // last errno the kernel reported on the socket
+  w5_addr remote{};
+};
+
+class SocketEvidence {
+ public:
+  explicit SocketEvidence(size_t max_sockets = 65536, uint64_t max_age_ns = 600'000'000'000ull)
+      : max_sockets_(max_sockets), max_age_ns_(max_age_ns) {}
+
+  void add(const w5_sock_evidence& e);
+  // Facts about sk seen at or before ts_ns (nullptr when none).
+  const SocketFacts* find(uint64_t sk, uint64_t ts_ns) const;
+  // Human-readable lines, most decisive first.
+  static std::vector<std::string> describe(const SocketFacts& facts, const std::string& peer);
+  size_t size() const { return by_socket_.size(); }
+
+ private:
+  void expire(uint64_t now_ns);
+
+  size_t max_sockets_;
+  uint64_t max_age_ns_;
+  std::unordered_map<uint64_t, SocketFacts> by_socket_;
+  std::deque<std::pair<uint64_t, uint64_t>> arrival_;  // (ts, sk), oldest first
+};
+
+}  // namespace why502

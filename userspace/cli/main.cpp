@@ -1,0 +1,37 @@
+// why502: tells why nginx answered 502/503/504, per request, from the kernel.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/trace_command.hpp"
+#include "loader/fatal_error.hpp"
+
+namespace {
+constexpr int kUsageExit = 2;
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"why502: why did nginx answer 502/503/504? Per request, from the kernel."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "why502 0.1.0");
+  why502::TraceOptions trace;
+  why502::add_trace_command(app, trace);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "why502: %s (see why502 --help)\n", e.what());
+    return kUsageExit;
+  }
+  try {
+    if (app.got_subcommand("trace")) return why502::run_trace(trace);
+  } catch (const why502::FatalError& e) {
+    std::fprintf(stderr, "why502: %s\n", e.what());
+    return kUsageExit;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "why502: internal error: %s\n", e.what());
+    return 1;
+  }
+  return kUsageExit;
+}

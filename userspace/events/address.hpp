@@ -1,0 +1,24 @@
+// Socket addresses as nginx prints them: 127.0.0.1:9000, [::1]:9000, unix:/p.
+#pragma once
+
+#include <string>
+
+#include "why502_wire.h"
+
+namespace why502 {
+
+// "ip" alone (IPv6 without brackets), as nginx's $remote_addr.
+std::string format_ip(const w5_addr& addr);
+
+// "ip:port" / "[ip6]:port"; "unix:" for a unix socket; "" when unknown.
+std::string format_endpoint(const w5_addr& addr);
+
+// A NUL-terminated copy of a fixed-size wire string.
+template <size_t N>
+std::string wire_string(const char (&s)[N]) {
+  size_t n = 0;
+  while (n < N && s[n] != '\0') ++n;
+  return std::string(s, n);
+}
+
+}  // namespace why502

@@ -1,0 +1,55 @@
+#include "events/event.hpp"
+
+#include <cstring>
+
+namespace why502 {
+namespace {
+
+template <typename T>
+DecodeResult copy_as(std::span<const uint8_t> bytes, uint32_t claimed_size) {
+  DecodeResult result;
+  if (claimed_size != sizeof(T) || bytes.size() < sizeof(T)) {
+    result.error = "event type " + std::to_string(reinterpret_cast<const w5_header*>(bytes.data())->type) +
+                   " has size " + std::to_string(bytes.size()) + ", expected " + std::to_string(sizeof(T));
+    return result;
+  }
+  T value;
+  std::memcpy(&value, bytes.data(), sizeof(T));
+  result.ok = true;
+  result.event = value;
+  return result;
+}
+
+}  // namespace
+
+DecodeResult decode_event(std::span<const uint8_t> bytes) {
+  if (bytes.size() < sizeof(w5_header)) {
+    return {false, {}, "event of " + std::to_string(bytes.size()) + " bytes is shorter than its header"};
+  }
+  w5_header h;
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  switch (h.type) {
+    case W5_EV_NGX_LOG:
+      return copy_as<w5_ngx_log>(bytes, h.size);
+    case W5_EV_NGX_ERROR_PAGE:
+      return copy_as<w5_ngx_error_page>(bytes, h.size);
+    case W5_EV_CLIENT_RESPONSE:
+      return copy_as<w5_client_response>(bytes, h.size);
+    case W5_EV_UPSTREAM_STATUS:
+      return copy_as<w5_upstream_status>(bytes, h.size);
+    case W5_EV_TCP_RESET:
+    case W5_EV_SOCK_ERROR:
+    case W5_EV_SYN_RETRANSMIT:
+      return copy_as<w5_sock_evidence>(bytes, h.size);
+    case W5_EV_PROCESS_FORK:
+      return copy_as<w5_process_fork>(bytes, h.size);
+    default:
+      return {false, {}, "unknown event type " + std::to_string(h.type)};
+  }
+}
+
+const w5_header& header_of(const Event& event) {
+  return std::visit([](const auto& e) -> const w5_header& { return e.h; }, event);
+}
+
+}  // namespace why502

@@ -1,0 +1,87 @@
+#include "loader/nginx_discovery.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace why502 {
+namespace {
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+pid_t parent_of(pid_t pid) {
+  // /proc/PID/stat: "pid (comm) state ppid ..." — comm may hold spaces and ')'.
+  std::string stat = read_first_line("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  char state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+}  // namespace
+
+std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  const std::string comm = read_first_line(dir + "/comm");
+  if (comm.empty()) {
+    if (why) *why = "no process with pid " + std::to_string(pid);
+    return std::nullopt;
+  }
+  if (comm != "nginx") {
+    if (why) *why = "process " + std::to_string(pid) + " is '" + comm + "', not nginx";
+    return std::nullopt;
+  }
+  NginxProcess p;
+  p.pid = pid;
+  p.ppid = parent_of(pid);
+  p.exe = dir + "/exe";
+  struct stat st{};
+  if (stat(p.exe.c_str(), &st) != 0) {
+    if (why) *why = "cannot read the binary of nginx process " + std::to_string(pid);
+    return std::nullopt;
+  }
+  p.dev = st.st_dev;
+  p.ino = st.st_ino;
+  return p;
+}
+
+std::vector<NginxProcess> find_nginx_processes() {
+  std::vector<NginxProcess> found;
+  DIR* proc = opendir("/proc");
+  if (!proc) return found;
+  while (dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    if (auto p = nginx_process(static_cast<pid_t>(pid), nullptr)) found.push_back(*p);
+  }
+  closedir(proc);
+  return found;
+}
+
+std::optional<std::string> find_nginx_on_path() {
+  std::string path = getenv("PATH") ? getenv("PATH") : "";
+  path += ":/usr/sbin:/usr/local/sbin:/sbin";
+  std::istringstream dirs(path);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/nginx";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
+
+}  // namespace why502

@@ -1,0 +1,29 @@
+// Finding nginx: running processes (from /proc) and binaries to attach to.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace why502 {
+
+struct NginxProcess {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::string exe;  // /proc/PID/exe: opens the binary even after it was replaced on disk
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+// Every process whose command is nginx (master and workers).
+std::vector<NginxProcess> find_nginx_processes();
+
+// The process if it is nginx; nullopt (with why) otherwise.
+std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
+
+// "nginx" on PATH, or in the usual sbin directories (root's PATH may lack them).
+std::optional<std::string> find_nginx_on_path();
+
+}  // namespace why502

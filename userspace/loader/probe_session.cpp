@@ -1,0 +1,140 @@
+#include "loader/probe_session.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "loader/fatal_error.hpp"
+#include "why502.skel.h"
+
+namespace why502 {
+namespace {
+
+int g_verbosity = 0;
+
+int print_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG && g_verbosity < 2) return 0;
+  if (level == LIBBPF_INFO && g_verbosity < 1) return 0;
+  if (level == LIBBPF_WARN && g_verbosity < 1) return 0;
+  std::fputs("libbpf: ", stderr);
+  return std::vfprintf(stderr, format, args);
+}
+
+}  // namespace
+
+void ProbeSession::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+
+ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : handler_(std::move(handler)) {
+  g_verbosity = options.verbosity;
+  libbpf_set_print(print_libbpf);
+
+  skel_ = why502_bpf__open();
+  if (!skel_) throw FatalError(std::string("cannot open the BPF object: ") + std::strerror(errno));
+  skel_->rodata->only_listed_processes = options.only_listed_processes;
+  if (int err = why502_bpf__load(skel_); err != 0) {
+    why502_bpf__destroy(skel_);
+    skel_ = nullptr;
+    throw FatalError(std::string("the kernel refused why502's BPF programs (") + std::strerror(-err) +
+                     "); run with -vv for the verifier log");
+  }
+
+  // Kernel-side programs; each is checked, and a missing one is reported.
+  bpf_program* kernel_programs[] = {
+      skel_->progs.on_sock_send_length,    skel_->progs.on_sock_recv_length,
+      skel_->progs.on_tcp_receive_reset,   skel_->progs.on_inet_sk_error_report,
+      skel_->progs.on_tcp_retransmit_skb,  skel_->progs.on_sched_process_fork,
+      skel_->progs.on_sched_process_exit,
+  };
+  for (bpf_program* prog : kernel_programs) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      warnings_.push_back(std::string("could not attach ") + bpf_program__name(prog) + ": " +
+                          std::strerror(errno));
+      continue;
+    }
+    links_.emplace_back(link);
+    ++kernel_probes_;
+  }
+  if (kernel_probes_ == 0) {
+    why502_bpf__destroy(skel_);
+    skel_ = nullptr;
+    throw FatalError("no kernel tracepoint could be attached; is tracefs available?");
+  }
+
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &ProbeSession::on_ring_event, this, nullptr);
+  if (!ring_) {
+    links_.clear();
+    why502_bpf__destroy(skel_);
+    skel_ = nullptr;
+    throw FatalError(std::string("cannot open the ring buffer: ") + std::strerror(errno));
+  }
+}
+
+ProbeSession::~ProbeSession() {
+  if (ring_) ring_buffer__free(ring_);
+  links_.clear();
+  if (skel_) why502_bpf__destroy(skel_);
+}
+
+int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<ProbeSession*>(ctx);
+  self->handler_(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
+  return 0;
+}
+
+std::string ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout) {
+  if (layouts_used_ >= W5_MAX_LAYOUTS) return "too many distinct nginx binaries (at most 8)";
+  const uint32_t index = layouts_used_;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0)
+    return std::string("cannot store the struct layout: ") + std::strerror(errno);
+
+  struct Target {
+    bpf_program* prog;
+    const char* function;
+  } targets[] = {
+      {skel_->progs.ngx_log_error_core_entry, "ngx_log_error_core"},
+      {skel_->progs.ngx_special_response_entry, "ngx_http_special_response_handler"},
+  };
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> attached;
+  for (const Target& t : targets) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = index, .retprobe = false, .func_name = t.function);
+    bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
+    if (!link) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + std::strerror(errno);
+    attached.emplace_back(link);
+  }
+  for (auto& link : attached) links_.push_back(std::move(link));
+  ++layouts_used_;
+  return "";
+}
+
+void ProbeSession::trace_process(pid_t pid) {
+  const uint32_t key = static_cast<uint32_t>(pid);
+  const uint8_t one = 1;
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.nginx_tgids), &key, &one, BPF_ANY);
+}
+
+int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
+
+LostCounts ProbeSession::lost() const {
+  LostCounts counts;
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return counts;
+  std::vector<uint64_t> values(static_cast<size_t>(cpus));
+  const int fd = bpf_map__fd(skel_->maps.lost);
+  auto sum = [&](uint32_t key) {
+    uint64_t total = 0;
+    if (bpf_map_lookup_elem(fd, &key, values.data()) == 0)
+      for (uint64_t v : values) total += v;
+    return total;
+  };
+  counts.ringbuf_full = sum(W5_LOST_RINGBUF_FULL);
+  counts.map_full = sum(W5_LOST_MAP_FULL);
+  return counts;
+}
+
+}  // namespace why502

@@ -1,0 +1,68 @@
+// Owns everything why502 holds in the kernel: the BPF object, its links and
+// the ring buffer. open → configure → load → attach, each step checked;
+// destruction detaches everything (nothing is pinned).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "loader/nginx_layout.hpp"
+
+struct why502_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace why502 {
+
+struct ProbeOptions {
+  bool only_listed_processes = false;  // --pid: ignore nginx processes not handed to trace_process
+  int verbosity = 0;
+};
+
+struct LostCounts {
+  uint64_t ringbuf_full = 0;
+  uint64_t map_full = 0;
+  uint64_t total() const { return ringbuf_full + map_full; }
+};
+
+class ProbeSession {
+ public:
+  using EventHandler = std::function<void(std::span<const uint8_t>)>;
+
+  // Loads the programs and attaches the kernel-side ones; throws FatalError.
+  ProbeSession(const ProbeOptions& options, EventHandler handler);
+  ~ProbeSession();
+  ProbeSession(const ProbeSession&) = delete;
+  ProbeSession& operator=(const ProbeSession&) = delete;
+
+  // Attaches the nginx uprobes to one binary; "" on success, else why not.
+  std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout);
+  void trace_process(pid_t pid);
+  // Delivers pending events to the handler; returns how many, or -errno.
+  int poll(int timeout_ms);
+  LostCounts lost() const;
+  size_t kernel_probes() const { return kernel_probes_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  struct LinkDeleter {
+    void operator()(bpf_link* link) const;
+  };
+  static int on_ring_event(void* ctx, void* data, size_t size);
+
+  EventHandler handler_;
+  why502_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::vector<std::string> warnings_;
+  size_t kernel_probes_ = 0;
+  uint32_t layouts_used_ = 0;
+};
+
+}  // namespace why502

@@ -1,0 +1,116 @@
+#include <cstdio>
+#include <sstream>
+
+#include "output/record_sink.hpp"
+
+namespace why502 {
+namespace {
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          // Bytes from nginx's memory are not trusted to be UTF-8.
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_key(std::string& out, std::string_view key) {
+  if (out.back() != '{') out += ',';
+  append_json_string(out, key);
+  out += ':';
+}
+
+void append_ms(std::string& out, double ms) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.3f", ms);
+  out += buf;
+}
+
+class JsonSink final : public RecordSink {
+ public:
+  JsonSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {}
+  void write(const Record& record) override {
+    out_ << record_to_json(record, clock_) << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ostream& out_;
+  WallClock clock_;
+};
+
+}  // namespace
+
+std::string record_to_json(const Record& r, const WallClock& clock) {
+  std::string out = "{";
+  append_key(out, "type");
+  append_json_string(out, r.type);
+  append_key(out, "ts");
+  append_json_string(out, format_rfc3339_us(clock.to_realtime_ns(r.ts_ns)));
+  append_key(out, "pid");
+  out += std::to_string(r.pid);
+  append_key(out, "status");
+  out += std::to_string(r.status);
+  append_key(out, "cause");
+  append_json_string(out, cause_name(r.cause));
+  append_key(out, "client");
+  append_json_string(out, r.client);
+  append_key(out, "upstream");
+  append_json_string(out, r.upstream);
+  append_key(out, "evidence");
+  out += '[';
+  for (size_t i = 0; i < r.evidence.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, r.evidence[i]);
+  }
+  out += ']';
+  append_key(out, "attempts");
+  out += '[';
+  for (size_t i = 0; i < r.attempts.size(); ++i) {
+    const Attempt& a = r.attempts[i];
+    if (i) out += ',';
+    out += '{';
+    append_key(out, "upstream");
+    append_json_string(out, a.upstream);
+    append_key(out, "cause");
+    append_json_string(out, cause_name(a.cause));
+    append_key(out, "status");
+    out += std::to_string(a.status);
+    append_key(out, "ms");
+    if (a.ms < 0)
+      out += "null";
+    else
+      append_ms(out, a.ms);
+    out += '}';
+  }
+  out += ']';
+  if (!r.nginx_error.empty()) {
+    append_key(out, "nginx_error");
+    append_json_string(out, r.nginx_error);
+  }
+  append_key(out, "source");
+  append_json_string(out, r.source);
+  out += '}';
+  return out;
+}
+
+std::unique_ptr<RecordSink> make_json_sink(std::ostream& out, WallClock clock) {
+  return std::make_unique<JsonSink>(out, clock);
+}
+
+}  // namespace why502

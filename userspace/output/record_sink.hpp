@@ -1,0 +1,27 @@
+// Where records go: one small writer per format behind one interface.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "attribution/record.hpp"
+#include "output/clock.hpp"
+
+namespace why502 {
+
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void write(const Record& record) = 0;
+};
+
+enum class OutputFormat { text, json };
+
+std::unique_ptr<RecordSink> make_json_sink(std::ostream& out, WallClock clock);
+std::unique_ptr<RecordSink> make_text_sink(std::ostream& out, WallClock clock);
+
+// One record as a JSON object (no trailing newline).
+std::string record_to_json(const Record& record, const WallClock& clock);
+
+}  // namespace why502

@@ -1,0 +1,30 @@
+#include "output/record_sink.hpp"
+
+namespace why502 {
+namespace {
+
+class TextSink final : public RecordSink {
+ public:
+  TextSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {}
+  void write(const Record& r) override {
+    out_ << format_rfc3339_us(clock_.to_realtime_ns(r.ts_ns)) << ' ' << r.status << ' '
+         << cause_name(r.cause) << " client=" << (r.client.empty() ? "-" : r.client)
+         << " upstream=" << (r.upstream.empty() ? "-" : r.upstream) << " pid=" << r.pid;
+    if (!r.evidence.empty()) out_ << " — " << r.evidence.front();
+    out_ << '\n';
+    for (size_t i = 1; i < r.evidence.size(); ++i) out_ << "    " << r.evidence[i] << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ostream& out_;
+  WallClock clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordSink> make_text_sink(std::ostream& out, WallClock clock) {
+  return std::make_unique<TextSink>(out, clock);
+}
+
+}  // namespace why502
