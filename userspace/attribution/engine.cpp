@@ -126,7 +126,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e) {
     p.limited_message = message;
     return;
   }
-  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk});
+  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream});
 }
 
 void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out) {
@@ -191,7 +191,8 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     const LoggedAttempt& last = p.failures.back();
     r.nginx_error = last.message;
     r.evidence.push_back("nginx: " + last.message);
-    if (const SocketFacts* facts = sockets_.find(last.upstream_sk, e.h.ts_ns)) {
+    const double last_ms = r.attempts.empty() ? -1 : r.attempts.back().ms;
+    if (const SocketFacts* facts = kernel_facts(last, last_ms)) {
       for (auto& line : SocketEvidence::describe(*facts, last.peer)) r.evidence.push_back(line);
     }
   } else if (p.limited) {
@@ -214,6 +215,21 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   out.push_back(std::move(r));
 }
 
+// Kernel facts about the attempt's socket: a socket address is reused as soon
+// as it is freed, so the facts must name the same peer and fall within the
+// attempt's lifetime.
+const SocketFacts* Engine::kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const {
+  const SocketFacts* facts = sockets_.find(attempt.upstream_sk, attempt.ts_ns);
+  if (!facts) return nullptr;
+  const w5_addr& a = facts->remote;
+  const w5_addr& b = attempt.upstream_addr;
+  if (a.family != b.family || a.port != b.port || std::memcmp(a.addr, b.addr, sizeof(a.addr)) != 0) return nullptr;
+  const uint64_t window_ns =
+      attempt_ms >= 0 ? static_cast<uint64_t>((attempt_ms + 1000) * 1e6) : 60'000'000'000ull;
+  if (attempt.ts_ns - facts->first_ts_ns > window_ns) return nullptr;
+  return facts;
+}
+
 Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const {
   Record r;
   r.ts_ns = client.h.ts_ns;
@@ -232,8 +248,10 @@ Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_cli
 }
 
 void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
+  // Only a readable status line can be the echo of an error page; on an
+  // encrypted or HTTP/2 connection the error page's bytes are never seen.
   if (auto it = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
-      it != expected_client_responses_.end() && !it->second.empty()) {
+      e.status != 0 && it != expected_client_responses_.end() && !it->second.empty()) {
     it->second.pop_front();
     if (it->second.empty()) expected_client_responses_.erase(it);
     return;  // the error page already reported

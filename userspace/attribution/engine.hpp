@@ -56,6 +56,7 @@ class Engine {
     LoggedFailure failure;
     std::string message;  // nginx's words
     uint64_t upstream_sk;
+    w5_addr upstream_addr;  // the socket's peer when nginx logged
   };
   struct PendingRequest {
     uint64_t last_ts_ns = 0;
@@ -78,6 +79,7 @@ class Engine {
   void on_client_response(const w5_client_response& e, std::vector<Record>& out);
   void on_upstream_status(const w5_upstream_status& e);
   void expire(uint64_t now_ns);
+  const SocketFacts* kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const;
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;

@@ -7,7 +7,6 @@
 namespace why502 {
 
 namespace {
-constexpr uint32_t kTcpEstablished = 1;
 constexpr uint32_t kTcpSynSent = 2;
 }  // namespace
 
@@ -17,8 +16,11 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
   SocketFacts& f = it->second;
   // A kernel socket address is reused after the socket is freed: facts older
   // than a fresh connection attempt (a new SYN_SENT episode) start over.
-  if (!inserted && e.state == kTcpSynSent && !f.reset_in_syn_sent && f.syn_retransmits == 0 &&
-      e.h.ts_ns - f.last_ts_ns > 1'000'000'000ull) {
+  const bool other_peer = e.remote.family != 0 &&
+                          (e.remote.family != f.remote.family || e.remote.port != f.remote.port ||
+                           std::memcmp(e.remote.addr, f.remote.addr, sizeof(e.remote.addr)) != 0);
+  if (!inserted && (other_peer || (e.state == kTcpSynSent && !f.reset_in_syn_sent && f.syn_retransmits == 0 &&
+                                   e.h.ts_ns - f.last_ts_ns > 1'000'000'000ull))) {
     f = SocketFacts{};
   }
   if (f.first_ts_ns == 0) {
@@ -43,7 +45,6 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
     default:
       break;
   }
-  (void)kTcpEstablished;
 }
 
 const SocketFacts* SocketEvidence::find(uint64_t sk, uint64_t ts_ns) const {

@@ -137,8 +137,6 @@ int run_trace(const TraceOptions& options) {
   auto sink = resolve_format(options.format, to_terminal) == "text" ? make_text_sink(out, clock)
                                                                      : make_json_sink(out, clock);
 
-  const std::vector<NginxProcess> processes = processes_to_trace(options);
-
   Engine engine;
   std::vector<Record> records;
   uint64_t decode_errors = 0;
@@ -154,6 +152,8 @@ int run_trace(const TraceOptions& options) {
     engine.handle(decoded.event, records);
   });
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
+  // Scanned after the fork tracepoint is attached, so no new worker slips by.
+  const std::vector<NginxProcess> processes = processes_to_trace(options);
 
   NginxBinaries binaries(session, options.verbosity > 0);
   std::set<pid_t> traced;

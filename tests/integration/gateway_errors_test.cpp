@@ -1,0 +1,244 @@
+// Each test: real backends and a real nginx on 127.0.0.1, `why502 trace`
+// attached, requests sent, tracer stopped; then every 502/503/504 in nginx's
+// access log must have exactly one record with the right client, status,
+// upstream and cause — and no record may be left over.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "netns_host.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using Causes = std::map<std::string, std::string>;
+
+std::string proxy(const std::string& location, const std::string& target, const std::string& extra = "") {
+  return "    location " + location + " { proxy_pass " + target + "; " + extra + " }\n";
+}
+
+int count_status(const std::vector<AccessLine>& lines, int status) {
+  int n = 0;
+  for (const auto& l : lines) n += l.status == status;
+  return n;
+}
+
+class GatewayErrors : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "integration tests load BPF programs: run them as root"; }
+};
+
+TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string closed = s.start_backend("close");
+  const std::string slow = s.start_backend("slow", "127.0.0.1:0", 4);
+  const std::string invalid = s.start_backend("invalid_header");
+  const std::string big = s.start_backend("big_header");
+  const std::string says502 = s.start_backend("status502");
+  const std::string says504 = s.start_backend("status504");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  upstream deadgroup { server " + dead_a + " max_fails=1 fail_timeout=60s; server " + dead_b +
+                " max_fails=1 fail_timeout=60s; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 1s;\n" +
+                proxy("/refused", "http://" + refused) + proxy("/reset", "http://" + reset) +
+                proxy("/closed", "http://" + closed) + proxy("/slow", "http://" + slow) +
+                proxy("/invalid", "http://" + invalid) + proxy("/big", "http://" + big) +
+                proxy("/says502", "http://" + says502) + proxy("/says504", "http://" + says504) +
+                proxy("/dead", "http://deadgroup") + "  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/refused", base + "/reset", base + "/closed", base + "/slow", base + "/invalid",
+                       base + "/big", base + "/says502", base + "/says504", base + "/dead", base + "/dead"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 504, 502, 502, 502, 504, 502, 502}));
+
+  const auto access = s.access_log();
+  const std::string problems = match_records(access, records,
+                                             Causes{{refused, "refused"},
+                                                    {reset, "reset"},
+                                                    {closed, "closed_early"},
+                                                    {slow, "slow_backend"},
+                                                    {invalid, "invalid_response"},
+                                                    {big, "invalid_response"},
+                                                    {says502, "upstream_status"},
+                                                    {says504, "upstream_status"},
+                                                    {dead_b, "refused"},
+                                                    {"deadgroup", "no_live_upstreams"}});
+  EXPECT_EQ(problems, "") << s.error_log() << s.tracer_output();
+  EXPECT_EQ(records.size(), 10u);
+
+  // The first /dead request tried both peers: both attempts are reported.
+  for (const auto& r : records) {
+    if (r["upstream"] == dead_b) {
+      ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
+      EXPECT_EQ(r["attempts"][0]["upstream"], dead_a);
+      EXPECT_EQ(r["attempts"][0]["cause"], "refused");
+    }
+    if (r["cause"] == "refused" && r["upstream"] == refused) {
+      EXPECT_NE(r.dump().find("RST in reply to SYN"), std::string::npos) << r.dump();
+    }
+  }
+}
+
+TEST_F(GatewayErrors, UnansweredSynIsAConnectTimeout) {
+  SilentHost host;
+  Scenario s;
+  const std::string silent = host.address() + ":" + std::to_string(SilentHost::kSilentPort);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_connect_timeout 2500ms;\n" +
+                proxy("/silent", "http://" + silent) + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/silent"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{silent, "connect_timeout"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(records[0].dump().find("SYN to " + silent + " retransmitted"), std::string::npos) << records[0].dump();
+}
+
+TEST_F(GatewayErrors, UnixSocketUpstreams) {
+  Scenario s;
+  const std::string closed = s.start_backend("close", "unix:{DIR}/closed.sock");
+  const std::string says503 = s.start_backend("status503", "unix:{DIR}/says503.sock");
+  const std::string missing = "unix:" + s.dir() + "/missing.sock";
+  // A socket file nobody listens on any more: connect() gets ECONNREFUSED.
+  const std::string stale_path = s.dir() + "/stale.sock";
+  run_command({"python3", "-c",
+               "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); s.close()",
+               stale_path});
+  run_command({"chmod", "666", stale_path});
+  const std::string stale = "unix:" + stale_path;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/closed", "http://" + closed + ":") +
+                proxy("/says503", "http://" + says503 + ":") + proxy("/missing", "http://" + missing + ":") +
+                proxy("/stale", "http://" + stale + ":") + "  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/closed", base + "/says503", base + "/missing", base + "/stale", base + "/says503"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 503, 502, 502, 503}));
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          Causes{{closed, "closed_early"},
+                                 {says503, "upstream_status"},
+                                 {missing, "refused"},
+                                 {stale, "refused"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+}
+
+TEST_F(GatewayErrors, Ipv6Upstreams) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset", "[::1]:0");
+  const std::string says502 = s.start_backend("status502", "[::1]:0");
+  const std::string refused = "[::1]:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
+                proxy("/says502", "http://" + says502) + proxy("/refused", "http://" + refused) + "  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/reset", base + "/says502", base + "/refused"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 502}));
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          Causes{{reset, "reset"}, {says502, "upstream_status"}, {refused, "refused"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+}
+
+TEST_F(GatewayErrors, HealthyTrafficGivesNoRecord) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string ok_unix = s.start_backend("ok", "unix:{DIR}/ok.sock");
+  s.start_nginx("  upstream pool { server " + ok + "; keepalive 8; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" +
+                proxy("/pooled", "http://pool", "proxy_http_version 1.1; proxy_set_header Connection \"\";") +
+                proxy("/fresh", "http://" + ok) + proxy("/unix", "http://" + ok_unix + ":") + "  }\n");
+  s.start_tracer();
+  std::vector<std::string> urls;
+  for (int i = 0; i < 90; ++i) {
+    urls.push_back("http://127.0.0.1:{PORT}/pooled");
+    urls.push_back("http://127.0.0.1:{PORT}/fresh");
+    urls.push_back("http://127.0.0.1:{PORT}/unix");
+  }
+  auto codes = s.curl(urls);
+  const auto records = s.stop_tracer();
+  ASSERT_EQ(codes.size(), 270u);
+  for (int c : codes) EXPECT_EQ(c, 200);
+  EXPECT_EQ(count_status(s.access_log(), 200), 270);
+  EXPECT_TRUE(records.empty()) << records.size() << " records, first: " << records.front().dump();
+}
+
+TEST_F(GatewayErrors, ConcurrentClientsOnTwoWorkers) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string reset = s.start_backend("reset");
+  const std::string closed = s.start_backend("close");
+  const std::string says502 = s.start_backend("status502");
+  const std::string slowish = s.start_backend("ok", "127.0.0.1:0", 0.05);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  upstream pool { server " + ok + "; keepalive 8; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" +
+                proxy("/ok", "http://pool", "proxy_http_version 1.1; proxy_set_header Connection \"\";") +
+                proxy("/slowok", "http://" + slowish) + proxy("/reset", "http://" + reset) +
+                proxy("/closed", "http://" + closed) + proxy("/says502", "http://" + says502) +
+                proxy("/refused", "http://" + refused) + "  }\n",
+                2);
+  s.start_tracer();
+  const std::vector<std::string> kinds = {"/ok", "/reset", "/slowok", "/closed", "/says502", "/refused"};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      std::vector<std::string> urls;
+      for (int i = 0; i < 15; ++i) urls.push_back("http://127.0.0.1:{PORT}" + kinds[(c + i) % kinds.size()]);
+      // Half the clients open a connection per request, half keep one alive.
+      if (c % 2 == 0) {
+        for (const auto& u : urls) s.curl({u});
+      } else {
+        s.curl(urls);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const auto records = s.stop_tracer();
+  const auto access = s.access_log();
+  EXPECT_EQ(access.size(), 120u);
+  EXPECT_EQ(match_records(access, records,
+                          Causes{{reset, "reset"}, {closed, "closed_early"}, {says502, "upstream_status"},
+                                 {refused, "refused"}}),
+            "")
+      << s.tracer_output();
+  std::set<int> pids;
+  for (const auto& r : records) pids.insert(r["pid"].get<int>());
+  EXPECT_FALSE(pids.empty());
+}
+
+TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
+  Scenario s;
+  s.make_certificate();
+  const std::string reset = s.start_backend("reset");
+  const std::string says502 = s.start_backend("status502");
+  const std::string ok = s.start_backend("ok");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{TLS_PORT} ssl http2;\n"
+                "    ssl_certificate {DIR}/cert.pem; ssl_certificate_key {DIR}/key.pem;\n" +
+                proxy("/reset", "http://" + reset) + proxy("/says502", "http://" + says502) +
+                proxy("/ok", "http://" + ok) + proxy("/refused", "http://" + refused) + "  }\n");
+  s.start_tracer();
+  const std::string base = "https://127.0.0.1:" + std::to_string(s.tls_port());
+  auto h2 = s.curl({base + "/refused", base + "/ok", base + "/reset", base + "/says502", base + "/ok"},
+                   {"-k", "--http2"});
+  auto h1 = s.curl({base + "/says502", base + "/refused"}, {"-k", "--http1.1"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(h2, (std::vector<int>{502, 200, 502, 502, 200}));
+  EXPECT_EQ(h1, (std::vector<int>{502, 502}));
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          Causes{{reset, "reset"}, {says502, "upstream_status"}, {refused, "refused"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing

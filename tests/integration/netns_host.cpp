@@ -1,0 +1,49 @@
+#include "netns_host.hpp"
+
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "child_process.hpp"
+
+namespace why502::testing {
+namespace {
+
+void run_or_throw(const std::vector<std::string>& argv) {
+  int status = 0;
+  std::string out = run_command(argv, &status);
+  if (status != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += a + " ";
+    throw std::runtime_error("failed: " + cmd + ": " + out);
+  }
+}
+
+}  // namespace
+
+SilentHost::SilentHost() {
+  const int id = getpid() % 200 + 20;  // distinct per test process
+  name_ = "why502t" + std::to_string(id);
+  host_link_ = "w5h" + std::to_string(id);
+  const std::string peer_link = "w5n" + std::to_string(id);
+  const std::string prefix = "10.250." + std::to_string(id) + ".";
+  address_ = prefix + "2";
+  run_command({"ip", "netns", "del", name_});  // a leftover from a killed run
+  run_command({"ip", "link", "del", host_link_});
+  run_or_throw({"ip", "netns", "add", name_});
+  run_or_throw({"ip", "link", "add", host_link_, "type", "veth", "peer", "name", peer_link, "netns", name_});
+  run_or_throw({"ip", "addr", "add", prefix + "1/30", "dev", host_link_});
+  run_or_throw({"ip", "link", "set", host_link_, "up"});
+  run_or_throw({"ip", "-n", name_, "addr", "add", address_ + "/30", "dev", peer_link});
+  run_or_throw({"ip", "-n", name_, "link", "set", peer_link, "up"});
+  run_or_throw({"ip", "-n", name_, "link", "set", "lo", "up"});
+  run_or_throw({"ip", "netns", "exec", name_, "nft", "add table inet why502; add chain inet why502 input { type filter hook input priority 0; policy accept; }; add rule inet why502 input tcp dport " +
+                                                        std::to_string(kSilentPort) + " drop"});
+}
+
+SilentHost::~SilentHost() {
+  run_command({"ip", "link", "del", host_link_});
+  run_command({"ip", "netns", "del", name_});
+}
+
+}  // namespace why502::testing

@@ -1,0 +1,227 @@
+#include "scenario.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace why502::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  return s;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool port_accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+Scenario::Scenario() {
+  char tmpl[] = "/tmp/why502-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  // nginx workers run as nobody: they must reach the unix sockets in here.
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
+  nginx_port_ = free_port();
+  tls_port_ = free_port();
+}
+
+Scenario::~Scenario() {
+  tracer_.reset();
+  if (nginx_) {
+    nginx_->signal(SIGTERM);
+    nginx_->wait_exit(5s);
+  }
+  nginx_.reset();
+  for (auto& b : backends_) {
+    b->signal(SIGTERM);
+    b->wait_exit(3s);
+  }
+  backends_.clear();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+int Scenario::free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Scenario::start_backend(const std::string& mode, const std::string& listen, double delay) {
+  std::vector<std::string> argv = {"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/misbehave.py",
+                                   "--listen", replace_all(listen, "{DIR}", dir_), "--mode", mode};
+  if (delay >= 0) {
+    argv.push_back("--delay");
+    argv.push_back(std::to_string(delay));
+  }
+  auto backend = std::make_unique<ChildProcess>(argv);
+  auto line = backend->wait_for_line("ready ", 10s);
+  if (!line) throw std::runtime_error("backend " + mode + " did not start: " + backend->output());
+  backends_.push_back(std::move(backend));
+  return line->substr(6);
+}
+
+void Scenario::start_nginx(const std::string& servers, int workers) {
+  std::string conf = "daemon off;\nmaster_process on;\nworker_processes " + std::to_string(workers) +
+                     ";\npid {DIR}/nginx.pid;\nerror_log {DIR}/error.log error;\n"
+                     "events { worker_connections 1024; }\n"
+                     "http {\n"
+                     "  log_format why502 '$remote_addr $remote_port $status \"$upstream_addr\" $request_uri';\n"
+                     "  access_log {DIR}/access.log why502;\n"
+                     "  client_body_temp_path {DIR}/body; proxy_temp_path {DIR}/proxy;\n"
+                     "  fastcgi_temp_path {DIR}/fastcgi; uwsgi_temp_path {DIR}/uwsgi; scgi_temp_path {DIR}/scgi;\n"
+                     "  server { listen 127.0.0.1:{HEALTH_PORT}; access_log off; location / { return 204; } }\n" +
+                     servers + "\n}\n";
+  const int health_port = free_port();
+  conf = replace_all(conf, "{HEALTH_PORT}", std::to_string(health_port));
+  conf = replace_all(conf, "{PORT}", std::to_string(nginx_port_));
+  conf = replace_all(conf, "{TLS_PORT}", std::to_string(tls_port_));
+  conf = replace_all(conf, "{DIR}", dir_);
+  std::ofstream(dir_ + "/nginx.conf") << conf;
+  nginx_ = std::make_unique<ChildProcess>(std::vector<std::string>{"/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_});
+  // Ready when a worker answers the health listener.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
+    if (port_accepts(health_port)) {
+      int status = 0;
+      std::string code = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                      "http://127.0.0.1:" + std::to_string(health_port) + "/"}, &status);
+      if (code == "204") return;
+    }
+    std::this_thread::sleep_for(20ms);  // polling a readiness condition, not hoping
+  }
+  throw std::runtime_error("nginx did not become ready: " + nginx_->output());
+}
+
+void Scenario::start_tracer(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {WHY502_BINARY, "trace", "--format", "json", "--output", dir_ + "/records.jsonl"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  tracer_ = std::make_unique<ChildProcess>(argv);
+  if (!tracer_->wait_for_line("ready", 30s)) throw std::runtime_error("why502 not ready: " + tracer_->output());
+}
+
+std::vector<nlohmann::json> Scenario::stop_tracer() {
+  tracer_->signal(SIGINT);
+  auto status = tracer_->wait_exit(10s);
+  if (!status || *status != 0)
+    throw std::runtime_error("why502 did not exit 0 on SIGINT: " + tracer_->output());
+  std::vector<nlohmann::json> records;
+  std::ifstream in(dir_ + "/records.jsonl");
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  return records;
+}
+
+std::vector<int> Scenario::curl(const std::vector<std::string>& urls, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {"curl", "-s", "-w", "%{http_code}\\n", "--max-time", "20"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  for (const auto& url : urls) {
+    argv.insert(argv.end(), {"-o", "/dev/null", replace_all(url, "{PORT}", std::to_string(nginx_port_))});
+  }
+  std::istringstream out(run_command(argv));
+  std::vector<int> codes;
+  int code;
+  while (out >> code) codes.push_back(code);
+  return codes;
+}
+
+std::vector<AccessLine> Scenario::access_log() const {
+  std::vector<AccessLine> lines;
+  std::istringstream in(read_file(dir_ + "/access.log"));
+  std::string text;
+  while (std::getline(in, text)) {
+    // $remote_addr $remote_port $status "$upstream_addr" $request_uri
+    std::istringstream fields(text);
+    std::string addr, port;
+    AccessLine line;
+    fields >> addr >> port >> line.status;
+    auto open = text.find('"'), close = text.rfind('"');
+    line.upstream_addr = text.substr(open + 1, close - open - 1);
+    line.uri = text.substr(close + 2);
+    auto last = line.upstream_addr.rfind(", ");
+    line.last_upstream = last == std::string::npos ? line.upstream_addr : line.upstream_addr.substr(last + 2);
+    if (line.last_upstream == "-") line.last_upstream = "";
+    line.client = addr.find(':') != std::string::npos && addr != "unix:" ? "[" + addr + "]:" + port : addr + ":" + port;
+    if (addr == "unix:") line.client = "unix:";
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string Scenario::error_log() const { return read_file(dir_ + "/error.log"); }
+
+void Scenario::make_certificate() {
+  int status = 0;
+  run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+               "-keyout", dir_ + "/key.pem", "-out", dir_ + "/cert.pem"},
+              &status);
+  if (status != 0) throw std::runtime_error("openssl could not make a certificate");
+}
+
+std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
+                          const std::map<std::string, std::string>& cause_by_upstream) {
+  std::vector<bool> used(records.size(), false);
+  std::string problems;
+  for (const AccessLine& line : access) {
+    if (line.status != 502 && line.status != 503 && line.status != 504) continue;
+    auto expected = cause_by_upstream.find(line.last_upstream);
+    if (expected == cause_by_upstream.end()) {
+      problems += "no expected cause for upstream '" + line.last_upstream + "' (" + line.uri + ")\n";
+      continue;
+    }
+    bool found = false;
+    for (size_t i = 0; i < records.size() && !found; ++i) {
+      const auto& r = records[i];
+      if (used[i] || r.value("client", "") != line.client || r.value("status", 0) != line.status ||
+          r.value("upstream", "") != line.last_upstream)
+        continue;
+      used[i] = found = true;
+      if (r.value("cause", "") != expected->second)
+        problems += line.uri + " " + std::to_string(line.status) + ": cause " + r.value("cause", "") + ", expected " +
+                    expected->second + "\n";
+    }
+    if (!found)
+      problems += "no record for " + line.client + " " + std::to_string(line.status) + " " + line.last_upstream + " " +
+                  line.uri + "\n";
+  }
+  for (size_t i = 0; i < records.size(); ++i)
+    if (!used[i]) problems += "record matches no access-log line: " + records[i].dump() + "\n";
+  return problems;
+}
+
+}  // namespace why502::testing

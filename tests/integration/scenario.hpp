@@ -1,0 +1,70 @@
+// One integration scenario: real backends, a real nginx on 127.0.0.1, and
+// `why502 trace` — started in that order, each waited on through its own
+// readiness signal, all stopped and removed when the scenario ends.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+
+namespace why502::testing {
+
+struct AccessLine {
+  std::string client;         // as why502 writes it: ip:port, [ip6]:port
+  int status = 0;
+  std::string upstream_addr;  // nginx's $upstream_addr, as logged
+  std::string last_upstream;  // the last peer in it
+  std::string uri;
+};
+
+class Scenario {
+ public:
+  Scenario();
+  ~Scenario();
+
+  const std::string& dir() const { return dir_; }
+  int nginx_port() const { return nginx_port_; }
+  int tls_port() const { return tls_port_; }
+
+  // Starts tests/backends/misbehave.py; returns its address as nginx names it.
+  std::string start_backend(const std::string& mode, const std::string& listen = "127.0.0.1:0", double delay = -1);
+  // A free TCP port on 127.0.0.1 that nothing listens on.
+  static int free_port();
+
+  // Writes nginx.conf around the given http{} body and starts nginx. The body
+  // may use {PORT} and {TLS_PORT} and {DIR}; a /healthz location is added.
+  void start_nginx(const std::string& servers, int workers = 1);
+  // Starts why502 trace --format json and waits for its "ready" line.
+  void start_tracer(const std::vector<std::string>& extra_args = {});
+  // SIGINT, expects exit 0, returns the JSON records it wrote.
+  std::vector<nlohmann::json> stop_tracer();
+
+  // curl each URL (one connection, in order); returns the HTTP codes.
+  std::vector<int> curl(const std::vector<std::string>& urls, const std::vector<std::string>& extra = {});
+  std::vector<AccessLine> access_log() const;
+  std::string error_log() const;
+  std::string tracer_output() const { return tracer_ ? tracer_->output() : ""; }
+
+  // A self-signed certificate for the TLS listener: {DIR}/cert.pem, key.pem.
+  void make_certificate();
+
+ private:
+  std::string dir_;
+  int nginx_port_;
+  int tls_port_;
+  std::vector<std::unique_ptr<ChildProcess>> backends_;
+  std::unique_ptr<ChildProcess> nginx_;
+  std::unique_ptr<ChildProcess> tracer_;
+};
+
+// For every 502/503/504 line of the access log, exactly one record with the
+// same client, status and upstream, whose cause is expected_cause(line); and
+// no record that matches no line. Returns "" or what went wrong.
+std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
+                          const std::map<std::string, std::string>& cause_by_upstream);
+
+}  // namespace why502::testing
