@@ -10,19 +10,22 @@ namespace {
 constexpr uint32_t kTcpSynSent = 2;
 }  // namespace
 
+
 void SocketEvidence::add(const w5_sock_evidence& e) {
   expire(e.h.ts_ns);
   auto [it, inserted] = by_socket_.try_emplace(e.sk);
   SocketFacts& f = it->second;
   // A kernel socket address is reused after the socket is freed: facts older
   // than a fresh connection attempt (a new SYN_SENT episode) start over.
+  // A kernel socket address is reused as soon as the socket is freed. A reset
+  // ends a connection, so anything after it (but the error report that comes
+  // with it) belongs to a new socket; so does anything about another peer.
   const bool other_peer = e.remote.family != 0 &&
                           (e.remote.family != f.remote.family || e.remote.port != f.remote.port ||
                            std::memcmp(e.remote.addr, f.remote.addr, sizeof(e.remote.addr)) != 0);
-  if (!inserted && (other_peer || (e.state == kTcpSynSent && !f.reset_in_syn_sent && f.syn_retransmits == 0 &&
-                                   e.h.ts_ns - f.last_ts_ns > 1'000'000'000ull))) {
-    f = SocketFacts{};
-  }
+  const bool after_reset = (f.reset_in_syn_sent || f.reset_established) &&
+                           !(e.h.type == W5_EV_SOCK_ERROR && e.h.ts_ns - f.last_ts_ns < 10'000'000ull);
+  if (!inserted && (other_peer || after_reset)) f = SocketFacts{};
   if (f.first_ts_ns == 0) {
     f.first_ts_ns = e.h.ts_ns;
     arrival_.emplace_back(e.h.ts_ns, e.sk);

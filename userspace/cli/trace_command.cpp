@@ -125,6 +125,10 @@ int run_trace(const TraceOptions& options) {
   if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
   for (const auto& path : options.nginx_binaries)
     if (access(path.c_str(), R_OK) != 0) throw FatalError("--nginx-binary " + path + ": cannot read it");
+  for (pid_t pid : options.pids) {
+    std::string why;
+    if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
+  }
 
   std::ofstream file;
   if (!options.output.empty()) {

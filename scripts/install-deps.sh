@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what why502 needs to build, test and run its demo on Debian 12,
+# skipping packages that are already there. Needs root.
+set -euo pipefail
+
+build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev)
+test_packages=(libgtest-dev libgmock-dev nlohmann-json3-dev nginx curl openssl python3 iproute2 nftables
+               php-fpm gunicorn)
+
+wanted=("${build_packages[@]}")
+[[ "${1:-}" == "--build-only" ]] || wanted+=("${test_packages[@]}")
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+  exit 2
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
