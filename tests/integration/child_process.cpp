@@ -74,6 +74,15 @@ void ChildProcess::drain(int timeout_ms) {
 }
 
 std::optional<std::string> ChildProcess::wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout) {
+  return wait_for(prefix, true, timeout);
+}
+
+std::optional<std::string> ChildProcess::wait_for_text(const std::string& text, std::chrono::milliseconds timeout) {
+  return wait_for(text, false, timeout);
+}
+
+std::optional<std::string> ChildProcess::wait_for(const std::string& text, bool at_start,
+                                                  std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t line_start = 0;
   while (true) {
@@ -81,7 +90,7 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& prefix
     while ((end = output_.find('\n', line_start)) != std::string::npos) {
       std::string line = output_.substr(line_start, end - line_start);
       line_start = end + 1;
-      if (line.rfind(prefix, 0) == 0) return line;
+      if (at_start ? line.rfind(text, 0) == 0 : line.find(text) != std::string::npos) return line;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || out_fd_ < 0) return std::nullopt;

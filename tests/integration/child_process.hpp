@@ -21,6 +21,8 @@ class ChildProcess {
 
   // The first line (stdout or stderr) starting with prefix, or nullopt at the deadline.
   std::optional<std::string> wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout);
+  // The first line containing text anywhere, or nullopt at the deadline.
+  std::optional<std::string> wait_for_text(const std::string& text, std::chrono::milliseconds timeout);
   void signal(int sig);
   // Exit status (or 128+signal), or nullopt when it did not exit in time.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
@@ -29,6 +31,7 @@ class ChildProcess {
 
  private:
   void drain(int timeout_ms);
+  std::optional<std::string> wait_for(const std::string& text, bool at_start, std::chrono::milliseconds timeout);
 
   pid_t pid_ = -1;
   int out_fd_ = -1;

@@ -242,3 +242,44 @@ TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
 
 }  // namespace
 }  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+TEST_F(GatewayErrors, FastcgiToPhpFpm) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({
+      {"ok.php", "<?php echo \"ok\\n\";"},
+      {"down.php", "<?php http_response_code(503); echo \"down\\n\";"},
+      {"bad.php", "<?php header('X-Trace: 1'); http_response_code(502); echo \"bad\\n\";"},
+      {"slow.php", "<?php sleep(3); echo \"late\\n\";"},
+  });
+  const std::string missing = "unix:" + s.dir() + "/no-fpm.sock";
+  const std::string fastcgi = "include /etc/nginx/fastcgi_params; "
+                              "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; "
+                              "fastcgi_read_timeout 1s;";
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n"
+                "    location /missing/ { " + fastcgi + " fastcgi_pass " + missing + "; }\n"
+                "    location ~ \\.php$ { " + fastcgi + " fastcgi_pass " + fpm + "; }\n  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/ok.php", base + "/down.php", base + "/bad.php", base + "/slow.php",
+                       base + "/missing/x", base + "/ok.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{200, 503, 502, 504, 502, 200}));
+  const std::map<std::string, std::string> cause_by_uri = {{"/down.php", "upstream_status"},
+                                                           {"/bad.php", "upstream_status"},
+                                                           {"/slow.php", "slow_backend"},
+                                                           {"/missing/x", "refused"}};
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          [&](const AccessLine& line) {
+                            auto it = cause_by_uri.find(line.uri);
+                            return it == cause_by_uri.end() ? std::string() : it->second;
+                          }),
+            "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(records.size(), 4u) << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing

@@ -94,6 +94,23 @@ std::string Scenario::start_backend(const std::string& mode, const std::string& 
   return line->substr(6);
 }
 
+std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& scripts) {
+  std::filesystem::create_directories(dir_ + "/www");
+  for (const auto& [name, source] : scripts) std::ofstream(dir_ + "/www/" + name) << source;
+  std::filesystem::permissions(dir_ + "/www", std::filesystem::perms::all);
+  std::ofstream(dir_ + "/php-fpm.conf") << "[global]\npid = " << dir_ << "/php-fpm.pid\n"
+                                        << "error_log = /proc/self/fd/2\ndaemonize = no\n"
+                                        << "[www]\nuser = nobody\ngroup = nogroup\n"
+                                        << "listen = " << dir_ << "/php.sock\nlisten.mode = 0666\n"
+                                        << "pm = static\npm.max_children = 4\n";
+  auto fpm = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/sbin/php-fpm8.2", "-F", "-R", "-y", dir_ + "/php-fpm.conf"});
+  if (!fpm->wait_for_text("ready to handle connections", 15s))
+    throw std::runtime_error("php-fpm did not start: " + fpm->output());
+  backends_.push_back(std::move(fpm));
+  return "unix:" + dir_ + "/php.sock";
+}
+
 void Scenario::start_nginx(const std::string& servers, int workers) {
   std::string conf = "daemon off;\nmaster_process on;\nworker_processes " + std::to_string(workers) +
                      ";\npid {DIR}/nginx.pid;\nerror_log {DIR}/error.log error;\n"
@@ -195,12 +212,20 @@ void Scenario::make_certificate() {
 
 std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
                           const std::map<std::string, std::string>& cause_by_upstream) {
+  return match_records(access, records, [&](const AccessLine& line) {
+    auto it = cause_by_upstream.find(line.last_upstream);
+    return it == cause_by_upstream.end() ? std::string() : it->second;
+  });
+}
+
+std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
+                          const std::function<std::string(const AccessLine&)>& expected_cause) {
   std::vector<bool> used(records.size(), false);
   std::string problems;
   for (const AccessLine& line : access) {
     if (line.status != 502 && line.status != 503 && line.status != 504) continue;
-    auto expected = cause_by_upstream.find(line.last_upstream);
-    if (expected == cause_by_upstream.end()) {
+    const std::string expected = expected_cause(line);
+    if (expected.empty()) {
       problems += "no expected cause for upstream '" + line.last_upstream + "' (" + line.uri + ")\n";
       continue;
     }
@@ -211,9 +236,9 @@ std::string match_records(const std::vector<AccessLine>& access, const std::vect
           r.value("upstream", "") != line.last_upstream)
         continue;
       used[i] = found = true;
-      if (r.value("cause", "") != expected->second)
+      if (r.value("cause", "") != expected)
         problems += line.uri + " " + std::to_string(line.status) + ": cause " + r.value("cause", "") + ", expected " +
-                    expected->second + "\n";
+                    expected + "\n";
     }
     if (!found)
       problems += "no record for " + line.client + " " + std::to_string(line.status) + " " + line.last_upstream + " " +

@@ -3,6 +3,7 @@
 // readiness signal, all stopped and removed when the scenario ends.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,9 @@ class Scenario {
 
   // Starts tests/backends/misbehave.py; returns its address as nginx names it.
   std::string start_backend(const std::string& mode, const std::string& listen = "127.0.0.1:0", double delay = -1);
+  // Starts php-fpm (Debian package) on unix:{DIR}/php.sock serving {DIR}/www,
+  // with the given scripts (name → PHP source); returns "unix:{DIR}/php.sock".
+  std::string start_php_fpm(const std::map<std::string, std::string>& scripts);
   // A free TCP port on 127.0.0.1 that nothing listens on.
   static int free_port();
 
@@ -64,6 +68,9 @@ class Scenario {
 // For every 502/503/504 line of the access log, exactly one record with the
 // same client, status and upstream, whose cause is expected_cause(line); and
 // no record that matches no line. Returns "" or what went wrong.
+std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
+                          const std::function<std::string(const AccessLine&)>& expected_cause);
+// The same, with the expected cause chosen by the line's last upstream.
 std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
                           const std::map<std::string, std::string>& cause_by_upstream);
 
