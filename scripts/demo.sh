@@ -38,21 +38,24 @@ wait_for_line() {
   return 1
 }
 
-# start_backend NAME MODE [DELAY]: prints the backend's address.
+# start_backend VAR MODE [DELAY]: starts a backend, sets VAR to its address.
+# (Not in a $(...) subshell: pids must reach the cleanup.)
 start_backend() {
   local out="$work/$1.out"
   python3 "$root/tests/backends/misbehave.py" --listen 127.0.0.1:0 --mode "$2" ${3:+--delay "$3"} >"$out" 2>&1 &
   pids+=($!)
-  wait_for_line "$out" "ready " | cut -d' ' -f2
+  local line
+  line=$(wait_for_line "$out" "ready ")
+  printf -v "$1" '%s' "${line#ready }"
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-healthy=$(start_backend healthy ok)
-resetting=$(start_backend resetting reset)
-closing=$(start_backend closing close)
-slow=$(start_backend slow slow 3)
-app502=$(start_backend app502 status502)
+start_backend healthy ok
+start_backend resetting reset
+start_backend closing close
+start_backend slow slow 3
+start_backend app502 status502
 refused="127.0.0.1:$(free_port)"
 port=$(free_port)
 
