@@ -223,10 +223,12 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 		__u64 elts = user_u64(states);
 		__u64 nelts = user_u64(states + 8);
 		e->n_states = (__u32)nelts;
+		/* The last attempts matter most: with more than fit, keep the last. */
+		__u64 first = nelts > W5_MAX_STATES ? nelts - W5_MAX_STATES : 0;
 		for (__u32 i = 0; i < W5_MAX_STATES; i++) {
-			if (i >= nelts)
+			if (first + i >= nelts)
 				break;
-			read_upstream_state(l, elts + (__u64)i * l->state_size, &e->states[i]);
+			read_upstream_state(l, elts + (first + i) * l->state_size, &e->states[i]);
 		}
 	}
 	bpf_ringbuf_submit(e, 0);

@@ -96,7 +96,8 @@ struct w5_ngx_error_page {
 	__u64 connection;
 	__u64 client_sk;
 	__u32 status;
-	__u32 n_states; /* entries of r->upstream_states (may exceed W5_MAX_STATES) */
+	__u32 n_states; /* entries of r->upstream_states; states[] holds the last
+			 * min(n_states, W5_MAX_STATES) of them */
 	__u32 has_upstream;
 	__u32 pad;
 	struct w5_addr client;

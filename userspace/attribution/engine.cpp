@@ -149,29 +149,31 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
   r.source = "uprobe";
 
-  // One attempt per entry of r->upstream_states; nginx's log lines give the
-  // causes of the failed ones, in order.
-  size_t next_failure = 0;
+  // One attempt per entry of r->upstream_states (the last few when there
+  // were many). nginx's log lines give the causes of the failed ones. They are
+  // aligned from the end: failures left over from an earlier request that
+  // reused this request's memory on the same connection (a retried failure
+  // the client never saw) sit at the front and are ignored.
   const size_t n_states = std::min<size_t>(e.n_states, W5_MAX_STATES);
+  std::vector<const LoggedAttempt*> logged(n_states, nullptr);
+  size_t unmatched = p.failures.size();
+  for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
+    if (p.failures[unmatched - 1].peer == wire_string(e.states[i].peer)) logged[i] = &p.failures[--unmatched];
+  }
   for (size_t i = 0; i < n_states; ++i) {
     const w5_upstream_state& s = e.states[i];
     Attempt a;
     a.upstream = wire_string(s.peer);
     a.status = static_cast<int>(s.status);
     a.ms = is_unset(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
-    if (next_failure < p.failures.size() && p.failures[next_failure].peer == a.upstream) {
-      a.cause = p.failures[next_failure++].failure.cause;
-    } else {
-      a.cause = cause_from_upstream_state(s);
-    }
+    a.cause = logged[i] ? logged[i]->failure.cause : cause_from_upstream_state(s);
     r.attempts.push_back(a);
   }
-  // Attempts beyond what the event carries, or made before states existed.
-  if (n_states == 0 || e.n_states > W5_MAX_STATES) {
-    for (; next_failure < p.failures.size(); ++next_failure) {
-      const auto& f = p.failures[next_failure];
-      r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});
-    }
+  // No states at all (nginx failed before it recorded one): the log is all there is.
+  const LoggedAttempt* last_failure = n_states > 0 ? logged.back() : nullptr;
+  if (n_states == 0 && !p.failures.empty()) {
+    last_failure = &p.failures.back();
+    r.attempts.push_back(Attempt{last_failure->peer, last_failure->failure.cause, 0, -1});
   }
 
   if (!r.attempts.empty()) {
@@ -187,13 +189,12 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   if (r.upstream.empty() && !r.attempts.empty()) r.upstream = r.attempts.back().upstream;
 
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
-  if (!p.failures.empty()) {
-    const LoggedAttempt& last = p.failures.back();
-    r.nginx_error = last.message;
-    r.evidence.push_back("nginx: " + last.message);
+  if (last_failure) {
+    r.nginx_error = last_failure->message;
+    r.evidence.push_back("nginx: " + last_failure->message);
     const double last_ms = r.attempts.empty() ? -1 : r.attempts.back().ms;
-    if (const SocketFacts* facts = kernel_facts(last, last_ms)) {
-      for (auto& line : SocketEvidence::describe(*facts, last.peer)) r.evidence.push_back(line);
+    if (const SocketFacts* facts = kernel_facts(*last_failure, last_ms)) {
+      for (auto& line : SocketEvidence::describe(*facts, last_failure->peer)) r.evidence.push_back(line);
     }
   } else if (p.limited) {
     r.nginx_error = p.limited_message;
@@ -204,9 +205,11 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
                          std::to_string(upstream_5xx->status));
   }
   for (auto& note : p.notes) r.evidence.push_back(note);
+  const size_t first_attempt = e.n_states > W5_MAX_STATES ? e.n_states - W5_MAX_STATES : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
-    r.evidence.push_back("attempt " + std::to_string(i + 1) + ": " + a.upstream + " " +
+    r.evidence.push_back("attempt " + std::to_string(first_attempt + i + 1) + " of " +
+                         std::to_string(std::max<size_t>(e.n_states, r.attempts.size())) + ": " + a.upstream + " " +
                          std::string(cause_name(a.cause)));
   }
 
