@@ -28,12 +28,17 @@
 #define SYS_SENDTO 44
 #define SYS_SENDMSG 46
 
-/* Upstream sockets that have a request in flight: sk → protocol. */
+/* An upstream socket with a request in flight. */
+struct awaiting {
+	__u32 proto; /* enum w5_upstream_proto */
+	__u32 tgid;  /* the nginx process that sent the request */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, W5_MAX_AWAITING);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct awaiting);
 } awaiting_response SEC(".maps");
 
 /* Threads that just read an upstream 5xx: the next client send is its client. */
@@ -160,7 +165,8 @@ int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 	__u32 proto = request_protocol(b);
 	if (proto) {
 		__u64 key = (__u64)sk;
-		if (bpf_map_update_elem(&awaiting_response, &key, &proto, BPF_ANY))
+		struct awaiting value = {.proto = proto, .tgid = id >> 32};
+		if (bpf_map_update_elem(&awaiting_response, &key, &value, BPF_ANY))
 			count_lost(W5_LOST_MAP_FULL);
 		return 0;
 	}
@@ -178,10 +184,10 @@ int on_sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
 	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK) || !is_nginx_tgid(id >> 32))
 		return 0;
 	__u64 key = (__u64)ctx->sk;
-	__u32 *proto = bpf_map_lookup_elem(&awaiting_response, &key);
-	if (!proto)
+	struct awaiting *waiting = bpf_map_lookup_elem(&awaiting_response, &key);
+	if (!waiting)
 		return 0;
-	__u32 protocol = *proto;
+	__u32 protocol = waiting->proto;
 	bpf_map_delete_elem(&awaiting_response, &key);
 
 	const void *buf = syscall_buffer();

@@ -5,7 +5,8 @@
  * They run in softirq context as often as not, so they cannot filter on the
  * current process; they keep a socket when nginx is current, when it has a
  * request in flight (awaiting_response), when it is still connecting, or when
- * it was already watched for an earlier failure. TCP state numbers are part of
+ * it was already watched for an earlier failure — and say which nginx process
+ * owns it when that is known. TCP state numbers are part of
  * the kernel ABI (ss and sock_diag expose them), so they are used as they are.
  */
 #ifndef WHY502_TCP_EVIDENCE_BPF_H
@@ -13,31 +14,38 @@
 
 #include "common.bpf.h"
 
-/* Sockets with a failure already reported, so their later errors are kept. */
+/* Sockets with a failure already reported (→ owner tgid, 0 if unknown), so
+ * their later errors are kept. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, __u32);
 } watched_sockets SEC(".maps");
 
-static __always_inline bool worth_reporting(const struct sock *sk, int state)
+#define OWNER_NONE 0xffffffffu /* not worth reporting */
+
+/* The nginx process behind a socket (0: unknown but worth reporting). */
+static __always_inline __u32 socket_owner(const struct sock *sk, int state)
 {
 	__u64 key = (__u64)sk;
-	if (state == TCP_SYN_SENT)
-		return true;
-	if (bpf_map_lookup_elem(&awaiting_response, &key) ||
-	    bpf_map_lookup_elem(&watched_sockets, &key))
-		return true;
-	return is_nginx_tgid(current_tgid());
+	struct awaiting *waiting = bpf_map_lookup_elem(&awaiting_response, &key);
+	if (waiting)
+		return waiting->tgid;
+	__u32 *watched = bpf_map_lookup_elem(&watched_sockets, &key);
+	if (watched)
+		return *watched;
+	__u32 tgid = current_tgid();
+	if (is_nginx_tgid(tgid))
+		return tgid;
+	return state == TCP_SYN_SENT ? 0 : OWNER_NONE;
 }
 
 static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk, int state,
-					       __s32 err)
+					       __s32 err, __u32 owner)
 {
 	__u64 key = (__u64)sk;
-	__u8 one = 1;
-	bpf_map_update_elem(&watched_sockets, &key, &one, BPF_ANY);
+	bpf_map_update_elem(&watched_sockets, &key, &owner, BPF_ANY);
 
 	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
 	if (!e)
@@ -45,6 +53,8 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 	e->sk = key;
 	e->err = err;
 	e->state = state;
+	e->owner_tgid = owner;
+	e->pad = 0;
 	__builtin_memset(&e->local, 0, sizeof(e->local));
 	__builtin_memset(&e->remote, 0, sizeof(e->remote));
 	read_sock_addrs(sk, &e->local, &e->remote);
@@ -56,8 +66,9 @@ int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
-	if (worth_reporting(sk, state))
-		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0);
+	__u32 owner = socket_owner(sk, state);
+	if (owner != OWNER_NONE)
+		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0, owner);
 	return 0;
 }
 
@@ -66,8 +77,9 @@ int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
-	if (worth_reporting(sk, state))
-		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err));
+	__u32 owner = socket_owner(sk, state);
+	if (owner != OWNER_NONE)
+		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner);
 	return 0;
 }
 
@@ -77,7 +89,7 @@ int on_tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
 	if (state == TCP_SYN_SENT)
-		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0);
+		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, socket_owner(sk, state));
 	return 0;
 }
 

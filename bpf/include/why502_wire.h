@@ -130,6 +130,8 @@ struct w5_sock_evidence {
 	__u64 sk;
 	__s32 err;   /* errno for W5_EV_SOCK_ERROR */
 	__u32 state; /* TCP state when it happened (TCP_SYN_SENT = 2, ...) */
+	__u32 owner_tgid; /* the nginx process using the socket, 0 when unknown */
+	__u32 pad;
 	struct w5_addr local;
 	struct w5_addr remote;
 };

@@ -287,3 +287,46 @@ TEST_F(GatewayErrors, FastcgiToPhpFpm) {
 
 }  // namespace
 }  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+// What a stripped nginx gets: no uprobes, the kernel's view alone, joined to
+// the 5xx status lines nginx writes to plain HTTP/1.x clients.
+TEST_F(GatewayErrors, KernelOnlyFallback) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string closed = s.start_backend("close");
+  const std::string says502 = s.start_backend("status502");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
+                proxy("/closed", "http://" + closed) + proxy("/says502", "http://" + says502) +
+                proxy("/refused", "http://" + refused) + "  }\n");
+  s.start_tracer({"--no-uprobes"});
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/refused", base + "/reset", base + "/says502", base + "/closed", base + "/refused"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 502, 502}));
+  // Without nginx's peer name a closed connection leaves no kernel trace to
+  // name its upstream: it is reported, with cause unknown and no upstream.
+  const std::map<std::string, std::string> cause_by_uri = {
+      {"/refused", "refused"}, {"/reset", "reset"}, {"/says502", "upstream_status"}};
+  std::vector<AccessLine> named;
+  for (const auto& line : s.access_log())
+    if (line.uri != "/closed") named.push_back(line);
+  std::vector<nlohmann::json> named_records, unknown_records;
+  for (const auto& r : records) (r["cause"] == "unknown" ? unknown_records : named_records).push_back(r);
+  EXPECT_EQ(match_records(named, named_records,
+                          [&](const AccessLine& l) {
+                            auto it = cause_by_uri.find(l.uri);
+                            return it == cause_by_uri.end() ? std::string() : it->second;
+                          }),
+            "")
+      << s.tracer_output();
+  ASSERT_EQ(unknown_records.size(), 1u) << s.tracer_output();
+  EXPECT_EQ(unknown_records[0]["status"], 502);
+  for (const auto& r : records) EXPECT_EQ(r["source"], "kernel") << r.dump();
+}
+
+}  // namespace
+}  // namespace why502::testing

@@ -1,6 +1,7 @@
 #include "attribution/engine.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "events/address.hpp"
@@ -267,17 +268,43 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     return;
   }
   if (e.status == 0) return;
-  // A 5xx status line with no nginx-side explanation: nginx made it without
-  // an upstream failure (e.g. "return 502"), or its symbols are unavailable.
+  ++stats_.records;
+  out.push_back(kernel_only_record(e));
+}
+
+// A 5xx status line with no nginx-side explanation: nginx made it without an
+// upstream failure (e.g. "return 502"), or its symbols are unavailable and the
+// kernel's view of that worker's sockets is all there is.
+Record Engine::kernel_only_record(const w5_client_response& e) {
   Record r;
   r.ts_ns = e.h.ts_ns;
   r.pid = e.h.tgid;
   r.status = static_cast<int>(e.status);
   r.client = format_endpoint(e.remote);
   r.source = "kernel";
-  r.evidence.push_back(headline(Cause::unknown, "", r.status));
-  ++stats_.records;
-  out.push_back(std::move(r));
+  // nginx answers right after it gives up on the upstream; a timeout may have
+  // started long before, but its last sign (a SYN retransmit) is recent too.
+  constexpr uint64_t kWindowNs = 100'000'000;
+  const SocketFacts* facts = options_.kernel_only_fallback
+                                 ? sockets_.take_recent_failure(e.h.tgid, e.h.ts_ns, r.status == 504 ? 60 * kWindowNs : kWindowNs)
+                                 : nullptr;
+  if (facts) {
+    r.upstream = format_endpoint(facts->remote);
+    if (facts->reset_in_syn_sent)
+      r.cause = Cause::refused;
+    else if (facts->error == EHOSTUNREACH || facts->error == ENETUNREACH)
+      r.cause = Cause::unreachable;
+    else if (facts->reset_established)
+      r.cause = Cause::reset;
+    else if (facts->syn_retransmits > 0 && r.status == 504)
+      r.cause = Cause::connect_timeout;
+  }
+  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  if (options_.kernel_only_fallback)
+    r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
+  if (facts)
+    for (auto& line : SocketEvidence::describe(*facts, r.upstream)) r.evidence.push_back(line);
+  return r;
 }
 
 void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h.tid] = e; }

@@ -21,6 +21,9 @@ struct EngineOptions {
   size_t max_pending_requests = 65536;
   uint64_t request_max_age_ns = 900'000'000'000ull;  // longer than any sane proxy timeout
   uint64_t expectation_max_age_ns = 60'000'000'000ull;
+  // Some nginx runs without usable symbols: explain 5xx status lines seen on
+  // client sockets from kernel evidence alone.
+  bool kernel_only_fallback = false;
 };
 
 struct EngineStats {
@@ -37,6 +40,8 @@ class Engine {
   // Feeds one event; appends any records it completes to out.
   void handle(const Event& event, std::vector<Record>& out);
   EngineStats stats() const;
+  // Turned on once an nginx without usable symbols is being traced.
+  void set_kernel_only_fallback(bool on) { options_.kernel_only_fallback = on; }
 
  private:
   struct RequestKey {
@@ -80,6 +85,7 @@ class Engine {
   void on_upstream_status(const w5_upstream_status& e);
   void expire(uint64_t now_ns);
   const SocketFacts* kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const;
+  Record kernel_only_record(const w5_client_response& e);
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;

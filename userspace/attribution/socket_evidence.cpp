@@ -31,6 +31,7 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
     arrival_.emplace_back(e.h.ts_ns, e.sk);
   }
   f.last_ts_ns = e.h.ts_ns;
+  if (e.owner_tgid != 0) f.owner_tgid = e.owner_tgid;
   if (e.remote.family != 0) f.remote = e.remote;
   switch (e.h.type) {
     case W5_EV_TCP_RESET:
@@ -56,6 +57,25 @@ const SocketFacts* SocketEvidence::find(uint64_t sk, uint64_t ts_ns) const {
   if (it == by_socket_.end() || it->second.first_ts_ns > ts_ns) return nullptr;
   if (ts_ns - it->second.last_ts_ns > max_age_ns_) return nullptr;
   return &it->second;
+}
+
+const SocketFacts* SocketEvidence::take_recent_failure(uint32_t owner_tgid, uint64_t ts_ns, uint64_t window_ns) {
+  constexpr size_t kMaxScanned = 512;        // newest sockets only: this runs per unexplained response
+  constexpr uint64_t kUnownedWindowNs = 50'000'000;  // a socket of unknown owner must be this recent
+  size_t scanned = 0;
+  for (auto it = arrival_.rbegin(); it != arrival_.rend() && scanned < kMaxScanned; ++it, ++scanned) {
+    auto found = by_socket_.find(it->second);
+    if (found == by_socket_.end() || found->second.first_ts_ns != it->first) continue;
+    SocketFacts& f = found->second;
+    if (f.used || f.last_ts_ns > ts_ns) continue;
+    const uint64_t age = ts_ns - f.last_ts_ns;
+    const bool mine = f.owner_tgid == owner_tgid && age <= window_ns;
+    const bool unowned = f.owner_tgid == 0 && age <= kUnownedWindowNs;
+    if (!mine && !unowned) continue;
+    f.used = true;
+    return &f;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> SocketEvidence::describe(const SocketFacts& f, const std::string& peer) {

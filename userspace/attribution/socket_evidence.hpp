@@ -19,6 +19,8 @@ struct SocketFacts {
   bool reset_established = false;
   int syn_retransmits = 0;
   int error = 0;  // last errno the kernel reported on the socket
+  uint32_t owner_tgid = 0;  // the nginx process using it, 0 when unknown
+  bool used = false;        // already explained a response (kernel-only view)
   w5_addr remote{};
 };
 
@@ -30,6 +32,10 @@ class SocketEvidence {
   void add(const w5_sock_evidence& e);
   // Facts about sk seen at or before ts_ns (nullptr when none).
   const SocketFacts* find(uint64_t sk, uint64_t ts_ns) const;
+  // Kernel-only view: the most recent failed socket of this nginx process (or
+  // of no known process, if very recent) seen within window_ns before ts_ns,
+  // not yet used to explain another response. Marks it used.
+  const SocketFacts* take_recent_failure(uint32_t owner_tgid, uint64_t ts_ns, uint64_t window_ns);
   // Human-readable lines, most decisive first.
   static std::vector<std::string> describe(const SocketFacts& facts, const std::string& peer);
   size_t size() const { return by_socket_.size(); }

@@ -43,7 +43,10 @@ constexpr const char* kRequiredFunctions[] = {"ngx_log_error_core", "ngx_http_sp
 // The traced binaries, by inode: a binary replaced on disk is a new one.
 class NginxBinaries {
  public:
-  NginxBinaries(ProbeSession& session, bool verbose) : session_(session), verbose_(verbose) {}
+  NginxBinaries(ProbeSession& session, Engine& engine, bool use_uprobes, bool verbose)
+      : session_(session), engine_(engine), use_uprobes_(use_uprobes), verbose_(verbose) {
+    if (!use_uprobes_) engine_.set_kernel_only_fallback(true);
+  }
 
   // Attaches the uprobes to the binary unless already done; reports problems.
   void attach(const std::string& path) {
@@ -52,7 +55,7 @@ class NginxBinaries {
       std::fprintf(stderr, "why502: warning: cannot read nginx binary %s\n", path.c_str());
       return;
     }
-    if (!seen_.insert({st.st_dev, st.st_ino}).second) return;
+    if (!seen_.insert({st.st_dev, st.st_ino}).second || !use_uprobes_) return;
     ElfFunctions functions = read_elf_functions(path);
     if (!functions.ok) {
       std::fprintf(stderr, "why502: warning: %s\n", functions.error.c_str());
@@ -64,6 +67,7 @@ class NginxBinaries {
                      "why502: warning: %s has no symbol %s (stripped?): kernel-only attribution, which "
                      "sees plain HTTP/1.x clients only\n",
                      path.c_str(), name);
+        engine_.set_kernel_only_fallback(true);
         return;
       }
     }
@@ -80,6 +84,8 @@ class NginxBinaries {
 
  private:
   ProbeSession& session_;
+  Engine& engine_;
+  bool use_uprobes_;
   bool verbose_;
   std::set<std::pair<dev_t, ino_t>> seen_;
   size_t attached_ = 0;
@@ -117,6 +123,8 @@ void add_trace_command(CLI::App& app, TraceOptions& o) {
   trace->add_option("-o,--output", o.output, "Write records to this file instead of stdout");
   trace->add_option("--pid", o.pids, "Trace only this nginx process (master or worker); repeatable");
   trace->add_option("--nginx-binary", o.nginx_binaries, "Also attach to this nginx binary; repeatable");
+  trace->add_flag("--no-uprobes", o.no_uprobes,
+                  "Kernel-only attribution (what a stripped nginx gets): plain HTTP/1.x clients only");
   trace->add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
 }
 
@@ -159,7 +167,7 @@ int run_trace(const TraceOptions& options) {
   // Scanned after the fork tracepoint is attached, so no new worker slips by.
   const std::vector<NginxProcess> processes = processes_to_trace(options);
 
-  NginxBinaries binaries(session, options.verbosity > 0);
+  NginxBinaries binaries(session, engine, !options.no_uprobes, options.verbosity > 0);
   std::set<pid_t> traced;
   for (const NginxProcess& p : processes) {
     session.trace_process(p.pid);

@@ -20,6 +20,7 @@ struct TraceOptions {
   std::string output;  // file, or "" for stdout
   std::vector<pid_t> pids;
   std::vector<std::string> nginx_binaries;
+  bool no_uprobes = false;  // kernel-only attribution, as with a stripped nginx
   int verbosity = 0;
 };
 
