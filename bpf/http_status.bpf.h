@@ -155,16 +155,21 @@ int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 		return 0;
 
 	__u32 tid = (__u32)id;
+	__u64 key = (__u64)sk;
+	/* After a failed attempt, the first response on that client connection
+	 * is reported whatever it is (it may be a retry's success). */
+	bool after_failure = bpf_map_lookup_elem(&clients_with_failures, &key) != NULL;
+	if (after_failure)
+		bpf_map_delete_elem(&clients_with_failures, &key);
 	__u32 status = http_status_line(b);
 	if (status) {
 		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
-		if (status >= 500 && status <= 504)
+		if ((status >= 500 && status <= 504) || after_failure)
 			emit_client_response(sk, status);
 		return 0;
 	}
 	__u32 proto = request_protocol(b);
 	if (proto) {
-		__u64 key = (__u64)sk;
 		struct awaiting value = {.proto = proto, .tgid = id >> 32};
 		if (bpf_map_update_elem(&awaiting_response, &key, &value, BPF_ANY))
 			count_lost(W5_LOST_MAP_FULL);
@@ -172,6 +177,8 @@ int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 	}
 	if (bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
 		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
+		emit_client_response(sk, 0);
+	} else if (after_failure) {
 		emit_client_response(sk, 0);
 	}
 	return 0;

@@ -149,6 +149,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->level = (__u32)level;
 	e->err = err;
 	e->upstream_sk = 0;
+	e->client_sk = 0;
 	__builtin_memset(&e->client, 0, sizeof(e->client));
 	__builtin_memset(&e->upstream, 0, sizeof(e->upstream));
 	__builtin_memset(e->peer, 0, sizeof(e->peer));
@@ -163,6 +164,12 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 
 	__u64 u = user_u64(r + l->r_upstream);
 	if (u) {
+		struct sock *client_sk = fd_to_sock(connection_fd(l, client_conn));
+		e->client_sk = (__u64)client_sk;
+		if (client_sk) {
+			__u32 tgid = e->h.tgid;
+			bpf_map_update_elem(&clients_with_failures, &e->client_sk, &tgid, BPF_ANY);
+		}
 		__u64 pc = u + l->u_peer;
 		read_ngx_str(user_u64(pc + l->pc_name), e->peer, sizeof(e->peer));
 		__u64 upstream_conn = user_u64(pc + l->pc_connection);

@@ -36,6 +36,15 @@ struct {
 	__type(value, __u8);
 } nginx_tgids SEC(".maps");
 
+/* Client sockets (→ tgid) whose request had an upstream attempt fail: the next
+ * response on them tells whether nginx recovered (a retried failure). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_AWAITING);
+	__type(key, __u64);
+	__type(value, __u32);
+} clients_with_failures SEC(".maps");
+
 static __always_inline void count_lost(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &reason);

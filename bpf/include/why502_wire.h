@@ -28,8 +28,9 @@ enum w5_event_type {
 	 * (uprobe on ngx_http_special_response_handler). */
 	W5_EV_NGX_ERROR_PAGE = 2,
 	/* nginx wrote the start of a response to a client socket: a plain
-	 * HTTP/1.x 5xx status line, or (status 0) the first bytes after an
-	 * upstream's 5xx when the client socket is encrypted or HTTP/2. */
+	 * HTTP/1.x 5xx status line, or (status 0 when unreadable) the first
+	 * bytes after an upstream's 5xx, or the first response on a client
+	 * connection whose request had a failed upstream attempt. */
 	W5_EV_CLIENT_RESPONSE = 3,
 	/* nginx read an upstream response whose status is 5xx. */
 	W5_EV_UPSTREAM_STATUS = 4,
@@ -81,6 +82,7 @@ struct w5_ngx_log {
 	__u64 request;     /* ngx_http_request_t* — identity within one worker */
 	__u64 connection;  /* nginx's connection number of the client connection */
 	__u64 upstream_sk; /* kernel sock of the current upstream connection, 0 if none */
+	__u64 client_sk;   /* kernel sock of the client connection */
 	__u32 level;       /* NGX_LOG_* */
 	__s32 err;         /* errno nginx logged, 0 if none */
 	struct w5_addr client;

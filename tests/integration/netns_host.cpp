@@ -28,13 +28,14 @@ SilentHost::SilentHost() {
   const std::string peer_link = "w5n" + std::to_string(id);
   const std::string prefix = "10.250." + std::to_string(id) + ".";
   address_ = prefix + "2";
+  absent_address_ = prefix + "3";
   run_command({"ip", "netns", "del", name_});  // a leftover from a killed run
   run_command({"ip", "link", "del", host_link_});
   run_or_throw({"ip", "netns", "add", name_});
   run_or_throw({"ip", "link", "add", host_link_, "type", "veth", "peer", "name", peer_link, "netns", name_});
-  run_or_throw({"ip", "addr", "add", prefix + "1/30", "dev", host_link_});
+  run_or_throw({"ip", "addr", "add", prefix + "1/29", "dev", host_link_});
   run_or_throw({"ip", "link", "set", host_link_, "up"});
-  run_or_throw({"ip", "-n", name_, "addr", "add", address_ + "/30", "dev", peer_link});
+  run_or_throw({"ip", "-n", name_, "addr", "add", address_ + "/29", "dev", peer_link});
   run_or_throw({"ip", "-n", name_, "link", "set", peer_link, "up"});
   run_or_throw({"ip", "-n", name_, "link", "set", "lo", "up"});
   run_or_throw({"ip", "netns", "exec", name_, "nft", "add table inet why502; add chain inet why502 input { type filter hook input priority 0; policy accept; }; add rule inet why502 input tcp dport " +

@@ -15,12 +15,15 @@ class SilentHost {
   SilentHost& operator=(const SilentHost&) = delete;
 
   const std::string& address() const { return address_; }  // e.g. 10.250.17.2
+  // An address on the same link that no host answers ARP for: EHOSTUNREACH.
+  const std::string& absent_address() const { return absent_address_; }
   static constexpr int kSilentPort = 81;
 
  private:
   std::string name_;
   std::string host_link_;
   std::string address_;
+  std::string absent_address_;
 };
 
 }  // namespace why502::testing

@@ -87,10 +87,14 @@ std::string Scenario::start_backend(const std::string& mode, const std::string& 
     argv.push_back("--delay");
     argv.push_back(std::to_string(delay));
   }
-  auto backend = std::make_unique<ChildProcess>(argv);
-  auto line = backend->wait_for_line("ready ", 10s);
-  if (!line) throw std::runtime_error("backend " + mode + " did not start: " + backend->output());
-  backends_.push_back(std::move(backend));
+  return start_helper(argv);
+}
+
+std::string Scenario::start_helper(const std::vector<std::string>& argv) {
+  auto helper = std::make_unique<ChildProcess>(argv);
+  auto line = helper->wait_for_line("ready ", 10s);
+  if (!line) throw std::runtime_error(argv[1] + " did not start: " + helper->output());
+  backends_.push_back(std::move(helper));
   return line->substr(6);
 }
 

@@ -33,6 +33,8 @@ class Scenario {
 
   // Starts tests/backends/misbehave.py; returns its address as nginx names it.
   std::string start_backend(const std::string& mode, const std::string& listen = "127.0.0.1:0", double delay = -1);
+  // Starts any helper that prints "ready ADDR" once listening; returns ADDR.
+  std::string start_helper(const std::vector<std::string>& argv);
   // Starts php-fpm (Debian package) on unix:{DIR}/php.sock serving {DIR}/www,
   // with the given scripts (name → PHP source); returns "unix:{DIR}/php.sock".
   std::string start_php_fpm(const std::map<std::string, std::string>& scripts);

@@ -85,7 +85,7 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
       [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, w5_ngx_log>) {
-          on_nginx_log(e);
+          on_nginx_log(e, out);
         } else if constexpr (std::is_same_v<T, w5_ngx_error_page>) {
           on_error_page(e, out);
         } else if constexpr (std::is_same_v<T, w5_client_response>) {
@@ -99,7 +99,7 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
       event);
 }
 
-void Engine::on_nginx_log(const w5_ngx_log& e) {
+void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   const std::string fmt = wire_string(e.fmt);
   const std::string action = wire_string(e.action);
   const std::string peer = wire_string(e.peer);
@@ -112,12 +112,38 @@ void Engine::on_nginx_log(const w5_ngx_log& e) {
     auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
       return a.second.last_ts_ns < b.second.last_ts_ns;
     });
-    pending_.erase(oldest);
+    forget(oldest->first);
     ++stats_.evicted_requests;
   }
-  PendingRequest& p = pending_[RequestKey{e.h.tgid, e.request, e.connection}];
-  p.last_ts_ns = e.h.ts_ns;
   std::string message = describe_nginx_log(fmt, e.err, action, peer);
+  // A failure while reading the body: the client already has the header (a
+  // 2xx, typically) and gets a cut-off response; no error page follows.
+  if (failure && failure->is_attempt && action == "reading upstream") {
+    Record r;
+    r.type = "truncated";
+    r.ts_ns = e.h.ts_ns;
+    r.pid = e.h.tgid;
+    r.cause = failure->cause;
+    r.client = format_endpoint(e.client);
+    r.upstream = peer;
+    r.source = "uprobe";
+    r.nginx_error = message;
+    r.evidence.push_back("the response was cut off after its header was sent: " +
+                         std::string(cause_name(failure->cause)));
+    r.evidence.push_back("nginx: " + message);
+    r.attempts.push_back(Attempt{peer, failure->cause, 0, -1});
+    ++stats_.truncated;
+    out.push_back(std::move(r));
+    return;
+  }
+  const RequestKey key{e.h.tgid, e.request, e.connection};
+  PendingRequest& p = pending_[key];
+  p.last_ts_ns = e.h.ts_ns;
+  p.client = e.client;
+  if (e.client_sk != 0) {
+    p.client_sk = e.client_sk;
+    request_by_client_[SocketKey{e.h.tgid, e.client_sk}] = key;
+  }
   if (!failure) {
     p.notes.push_back("nginx: " + message + (peer.empty() ? "" : " (" + peer + ")"));
     return;
@@ -128,13 +154,18 @@ void Engine::on_nginx_log(const w5_ngx_log& e) {
     return;
   }
   p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream});
+  if (failure->cause != Cause::no_live_upstreams) {
+    auto& recent = recent_failures_[e.h.tgid];
+    recent.push_back(PeerFailure{e.h.ts_ns, peer, failure->cause});
+    if (recent.size() > 64) recent.pop_front();
+  }
 }
 
 void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out) {
   PendingRequest p;
   if (auto it = pending_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != pending_.end()) {
     p = std::move(it->second);
-    pending_.erase(it);
+    forget(it->first);
   }
   std::optional<w5_upstream_status> upstream_5xx;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
@@ -206,6 +237,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
                          std::to_string(upstream_5xx->status));
   }
   for (auto& note : p.notes) r.evidence.push_back(note);
+  if (r.cause == Cause::no_live_upstreams) add_no_live_evidence(e.h.tgid, e.h.ts_ns, r);
   const size_t first_attempt = e.n_states > W5_MAX_STATES ? e.n_states - W5_MAX_STATES : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
@@ -267,6 +299,21 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     out.push_back(std::move(r));
     return;
   }
+  // The first readable response after a failed attempt, and not an error:
+  // nginx retried and the client never saw the failure. (An unreadable one,
+  // TLS or HTTP/2, cannot tell; those failures stay pending.)
+  if (e.status != 0 && (e.status < 500 || e.status > 504)) {
+    auto by_client = request_by_client_.find(SocketKey{e.h.tgid, e.sk});
+    if (by_client != request_by_client_.end()) {
+      auto it = pending_.find(by_client->second);
+      if (it != pending_.end() && !it->second.failures.empty()) {
+        out.push_back(retried_record(it->second, e));
+        ++stats_.retried;
+        forget(it->first);
+      }
+    }
+    return;
+  }
   if (e.status == 0) return;
   ++stats_.records;
   out.push_back(kernel_only_record(e));
@@ -307,12 +354,61 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
   return r;
 }
 
+// What made nginx mark the peers failed: this worker's last failure on each
+// peer within the last ten minutes, newest first.
+void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const {
+  constexpr uint64_t kRecentNs = 600'000'000'000ull;
+  constexpr size_t kMaxPeers = 8;
+  auto it = recent_failures_.find(tgid);
+  if (it == recent_failures_.end()) return;
+  std::vector<std::string> seen;
+  for (auto f = it->second.rbegin(); f != it->second.rend() && seen.size() < kMaxPeers; ++f) {
+    if (now_ns - f->ts_ns > kRecentNs) break;
+    if (std::find(seen.begin(), seen.end(), f->peer) != seen.end()) continue;
+    seen.push_back(f->peer);
+    char ago[32];
+    snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(now_ns - f->ts_ns) / 1e9);
+    r.evidence.push_back("earlier: " + f->peer + " failed (" + std::string(cause_name(f->cause)) + ") " + ago +
+                         " s before; nginx marks a peer failed after max_fails such failures");
+  }
+}
+
+Record Engine::retried_record(const PendingRequest& p, const w5_client_response& client) const {
+  const LoggedAttempt& last = p.failures.back();
+  Record r;
+  r.type = "retried";
+  r.ts_ns = client.h.ts_ns;
+  r.pid = client.h.tgid;
+  r.status = static_cast<int>(client.status);
+  r.cause = last.failure.cause;
+  r.client = format_endpoint(p.client);
+  r.upstream = last.peer;
+  r.source = "uprobe";
+  r.nginx_error = last.message;
+  r.evidence.push_back("nginx retried after " + std::string(cause_name(last.failure.cause)) + " on " + last.peer +
+                       "; the client got " + std::to_string(client.status));
+  for (const LoggedAttempt& f : p.failures) {
+    r.evidence.push_back("nginx: " + f.message + " (" + f.peer + ")");
+    r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});
+  }
+  return r;
+}
+
+void Engine::forget(const RequestKey& key) {
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return;
+  auto by_client = request_by_client_.find(SocketKey{key.tgid, it->second.client_sk});
+  if (by_client != request_by_client_.end() && by_client->second == key) request_by_client_.erase(by_client);
+  pending_.erase(it);
+}
+
 void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h.tid] = e; }
 
 void Engine::expire(uint64_t now) {
-  std::erase_if(pending_, [&](const auto& kv) {
-    return now - kv.second.last_ts_ns > options_.request_max_age_ns;
-  });
+  std::vector<RequestKey> stale;
+  for (const auto& [key, request] : pending_)
+    if (now - request.last_ts_ns > options_.request_max_age_ns) stale.push_back(key);
+  for (const auto& key : stale) forget(key);
   for (auto it = expected_client_responses_.begin(); it != expected_client_responses_.end();) {
     auto& times = it->second;
     while (!times.empty() && now - times.front() > options_.expectation_max_age_ns) times.pop_front();

@@ -28,7 +28,9 @@ struct EngineOptions {
 
 struct EngineStats {
   uint64_t events = 0;
-  uint64_t records = 0;
+  uint64_t records = 0;    // gateway errors
+  uint64_t retried = 0;    // failed attempts nginx recovered from
+  uint64_t truncated = 0;  // responses cut off after the header
   uint64_t pending_requests = 0;  // failed attempts not (yet) followed by an error response
   uint64_t evicted_requests = 0;
 };
@@ -65,6 +67,8 @@ class Engine {
   };
   struct PendingRequest {
     uint64_t last_ts_ns = 0;
+    uint64_t client_sk = 0;
+    w5_addr client{};
     std::vector<LoggedAttempt> failures;
     std::vector<std::string> notes;  // other nginx warnings about this request
     bool limited = false;
@@ -79,23 +83,36 @@ class Engine {
     size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
   };
 
-  void on_nginx_log(const w5_ngx_log& e);
+  void on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out);
   void on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out);
   void on_client_response(const w5_client_response& e, std::vector<Record>& out);
   void on_upstream_status(const w5_upstream_status& e);
   void expire(uint64_t now_ns);
   const SocketFacts* kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const;
   Record kernel_only_record(const w5_client_response& e);
+  Record retried_record(const PendingRequest& p, const w5_client_response& client) const;
+  void forget(const RequestKey& key);
+  void add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const;
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;
   EngineStats stats_;
   std::unordered_map<RequestKey, PendingRequest, RequestKeyHash> pending_;
+  // The request with failed attempts last seen on each client connection.
+  std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
   // Error pages nginx built whose status line will also be seen on the client socket.
   std::unordered_map<SocketKey, std::deque<uint64_t>, SocketKeyHash> expected_client_responses_;
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
   SocketEvidence sockets_;
+  // Per worker: its recent failed attempts, newest last — the evidence behind
+  // a later "no live upstreams" (nginx counts max_fails per worker).
+  struct PeerFailure {
+    uint64_t ts_ns;
+    std::string peer;
+    Cause cause;
+  };
+  std::unordered_map<uint32_t, std::deque<PeerFailure>> recent_failures_;
   uint64_t last_expiry_ns_ = 0;
 };
 

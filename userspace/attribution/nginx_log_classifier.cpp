@@ -74,8 +74,9 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
 
 std::string describe_nginx_log(std::string_view fmt, int err, std::string_view action, std::string_view peer) {
   std::string text(fmt);
-  // Fill in the one argument our formats carry: the peer name.
-  if (auto pos = text.find("%V"); pos != std::string::npos) text.replace(pos, 2, peer);
+  // Fill in the one argument our formats carry: the peer name (a resolver
+  // failure names the host being resolved, which the event does not carry).
+  if (auto pos = text.find("%V"); pos != std::string::npos) text.replace(pos, 2, peer.empty() ? "the upstream host" : peer);
   if (err != 0) text += " (" + std::to_string(err) + ": " + std::strerror(err) + ")";
   if (!action.empty()) text += " while " + std::string(action);
   return text;

@@ -65,7 +65,7 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
   append_key(out, "pid");
   out += std::to_string(r.pid);
   append_key(out, "status");
-  out += std::to_string(r.status);
+  out += r.status != 0 ? std::to_string(r.status) : "null";  // unknown, e.g. a truncated TLS response
   append_key(out, "cause");
   append_json_string(out, cause_name(r.cause));
   append_key(out, "client");

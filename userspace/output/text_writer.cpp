@@ -7,8 +7,13 @@ class TextSink final : public RecordSink {
  public:
   TextSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {}
   void write(const Record& r) override {
-    out_ << format_rfc3339_us(clock_.to_realtime_ns(r.ts_ns)) << ' ' << r.status << ' '
-         << cause_name(r.cause) << " client=" << (r.client.empty() ? "-" : r.client)
+    out_ << format_rfc3339_us(clock_.to_realtime_ns(r.ts_ns)) << ' ';
+    if (r.type != "gateway_error") out_ << r.type << ' ';
+    if (r.status != 0)
+      out_ << r.status;
+    else
+      out_ << '-';
+    out_ << ' ' << cause_name(r.cause) << " client=" << (r.client.empty() ? "-" : r.client)
          << " upstream=" << (r.upstream.empty() ? "-" : r.upstream) << " pid=" << r.pid;
     if (!r.evidence.empty()) out_ << " — " << r.evidence.front();
     out_ << '\n';

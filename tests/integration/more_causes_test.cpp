@@ -1,0 +1,155 @@
+// Causes beyond refused/reset/timeouts, and what is reported although the
+// client got no gateway error (retried failures, truncated responses).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "netns_host.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using Causes = std::map<std::string, std::string>;
+
+std::string location(const std::string& path, const std::string& body) {
+  return "    location " + path + " { " + body + " }\n";
+}
+
+std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& records, const std::string& type) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : records)
+    if (r["type"] == type) out.push_back(r);
+  return out;
+}
+
+class MoreCauses : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "integration tests load BPF programs: run them as root"; }
+};
+
+TEST_F(MoreCauses, RetriedFailureIsNotAGatewayError) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  upstream flaky { server " + refused + " max_fails=0; server " + ok + "; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/flaky", "proxy_pass http://flaky;") + "  }\n");
+  s.start_tracer();
+  std::vector<std::string> urls(6, "http://127.0.0.1:{PORT}/flaky");
+  auto codes = s.curl(urls);                                     // one kept-alive connection
+  auto more = s.curl({"http://127.0.0.1:{PORT}/flaky"});         // and a connection of its own
+  auto again = s.curl({"http://127.0.0.1:{PORT}/flaky"});
+  const auto records = s.stop_tracer();
+  for (int c : codes) EXPECT_EQ(c, 200);
+  EXPECT_TRUE(of_type(records, "gateway_error").empty());
+
+  // Every request that nginx sent to the refusing peer first has one record.
+  const auto retried = of_type(records, "retried");
+  std::vector<bool> used(retried.size(), false);
+  int expected = 0;
+  for (const auto& line : s.access_log()) {
+    if (line.upstream_addr.find(", ") == std::string::npos) continue;
+    ++expected;
+    bool found = false;
+    for (size_t i = 0; i < retried.size() && !found; ++i) {
+      if (used[i] || retried[i]["client"] != line.client) continue;
+      used[i] = found = true;
+      EXPECT_EQ(retried[i]["cause"], "refused");
+      EXPECT_EQ(retried[i]["upstream"], refused);
+      EXPECT_EQ(retried[i]["status"], 200);
+    }
+    EXPECT_TRUE(found) << "no retried record for " << line.client << " " << line.upstream_addr;
+  }
+  EXPECT_GE(expected, 3);
+  EXPECT_EQ(static_cast<int>(retried.size()), expected) << s.tracer_output();
+}
+
+TEST_F(MoreCauses, TruncatedResponseIsReported) {
+  Scenario s;
+  const std::string cut = s.start_backend("truncate");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/cut", "proxy_pass http://" + cut + ";") +
+                "  }\n");
+  s.start_tracer();
+  s.curl({"http://127.0.0.1:{PORT}/cut"});
+  const auto records = s.stop_tracer();
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 1u);
+  EXPECT_EQ(access[0].status, 200);
+  ASSERT_EQ(records.size(), 1u) << s.tracer_output();
+  EXPECT_EQ(records[0]["type"], "truncated");
+  EXPECT_EQ(records[0]["cause"], "reset");
+  EXPECT_EQ(records[0]["client"], access[0].client);
+  EXPECT_EQ(records[0]["upstream"], cut);
+}
+
+TEST_F(MoreCauses, LimitReqAndNoLiveUpstreamsWithTheirEvidence) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string dead = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead2 = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n"
+                "  upstream down { server " + dead + " max_fails=1 fail_timeout=60s; server " + dead2 +
+                " max_fails=1 fail_timeout=60s; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/limited", "limit_req zone=one nodelay; proxy_pass http://" + ok + ";") +
+                location("/down", "proxy_pass http://down;") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/limited", "http://127.0.0.1:{PORT}/limited",
+                       "http://127.0.0.1:{PORT}/down", "http://127.0.0.1:{PORT}/down"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{200, 503, 502, 502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{"", "limited"}, {dead2, "refused"}, {"down", "no_live_upstreams"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+  for (const auto& r : records) {
+    if (r["cause"] != "no_live_upstreams") continue;
+    const std::string evidence = r["evidence"].dump();
+    EXPECT_NE(evidence.find("earlier: " + dead + " failed (refused)"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("earlier: " + dead2 + " failed (refused)"), std::string::npos) << evidence;
+  }
+}
+
+TEST_F(MoreCauses, TlsToAPlainTextUpstream) {
+  Scenario s;
+  const std::string plain = s.start_backend("ok");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/tls", "proxy_pass https://" + plain + ";") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/tls"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{plain, "tls_failure"}}), "")
+      << s.error_log() << s.tracer_output();
+}
+
+TEST_F(MoreCauses, ResolverFailure) {
+  Scenario s;
+  const std::string dns = s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/dns_fail.py"});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    resolver " + dns + " valid=1s;\n" +
+                location("/dns", "set $backend \"nosuch.why502.test\"; proxy_pass http://$backend:80;") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/dns"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 1u);
+  EXPECT_EQ(match_records(access, records, Causes{{access[0].last_upstream, "dns_failure"}}), "")
+      << s.error_log() << s.tracer_output();
+}
+
+TEST_F(MoreCauses, UnreachableHost) {
+  SilentHost host;
+  Scenario s;
+  const std::string absent = host.absent_address() + ":80";
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_connect_timeout 15s;\n" +
+                location("/gone", "proxy_pass http://" + absent + ";") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/gone"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{absent, "unreachable"}}), "")
+      << s.error_log() << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing
