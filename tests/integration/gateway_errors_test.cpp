@@ -8,16 +8,11 @@
 #include <thread>
 
 #include "netns_host.hpp"
+#include "root_test.hpp"
 #include "scenario.hpp"
 
 namespace why502::testing {
 namespace {
-
-using Causes = std::map<std::string, std::string>;
-
-std::string proxy(const std::string& location, const std::string& target, const std::string& extra = "") {
-  return "    location " + location + " { proxy_pass " + target + "; " + extra + " }\n";
-}
 
 int count_status(const std::vector<AccessLine>& lines, int status) {
   int n = 0;
@@ -25,10 +20,7 @@ int count_status(const std::vector<AccessLine>& lines, int status) {
   return n;
 }
 
-class GatewayErrors : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "integration tests load BPF programs: run them as root"; }
-};
+using GatewayErrors = RootTest;
 
 TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
   Scenario s;
@@ -60,13 +52,8 @@ TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
                        base + "/big", base + "/says502", base + "/says504", base + "/dead", base + "/dead"});
   const auto all_records = s.stop_tracer();
   EXPECT_EQ(codes, (std::vector<int>{200, 502, 200, 502, 502, 504, 502, 502, 502, 504, 502, 502}));
-  std::vector<nlohmann::json> records;
-  int retried = 0;
-  for (const auto& r : all_records) {
-    if (r["type"] == "gateway_error") records.push_back(r);
-    retried += r["type"] == "retried";
-  }
-  EXPECT_GE(retried, 1);
+  const auto records = of_type(all_records, "gateway_error");
+  EXPECT_GE(of_type(all_records, "retried").size(), 1u);
 
   const auto access = s.access_log();
   const std::string problems = match_records(access, records,

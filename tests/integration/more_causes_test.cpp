@@ -4,28 +4,13 @@
 #include <unistd.h>
 
 #include "netns_host.hpp"
+#include "root_test.hpp"
 #include "scenario.hpp"
 
 namespace why502::testing {
 namespace {
 
-using Causes = std::map<std::string, std::string>;
-
-std::string location(const std::string& path, const std::string& body) {
-  return "    location " + path + " { " + body + " }\n";
-}
-
-std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& records, const std::string& type) {
-  std::vector<nlohmann::json> out;
-  for (const auto& r : records)
-    if (r["type"] == type) out.push_back(r);
-  return out;
-}
-
-class MoreCauses : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "integration tests load BPF programs: run them as root"; }
-};
+using MoreCauses = RootTest;
 
 TEST_F(MoreCauses, RetriedFailureIsNotAGatewayError) {
   Scenario s;

@@ -1,0 +1,37 @@
+// What every root integration test shares: the privilege check, and small
+// builders for nginx config and record lists.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace why502::testing {
+
+using Causes = std::map<std::string, std::string>;
+
+class RootTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "integration tests load BPF programs: run them as root"; }
+};
+
+inline std::string location(const std::string& path, const std::string& body) {
+  return "    location " + path + " { " + body + " }\n";
+}
+
+inline std::string proxy(const std::string& path, const std::string& target, const std::string& extra = "") {
+  return location(path, "proxy_pass " + target + "; " + extra);
+}
+
+inline std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& records, const std::string& type) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : records)
+    if (r["type"] == type) out.push_back(r);
+  return out;
+}
+
+}  // namespace why502::testing
