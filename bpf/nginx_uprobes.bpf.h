@@ -152,6 +152,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->client_sk = 0;
 	__builtin_memset(&e->client, 0, sizeof(e->client));
 	__builtin_memset(&e->upstream, 0, sizeof(e->upstream));
+	__builtin_memset(&e->upstream_local, 0, sizeof(e->upstream_local));
 	__builtin_memset(e->peer, 0, sizeof(e->peer));
 	__builtin_memset(e->fmt, 0, sizeof(e->fmt));
 	__builtin_memset(e->action, 0, sizeof(e->action));
@@ -175,9 +176,8 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		__u64 upstream_conn = user_u64(pc + l->pc_connection);
 		struct sock *sk = fd_to_sock(connection_fd(l, upstream_conn));
 		if (sk) {
-			struct w5_addr local = {};
 			e->upstream_sk = (__u64)sk;
-			read_sock_addrs(sk, &local, &e->upstream);
+			read_sock_addrs(sk, &e->upstream_local, &e->upstream);
 		}
 	}
 	bpf_ringbuf_submit(e, 0);

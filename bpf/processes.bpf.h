@@ -2,7 +2,8 @@
 /*
  * Keeps nginx_tgids current without polling: a process forked by a traced
  * nginx (a new worker after a reload or a crash) is traced from its first
- * instruction; a traced process that exits is forgotten.
+ * instruction; a traced process that exits is forgotten (in deaths.bpf.h,
+ * which owns the exit tracepoint).
  */
 #ifndef WHY502_PROCESSES_BPF_H
 #define WHY502_PROCESSES_BPF_H
@@ -30,17 +31,6 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	e->child_tgid = child_tgid;
 	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
 	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-SEC("raw_tracepoint/sched_process_exit")
-int on_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-	__u32 pid = BPF_CORE_READ(task, pid);
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	if (pid == tgid)
-		bpf_map_delete_elem(&nginx_tgids, &tgid);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * maps they share are defined once (see bpf/include/common.bpf.h).
  */
 #include "include/common.bpf.h"
+#include "deaths.bpf.h"
 #include "http_status.bpf.h"
 #include "nginx_uprobes.bpf.h"
 #include "processes.bpf.h"

@@ -42,6 +42,12 @@ enum w5_event_type {
 	W5_EV_SYN_RETRANSMIT = 7,
 	/* An nginx process started (fork of a traced process). */
 	W5_EV_PROCESS_FORK = 8,
+	/* A process was killed by a signal; the sockets it held. */
+	W5_EV_PROCESS_DEATH = 9,
+	/* A fatal signal was sent (who sent what to whom). */
+	W5_EV_SIGNAL = 10,
+	/* The OOM killer chose a victim. */
+	W5_EV_OOM_VICTIM = 11,
 };
 
 /* Client/upstream protocol hint in w5_client_response. */
@@ -86,7 +92,8 @@ struct w5_ngx_log {
 	__u32 level;       /* NGX_LOG_* */
 	__s32 err;         /* errno nginx logged, 0 if none */
 	struct w5_addr client;
-	struct w5_addr upstream; /* from the upstream socket, when there is one */
+	struct w5_addr upstream;       /* from the upstream socket, when there is one */
+	struct w5_addr upstream_local; /* nginx's end of that socket */
 	char peer[W5_NAME_LEN];  /* u->peer.name */
 	char fmt[W5_FMT_LEN];
 	char action[W5_ACTION_LEN];
@@ -143,6 +150,48 @@ struct w5_process_fork {
 	__u32 parent_tgid;
 	__u32 child_tgid;
 	char comm[W5_COMM_LEN];
+};
+
+#define W5_HELD_SOCKETS 8
+#define W5_PATH_LEN 48
+
+/* A stream socket a process held (TCP or unix). */
+struct w5_held_socket {
+	__u16 family;
+	__u16 state; /* TCP_LISTEN = 10, TCP_ESTABLISHED = 1, ...; unix: the same numbers */
+	__u32 pad;
+	struct w5_addr local;
+	struct w5_addr remote;
+	char path[W5_PATH_LEN]; /* unix: the listener's path */
+};
+
+/* A process was sent a fatal signal; the stream sockets it held then (before
+ * it could close any), so a failed upstream connection can be tied to it. */
+struct w5_signal {
+	struct w5_header h; /* tgid/tid: the sender */
+	__u32 sig;
+	__s32 code;         /* si_code: > 0 from the kernel (faults, OOM), <= 0 from a process */
+	__u32 target_tgid;
+	__u32 target_parent_tgid;
+	__s32 result;       /* TRACE_SIGNAL_DELIVERED = 0, ... */
+	__u32 n_sockets;    /* stream sockets held; sockets[] has the first W5_HELD_SOCKETS */
+	char target_comm[W5_COMM_LEN];
+	char sender_comm[W5_COMM_LEN];
+	struct w5_held_socket sockets[W5_HELD_SOCKETS];
+};
+
+/* A process that had been sent a fatal signal (or died of one) exited. */
+struct w5_process_death {
+	struct w5_header h; /* tgid: the process that died */
+	__u32 signal;       /* the signal it died of, or last received before exiting */
+	__u32 exit_code;    /* the kernel's exit code: signal number in the low 7 bits when killed */
+	char comm[W5_COMM_LEN];
+};
+
+struct w5_oom_victim {
+	struct w5_header h;
+	__u32 pid;
+	__u32 pad;
 };
 
 /* Where in nginx's structs to read; set per traced binary through the uprobe

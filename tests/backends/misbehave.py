@@ -16,6 +16,10 @@ words:
   truncate        Content-Length 100000, 10 body bytes, then RST
                   (nginx has already sent 200 on; it logs readv() failed)
   accept_never    listen(--backlog, default 1) and never accept()
+  hang            print "request" once a request is read, then hold it
+                  forever (tests kill the process)
+  segv            print "request", then crash with a real SIGSEGV
+  hog             print "request", then allocate memory until killed (OOM)
 
 Usage: misbehave.py --listen ADDR --mode MODE [--delay SECONDS] [--backlog N]
 ADDR is 127.0.0.1:PORT, [::1]:PORT or unix:/path/to.sock; PORT 0 picks a free
@@ -38,6 +42,7 @@ import time
 MODES = (
     "ok", "reset", "close", "slow", "invalid_header", "big_header",
     "status502", "status503", "status504", "truncate", "accept_never",
+    "hang", "segv", "hog",
 )
 
 SLOW_DEFAULT_DELAY = 5.0
@@ -315,7 +320,38 @@ def mode_truncate(conn, request):
     return False
 
 
+def announce_request():
+    # Tests wait for this line before they kill us: the request is in hand.
+    print("request", flush=True)
+
+
+def mode_hang(conn, request):
+    """Hold the request forever (until a test kills the process)."""
+    announce_request()
+    while True:
+        time.sleep(3600)
+
+
+def mode_segv(conn, request):
+    """Crash with a real segmentation fault while the request is in hand."""
+    announce_request()
+    import ctypes
+    ctypes.string_at(0)  # reads address 0: SIGSEGV from the kernel
+    return False
+
+
+def mode_hog(conn, request):
+    """Allocate memory until the OOM killer (or a cgroup limit) stops us."""
+    announce_request()
+    hoard = []
+    while True:
+        hoard.append(bytearray(16 << 20))
+
+
 HANDLERS = {
+    "hang": mode_hang,
+    "segv": mode_segv,
+    "hog": mode_hog,
     "ok": mode_ok,
     "reset": mode_reset,
     "close": mode_close,

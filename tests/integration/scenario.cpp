@@ -98,7 +98,17 @@ std::string Scenario::start_helper(const std::vector<std::string>& argv) {
   return line->substr(6);
 }
 
-std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& scripts) {
+std::string Scenario::start_gunicorn(int timeout_s) {
+  const std::string addr = "127.0.0.1:" + std::to_string(free_port());
+  auto gunicorn = std::make_unique<ChildProcess>(std::vector<std::string>{
+      "gunicorn", "--chdir", std::string(WHY502_SOURCE_DIR) + "/tests/backends", "--bind", addr, "--workers", "1",
+      "--timeout", std::to_string(timeout_s), "--graceful-timeout", "1", "slow_app:app"});
+  if (!gunicorn->wait_for_text("Booting worker", 15s)) throw std::runtime_error("gunicorn did not start: " + gunicorn->output());
+  backends_.push_back(std::move(gunicorn));
+  return addr;
+}
+
+std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& scripts, const std::string& pool_extra) {
   std::filesystem::create_directories(dir_ + "/www");
   for (const auto& [name, source] : scripts) std::ofstream(dir_ + "/www/" + name) << source;
   std::filesystem::permissions(dir_ + "/www", std::filesystem::perms::all);
@@ -106,7 +116,7 @@ std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& sc
                                         << "error_log = /proc/self/fd/2\ndaemonize = no\n"
                                         << "[www]\nuser = nobody\ngroup = nogroup\n"
                                         << "listen = " << dir_ << "/php.sock\nlisten.mode = 0666\n"
-                                        << "pm = static\npm.max_children = 4\n";
+                                        << "pm = static\npm.max_children = 4\n" << pool_extra;
   auto fpm = std::make_unique<ChildProcess>(
       std::vector<std::string>{"/usr/sbin/php-fpm8.2", "-F", "-R", "-y", dir_ + "/php-fpm.conf"});
   if (!fpm->wait_for_text("ready to handle connections", 15s))

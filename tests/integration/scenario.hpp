@@ -35,9 +35,14 @@ class Scenario {
   std::string start_backend(const std::string& mode, const std::string& listen = "127.0.0.1:0", double delay = -1);
   // Starts any helper that prints "ready ADDR" once listening; returns ADDR.
   std::string start_helper(const std::vector<std::string>& argv);
+  // The helper or backend started last (to wait on its output or kill it).
+  ChildProcess& last_started() { return *backends_.back(); }
+  // Starts a real gunicorn (Debian package) serving tests/backends/slow_app.py
+  // on a free 127.0.0.1 port with its worker --timeout; returns the address.
+  std::string start_gunicorn(int timeout_s);
   // Starts php-fpm (Debian package) on unix:{DIR}/php.sock serving {DIR}/www,
   // with the given scripts (name → PHP source); returns "unix:{DIR}/php.sock".
-  std::string start_php_fpm(const std::map<std::string, std::string>& scripts);
+  std::string start_php_fpm(const std::map<std::string, std::string>& scripts, const std::string& pool_extra = "");
   // A free TCP port on 127.0.0.1 that nothing listens on.
   static int free_port();
 

@@ -94,6 +94,12 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           on_upstream_status(e);
         } else if constexpr (std::is_same_v<T, w5_sock_evidence>) {
           sockets_.add(e);
+        } else if constexpr (std::is_same_v<T, w5_process_death>) {
+          deaths_.add_death(e);
+        } else if constexpr (std::is_same_v<T, w5_signal>) {
+          deaths_.add_signal(e);
+        } else if constexpr (std::is_same_v<T, w5_oom_victim>) {
+          deaths_.add_oom_victim(e);
         }
       },
       event);
@@ -124,14 +130,16 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     r.ts_ns = e.h.ts_ns;
     r.pid = e.h.tgid;
     r.cause = failure->cause;
+    const std::vector<std::string> death_evidence = explain_by_death(
+        LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream, e.upstream_local}, -1, r.cause);
     r.client = format_endpoint(e.client);
     r.upstream = peer;
     r.source = "uprobe";
     r.nginx_error = message;
-    r.evidence.push_back("the response was cut off after its header was sent: " +
-                         std::string(cause_name(failure->cause)));
+    r.evidence.push_back("the response was cut off after its header was sent: " + std::string(cause_name(r.cause)));
+    r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
     r.evidence.push_back("nginx: " + message);
-    r.attempts.push_back(Attempt{peer, failure->cause, 0, -1});
+    r.attempts.push_back(Attempt{peer, r.cause, 0, -1});
     ++stats_.truncated;
     out.push_back(std::move(r));
     return;
@@ -153,7 +161,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     p.limited_message = message;
     return;
   }
-  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream});
+  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream, e.upstream_local});
   if (failure->cause != Cause::no_live_upstreams) {
     auto& recent = recent_failures_[e.h.tgid];
     recent.push_back(PeerFailure{e.h.ts_ns, peer, failure->cause});
@@ -220,7 +228,13 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   if (r.status == 500 && r.cause != Cause::fd_exhausted) return;
   if (r.upstream.empty() && !r.attempts.empty()) r.upstream = r.attempts.back().upstream;
 
+  std::vector<std::string> death_evidence;
+  if (last_failure && !r.attempts.empty()) {
+    death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
+    r.attempts.back().cause = r.cause;
+  }
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
   if (last_failure) {
     r.nginx_error = last_failure->message;
     r.evidence.push_back("nginx: " + last_failure->message);
@@ -352,6 +366,35 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
   if (facts)
     for (auto& line : SocketEvidence::describe(*facts, r.upstream)) r.evidence.push_back(line);
   return r;
+}
+
+std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double waited_ms, Cause& cause) const {
+  const UpstreamConnection conn{f.peer, f.upstream_addr, f.upstream_local};
+  std::vector<std::string> evidence;
+  if (cause == Cause::refused) {
+    // Nothing listens any more: was it there a moment ago?
+    constexpr uint64_t kLookbackNs = 600'000'000'000ull;
+    const uint64_t since = f.ts_ns > kLookbackNs ? f.ts_ns - kLookbackNs : 0;
+    if (const FatalSignal* d = deaths_.holder_of(conn, since, f.ts_ns, true)) {
+      char ago[32];
+      snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(f.ts_ns - d->ts_ns) / 1e9);
+      evidence.push_back("the backend listening on " + f.peer + " was stopped " + ago + " s earlier: " +
+                         ProcessDeaths::describe(*d));
+    }
+    return evidence;
+  }
+  if (cause != Cause::reset && cause != Cause::closed_early && cause != Cause::invalid_response &&
+      cause != Cause::slow_backend && cause != Cause::unknown)
+    return evidence;
+  // The death must fall within the attempt (plus slack for nginx's coarse clock).
+  const uint64_t window_ns = waited_ms >= 0 ? static_cast<uint64_t>((waited_ms + 2000) * 1e6) : 60'000'000'000ull;
+  const uint64_t since = f.ts_ns > window_ns ? f.ts_ns - window_ns : 0;
+  if (const FatalSignal* d = deaths_.holder_of(conn, since, f.ts_ns, true)) {
+    DeathVerdict v = ProcessDeaths::verdict(*d, waited_ms);
+    cause = v.cause;
+    evidence = std::move(v.evidence);
+  }
+  return evidence;
 }
 
 // What made nginx mark the peers failed: this worker's last failure on each

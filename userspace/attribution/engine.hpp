@@ -12,6 +12,7 @@
 
 #include "attribution/nginx_log_classifier.hpp"
 #include "attribution/record.hpp"
+#include "attribution/process_deaths.hpp"
 #include "attribution/socket_evidence.hpp"
 #include "events/event.hpp"
 
@@ -63,7 +64,8 @@ class Engine {
     LoggedFailure failure;
     std::string message;  // nginx's words
     uint64_t upstream_sk;
-    w5_addr upstream_addr;  // the socket's peer when nginx logged
+    w5_addr upstream_addr;   // the socket's peer when nginx logged
+    w5_addr upstream_local;  // nginx's end of it
   };
   struct PendingRequest {
     uint64_t last_ts_ns = 0;
@@ -93,6 +95,9 @@ class Engine {
   Record retried_record(const PendingRequest& p, const w5_client_response& client) const;
   void forget(const RequestKey& key);
   void add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const;
+  // A backend death behind a failed attempt: may change the cause; returns
+  // the evidence to show first.
+  std::vector<std::string> explain_by_death(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;
@@ -105,6 +110,7 @@ class Engine {
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
   SocketEvidence sockets_;
+  ProcessDeaths deaths_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

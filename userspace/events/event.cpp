@@ -43,6 +43,12 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_sock_evidence>(bytes, h.size);
     case W5_EV_PROCESS_FORK:
       return copy_as<w5_process_fork>(bytes, h.size);
+    case W5_EV_PROCESS_DEATH:
+      return copy_as<w5_process_death>(bytes, h.size);
+    case W5_EV_SIGNAL:
+      return copy_as<w5_signal>(bytes, h.size);
+    case W5_EV_OOM_VICTIM:
+      return copy_as<w5_oom_victim>(bytes, h.size);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

@@ -48,7 +48,8 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
       skel_->progs.on_sock_send_length,    skel_->progs.on_sock_recv_length,
       skel_->progs.on_tcp_receive_reset,   skel_->progs.on_inet_sk_error_report,
       skel_->progs.on_tcp_retransmit_skb,  skel_->progs.on_sched_process_fork,
-      skel_->progs.on_sched_process_exit,
+      skel_->progs.on_sched_process_exit,  skel_->progs.on_signal_generate,
+      skel_->progs.on_oom_mark_victim,
   };
   for (bpf_program* prog : kernel_programs) {
     bpf_link* link = bpf_program__attach(prog);

@@ -1,0 +1,141 @@
+// Backends that die while nginx waits: killed, crashed, OOM-killed, or stopped
+// by their own supervisor for being slow. error.log only says the connection
+// closed; why502 names the death and who caused it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "root_test.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using BackendDeaths = RootTest;
+
+// One request in flight on another thread; returns its HTTP code.
+class RequestInFlight {
+ public:
+  RequestInFlight(Scenario& s, const std::string& url) : thread_([&s, url, this] { codes_ = s.curl({url}); }) {}
+  std::vector<int> finish() {
+    thread_.join();
+    return codes_;
+  }
+
+ private:
+  std::vector<int> codes_;
+  std::thread thread_;
+};
+
+std::string evidence_of(const nlohmann::json& record) { return record["evidence"].dump(); }
+
+TEST_F(BackendDeaths, KilledBySigkillMidRequest) {
+  Scenario s;
+  const std::string victim = s.start_backend("hang");
+  ChildProcess& backend = s.last_started();
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/victim", "http://" + victim) + "  }\n");
+  s.start_tracer();
+  RequestInFlight request(s, "http://127.0.0.1:{PORT}/victim");
+  ASSERT_TRUE(backend.wait_for_line("request", 10s)) << backend.output();
+  // An operator's kill: not the backend's parent.
+  run_command({"kill", "-KILL", std::to_string(backend.pid())});
+  EXPECT_EQ(request.finish(), (std::vector<int>{502}));
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{victim, "backend_crashed"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  const std::string evidence = evidence_of(records[0]);
+  EXPECT_NE(evidence.find("pid " + std::to_string(backend.pid())), std::string::npos) << evidence;
+  EXPECT_NE(evidence.find("got SIGKILL from pid"), std::string::npos) << evidence;
+  EXPECT_NE(evidence.find("(kill)"), std::string::npos) << evidence;
+}
+
+TEST_F(BackendDeaths, SegfaultMidRequestThenRefused) {
+  Scenario s;
+  const std::string victim = s.start_backend("segv");
+  ChildProcess& backend = s.last_started();
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/crash", "http://" + victim) + "  }\n");
+  s.start_tracer();
+  auto first = s.curl({"http://127.0.0.1:{PORT}/crash"});
+  ASSERT_TRUE(backend.wait_exit(10s));
+  auto second = s.curl({"http://127.0.0.1:{PORT}/crash"});  // nothing listens now
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(first, (std::vector<int>{502}));
+  EXPECT_EQ(second, (std::vector<int>{502}));
+  ASSERT_EQ(records.size(), 2u) << s.tracer_output();
+  EXPECT_EQ(records[0]["cause"], "backend_crashed") << records[0].dump();
+  EXPECT_NE(evidence_of(records[0]).find("SIGSEGV from the kernel (a fault in the process)"), std::string::npos) << records[0].dump();
+  EXPECT_EQ(records[1]["cause"], "refused") << records[1].dump();
+  EXPECT_NE(evidence_of(records[1]).find("was stopped"), std::string::npos) << records[1].dump();
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 2u);
+  EXPECT_EQ(records[0]["client"], access[0].client);
+  EXPECT_EQ(records[1]["client"], access[1].client);
+}
+
+TEST_F(BackendDeaths, OomKilledInsideAMemoryCgroup) {
+  const std::string cgroup = "/sys/fs/cgroup/memory/why502-test-" + std::to_string(getpid());
+  ASSERT_TRUE(std::filesystem::create_directory(cgroup)) << cgroup;
+  struct RemoveCgroup {
+    std::string path;
+    ~RemoveCgroup() { rmdir(path.c_str()); }
+  } remove_cgroup{cgroup};
+  std::ofstream(cgroup + "/memory.limit_in_bytes") << (96 << 20);
+  Scenario s;
+  const std::string victim = s.start_backend("hog");
+  ChildProcess& backend = s.last_started();
+  std::ofstream(cgroup + "/cgroup.procs") << backend.pid();
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 30s;\n" +
+                proxy("/hog", "http://" + victim) + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/hog"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{victim, "backend_crashed"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(evidence_of(records[0]).find("OOM killer"), std::string::npos) << records[0].dump();
+}
+
+TEST_F(BackendDeaths, GunicornTimeoutIsASlowBackend) {
+  Scenario s;
+  const std::string app = s.start_gunicorn(1);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 30s;\n" +
+                proxy("/slow", "http://" + app) + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/slow?30"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{app, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
+  EXPECT_NE(evidence_of(records[0]).find("gunicorn"), std::string::npos) << records[0].dump();
+}
+
+TEST_F(BackendDeaths, PhpFpmRequestTerminateTimeoutIsASlowBackend) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php sleep(20); echo \"late\\n\";"}},
+                                          "request_terminate_timeout = 1s\n");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n" +
+                location("~ \\.php$", "include /etc/nginx/fastcgi_params; "
+                                      "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; "
+                                      "fastcgi_read_timeout 30s; fastcgi_pass " + fpm + ";") +
+                "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fpm, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
+}
+
+}  // namespace
+}  // namespace why502::testing
