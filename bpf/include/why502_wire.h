@@ -48,6 +48,9 @@ enum w5_event_type {
 	W5_EV_SIGNAL = 10,
 	/* The OOM killer chose a victim. */
 	W5_EV_OOM_VICTIM = 11,
+	/* Made in userspace, not by BPF: a TCP listener's queue and its owner,
+	 * read through sock_diag and /proc when nginx timed out on it. */
+	W5_EV_LISTENER_STATE = 12,
 };
 
 /* Client/upstream protocol hint in w5_client_response. */
@@ -192,6 +195,19 @@ struct w5_oom_victim {
 	struct w5_header h;
 	__u32 pid;
 	__u32 pad;
+};
+
+struct w5_listener_state {
+	struct w5_header h;  /* tgid/tid: 0 (made by why502 itself) */
+	struct w5_addr addr; /* the listener's address (may be a wildcard) */
+	__u32 queued;        /* connections waiting in its accept queue */
+	__u32 backlog;       /* the queue's limit */
+	__u32 owner_pid;     /* a process holding the listener, 0 if none found */
+	__u32 owners;        /* how many processes hold it */
+	__u32 fds_open;      /* the owner's open descriptors */
+	__u32 fd_limit;      /* its RLIMIT_NOFILE soft limit */
+	__u64 listen_overflows; /* TcpExtListenOverflows of this network namespace */
+	char owner_comm[W5_COMM_LEN];
 };
 
 /* Where in nginx's structs to read; set per traced binary through the uprobe

@@ -20,6 +20,8 @@ words:
                   forever (tests kill the process)
   segv            print "request", then crash with a real SIGSEGV
   hog             print "request", then allocate memory until killed (OOM)
+  fd_exhausted    use up every descriptor (RLIMIT_NOFILE lowered to 64) after
+                  listening: accept() fails with EMFILE, connections queue up
 
 Usage: misbehave.py --listen ADDR --mode MODE [--delay SECONDS] [--backlog N]
 ADDR is 127.0.0.1:PORT, [::1]:PORT or unix:/path/to.sock; PORT 0 picks a free
@@ -42,7 +44,7 @@ import time
 MODES = (
     "ok", "reset", "close", "slow", "invalid_header", "big_header",
     "status502", "status503", "status504", "truncate", "accept_never",
-    "hang", "segv", "hog",
+    "hang", "segv", "hog", "fd_exhausted",
 )
 
 SLOW_DEFAULT_DELAY = 5.0
@@ -348,7 +350,20 @@ def mode_hog(conn, request):
         hoard.append(bytearray(16 << 20))
 
 
+def exhaust_descriptors():
+    """Lower RLIMIT_NOFILE and open files until none is left."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    hoard = []
+    while True:
+        try:
+            hoard.append(open(os.devnull, "rb"))
+        except OSError:
+            return hoard
+
+
 HANDLERS = {
+    "fd_exhausted": mode_ok,
     "hang": mode_hang,
     "segv": mode_segv,
     "hog": mode_hog,
@@ -401,18 +416,26 @@ def install_signal_wakeup():
     return wake_r, wake_w
 
 
-def accept_loop(listener, wake, handler, delay):
-    """Serve until SIGTERM/SIGINT; handler None means never accept()."""
+def accept_loop(listener, wake, handler, delay, starve=False):
+    """Serve until SIGTERM/SIGINT; handler None means never accept().
+
+    starve: use up every descriptor first (after the selector has its own),
+    so that each accept() fails with EMFILE."""
     sel = selectors.DefaultSelector()
     sel.register(wake, selectors.EVENT_READ)
     if handler is not None:
         listener.setblocking(False)
         sel.register(listener, selectors.EVENT_READ)
-    while True:
-        for key, _ in sel.select():
-            if key.fileobj is wake:
-                return
-            accept_one(listener, handler, delay)
+    hoard = exhaust_descriptors() if starve else []
+    try:
+        while True:
+            for key, _ in sel.select(timeout=0.5 if starve else None):
+                if key.fileobj is wake:
+                    return
+                accept_one(listener, handler, delay)
+    finally:
+        for f in hoard:
+            f.close()
 
 
 def accept_one(listener, handler, delay):
@@ -482,7 +505,8 @@ def main(argv=None):
         inode = os.lstat(args.sockaddr).st_ino
     try:
         print("ready", describe_listener(listener, args.family), flush=True)
-        accept_loop(listener, wake_r, HANDLERS.get(args.mode), args.delay)
+        accept_loop(listener, wake_r, HANDLERS.get(args.mode), args.delay,
+                    starve=args.mode == "fd_exhausted")
     finally:
         listener.close()
         if inode is not None:

@@ -2,7 +2,9 @@
 // by their own supervisor for being slow. error.log only says the connection
 // closed; why502 names the death and who caused it.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -135,6 +137,77 @@ TEST_F(BackendDeaths, PhpFpmRequestTerminateTimeoutIsASlowBackend) {
       << s.error_log() << s.tracer_output();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
+}
+
+}  // namespace
+}  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+using ListenerLimits = RootTest;
+
+// A TCP listener of our own whose accept queue is full: nginx's SYN is dropped.
+TEST_F(ListenerLimits, FullAcceptQueueIsBacklogFull) {
+  Scenario s;
+  const std::string stuck = s.start_backend("accept_never");  // backlog 1: holds 2 connections
+  const int port = std::stoi(stuck.substr(stuck.rfind(':') + 1));
+  // Fill the queue ourselves; connect() completes once the kernel queued us.
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    fillers.push_back(fd);
+  }
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_connect_timeout 2500ms;\n" +
+                proxy("/stuck", "http://" + stuck) + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/stuck"});
+  const auto records = s.stop_tracer();
+  for (int fd : fillers) close(fd);
+  EXPECT_EQ(codes, (std::vector<int>{504}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{stuck, "backlog_full"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  const std::string evidence = records[0]["evidence"].dump();
+  EXPECT_NE(evidence.find("accept queue of " + stuck), std::string::npos) << evidence;
+  EXPECT_NE(evidence.find("backlog 1"), std::string::npos) << evidence;
+  EXPECT_NE(evidence.find("python3"), std::string::npos) << evidence;
+}
+
+TEST_F(ListenerLimits, BackendOutOfDescriptorsIsFdExhausted) {
+  Scenario s;
+  const std::string starved = s.start_backend("fd_exhausted");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 1s;\n" +
+                proxy("/starved", "http://" + starved) + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/starved"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{starved, "fd_exhausted"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(records[0]["evidence"].dump().find("of its 64 descriptors open"), std::string::npos) << records[0].dump();
+}
+
+TEST_F(ListenerLimits, NginxOutOfDescriptorsIsFdExhausted) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  // Connections for the two listeners, the master's channel and one client;
+  // none left for the upstream.
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/any", "http://" + ok) + "  }\n", 1, 4);
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/any"});
+  const auto records = s.stop_tracer();
+  ASSERT_EQ(codes, (std::vector<int>{500})) << s.error_log();
+  ASSERT_EQ(records.size(), 1u) << s.tracer_output();
+  EXPECT_EQ(records[0]["status"], 500);
+  EXPECT_EQ(records[0]["cause"], "fd_exhausted") << records[0].dump() << s.error_log();
+  EXPECT_EQ(records[0]["client"], s.access_log().at(0).client);
 }
 
 }  // namespace

@@ -125,10 +125,10 @@ std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& sc
   return "unix:" + dir_ + "/php.sock";
 }
 
-void Scenario::start_nginx(const std::string& servers, int workers) {
+void Scenario::start_nginx(const std::string& servers, int workers, int worker_connections) {
   std::string conf = "daemon off;\nmaster_process on;\nworker_processes " + std::to_string(workers) +
                      ";\npid {DIR}/nginx.pid;\nerror_log {DIR}/error.log error;\n"
-                     "events { worker_connections 1024; }\n"
+                     "events { worker_connections " + std::to_string(worker_connections) + "; }\n"
                      "http {\n"
                      "  log_format why502 '$remote_addr $remote_port $status \"$upstream_addr\" $request_uri';\n"
                      "  access_log {DIR}/access.log why502;\n"
@@ -149,7 +149,7 @@ void Scenario::start_nginx(const std::string& servers, int workers) {
     if (nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
     if (port_accepts(health_port)) {
       int status = 0;
-      std::string code = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+      std::string code = run_command({"curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}",
                                       "http://127.0.0.1:" + std::to_string(health_port) + "/"}, &status);
       if (code == "204") return;
     }

@@ -48,7 +48,7 @@ class Scenario {
 
   // Writes nginx.conf around the given http{} body and starts nginx. The body
   // may use {PORT} and {TLS_PORT} and {DIR}; a /healthz location is added.
-  void start_nginx(const std::string& servers, int workers = 1);
+  void start_nginx(const std::string& servers, int workers = 1, int worker_connections = 1024);
   // Starts why502 trace --format json and waits for its "ready" line.
   void start_tracer(const std::vector<std::string>& extra_args = {});
   // SIGINT, expects exit 0, returns the JSON records it wrote.

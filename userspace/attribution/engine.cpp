@@ -100,6 +100,8 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           deaths_.add_signal(e);
         } else if constexpr (std::is_same_v<T, w5_oom_victim>) {
           deaths_.add_oom_victim(e);
+        } else if constexpr (std::is_same_v<T, w5_listener_state>) {
+          listeners_[{e.addr.family, e.addr.port}] = e;
         }
       },
       event);
@@ -198,12 +200,15 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   std::vector<const LoggedAttempt*> logged(n_states, nullptr);
   size_t unmatched = p.failures.size();
   for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
-    if (p.failures[unmatched - 1].peer == wire_string(e.states[i].peer)) logged[i] = &p.failures[--unmatched];
+    // nginx names the peer in the state only once connect() got going; a
+    // failure before that (no free connection, no socket) leaves it empty.
+    const std::string state_peer = wire_string(e.states[i].peer);
+    if (state_peer.empty() || p.failures[unmatched - 1].peer == state_peer) logged[i] = &p.failures[--unmatched];
   }
   for (size_t i = 0; i < n_states; ++i) {
     const w5_upstream_state& s = e.states[i];
     Attempt a;
-    a.upstream = wire_string(s.peer);
+    a.upstream = logged[i] && s.peer[0] == '\0' ? logged[i]->peer : wire_string(s.peer);
     a.status = static_cast<int>(s.status);
     a.ms = is_unset(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
     a.cause = logged[i] ? logged[i]->failure.cause : cause_from_upstream_state(s);
@@ -231,6 +236,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   std::vector<std::string> death_evidence;
   if (last_failure && !r.attempts.empty()) {
     death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
+    if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
     r.attempts.back().cause = r.cause;
   }
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
@@ -328,7 +334,9 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     }
     return;
   }
-  if (e.status == 0) return;
+  // Unreadable, or a 500: from the kernel alone a 500 cannot be told to be
+  // about an upstream, so it is no gateway error here.
+  if (e.status == 0 || e.status == 500) return;
   ++stats_.records;
   out.push_back(kernel_only_record(e));
 }
@@ -394,6 +402,36 @@ std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double
     cause = v.cause;
     evidence = std::move(v.evidence);
   }
+  return evidence;
+}
+
+std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, double waited_ms, Cause& cause) const {
+  std::vector<std::string> evidence;
+  if (cause != Cause::connect_timeout && cause != Cause::slow_backend) return evidence;
+  auto it = listeners_.find({f.upstream_addr.family, f.upstream_addr.port});
+  if (it == listeners_.end()) return evidence;
+  const w5_listener_state& l = it->second;
+  // Read during this attempt (or at its timeout).
+  const uint64_t window_ns = waited_ms >= 0 ? static_cast<uint64_t>((waited_ms + 2000) * 1e6) : 60'000'000'000ull;
+  if (l.h.ts_ns > f.ts_ns + 1'000'000'000ull || f.ts_ns - l.h.ts_ns > window_ns) return evidence;
+
+  const std::string owner = l.owner_pid ? "pid " + std::to_string(l.owner_pid) + " (" + wire_string(l.owner_comm) + ")"
+                                        : "no process found";
+  const std::string queue = std::to_string(l.queued) + " waiting, backlog " + std::to_string(l.backlog);
+  const bool out_of_fds = l.owner_pid != 0 && l.fd_limit != 0 && l.fds_open >= l.fd_limit;
+  // The kernel drops SYNs once more than backlog connections wait.
+  if (cause == Cause::connect_timeout && l.queued > l.backlog) {
+    cause = Cause::backlog_full;
+    evidence.push_back("the accept queue of " + format_endpoint(l.addr) + " (owner " + owner + ") was full: " + queue +
+                       "; SYNs to it are dropped (TcpExtListenOverflows " + std::to_string(l.listen_overflows) + ")");
+  } else if (out_of_fds && l.queued > 0) {
+    cause = Cause::fd_exhausted;
+    evidence.push_back("backend " + owner + " has " + std::to_string(l.fds_open) + " of its " +
+                       std::to_string(l.fd_limit) + " descriptors open: it cannot accept() (EMFILE); " + queue +
+                       " on " + format_endpoint(l.addr));
+  }
+  if (!evidence.empty() && l.owners > 1)
+    evidence.push_back(std::to_string(l.owners) + " processes hold that listener");
   return evidence;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -98,6 +99,8 @@ class Engine {
   // A backend death behind a failed attempt: may change the cause; returns
   // the evidence to show first.
   std::vector<std::string> explain_by_death(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
+  // A full accept queue or a backend out of descriptors behind a timeout.
+  std::vector<std::string> explain_by_listener(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;
@@ -111,6 +114,8 @@ class Engine {
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
   SocketEvidence sockets_;
   ProcessDeaths deaths_;
+  // The latest state seen of each local TCP listener, by family and port.
+  std::map<std::pair<uint16_t, uint16_t>, w5_listener_state> listeners_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

@@ -18,6 +18,7 @@
 #include "events/event.hpp"
 #include "loader/elf_symbols.hpp"
 #include "loader/fatal_error.hpp"
+#include "loader/listener_watch.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -150,6 +151,7 @@ int run_trace(const TraceOptions& options) {
                                                                      : make_json_sink(out, clock);
 
   Engine engine;
+  ListenerWatch listeners;
   std::vector<Record> records;
   uint64_t decode_errors = 0;
   ProbeOptions probe_options;
@@ -161,6 +163,7 @@ int run_trace(const TraceOptions& options) {
       if (decode_errors++ == 0) std::fprintf(stderr, "why502: warning: %s\n", decoded.error.c_str());
       return;
     }
+    if (auto listener = listeners.before(decoded.event)) engine.handle(*listener, records);
     engine.handle(decoded.event, records);
   });
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());

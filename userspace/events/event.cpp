@@ -49,6 +49,8 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_signal>(bytes, h.size);
     case W5_EV_OOM_VICTIM:
       return copy_as<w5_oom_victim>(bytes, h.size);
+    case W5_EV_LISTENER_STATE:
+      return copy_as<w5_listener_state>(bytes, h.size);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

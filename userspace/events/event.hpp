@@ -11,7 +11,8 @@
 namespace why502 {
 
 using Event = std::variant<w5_ngx_log, w5_ngx_error_page, w5_client_response, w5_upstream_status,
-                           w5_sock_evidence, w5_process_fork, w5_process_death, w5_signal, w5_oom_victim>;
+                           w5_sock_evidence, w5_process_fork, w5_process_death, w5_signal, w5_oom_victim,
+                           w5_listener_state>;
 
 struct DecodeResult {
   bool ok = false;

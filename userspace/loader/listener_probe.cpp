@@ -1,0 +1,186 @@
+#include "loader/listener_probe.hpp"
+
+#include <dirent.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace why502 {
+namespace {
+
+constexpr int kTcpListen = 10;
+
+struct Listener {
+  w5_addr addr{};
+  uint32_t queued = 0;
+  uint32_t backlog = 0;
+  uint64_t inode = 0;
+};
+
+// RAII for the netlink socket.
+struct NetlinkSocket {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  ~NetlinkSocket() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::vector<Listener> tcp_listeners(int family) {
+  std::vector<Listener> found;
+  NetlinkSocket nl;
+  if (nl.fd < 0) return found;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = 1u << kTcpListen;
+  if (send(nl.fd, &message, sizeof(message), 0) < 0) return found;
+
+  std::vector<char> buffer(64 * 1024);
+  while (true) {
+    ssize_t n = recv(nl.fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) return found;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(h, static_cast<unsigned>(n));
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return found;
+      const auto* msg = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      Listener l;
+      l.addr.family = static_cast<uint16_t>(family);
+      l.addr.port = ntohs(msg->id.idiag_sport);
+      std::memcpy(l.addr.addr, msg->id.idiag_src, family == AF_INET ? 4 : 16);
+      l.queued = msg->idiag_rqueue;   // for a listener: connections waiting to be accepted
+      l.backlog = msg->idiag_wqueue;  // for a listener: the accept queue's limit
+      l.inode = msg->idiag_inode;
+      found.push_back(l);
+    }
+  }
+}
+
+bool serves(const Listener& l, const w5_addr& addr) {
+  static const uint8_t zeros[16] = {};
+  const size_t len = addr.family == AF_INET ? 4 : 16;
+  return l.addr.family == addr.family && l.addr.port == addr.port &&
+         (std::memcmp(l.addr.addr, addr.addr, len) == 0 || std::memcmp(l.addr.addr, zeros, len) == 0);
+}
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+uint32_t open_fds(const std::string& proc_dir) {
+  uint32_t n = 0;
+  if (DIR* d = opendir((proc_dir + "/fd").c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    closedir(d);
+  }
+  return n;
+}
+
+uint32_t fd_soft_limit(const std::string& proc_dir) {
+  std::ifstream in(proc_dir + "/limits");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream fields(line.substr(14));
+    std::string soft;
+    fields >> soft;
+    return soft == "unlimited" ? 0 : static_cast<uint32_t>(std::stoul(soft));
+  }
+  return 0;
+}
+
+// Processes holding the socket: /proc/PID/fd/N → "socket:[inode]".
+void find_owners(uint64_t inode, w5_listener_state& out) {
+  const std::string target = "socket:[" + std::to_string(inode) + "]";
+  DIR* proc = opendir("/proc");
+  if (!proc) return;
+  while (dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    const std::string dir = std::string("/proc/") + entry->d_name;
+    DIR* fds = opendir((dir + "/fd").c_str());
+    if (!fds) continue;
+    bool holds = false;
+    char link[64];
+    while (dirent* fd = readdir(fds)) {
+      const std::string path = dir + "/fd/" + fd->d_name;
+      ssize_t len = readlink(path.c_str(), link, sizeof(link) - 1);
+      if (len > 0 && target.compare(0, std::string::npos, link, static_cast<size_t>(len)) == 0) {
+        holds = true;
+        break;
+      }
+    }
+    closedir(fds);
+    if (!holds) continue;
+    ++out.owners;
+    // Report the owner closest to its descriptor limit: the one that cannot accept.
+    const uint32_t used = open_fds(dir);
+    const uint32_t limit = fd_soft_limit(dir);
+    const bool first = out.owner_pid == 0;
+    const bool fuller = limit != 0 && (out.fd_limit == 0 || used * 1.0 / limit > out.fds_open * 1.0 / out.fd_limit);
+    if (first || fuller) {
+      out.owner_pid = static_cast<uint32_t>(pid);
+      out.fds_open = used;
+      out.fd_limit = limit;
+      std::string comm = first_line(dir + "/comm");
+      std::memset(out.owner_comm, 0, sizeof(out.owner_comm));
+      std::memcpy(out.owner_comm, comm.data(), std::min(comm.size(), sizeof(out.owner_comm) - 1));
+    }
+  }
+  closedir(proc);
+}
+
+uint64_t listen_overflows() {
+  // /proc/net/netstat: a "TcpExt:" line of names, then one of values.
+  std::ifstream in("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value)
+      if (name == "ListenOverflows") return std::stoull(value);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<w5_listener_state> probe_listener(const w5_addr& addr, uint64_t ts_ns) {
+  if (addr.family != AF_INET && addr.family != AF_INET6) return std::nullopt;
+  for (const Listener& l : tcp_listeners(addr.family)) {
+    if (!serves(l, addr)) continue;
+    w5_listener_state e{};
+    e.h.type = W5_EV_LISTENER_STATE;
+    e.h.size = sizeof(e);
+    e.h.ts_ns = ts_ns;
+    e.addr = l.addr;
+    e.queued = l.queued;
+    e.backlog = l.backlog;
+    e.listen_overflows = listen_overflows();
+    find_owners(l.inode, e);
+    return e;
+  }
+  return std::nullopt;
+}
+
+}  // namespace why502

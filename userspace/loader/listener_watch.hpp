@@ -1,0 +1,24 @@
+// Decides when a listener is worth probing: nginx timed out on a TCP upstream
+// (connecting or waiting for a header), or a SYN to it was retransmitted. At
+// most one probe per listener address every half second.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "events/event.hpp"
+
+namespace why502 {
+
+class ListenerWatch {
+ public:
+  // The listener's state to feed the engine before the event, if worth it.
+  std::optional<w5_listener_state> before(const Event& event);
+
+ private:
+  using Key = std::tuple<uint16_t, uint16_t, std::array<uint8_t, 16>>;
+  std::map<Key, uint64_t> last_probe_ns_;
+};
+
+}  // namespace why502
