@@ -212,3 +212,59 @@ TEST_F(ListenerLimits, NginxOutOfDescriptorsIsFdExhausted) {
 
 }  // namespace
 }  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+using PhpFpm = RootTest;
+
+std::string fastcgi_to(const std::string& fpm) {
+  return "include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; "
+         "fastcgi_read_timeout 20s; fastcgi_pass " + fpm + ";";
+}
+
+// One child, a one-slot listen queue: a burst of requests overflows it and
+// connect() to the unix socket fails with EAGAIN.
+TEST_F(PhpFpm, SaturatedListenQueueIsBacklogFull) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(1500000); echo \"done\\n\";"}},
+                                          "listen.backlog = 1\npm.max_children = 1\n");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n" +
+                location("~ \\.php$", fastcgi_to(fpm)) + "  }\n");
+  s.start_tracer();
+  std::vector<std::thread> burst;
+  for (int i = 0; i < 8; ++i) burst.emplace_back([&] { s.curl({"http://127.0.0.1:{PORT}/slow.php"}); });
+  for (auto& t : burst) t.join();
+  const auto records = s.stop_tracer();
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 8u);
+  int rejected = 0;
+  for (const auto& line : access) rejected += line.status == 502;
+  EXPECT_GE(rejected, 1) << "the burst never overflowed the queue";
+  EXPECT_EQ(match_records(access, records, [](const AccessLine& l) {
+              return l.status == 502 ? std::string("backlog_full") : std::string("unexpected");
+            }),
+            "")
+      << s.error_log() << s.tracer_output();
+}
+
+// php-fpm stopped: its socket is gone, nginx is refused at once.
+TEST_F(PhpFpm, StoppedIsRefused) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"ok.php", "<?php echo \"ok\\n\";"}});
+  ChildProcess& php = s.last_started();
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n" +
+                location("~ \\.php$", fastcgi_to(fpm)) + "  }\n");
+  s.start_tracer();
+  auto before = s.curl({"http://127.0.0.1:{PORT}/ok.php"});
+  php.signal(SIGQUIT);  // graceful stop
+  ASSERT_TRUE(php.wait_exit(15s));
+  auto after = s.curl({"http://127.0.0.1:{PORT}/ok.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(before, (std::vector<int>{200}));
+  EXPECT_EQ(after, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fpm, "refused"}}), "") << s.error_log() << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing
