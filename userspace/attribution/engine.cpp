@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attribution/time_window.hpp"
 #include "events/address.hpp"
 
 namespace why502 {
@@ -77,7 +78,7 @@ Cause cause_from_upstream_state(const w5_upstream_state& s) {
 void Engine::handle(const Event& event, std::vector<Record>& out) {
   ++stats_.events;
   const uint64_t now = header_of(event).ts_ns;
-  if (now - last_expiry_ns_ > 1'000'000'000ull) {
+  if (age_ns(now, last_expiry_ns_) > 1'000'000'000ull) {
     expire(now);
     last_expiry_ns_ = now;
   }
@@ -197,9 +198,21 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   // reused this request's memory on the same connection (a retried failure
   // the client never saw) sit at the front and are ignored.
   const size_t n_states = std::min<size_t>(e.n_states, W5_MAX_STATES);
+  // Nothing logged before the request's upstream attempts began is theirs
+  // (with a second of slack for nginx's millisecond clock and queueing).
+  uint64_t attempts_ms = 0;
+  bool durations_known = e.n_states <= W5_MAX_STATES;
+  for (size_t i = 0; i < n_states; ++i) {
+    if (is_unset(e.states[i].response_ms)) durations_known = false;
+    else attempts_ms += e.states[i].response_ms;
+  }
+  const uint64_t earliest_ns = durations_known && e.h.ts_ns > (attempts_ms + 1000) * 1'000'000ull
+                                   ? e.h.ts_ns - (attempts_ms + 1000) * 1'000'000ull
+                                   : 0;
   std::vector<const LoggedAttempt*> logged(n_states, nullptr);
   size_t unmatched = p.failures.size();
   for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
+    if (p.failures[unmatched - 1].ts_ns < earliest_ns) break;
     // nginx names the peer in the state only once connect() got going; a
     // failure before that (no free connection, no socket) leaves it empty.
     const std::string state_peer = wire_string(e.states[i].peer);
@@ -282,7 +295,7 @@ const SocketFacts* Engine::kernel_facts(const LoggedAttempt& attempt, double att
   if (a.family != b.family || a.port != b.port || std::memcmp(a.addr, b.addr, sizeof(a.addr)) != 0) return nullptr;
   const uint64_t window_ns =
       attempt_ms >= 0 ? static_cast<uint64_t>((attempt_ms + 1000) * 1e6) : 60'000'000'000ull;
-  if (attempt.ts_ns - facts->first_ts_ns > window_ns) return nullptr;
+  if (age_ns(attempt.ts_ns, facts->first_ts_ns) > window_ns) return nullptr;
   return facts;
 }
 
@@ -305,7 +318,16 @@ Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_cli
 
 void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
   // Only a readable status line can be the echo of an error page; on an
-  // encrypted or HTTP/2 connection the error page's bytes are never seen.
+  // encrypted or HTTP/2 connection the error page's bytes are never seen, so
+  // its expectation goes stale — nginx writes the page at once, so a second
+  // is plenty.
+  constexpr uint64_t kEchoWithinNs = 1'000'000'000ull;
+  auto expected = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
+  if (expected != expected_client_responses_.end()) {
+    auto& times = expected->second;
+    while (!times.empty() && age_ns(e.h.ts_ns, times.front()) > kEchoWithinNs) times.pop_front();
+    if (times.empty()) expected_client_responses_.erase(expected);
+  }
   if (auto it = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
       e.status != 0 && it != expected_client_responses_.end() && !it->second.empty()) {
     it->second.pop_front();
@@ -385,7 +407,7 @@ std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double
     const uint64_t since = f.ts_ns > kLookbackNs ? f.ts_ns - kLookbackNs : 0;
     if (const FatalSignal* d = deaths_.holder_of(conn, since, f.ts_ns, true)) {
       char ago[32];
-      snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(f.ts_ns - d->ts_ns) / 1e9);
+      snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(age_ns(f.ts_ns, d->ts_ns)) / 1e9);
       evidence.push_back("the backend listening on " + f.peer + " was stopped " + ago + " s earlier: " +
                          ProcessDeaths::describe(*d));
     }
@@ -413,7 +435,7 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
   const w5_listener_state& l = it->second;
   // Read during this attempt (or at its timeout).
   const uint64_t window_ns = waited_ms >= 0 ? static_cast<uint64_t>((waited_ms + 2000) * 1e6) : 60'000'000'000ull;
-  if (l.h.ts_ns > f.ts_ns + 1'000'000'000ull || f.ts_ns - l.h.ts_ns > window_ns) return evidence;
+  if (l.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, l.h.ts_ns) > window_ns) return evidence;
 
   const std::string owner = l.owner_pid ? "pid " + std::to_string(l.owner_pid) + " (" + wire_string(l.owner_comm) + ")"
                                         : "no process found";
@@ -444,11 +466,11 @@ void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) con
   if (it == recent_failures_.end()) return;
   std::vector<std::string> seen;
   for (auto f = it->second.rbegin(); f != it->second.rend() && seen.size() < kMaxPeers; ++f) {
-    if (now_ns - f->ts_ns > kRecentNs) break;
+    if (age_ns(now_ns, f->ts_ns) > kRecentNs) break;
     if (std::find(seen.begin(), seen.end(), f->peer) != seen.end()) continue;
     seen.push_back(f->peer);
     char ago[32];
-    snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(now_ns - f->ts_ns) / 1e9);
+    snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(age_ns(now_ns, f->ts_ns)) / 1e9);
     r.evidence.push_back("earlier: " + f->peer + " failed (" + std::string(cause_name(f->cause)) + ") " + ago +
                          " s before; nginx marks a peer failed after max_fails such failures");
   }
@@ -488,15 +510,15 @@ void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h
 void Engine::expire(uint64_t now) {
   std::vector<RequestKey> stale;
   for (const auto& [key, request] : pending_)
-    if (now - request.last_ts_ns > options_.request_max_age_ns) stale.push_back(key);
+    if (age_ns(now, request.last_ts_ns) > options_.request_max_age_ns) stale.push_back(key);
   for (const auto& key : stale) forget(key);
   for (auto it = expected_client_responses_.begin(); it != expected_client_responses_.end();) {
     auto& times = it->second;
-    while (!times.empty() && now - times.front() > options_.expectation_max_age_ns) times.pop_front();
+    while (!times.empty() && age_ns(now, times.front()) > options_.expectation_max_age_ns) times.pop_front();
     it = times.empty() ? expected_client_responses_.erase(it) : std::next(it);
   }
   std::erase_if(upstream_5xx_, [&](const auto& kv) {
-    return now - kv.second.h.ts_ns > options_.expectation_max_age_ns;
+    return age_ns(now, kv.second.h.ts_ns) > options_.expectation_max_age_ns;
   });
 }
 

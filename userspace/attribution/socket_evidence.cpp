@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "attribution/time_window.hpp"
 #include "events/address.hpp"
 
 namespace why502 {
@@ -24,7 +25,7 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
                           (e.remote.family != f.remote.family || e.remote.port != f.remote.port ||
                            std::memcmp(e.remote.addr, f.remote.addr, sizeof(e.remote.addr)) != 0);
   const bool after_reset = (f.reset_in_syn_sent || f.reset_established) &&
-                           !(e.h.type == W5_EV_SOCK_ERROR && e.h.ts_ns - f.last_ts_ns < 10'000'000ull);
+                           !(e.h.type == W5_EV_SOCK_ERROR && age_ns(e.h.ts_ns, f.last_ts_ns) < 10'000'000ull);
   if (!inserted && (other_peer || after_reset)) f = SocketFacts{};
   if (f.first_ts_ns == 0) {
     f.first_ts_ns = e.h.ts_ns;
@@ -55,7 +56,7 @@ const SocketFacts* SocketEvidence::find(uint64_t sk, uint64_t ts_ns) const {
   if (sk == 0) return nullptr;
   auto it = by_socket_.find(sk);
   if (it == by_socket_.end() || it->second.first_ts_ns > ts_ns) return nullptr;
-  if (ts_ns - it->second.last_ts_ns > max_age_ns_) return nullptr;
+  if (age_ns(ts_ns, it->second.last_ts_ns) > max_age_ns_) return nullptr;
   return &it->second;
 }
 
@@ -93,7 +94,7 @@ std::vector<std::string> SocketEvidence::describe(const SocketFacts& f, const st
 
 void SocketEvidence::expire(uint64_t now_ns) {
   while (!arrival_.empty() &&
-         (arrival_.size() > max_sockets_ || now_ns - arrival_.front().first > max_age_ns_)) {
+         (arrival_.size() >= max_sockets_ || age_ns(now_ns, arrival_.front().first) > max_age_ns_)) {
     auto [ts, sk] = arrival_.front();
     arrival_.pop_front();
     auto it = by_socket_.find(sk);

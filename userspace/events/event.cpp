@@ -6,11 +6,13 @@ namespace why502 {
 namespace {
 
 template <typename T>
-DecodeResult copy_as(std::span<const uint8_t> bytes, uint32_t claimed_size) {
+DecodeResult copy_as(std::span<const uint8_t> bytes, const w5_header& h) {
+  const uint32_t claimed_size = h.size;
   DecodeResult result;
   if (claimed_size != sizeof(T) || bytes.size() < sizeof(T)) {
-    result.error = "event type " + std::to_string(reinterpret_cast<const w5_header*>(bytes.data())->type) +
-                   " has size " + std::to_string(bytes.size()) + ", expected " + std::to_string(sizeof(T));
+    result.error = "event type " + std::to_string(h.type) +
+                   " claims " + std::to_string(claimed_size) + " bytes in a record of " +
+                   std::to_string(bytes.size()) + ", expected " + std::to_string(sizeof(T));
     return result;
   }
   T value;
@@ -30,27 +32,27 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
   std::memcpy(&h, bytes.data(), sizeof(h));
   switch (h.type) {
     case W5_EV_NGX_LOG:
-      return copy_as<w5_ngx_log>(bytes, h.size);
+      return copy_as<w5_ngx_log>(bytes, h);
     case W5_EV_NGX_ERROR_PAGE:
-      return copy_as<w5_ngx_error_page>(bytes, h.size);
+      return copy_as<w5_ngx_error_page>(bytes, h);
     case W5_EV_CLIENT_RESPONSE:
-      return copy_as<w5_client_response>(bytes, h.size);
+      return copy_as<w5_client_response>(bytes, h);
     case W5_EV_UPSTREAM_STATUS:
-      return copy_as<w5_upstream_status>(bytes, h.size);
+      return copy_as<w5_upstream_status>(bytes, h);
     case W5_EV_TCP_RESET:
     case W5_EV_SOCK_ERROR:
     case W5_EV_SYN_RETRANSMIT:
-      return copy_as<w5_sock_evidence>(bytes, h.size);
+      return copy_as<w5_sock_evidence>(bytes, h);
     case W5_EV_PROCESS_FORK:
-      return copy_as<w5_process_fork>(bytes, h.size);
+      return copy_as<w5_process_fork>(bytes, h);
     case W5_EV_PROCESS_DEATH:
-      return copy_as<w5_process_death>(bytes, h.size);
+      return copy_as<w5_process_death>(bytes, h);
     case W5_EV_SIGNAL:
-      return copy_as<w5_signal>(bytes, h.size);
+      return copy_as<w5_signal>(bytes, h);
     case W5_EV_OOM_VICTIM:
-      return copy_as<w5_oom_victim>(bytes, h.size);
+      return copy_as<w5_oom_victim>(bytes, h);
     case W5_EV_LISTENER_STATE:
-      return copy_as<w5_listener_state>(bytes, h.size);
+      return copy_as<w5_listener_state>(bytes, h);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }
