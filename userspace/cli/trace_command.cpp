@@ -217,8 +217,11 @@ int run_trace(const TraceOptions& options) {
 
   const LostCounts lost = session.lost();
   const EngineStats stats = engine.stats();
-  std::fprintf(stderr, "why502: %llu records from %llu events; %llu events lost (ring buffer full %llu, map full %llu)\n",
-               static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.events),
+  std::fprintf(stderr,
+               "why502: %llu gateway errors, %llu retried, %llu truncated from %llu events; %llu events lost "
+               "(ring buffer full %llu, map full %llu)\n",
+               static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.retried),
+               static_cast<unsigned long long>(stats.truncated), static_cast<unsigned long long>(stats.events),
                static_cast<unsigned long long>(lost.total() + decode_errors),
                static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full));
   return 0;
