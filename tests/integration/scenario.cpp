@@ -165,6 +165,19 @@ void Scenario::start_tracer(const std::vector<std::string>& extra_args) {
   if (!tracer_->wait_for_line("ready", 30s)) throw std::runtime_error("why502 not ready: " + tracer_->output());
 }
 
+void Scenario::start_recorder(const std::string& path, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {WHY502_BINARY, "record", "-o", path};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  tracer_ = std::make_unique<ChildProcess>(argv);
+  if (!tracer_->wait_for_line("ready", 30s)) throw std::runtime_error("why502 record not ready: " + tracer_->output());
+}
+
+void Scenario::stop_recorder() {
+  tracer_->signal(SIGINT);
+  auto status = tracer_->wait_exit(10s);
+  if (!status || *status != 0) throw std::runtime_error("why502 record did not exit 0 on SIGINT: " + tracer_->output());
+}
+
 std::vector<nlohmann::json> Scenario::stop_tracer() {
   tracer_->signal(SIGINT);
   auto status = tracer_->wait_exit(10s);

@@ -53,6 +53,10 @@ class Scenario {
   void start_tracer(const std::vector<std::string>& extra_args = {});
   // SIGINT, expects exit 0, returns the JSON records it wrote.
   std::vector<nlohmann::json> stop_tracer();
+  // Starts why502 record -o PATH (extra args appended), waits for "ready".
+  void start_recorder(const std::string& path, const std::vector<std::string>& extra_args = {});
+  // SIGINT, expects exit 0.
+  void stop_recorder();
 
   // curl each URL (one connection, in order); returns the HTTP codes.
   std::vector<int> curl(const std::vector<std::string>& urls, const std::vector<std::string>& extra = {});

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/record_command.hpp"
+#include "cli/report_command.hpp"
 #include "cli/trace_command.hpp"
 #include "loader/fatal_error.hpp"
 
@@ -16,6 +18,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "why502 0.1.0");
   why502::TraceOptions trace;
   why502::add_trace_command(app, trace);
+  why502::RecordOptions record;
+  why502::add_record_command(app, record);
+  why502::ReportOptions report;
+  why502::add_report_command(app, report);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -26,6 +32,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("trace")) return why502::run_trace(trace);
+    if (app.got_subcommand("record")) return why502::run_record(record);
+    if (app.got_subcommand("report")) return why502::run_report(report);
   } catch (const why502::FatalError& e) {
     std::fprintf(stderr, "why502: %s\n", e.what());
     return kUsageExit;

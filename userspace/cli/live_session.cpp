@@ -1,0 +1,213 @@
+#include "cli/live_session.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "attribution/engine.hpp"
+#include "events/event.hpp"
+#include "loader/elf_symbols.hpp"
+#include "loader/fatal_error.hpp"
+#include "loader/listener_watch.hpp"
+#include "loader/nginx_discovery.hpp"
+#include "loader/nginx_layout.hpp"
+#include "loader/privileges.hpp"
+#include "loader/probe_session.hpp"
+
+namespace why502 {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void request_stop(int) { g_stop = true; }
+
+void install_signal_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = request_stop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+constexpr const char* kRequiredFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
+
+// The traced binaries, by inode: a binary replaced on disk is a new one.
+class NginxBinaries {
+ public:
+  NginxBinaries(ProbeSession& session, Engine& engine, bool use_uprobes, bool verbose)
+      : session_(session), engine_(engine), use_uprobes_(use_uprobes), verbose_(verbose) {
+    if (!use_uprobes_) engine_.set_kernel_only_fallback(true);
+  }
+
+  // Attaches the uprobes to the binary unless already done; reports problems.
+  void attach(const std::string& path) {
+    struct stat st{};
+    if (stat(path.c_str(), &st) != 0) {
+      std::fprintf(stderr, "why502: warning: cannot read nginx binary %s\n", path.c_str());
+      return;
+    }
+    if (!seen_.insert({st.st_dev, st.st_ino}).second || !use_uprobes_) return;
+    ElfFunctions functions = read_elf_functions(path);
+    if (!functions.ok) {
+      std::fprintf(stderr, "why502: warning: %s\n", functions.error.c_str());
+      return;
+    }
+    for (const char* name : kRequiredFunctions) {
+      if (!functions.names.count(name)) {
+        std::fprintf(stderr,
+                     "why502: warning: %s has no symbol %s (stripped?): kernel-only attribution, which "
+                     "sees plain HTTP/1.x clients only\n",
+                     path.c_str(), name);
+        engine_.set_kernel_only_fallback(true);
+        return;
+      }
+    }
+    const NginxLayout layout = nginx_layout_for(path);
+    std::string error = session_.attach_nginx_binary(path, layout);
+    if (!error.empty()) {
+      std::fprintf(stderr, "why502: warning: %s\n", error.c_str());
+      return;
+    }
+    ++attached_;
+    if (verbose_) std::fprintf(stderr, "why502: attached to %s (%s)\n", path.c_str(), layout.description.c_str());
+  }
+  size_t attached() const { return attached_; }
+
+ private:
+  ProbeSession& session_;
+  Engine& engine_;
+  bool use_uprobes_;
+  bool verbose_;
+  std::set<std::pair<dev_t, ino_t>> seen_;
+  size_t attached_ = 0;
+};
+
+std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
+  if (options.pids.empty()) return find_nginx_processes();
+  std::vector<NginxProcess> chosen;
+  for (pid_t pid : options.pids) {
+    std::string why;
+    auto p = nginx_process(pid, &why);
+    if (!p) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
+    chosen.push_back(*p);
+  }
+  // Workers of a chosen master count as chosen.
+  for (const NginxProcess& p : find_nginx_processes()) {
+    for (pid_t pid : options.pids)
+      if (p.ppid == pid) chosen.push_back(p);
+  }
+  return chosen;
+}
+
+}  // namespace
+
+void add_live_options(CLI::App& command, LiveOptions& o) {
+  command.add_option("--duration", o.duration_s, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  command.add_option("--pid", o.pids, "Trace only this nginx process (master or worker); repeatable");
+  command.add_option("--nginx-binary", o.nginx_binaries, "Also attach to this nginx binary; repeatable");
+  command.add_flag("--no-uprobes", o.no_uprobes,
+                   "Kernel-only attribution (what a stripped nginx gets): plain HTTP/1.x clients only");
+  command.add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
+}
+
+void run_live(const LiveOptions& options, const LiveHooks& hooks) {
+  if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
+  if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
+  for (const auto& path : options.nginx_binaries)
+    if (access(path.c_str(), R_OK) != 0) throw FatalError("--nginx-binary " + path + ": cannot read it");
+  for (pid_t pid : options.pids) {
+    std::string why;
+    if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
+  }
+
+  Engine engine;
+  ListenerWatch listeners;
+  std::vector<Record> records;
+  uint64_t decode_errors = 0;
+  ProbeOptions probe_options;
+  probe_options.only_listed_processes = !options.pids.empty();
+  probe_options.verbosity = options.verbosity;
+  ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
+    DecodeResult decoded = decode_event(bytes);
+    if (!decoded.ok) {
+      if (decode_errors++ == 0) std::fprintf(stderr, "why502: warning: %s\n", decoded.error.c_str());
+      return;
+    }
+    if (auto listener = listeners.before(decoded.event)) {
+      if (hooks.on_event)
+        hooks.on_event(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&*listener), sizeof(*listener)));
+      engine.handle(*listener, records);
+    }
+    if (hooks.on_event) hooks.on_event(bytes);
+    engine.handle(decoded.event, records);
+  });
+  for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
+  // Scanned after the fork tracepoint is attached, so no new worker slips by.
+  const std::vector<NginxProcess> processes = processes_to_trace(options);
+
+  NginxBinaries binaries(session, engine, !options.no_uprobes, options.verbosity > 0);
+  std::set<pid_t> traced;
+  for (const NginxProcess& p : processes) {
+    session.trace_process(p.pid);
+    traced.insert(p.pid);
+    binaries.attach(p.exe);
+  }
+  for (const auto& path : options.nginx_binaries) binaries.attach(path);
+  if (processes.empty() && options.nginx_binaries.empty()) {
+    auto on_path = find_nginx_on_path();
+    if (!on_path) throw FatalError("no nginx is running and none is on PATH; use --nginx-binary PATH");
+    binaries.attach(*on_path);
+  }
+
+  install_signal_handlers();
+  std::fprintf(stderr, "ready: %zu kernel probes, nginx uprobes on %zu binar%s, %zu nginx process%s%s\n",
+               session.kernel_probes(), binaries.attached(), binaries.attached() == 1 ? "y" : "ies",
+               traced.size(), traced.size() == 1 ? "" : "es",
+               processes.empty() ? " (none runs yet; waiting for one)" : "");
+
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto last_scan = start;
+  while (!g_stop) {
+    int n = session.poll(100);
+    if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
+    for (const Record& r : records) hooks.on_record(r);
+    records.clear();
+    if (hooks.on_tick) hooks.on_tick();
+    const auto now = Clock::now();
+    if (options.duration_s > 0 && std::chrono::duration<double>(now - start).count() >= options.duration_s) break;
+    // New nginx processes (started after us, or from another binary).
+    if (options.pids.empty() && now - last_scan >= std::chrono::seconds(1)) {
+      last_scan = now;
+      for (const NginxProcess& p : find_nginx_processes()) {
+        if (traced.insert(p.pid).second) {
+          session.trace_process(p.pid);
+          binaries.attach(p.exe);
+        }
+      }
+    }
+  }
+  session.poll(0);  // flush what is pending
+  for (const Record& r : records) hooks.on_record(r);
+  if (hooks.on_tick) hooks.on_tick();
+
+  const LostCounts lost = session.lost();
+  const EngineStats stats = engine.stats();
+  std::fprintf(stderr,
+               "why502: %llu gateway errors, %llu retried, %llu truncated from %llu events; %llu events lost "
+               "(ring buffer full %llu, map full %llu)\n",
+               static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.retried),
+               static_cast<unsigned long long>(stats.truncated), static_cast<unsigned long long>(stats.events),
+               static_cast<unsigned long long>(lost.total() + decode_errors),
+               static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full));
+}
+
+}  // namespace why502

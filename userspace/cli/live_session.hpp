@@ -1,0 +1,42 @@
+// What `trace` and `record` share: check the host, load and attach the probes,
+// follow nginx processes, feed every event to the engine, until stopped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attribution/record.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace why502 {
+
+struct LiveOptions {
+  double duration_s = 0;
+  std::vector<pid_t> pids;
+  std::vector<std::string> nginx_binaries;
+  bool no_uprobes = false;  // kernel-only attribution, as with a stripped nginx
+  int verbosity = 0;
+};
+
+struct LiveHooks {
+  // Every event the engine sees, as wire bytes (those made in userspace too).
+  std::function<void(std::span<const uint8_t>)> on_event;
+  std::function<void(const Record&)> on_record;
+  // About ten times a second, and once more at the end.
+  std::function<void()> on_tick;
+};
+
+// The options `trace` and `record` share.
+void add_live_options(CLI::App& command, LiveOptions& options);
+// Throws FatalError for what the user must fix; returns when stopped.
+void run_live(const LiveOptions& options, const LiveHooks& hooks);
+
+}  // namespace why502

@@ -1,0 +1,41 @@
+// The postmortem summary of a recording: when, how many, of what, where.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attribution/record.hpp"
+#include "output/clock.hpp"
+
+namespace why502 {
+
+struct Report {
+  std::vector<std::string> files;
+  bool cut_off = false;          // a recording ended inside a block
+  std::string cut_off_note;      // which file, where
+  uint64_t events = 0;
+  std::optional<int64_t> first_ns, last_ns;  // wall clock of the first/last event
+  std::vector<Record> records;               // after --since/--until
+  std::map<std::string, uint64_t> by_cause, by_status, by_upstream, by_type;
+  std::vector<std::pair<std::string, uint64_t>> top_evidence;  // most frequent first
+  // Gateway errors per wall-clock second, by cause.
+  std::map<int64_t, std::map<std::string, uint64_t>> per_second;
+  WallClock clock{0};
+};
+
+// Summarises records already filtered to the window.
+void summarise(Report& report);
+
+std::string report_text(const Report& report);
+std::string report_json(const Report& report);
+// One self-contained page: no scripts or styles from anywhere else.
+std::string report_html(const Report& report);
+
+// RFC 3339 (2026-11-21T23:30:10Z, fractions and offsets allowed) → ns since
+// the epoch; nullopt when it does not parse.
+std::optional<int64_t> parse_rfc3339(const std::string& text);
+
+}  // namespace why502
