@@ -176,12 +176,20 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
+  auto status = [&] {
+    LiveStatus s;
+    s.events = engine.stats().events;
+    s.gateway_errors = engine.stats().records;
+    s.lost = session.lost().total() + decode_errors;
+    return s;
+  };
   while (!g_stop) {
     int n = session.poll(100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
     for (const Record& r : records) hooks.on_record(r);
     records.clear();
-    if (hooks.on_tick) hooks.on_tick();
+    if (hooks.on_tick) hooks.on_tick(status());
+    if (hooks.should_stop && hooks.should_stop()) break;
     const auto now = Clock::now();
     if (options.duration_s > 0 && std::chrono::duration<double>(now - start).count() >= options.duration_s) break;
     // New nginx processes (started after us, or from another binary).
@@ -197,7 +205,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   }
   session.poll(0);  // flush what is pending
   for (const Record& r : records) hooks.on_record(r);
-  if (hooks.on_tick) hooks.on_tick();
+  if (hooks.on_tick) hooks.on_tick(status());
 
   const LostCounts lost = session.lost();
   const EngineStats stats = engine.stats();

@@ -26,12 +26,21 @@ struct LiveOptions {
   int verbosity = 0;
 };
 
+// How the session is doing, for views that show it.
+struct LiveStatus {
+  uint64_t events = 0;
+  uint64_t gateway_errors = 0;
+  uint64_t lost = 0;  // events that could not be delivered, all reasons
+};
+
 struct LiveHooks {
   // Every event the engine sees, as wire bytes (those made in userspace too).
   std::function<void(std::span<const uint8_t>)> on_event;
   std::function<void(const Record&)> on_record;
   // About ten times a second, and once more at the end.
-  std::function<void()> on_tick;
+  std::function<void(const LiveStatus&)> on_tick;
+  // Asked after each tick: true ends the session (as SIGINT does).
+  std::function<bool()> should_stop;
 };
 
 // The options `trace` and `record` share.

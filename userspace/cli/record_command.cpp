@@ -58,7 +58,7 @@ int run_record(const RecordOptions& options) {
     writer.add_record(record_to_json(r, clock));
     ++records;
   };
-  hooks.on_tick = [&] { writer.flush(monotonic_now_ns()); };
+  hooks.on_tick = [&](const LiveStatus&) { writer.flush(monotonic_now_ns()); };
   run_live(options.live, hooks);
   writer.flush(monotonic_now_ns(), true);
   std::fprintf(stderr, "why502: recorded %llu records in", static_cast<unsigned long long>(records));
