@@ -1,0 +1,83 @@
+// The report summary, the top view and the small parsers behind the CLI.
+#include <gtest/gtest.h>
+
+#include "output/report.hpp"
+#include "output/top_view.hpp"
+
+namespace why502 {
+namespace {
+
+Record gateway_error(uint64_t ts_ns, Cause cause, const std::string& upstream, int status = 502) {
+  Record r;
+  r.ts_ns = ts_ns;
+  r.cause = cause;
+  r.upstream = upstream;
+  r.status = status;
+  r.client = "127.0.0.1:40000";
+  r.evidence = {"headline for " + upstream, "nginx: something"};
+  return r;
+}
+
+TEST(Report, SummarisesByCauseStatusUpstreamAndSecond) {
+  Report report;
+  report.clock = WallClock(1'000'000'000'000'000'000);  // monotonic 0 = 2001-09-09T01:46:40Z
+  report.records = {gateway_error(1'000'000'000, Cause::refused, "a:1"),
+                    gateway_error(1'500'000'000, Cause::refused, "a:1"),
+                    gateway_error(2'100'000'000, Cause::reset, "b:2", 504)};
+  Record retried = gateway_error(2'200'000'000, Cause::refused, "a:1", 200);
+  retried.type = "retried";
+  report.records.push_back(retried);
+  summarise(report);
+  EXPECT_EQ(report.by_cause.at("refused"), 2u);
+  EXPECT_EQ(report.by_cause.at("reset"), 1u);
+  EXPECT_EQ(report.by_status.at("504"), 1u);
+  EXPECT_EQ(report.by_upstream.at("a:1"), 2u);
+  EXPECT_EQ(report.by_type.at("retried"), 1u);
+  ASSERT_EQ(report.per_second.size(), 2u);  // seconds 1 and 2 after the start
+  EXPECT_EQ(report.per_second.begin()->second.at("refused"), 2u);
+  ASSERT_FALSE(report.top_evidence.empty());
+  EXPECT_EQ(report.top_evidence[0].first, "nginx: something");
+  EXPECT_EQ(report.top_evidence[0].second, 3u);
+  const std::string json = report_json(report);
+  EXPECT_NE(json.find("\"by_cause\":{\"refused\":2,\"reset\":1}"), std::string::npos) << json;
+  const std::string html = report_html(report);
+  EXPECT_NE(html.find("<svg id=\"timeline\""), std::string::npos);
+  EXPECT_NE(html.find("<title>refused: 2</title>"), std::string::npos) << html;
+}
+
+TEST(Report, ParsesRfc3339) {
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:01Z"), 1'000'000'000);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:01.5Z"), 1'500'000'000);
+  EXPECT_EQ(parse_rfc3339("1970-01-01T01:00:00+01:00"), 0);
+  EXPECT_FALSE(parse_rfc3339("yesterday"));
+  EXPECT_FALSE(parse_rfc3339("1970-01-01T00:00:01"));  // no zone: ambiguous
+}
+
+TEST(TopView, RatesOverTheWindowAndLatestFirst) {
+  TopView view(WallClock(0), 10);
+  view.add(gateway_error(1'000'000'000, Cause::refused, "127.0.0.1:9000"));
+  view.add(gateway_error(2'000'000'000, Cause::refused, "127.0.0.1:9000"));
+  view.add(gateway_error(3'000'000'000, Cause::slow_backend, "127.0.0.1:9001", 504));
+  const std::string screen = view.render(5'000'000'000, 42, 0, 160, 40);
+  EXPECT_NE(screen.find("events 42  lost 0"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("over the last 10 s: 0.3"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("refused                  0.2000"), std::string::npos) << screen;
+  // Newest first among the latest records.
+  EXPECT_LT(screen.find("slow_backend 127.0.0.1:9001"), screen.find("refused 127.0.0.1:9000")) << screen;
+
+  // Twenty seconds on, the window is empty; lost events are shouted.
+  const std::string later = view.render(25'000'000'000, 42, 3, 160, 40);
+  EXPECT_NE(later.find("over the last 10 s: 0.0"), std::string::npos) << later;
+  EXPECT_NE(later.find("EVENTS LOST"), std::string::npos) << later;
+  // Narrow, short terminals get clipped lines and no more lines than fit.
+  const std::string narrow = view.render(25'000'000'000, 42, 3, 30, 5);
+  size_t lines = 0;
+  for (size_t start = 0, end; (end = narrow.find('\n', start)) != std::string::npos; start = end + 1) {
+    EXPECT_LE(end - start, 30u) << narrow;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 5u) << narrow;
+}
+
+}  // namespace
+}  // namespace why502
