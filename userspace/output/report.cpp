@@ -48,7 +48,7 @@ std::string counts_json(const std::map<std::string, uint64_t>& counts) {
   return out + "}";
 }
 
-std::string when(const Report& r, const std::optional<int64_t>& ns) {
+std::string when(const std::optional<int64_t>& ns) {
   return ns ? format_rfc3339_us(*ns) : "-";
 }
 
@@ -94,7 +94,7 @@ std::string report_text(const Report& r) {
   std::ostringstream out;
   out << "recording: ";
   for (const auto& f : r.files) out << f << ' ';
-  out << "\nfrom " << when(r, r.first_ns) << " to " << when(r, r.last_ns) << " (" << duration_s(r) << " s, "
+  out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << duration_s(r) << " s, "
       << r.events << " events)\n";
   if (r.cut_off) out << "warning: " << r.cut_off_note << "\n";
   const uint64_t errors = r.by_type.count("gateway_error") ? r.by_type.at("gateway_error") : 0;
@@ -161,7 +161,7 @@ std::string report_html(const Report& r) {
       << "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#eee}"
       << ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}</style></head><body>\n";
   out << "<h1>why502: gateway errors</h1>\n<p>Recording " << html_escape(r.files.empty() ? "" : r.files[0]) << ", from "
-      << html_escape(when(r, r.first_ns)) << " to " << html_escape(when(r, r.last_ns)) << " (" << duration_s(r)
+      << html_escape(when(r.first_ns)) << " to " << html_escape(when(r.last_ns)) << " (" << duration_s(r)
       << " s, " << r.events << " events).</p>\n";
   if (r.cut_off) out << "<p><strong>Warning:</strong> " << html_escape(r.cut_off_note) << "</p>\n";
 
@@ -184,7 +184,7 @@ std::string report_html(const Report& r) {
       << height - bottom << "\" stroke=\"#444\"/>\n<line x1=\"" << left << "\" y1=\"10\" x2=\"" << left << "\" y2=\""
       << height - bottom << "\" stroke=\"#444\"/>\n<text x=\"5\" y=\"20\" font-size=\"11\">" << peak
       << "/s</text>\n<text x=\"" << left << "\" y=\"" << height - 8 << "\" font-size=\"11\">"
-      << html_escape(when(r, r.first_ns)) << "</text>\n";
+      << html_escape(when(r.first_ns)) << "</text>\n";
   for (const auto& [second, causes] : r.per_second) {
     double y = height - bottom;
     const double x = left + (second - t0) * bar;
