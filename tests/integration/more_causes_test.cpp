@@ -138,3 +138,28 @@ TEST_F(MoreCauses, UnreachableHost) {
 
 }  // namespace
 }  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+// error_page can change the status: the record says what the client got, and
+// a failure answered with a success page is no gateway error.
+TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {
+  Scenario s;
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/as503", "proxy_pass http://" + refused + "; error_page 502 =503 /sorry;") +
+                location("/as200", "proxy_pass http://" + refused + "; error_page 502 =200 /sorry;") +
+                location("/plain", "proxy_pass http://" + refused + "; error_page 502 /sorry;") +
+                location("= /sorry", "return 200 \"sorry\\n\";") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/as503", "http://127.0.0.1:{PORT}/as200",
+                       "http://127.0.0.1:{PORT}/plain"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{503, 200, 502})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"), Causes{{refused, "refused"}}), "")
+      << s.error_log() << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing

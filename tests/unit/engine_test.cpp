@@ -900,6 +900,28 @@ TEST(EngineKernelFacts, SocketReusedForAnotherPeerKeepsOnlyTheNewFacts) {
   EXPECT_EQ(lines_with(r, "socket error 111"), 0) << dump(r);
 }
 
+TEST(EngineKernelFacts, SocketReusedForAnotherPeerAfterAnUnansweredSyn) {
+  EngineHarness h;
+  const w5_addr silent = ipv4("10.0.0.9", 80);
+  // A connect() to a silent host had its SYN retransmitted, then nginx gave
+  // up on it; no reset ended that socket.
+  h.feed(syn_retransmit(sec(160), kUpSk1, silent));
+  // 0.8 s later the sock is reused for :9001, which resets the connection.
+  h.feed(rst(sec(160.8), kUpSk1, kTcpEstablished, kBackend2));
+  h.feed(make_log({.ts = sec(160.8001), .request = kReq2, .connection = 74, .fmt = "recv() failed",
+                   .err = ECONNRESET, .action = kReadingHeader, .peer = kBackend2Name, .upstream_sk = kUpSk1,
+                   .upstream = kBackend2, .client = kClientB, .client_sk = kClientSk2}));
+  h.feed(make_error_page({.ts = sec(160.8002), .request = kReq2, .connection = 74, .client_sk = kClientSk2,
+                          .status = 502, .peer = kBackend2Name, .client = kClientB,
+                          .states = {connected_no_header(kBackend2Name, 502, 10)}}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::reset);
+  EXPECT_EQ(lines_with(r, "kernel: RST received from 127.0.0.1:9001 on an established connection"), 1) << dump(r);
+  EXPECT_EQ(lines_with(r, "retransmitted"), 0) << dump(r);
+}
+
 TEST(EngineKernelFacts, OldEvidenceOnASocketReusedForTheSamePeerIsNotAttached) {
   EngineHarness h;
   // Long ago, a connection on kUpSk1 to :9000 had its SYN retransmitted.

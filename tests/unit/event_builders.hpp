@@ -347,7 +347,12 @@ class EngineHarness {
     engine_.handle(decoded.event, records_);
   }
 
-  const std::vector<Record>& records() const { return records_; }
+  // Everything the engine has concluded, held records included (as at the
+  // end of a session).
+  const std::vector<Record>& records() {
+    engine_.finish(records_);
+    return records_;
+  }
   Engine& engine() { return engine_; }
 
  private:

@@ -83,6 +83,17 @@ TEST(SocketEvidence, ReuseForAnotherPeerStartsOver) {
   EXPECT_EQ(f->remote.port, 9001);
 }
 
+TEST(SocketEvidence, ReuseForAnotherPeerWithoutAResetStartsOver) {
+  SocketEvidence ev;
+  ev.add(syn_retransmit(sec(1), kSk, kPeerA));
+  ev.add(syn_retransmit(sec(1.5), kSk, kPeerB));  // a new connect() to another peer
+  const SocketFacts* f = ev.find(kSk, sec(1.6));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->syn_retransmits, 1);
+  EXPECT_EQ(f->first_ts_ns, sec(1.5));
+  EXPECT_EQ(f->remote.port, 9001);
+}
+
 TEST(SocketEvidence, NewConnectToTheSamePeerAfterAQuietSecondStartsOver) {
   SocketEvidence ev;
   ev.add(rst(sec(1), kSk, kTcpEstablished, kPeerA));

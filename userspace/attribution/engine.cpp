@@ -78,6 +78,7 @@ Cause cause_from_upstream_state(const w5_upstream_state& s) {
 void Engine::handle(const Event& event, std::vector<Record>& out) {
   ++stats_.events;
   const uint64_t now = header_of(event).ts_ns;
+  if (!held_.empty()) flush(now, out);
   if (age_ns(now, last_expiry_ns_) > 1'000'000'000ull) {
     expire(now);
     last_expiry_ns_ = now;
@@ -279,10 +280,32 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
                          std::string(cause_name(a.cause)));
   }
 
-  if (e.client_sk != 0) expected_client_responses_[SocketKey{e.h.tgid, e.client_sk}].push_back(e.h.ts_ns);
-  ++stats_.records;
-  out.push_back(std::move(r));
+  if (e.client_sk == 0) {
+    emit(std::move(r), out);
+    return;
+  }
+  // nginx writes the page at once; a status line seen within this time is its echo.
+  constexpr uint64_t kEchoWithinNs = 200'000'000ull;
+  held_[SocketKey{e.h.tgid, e.client_sk}].push_back(HeldRecord{std::move(r), e.h.ts_ns + kEchoWithinNs});
 }
+
+void Engine::emit(Record&& record, std::vector<Record>& out) {
+  if (record.type == "gateway_error") ++stats_.records;
+  out.push_back(std::move(record));
+}
+
+void Engine::flush(uint64_t now_ns, std::vector<Record>& out) {
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto& records = it->second;
+    while (!records.empty() && records.front().deadline_ns < now_ns) {
+      emit(std::move(records.front().record), out);
+      records.pop_front();
+    }
+    it = records.empty() ? held_.erase(it) : std::next(it);
+  }
+}
+
+void Engine::finish(std::vector<Record>& out) { flush(~0ull, out); }
 
 // Kernel facts about the attempt's socket: a socket address is reused as soon
 // as it is freed, so the facts must name the same peer and fall within the
@@ -317,28 +340,31 @@ Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_cli
 }
 
 void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
-  // Only a readable status line can be the echo of an error page; on an
-  // encrypted or HTTP/2 connection the error page's bytes are never seen, so
-  // its expectation goes stale — nginx writes the page at once, so a second
-  // is plenty.
-  constexpr uint64_t kEchoWithinNs = 1'000'000'000ull;
-  auto expected = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
-  if (expected != expected_client_responses_.end()) {
-    auto& times = expected->second;
-    while (!times.empty() && age_ns(e.h.ts_ns, times.front()) > kEchoWithinNs) times.pop_front();
-    if (times.empty()) expected_client_responses_.erase(expected);
-  }
-  if (auto it = expected_client_responses_.find(SocketKey{e.h.tgid, e.sk});
-      e.status != 0 && it != expected_client_responses_.end() && !it->second.empty()) {
+  // The echo of an error page: the status line says what the client really
+  // got (error_page may have changed it, even to a success). Unreadable bytes
+  // (TLS, HTTP/2) confirm nothing: the record goes out as nginx built it.
+  if (auto it = held_.find(SocketKey{e.h.tgid, e.sk}); it != held_.end() && !it->second.empty()) {
+    Record r = std::move(it->second.front().record);
     it->second.pop_front();
-    if (it->second.empty()) expected_client_responses_.erase(it);
-    return;  // the error page already reported
+    if (it->second.empty()) held_.erase(it);
+    const bool gateway_status = e.status == 502 || e.status == 503 || e.status == 504 ||
+                                (e.status == 500 && r.cause == Cause::fd_exhausted);
+    if (e.status != 0 && !gateway_status) {
+      ++stats_.hidden_by_error_page;
+      return;  // error_page answered with something else: no gateway error
+    }
+    if (e.status != 0 && static_cast<int>(e.status) != r.status) {
+      r.evidence.push_back("error_page turned nginx's " + std::to_string(r.status) + " into " +
+                           std::to_string(e.status));
+      r.status = static_cast<int>(e.status);
+    }
+    emit(std::move(r), out);
+    return;
   }
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     upstream_5xx_.erase(it);
-    ++stats_.records;
-    out.push_back(std::move(r));
+    emit(std::move(r), out);
     return;
   }
   // The first readable response after a failed attempt, and not an error:
@@ -359,8 +385,7 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   // Unreadable, or a 500: from the kernel alone a 500 cannot be told to be
   // about an upstream, so it is no gateway error here.
   if (e.status == 0 || e.status == 500) return;
-  ++stats_.records;
-  out.push_back(kernel_only_record(e));
+  emit(kernel_only_record(e), out);
 }
 
 // A 5xx status line with no nginx-side explanation: nginx made it without an
@@ -512,11 +537,6 @@ void Engine::expire(uint64_t now) {
   for (const auto& [key, request] : pending_)
     if (age_ns(now, request.last_ts_ns) > options_.request_max_age_ns) stale.push_back(key);
   for (const auto& key : stale) forget(key);
-  for (auto it = expected_client_responses_.begin(); it != expected_client_responses_.end();) {
-    auto& times = it->second;
-    while (!times.empty() && age_ns(now, times.front()) > options_.expectation_max_age_ns) times.pop_front();
-    it = times.empty() ? expected_client_responses_.erase(it) : std::next(it);
-  }
   std::erase_if(upstream_5xx_, [&](const auto& kv) {
     return age_ns(now, kv.second.h.ts_ns) > options_.expectation_max_age_ns;
   });

@@ -33,6 +33,7 @@ struct EngineStats {
   uint64_t records = 0;    // gateway errors
   uint64_t retried = 0;    // failed attempts nginx recovered from
   uint64_t truncated = 0;  // responses cut off after the header
+  uint64_t hidden_by_error_page = 0;  // error pages error_page turned into a non-error
   uint64_t pending_requests = 0;  // failed attempts not (yet) followed by an error response
   uint64_t evicted_requests = 0;
 };
@@ -43,6 +44,11 @@ class Engine {
 
   // Feeds one event; appends any records it completes to out.
   void handle(const Event& event, std::vector<Record>& out);
+  // Releases records held for their client echo once now_ns (CLOCK_MONOTONIC)
+  // is past their deadline: call it when no event came for a while.
+  void flush(uint64_t now_ns, std::vector<Record>& out);
+  // At the end of a session or a recording: releases every held record.
+  void finish(std::vector<Record>& out);
   EngineStats stats() const;
   // Turned on once an nginx without usable symbols is being traced.
   void set_kernel_only_fallback(bool on) { options_.kernel_only_fallback = on; }
@@ -108,8 +114,14 @@ class Engine {
   std::unordered_map<RequestKey, PendingRequest, RequestKeyHash> pending_;
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
-  // Error pages nginx built whose status line will also be seen on the client socket.
-  std::unordered_map<SocketKey, std::deque<uint64_t>, SocketKeyHash> expected_client_responses_;
+  // Error-page records held (briefly) until nginx's status line on the client
+  // socket confirms the status the client got: error_page can change it.
+  struct HeldRecord {
+    Record record;
+    uint64_t deadline_ns;
+  };
+  std::unordered_map<SocketKey, std::deque<HeldRecord>, SocketKeyHash> held_;
+  void emit(Record&& record, std::vector<Record>& out);
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
   SocketEvidence sockets_;

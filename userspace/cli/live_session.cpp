@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -28,6 +29,13 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 void request_stop(int) { g_stop = true; }
+
+// The clock BPF stamps events with (bpf_ktime_get_ns).
+uint64_t monotonic_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 void install_signal_handlers() {
   struct sigaction sa{};
@@ -186,6 +194,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   while (!g_stop) {
     int n = session.poll(100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
+    engine.flush(monotonic_now_ns(), records);
     for (const Record& r : records) hooks.on_record(r);
     records.clear();
     if (hooks.on_tick) hooks.on_tick(status());
@@ -204,6 +213,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     }
   }
   session.poll(0);  // flush what is pending
+  engine.finish(records);
   for (const Record& r : records) hooks.on_record(r);
   if (hooks.on_tick) hooks.on_tick(status());
 

@@ -58,6 +58,7 @@ int run_report(const ReportOptions& options) {
       engine.handle(decoded.event, records);
     }
   }
+  engine.finish(records);
   for (Record& r : records) {
     const int64_t wall = report.clock.to_realtime_ns(r.ts_ns);
     if ((since && wall < *since) || (until && wall >= *until)) continue;

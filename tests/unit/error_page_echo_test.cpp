@@ -1,0 +1,58 @@
+// An error-page record waits for nginx's status line on the client socket:
+// error_page can change the status the client gets, even into a success.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "event_builders.hpp"
+
+namespace why502::test {
+namespace {
+
+constexpr uint64_t kReq = 0x55d0c0a03000;
+constexpr uint64_t kClientSk = 0xffff888104a03000;
+constexpr uint64_t kUpSk = 0xffff888105b03000;
+const w5_addr kClient = ipv4("192.0.2.40", 54000);
+const w5_addr kUpstream = ipv4("127.0.0.1", 9200);
+const std::string kName = "127.0.0.1:9200";
+
+void refused_error_page(EngineHarness& h, uint64_t ts) {
+  h.feed(make_log({.ts = ts, .request = kReq, .connection = 9, .fmt = "connect() failed", .err = ECONNREFUSED,
+                   .action = kConnecting, .peer = kName, .upstream_sk = kUpSk, .upstream = kUpstream,
+                   .client = kClient, .client_sk = kClientSk}));
+  h.feed(make_error_page({.ts = ts + 100, .request = kReq, .connection = 9, .client_sk = kClientSk, .status = 502,
+                          .peer = kName, .client = kClient, .states = {not_connected(kName)}}));
+}
+
+TEST(ErrorPageEcho, StatusChangedByErrorPageIsWhatTheClientGot) {
+  EngineHarness h;
+  refused_error_page(h, sec(5));
+  h.feed(make_client_response({.ts = sec(5) + 200, .sk = kClientSk, .status = 503, .remote = kClient}));
+  ASSERT_EQ(h.records().size(), 1u);
+  EXPECT_EQ(h.records()[0].status, 503);
+  EXPECT_EQ(h.records()[0].cause, Cause::refused);
+  EXPECT_EQ(lines_with(h.records()[0], "error_page turned nginx's 502 into 503"), 1) << dump(h.records()[0]);
+}
+
+TEST(ErrorPageEcho, ErrorPageAnsweringSuccessIsNoGatewayError) {
+  EngineHarness h;
+  refused_error_page(h, sec(5));
+  h.feed(make_client_response({.ts = sec(5) + 200, .sk = kClientSk, .status = 200, .remote = kClient}));
+  EXPECT_TRUE(h.records().empty()) << dump(h.records());
+  EXPECT_EQ(h.engine().stats().hidden_by_error_page, 1u);
+}
+
+TEST(ErrorPageEcho, WithoutAnEchoTheRecordLeavesAfterItsDeadline) {
+  EngineHarness h;
+  refused_error_page(h, sec(5));
+  std::vector<Record> out;
+  h.engine().flush(sec(5.1), out);  // still waiting
+  EXPECT_TRUE(out.empty());
+  h.engine().flush(sec(6), out);  // TLS or HTTP/2: no status line will come
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 502);
+  EXPECT_EQ(out[0].cause, Cause::refused);
+}
+
+}  // namespace
+}  // namespace why502::test
