@@ -81,3 +81,36 @@ TEST(TopView, RatesOverTheWindowAndLatestFirst) {
 
 }  // namespace
 }  // namespace why502
+
+#include "output/metrics.hpp"
+
+namespace why502 {
+namespace {
+
+TEST(Metrics, CountsByCauseAndCapsUpstreamLabels) {
+  Metrics metrics(3);  // a:1, z:9 (an attempt), b"2 — then c:3 is "other"
+  Record first = gateway_error(1, Cause::refused, "a:1");
+  first.attempts = {Attempt{"z:9", Cause::reset, 502, 1}, Attempt{"a:1", Cause::refused, 502, 0}};
+  metrics.add(first);
+  metrics.add(gateway_error(2, Cause::refused, "b\"2"));   // a quote needs escaping
+  metrics.add(gateway_error(3, Cause::refused, "c:3"));    // past the cap
+  Record retried = gateway_error(4, Cause::reset, "a:1", 200);
+  retried.type = "retried";
+  retried.attempts = {Attempt{"a:1", Cause::reset, 0, -1}};
+  metrics.add(retried);
+  const std::string text = metrics.render(ProbeHealth{10, 1, 0, 0});
+  EXPECT_NE(text.find("why502_gateway_errors_total{status=\"502\",cause=\"refused\",upstream=\"a:1\"} 1"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("upstream=\"other\"} 1"), std::string::npos) << text;  // c:3 folded
+  EXPECT_NE(text.find("upstream=\"b\\\"2\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_upstream_failures_total{cause=\"reset\",upstream=\"z:9\",outcome=\"retried\"} 1"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("why502_upstream_failures_total{cause=\"reset\",upstream=\"a:1\",outcome=\"retried\"} 1"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("why502_events_lost_total{reason=\"ringbuf_full\"} 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("c:3"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_records_total{type=\"retried\"} 1"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace why502

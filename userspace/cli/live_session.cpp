@@ -180,15 +180,20 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
                session.kernel_probes(), binaries.attached(), binaries.attached() == 1 ? "y" : "ies",
                traced.size(), traced.size() == 1 ? "" : "es",
                processes.empty() ? " (none runs yet; waiting for one)" : "");
+  if (hooks.on_ready) hooks.on_ready();
 
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
   auto status = [&] {
     LiveStatus s;
+    const LostCounts lost = session.lost();
     s.events = engine.stats().events;
     s.gateway_errors = engine.stats().records;
-    s.lost = session.lost().total() + decode_errors;
+    s.lost_ringbuf_full = lost.ringbuf_full;
+    s.lost_map_full = lost.map_full;
+    s.undecodable = decode_errors;
+    s.lost = lost.total() + decode_errors;
     return s;
   };
   while (!g_stop) {

@@ -31,6 +31,9 @@ struct LiveStatus {
   uint64_t events = 0;
   uint64_t gateway_errors = 0;
   uint64_t lost = 0;  // events that could not be delivered, all reasons
+  uint64_t lost_ringbuf_full = 0;
+  uint64_t lost_map_full = 0;
+  uint64_t undecodable = 0;
 };
 
 struct LiveHooks {
@@ -41,6 +44,8 @@ struct LiveHooks {
   std::function<void(const LiveStatus&)> on_tick;
   // Asked after each tick: true ends the session (as SIGINT does).
   std::function<bool()> should_stop;
+  // Once every probe is attached (when "ready" is printed).
+  std::function<void()> on_ready;
 };
 
 // The options `trace` and `record` share.

@@ -5,6 +5,7 @@
 
 #include "cli/record_command.hpp"
 #include "cli/report_command.hpp"
+#include "cli/serve_command.hpp"
 #include "cli/top_command.hpp"
 #include "cli/trace_command.hpp"
 #include "loader/fatal_error.hpp"
@@ -25,6 +26,8 @@ int main(int argc, char** argv) {
   why502::add_report_command(app, report);
   why502::TopOptions top;
   why502::add_top_command(app, top);
+  why502::ServeOptions serve;
+  why502::add_serve_command(app, serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("record")) return why502::run_record(record);
     if (app.got_subcommand("report")) return why502::run_report(report);
     if (app.got_subcommand("top")) return why502::run_top(top);
+    if (app.got_subcommand("serve")) return why502::run_serve(serve);
   } catch (const why502::FatalError& e) {
     std::fprintf(stderr, "why502: %s\n", e.what());
     return kUsageExit;

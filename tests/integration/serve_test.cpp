@@ -1,0 +1,66 @@
+// `why502 serve`: the counters by cause reach /metrics while nginx answers 502s.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include "root_test.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Serve = RootTest;
+
+TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
+                proxy("/refused", "http://" + refused) + "  }\n");
+  const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--log", s.dir() + "/serve.jsonl"});
+  ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
+  s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/reset"});
+
+  const std::string want_refused =
+      "why502_gateway_errors_total{status=\"502\",cause=\"refused\",upstream=\"" + refused + "\"} 2";
+  const std::string want_reset = "why502_gateway_errors_total{status=\"502\",cause=\"reset\",upstream=\"" + reset + "\"} 1";
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {  // records leave within ~200 ms
+    metrics = run_command({"curl", "-s", "--max-time", "2", "http://" + listen + "/metrics"});
+    if (metrics.find(want_refused) != std::string::npos && metrics.find(want_reset) != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(metrics.find(want_refused), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(want_reset), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("why502_events_lost_total{reason=\"ringbuf_full\"} 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("# TYPE why502_gateway_errors_total counter"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("why502_process_resident_memory_bytes "), std::string::npos) << metrics;
+  EXPECT_EQ(run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://" + listen + "/nope"}), "404");
+
+  serve.signal(SIGTERM);
+  ASSERT_EQ(serve.wait_exit(10s), 0) << serve.output();
+  // The JSON log has the same three records.
+  int lines = 0;
+  std::ifstream log(s.dir() + "/serve.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    EXPECT_EQ(nlohmann::json::parse(line)["type"], "gateway_error");
+    ++lines;
+  }
+  EXPECT_EQ(lines, 3);
+}
+
+TEST_F(Serve, BadListenAddressIsOneLine) {
+  int status = 0;
+  const std::string out = run_command({WHY502_BINARY, "serve", "--listen", "nowhere"}, &status);
+  EXPECT_EQ(status, 2) << out;
+  EXPECT_NE(out.find("--listen nowhere"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace why502::testing

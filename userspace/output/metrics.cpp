@@ -1,0 +1,105 @@
+#include "output/metrics.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace why502 {
+namespace {
+
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// utime+stime (clock ticks) and resident pages of this process.
+std::pair<double, uint64_t> own_cpu_and_rss() {
+  double cpu = 0;
+  uint64_t rss = 0;
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream fields(text.substr(close + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i == 14) utime = std::stoull(f);
+      if (i == 15) stime = std::stoull(f);
+    }
+    cpu = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (statm >> size >> resident) rss = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return {cpu, rss};
+}
+
+}  // namespace
+
+std::string Metrics::upstream_label(const std::string& upstream) {
+  const std::string name = upstream.empty() ? "-" : upstream;
+  if (upstreams_.count(name)) return name;
+  if (upstreams_.size() >= max_upstreams_) return "other";
+  upstreams_.insert(name);
+  return name;
+}
+
+void Metrics::add(const Record& r) {
+  ++records_[r.type];
+  if (r.type == "gateway_error") {
+    ++gateway_errors_[{std::to_string(r.status), std::string(cause_name(r.cause)), upstream_label(r.upstream)}];
+    // The last attempt failed the client; nginx moved on from the others.
+    for (size_t i = 0; i < r.attempts.size(); ++i) {
+      const bool last = i + 1 == r.attempts.size();
+      ++upstream_failures_[{std::string(cause_name(r.attempts[i].cause)), upstream_label(r.attempts[i].upstream),
+                            last ? "error" : "retried"}];
+    }
+  } else {
+    for (const Attempt& a : r.attempts)
+      ++upstream_failures_[{std::string(cause_name(a.cause)), upstream_label(a.upstream), r.type}];
+  }
+}
+
+std::string Metrics::render(const ProbeHealth& h) const {
+  std::ostringstream out;
+  out << "# HELP why502_gateway_errors_total Gateway errors nginx sent, by status, cause and last upstream.\n"
+      << "# TYPE why502_gateway_errors_total counter\n";
+  for (const auto& [key, n] : gateway_errors_)
+    out << "why502_gateway_errors_total{status=\"" << label_value(std::get<0>(key)) << "\",cause=\""
+        << label_value(std::get<1>(key)) << "\",upstream=\"" << label_value(std::get<2>(key)) << "\"} " << n << "\n";
+  out << "# HELP why502_upstream_failures_total Failed upstream attempts; outcome: error (the client got it), "
+         "retried (nginx moved on), truncated (cut off after the header).\n"
+      << "# TYPE why502_upstream_failures_total counter\n";
+  for (const auto& [key, n] : upstream_failures_)
+    out << "why502_upstream_failures_total{cause=\"" << label_value(std::get<0>(key)) << "\",upstream=\""
+        << label_value(std::get<1>(key)) << "\",outcome=\"" << label_value(std::get<2>(key)) << "\"} " << n << "\n";
+  out << "# HELP why502_records_total Records reported, by type.\n# TYPE why502_records_total counter\n";
+  for (const auto& [type, n] : records_) out << "why502_records_total{type=\"" << label_value(type) << "\"} " << n << "\n";
+  out << "# HELP why502_events_total Events read from the kernel.\n# TYPE why502_events_total counter\n"
+      << "why502_events_total " << h.events << "\n"
+      << "# HELP why502_events_lost_total Events that could not be delivered, by reason.\n"
+      << "# TYPE why502_events_lost_total counter\n"
+      << "why502_events_lost_total{reason=\"ringbuf_full\"} " << h.lost_ringbuf_full << "\n"
+      << "why502_events_lost_total{reason=\"map_full\"} " << h.lost_map_full << "\n"
+      << "why502_events_lost_total{reason=\"undecodable\"} " << h.lost_undecodable << "\n";
+  out << "# HELP why502_upstream_label_values Distinct upstream label values in use (capped; the rest is other).\n"
+      << "# TYPE why502_upstream_label_values gauge\nwhy502_upstream_label_values " << upstreams_.size() << "\n";
+  const auto [cpu, rss] = own_cpu_and_rss();
+  out << "# HELP why502_process_cpu_seconds_total CPU time of why502 itself.\n"
+      << "# TYPE why502_process_cpu_seconds_total counter\nwhy502_process_cpu_seconds_total " << cpu << "\n"
+      << "# HELP why502_process_resident_memory_bytes Resident memory of why502 itself.\n"
+      << "# TYPE why502_process_resident_memory_bytes gauge\nwhy502_process_resident_memory_bytes " << rss << "\n";
+  return out.str();
+}
+
+}  // namespace why502

@@ -1,0 +1,41 @@
+// Prometheus metrics for `why502 serve`, in the text exposition format.
+// Label cardinality is bounded: past max_upstreams distinct upstreams, new
+// ones are counted as "other".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "attribution/record.hpp"
+
+namespace why502 {
+
+struct ProbeHealth {
+  uint64_t events = 0;
+  uint64_t lost_ringbuf_full = 0;
+  uint64_t lost_map_full = 0;
+  uint64_t lost_undecodable = 0;
+};
+
+class Metrics {
+ public:
+  explicit Metrics(size_t max_upstreams = 50) : max_upstreams_(max_upstreams) {}
+
+  void add(const Record& record);
+  // The whole exposition; process figures come from /proc/self.
+  std::string render(const ProbeHealth& health) const;
+
+ private:
+  std::string upstream_label(const std::string& upstream);
+
+  size_t max_upstreams_;
+  std::set<std::string> upstreams_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> gateway_errors_;     // status, cause, upstream
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> upstream_failures_;  // cause, upstream, outcome
+  std::map<std::string, uint64_t> records_;                                                  // by type
+};
+
+}  // namespace why502
