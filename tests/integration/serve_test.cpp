@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "root_test.hpp"
@@ -60,6 +61,79 @@ TEST_F(Serve, BadListenAddressIsOneLine) {
   const std::string out = run_command({WHY502_BINARY, "serve", "--listen", "nowhere"}, &status);
   EXPECT_EQ(status, 2) << out;
   EXPECT_NE(out.find("--listen nowhere"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace why502::testing
+
+namespace why502::testing {
+namespace {
+
+// A real Prometheus (Debian package) scrapes `why502 serve` on loopback; the
+// counters by cause must reach it, read back through its HTTP query API.
+TEST_F(Serve, PrometheusScrapesTheCountersByCause) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
+                proxy("/refused", "http://" + refused) + "  }\n");
+  const std::string metrics = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", metrics});
+  ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
+
+  const std::string prom = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  std::ofstream(s.dir() + "/prometheus.yml") << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                                             << "scrape_configs:\n  - job_name: why502\n    static_configs:\n"
+                                             << "      - targets: ['" << metrics << "']\n";
+  ChildProcess prometheus({"prometheus", "--config.file=" + s.dir() + "/prometheus.yml",
+                           "--storage.tsdb.path=" + s.dir() + "/tsdb", "--web.listen-address=" + prom});
+  // Ready when its readiness endpoint says so.
+  const auto ready_by = std::chrono::steady_clock::now() + 30s;
+  while (run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://" + prom + "/-/ready"}) !=
+             "200" &&
+         std::chrono::steady_clock::now() < ready_by)
+    std::this_thread::sleep_for(100ms);
+
+  s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/reset"});
+  std::map<std::string, std::string> by_cause;
+  std::string answer;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    answer = run_command(
+        {"curl", "-s", "--max-time", "2", "-G", "http://" + prom + "/api/v1/query", "--data-urlencode",
+         "query=sum by (cause) (why502_gateway_errors_total)"});
+    by_cause.clear();
+    try {
+      const nlohmann::json doc = nlohmann::json::parse(answer);  // kept alive for the loop
+      for (const auto& r : doc["data"]["result"])
+        by_cause[r["metric"]["cause"].get<std::string>()] = r["value"][1].get<std::string>();
+    } catch (const std::exception&) {
+    }
+    if (by_cause["refused"] == "2" && by_cause["reset"] == "1") break;
+    std::this_thread::sleep_for(250ms);
+  }
+  EXPECT_EQ(by_cause["refused"], "2") << run_command({"curl", "-s", "http://" + prom + "/api/v1/targets"})
+                                      << prometheus.output();
+  EXPECT_EQ(by_cause["reset"], "1") << answer;
+  prometheus.signal(SIGTERM);
+  prometheus.wait_exit(10s);
+  serve.signal(SIGTERM);
+  EXPECT_EQ(serve.wait_exit(10s), 0);
+}
+
+TEST(Packaging, AlertRulesPassPromtool) {
+  int status = 0;
+  const std::string out = run_command({"promtool", "check", "rules", std::string(WHY502_SOURCE_DIR) + "/packaging/alerts.yml"}, &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("SUCCESS"), std::string::npos) << out;
+}
+
+TEST(Packaging, DashboardIsValidJsonOverOurMetrics) {
+  std::ifstream in(std::string(WHY502_SOURCE_DIR) + "/packaging/grafana-dashboard.json");
+  const nlohmann::json dash = nlohmann::json::parse(in);
+  ASSERT_FALSE(dash["panels"].empty());
+  for (const auto& p : dash["panels"])
+    EXPECT_NE(p["targets"][0]["expr"].get<std::string>().find("why502_"), std::string::npos) << p.dump();
 }
 
 }  // namespace
