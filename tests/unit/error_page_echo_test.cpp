@@ -56,3 +56,22 @@ TEST(ErrorPageEcho, WithoutAnEchoTheRecordLeavesAfterItsDeadline) {
 
 }  // namespace
 }  // namespace why502::test
+
+namespace why502::test {
+namespace {
+
+TEST(UpstreamStatus, AnApplications500PassedOnIsNoGatewayError) {
+  EngineHarness h;
+  h.feed(make_upstream_status({.ts = sec(7), .sk = 0xffff888105b04000, .status = 500, .remote = ipv4("127.0.0.1", 9300)}));
+  h.feed(make_client_response({.ts = sec(7) + 100, .sk = 0xffff888104a04000, .status = 500,
+                               .remote = ipv4("192.0.2.50", 55000)}));
+  h.feed(make_upstream_status({.ts = sec(8), .sk = 0xffff888105b04000, .status = 503, .remote = ipv4("127.0.0.1", 9300)}));
+  h.feed(make_client_response({.ts = sec(8) + 100, .sk = 0xffff888104a04000, .status = 503,
+                               .remote = ipv4("192.0.2.50", 55000)}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].status, 503);
+  EXPECT_EQ(h.records()[0].cause, Cause::upstream_status);
+}
+
+}  // namespace
+}  // namespace why502::test

@@ -364,7 +364,8 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     upstream_5xx_.erase(it);
-    emit(std::move(r), out);
+    // An application's own 500 passed on is an application error, not a gateway error.
+    if (r.status != 500) emit(std::move(r), out);
     return;
   }
   // The first readable response after a failed attempt, and not an error:
