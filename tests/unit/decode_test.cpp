@@ -91,7 +91,7 @@ TEST(DecodeEvent, RejectsAWrongClaimedSizeOfEveryType) {
 
 TEST(DecodeEvent, WrongClaimedSizeMessageNamesTheClaimedSize) {
   // The bytes are the right length but the header claims 999: the message
-  // should say so rather than "has size 304, expected 304".
+  // must say so, not "has size N, expected N".
   const size_t size = sizeof(w5_ngx_log);
   const std::vector<uint8_t> bytes = header_bytes(W5_EV_NGX_LOG, 999, size);
   DecodeResult r = decode_event(bytes);
