@@ -22,6 +22,7 @@
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
 #include "loader/probe_session.hpp"
+#include "output/clock.hpp"
 
 namespace why502 {
 namespace {
@@ -30,12 +31,6 @@ std::atomic<bool> g_stop{false};
 
 void request_stop(int) { g_stop = true; }
 
-// The clock BPF stamps events with (bpf_ktime_get_ns).
-uint64_t monotonic_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 void install_signal_handlers() {
   struct sigaction sa{};

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "loader/fatal_error.hpp"
+#include "output/clock.hpp"
 #include "output/top_view.hpp"
 
 namespace why502 {
@@ -44,11 +45,6 @@ class RawTerminal {
   termios saved_{};
 };
 
-uint64_t monotonic_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 

@@ -12,6 +12,8 @@ int64_t now_ns(clockid_t clock) {
 }
 }  // namespace
 
+uint64_t monotonic_now_ns() { return static_cast<uint64_t>(now_ns(CLOCK_MONOTONIC)); }
+
 WallClock::WallClock() : offset_ns_(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC)) {}
 
 std::string format_rfc3339_us(int64_t realtime_ns) {

@@ -18,6 +18,9 @@ class WallClock {
   int64_t offset_ns_;
 };
 
+// CLOCK_MONOTONIC now: the clock BPF stamps events with (bpf_ktime_get_ns).
+uint64_t monotonic_now_ns();
+
 // RFC 3339, UTC, microseconds: 2026-11-21T22:45:37.123456Z
 std::string format_rfc3339_us(int64_t realtime_ns);
 
