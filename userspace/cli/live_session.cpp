@@ -16,7 +16,7 @@
 #include "attribution/engine.hpp"
 #include "events/event.hpp"
 #include "loader/elf_symbols.hpp"
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "loader/listener_watch.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"

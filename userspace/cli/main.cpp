@@ -8,7 +8,7 @@
 #include "cli/serve_command.hpp"
 #include "cli/top_command.hpp"
 #include "cli/trace_command.hpp"
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 
 namespace {
 constexpr int kUsageExit = 2;

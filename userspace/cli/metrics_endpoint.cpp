@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 
 namespace why502 {
 namespace {

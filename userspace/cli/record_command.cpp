@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/clock.hpp"
 #include "output/record_sink.hpp"
 #include "recording/writer.hpp"

@@ -7,7 +7,7 @@
 
 #include "attribution/engine.hpp"
 #include "events/event.hpp"
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/report.hpp"
 #include "recording/reader.hpp"
 

@@ -13,7 +13,7 @@
 #include <mutex>
 
 #include "cli/metrics_endpoint.hpp"
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/metrics.hpp"
 #include "output/record_sink.hpp"
 

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/clock.hpp"
 #include "output/top_view.hpp"
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/record_sink.hpp"
 
 namespace why502 {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "why502.skel.h"
 
 namespace why502 {

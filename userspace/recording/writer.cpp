@@ -9,7 +9,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "loader/fatal_error.hpp"
+#include "common/fatal_error.hpp"
 #include "output/clock.hpp"
 
 namespace why502::recording {
