@@ -6,7 +6,7 @@
 namespace why502 {
 namespace {
 
-void append_json_string(std::string& out, std::string_view s) {
+void append_quoted(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
@@ -31,7 +31,7 @@ void append_json_string(std::string& out, std::string_view s) {
 
 void append_key(std::string& out, std::string_view key) {
   if (out.back() != '{') out += ',';
-  append_json_string(out, key);
+  append_quoted(out, key);
   out += ':';
 }
 
@@ -56,27 +56,33 @@ class JsonSink final : public RecordSink {
 
 }  // namespace
 
+std::string json_quote(std::string_view s) {
+  std::string out;
+  append_quoted(out, s);
+  return out;
+}
+
 std::string record_to_json(const Record& r, const WallClock& clock) {
   std::string out = "{";
   append_key(out, "type");
-  append_json_string(out, r.type);
+  append_quoted(out, r.type);
   append_key(out, "ts");
-  append_json_string(out, format_rfc3339_us(clock.to_realtime_ns(r.ts_ns)));
+  append_quoted(out, format_rfc3339_us(clock.to_realtime_ns(r.ts_ns)));
   append_key(out, "pid");
   out += std::to_string(r.pid);
   append_key(out, "status");
   out += r.status != 0 ? std::to_string(r.status) : "null";  // unknown, e.g. a truncated TLS response
   append_key(out, "cause");
-  append_json_string(out, cause_name(r.cause));
+  append_quoted(out, cause_name(r.cause));
   append_key(out, "client");
-  append_json_string(out, r.client);
+  append_quoted(out, r.client);
   append_key(out, "upstream");
-  append_json_string(out, r.upstream);
+  append_quoted(out, r.upstream);
   append_key(out, "evidence");
   out += '[';
   for (size_t i = 0; i < r.evidence.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, r.evidence[i]);
+    append_quoted(out, r.evidence[i]);
   }
   out += ']';
   append_key(out, "attempts");
@@ -86,9 +92,9 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
     if (i) out += ',';
     out += '{';
     append_key(out, "upstream");
-    append_json_string(out, a.upstream);
+    append_quoted(out, a.upstream);
     append_key(out, "cause");
-    append_json_string(out, cause_name(a.cause));
+    append_quoted(out, cause_name(a.cause));
     append_key(out, "status");
     out += std::to_string(a.status);
     append_key(out, "ms");
@@ -101,10 +107,10 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
   out += ']';
   if (!r.nginx_error.empty()) {
     append_key(out, "nginx_error");
-    append_json_string(out, r.nginx_error);
+    append_quoted(out, r.nginx_error);
   }
   append_key(out, "source");
-  append_json_string(out, r.source);
+  append_quoted(out, r.source);
   out += '}';
   return out;
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "attribution/record.hpp"
 #include "output/clock.hpp"
@@ -20,6 +21,10 @@ enum class OutputFormat { text, json };
 
 std::unique_ptr<RecordSink> make_json_sink(std::ostream& out, WallClock clock);
 std::unique_ptr<RecordSink> make_text_sink(std::ostream& out, WallClock clock);
+
+// s as a JSON string literal, quotes included; bytes outside printable ASCII
+// (nginx's memory is not trusted to be UTF-8) become \u00XX.
+std::string json_quote(std::string_view s);
 
 // One record as a JSON object (no trailing newline).
 std::string record_to_json(const Record& record, const WallClock& clock);

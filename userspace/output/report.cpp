@@ -24,27 +24,9 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
-std::string json_string(const std::string& s) {
-  // record_to_json's escaping, through a record with just this string.
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 std::string counts_json(const std::map<std::string, uint64_t>& counts) {
   std::string out = "{";
-  for (const auto& [k, v] : counts) out += (out.size() > 1 ? "," : "") + json_string(k) + ":" + std::to_string(v);
+  for (const auto& [k, v] : counts) out += (out.size() > 1 ? "," : "") + json_quote(k) + ":" + std::to_string(v);
   return out + "}";
 }
 
@@ -130,21 +112,21 @@ std::string report_text(const Report& r) {
 std::string report_json(const Report& r) {
   std::ostringstream out;
   out << "{\"files\":[";
-  for (size_t i = 0; i < r.files.size(); ++i) out << (i ? "," : "") << json_string(r.files[i]);
-  out << "],\"started\":" << (r.first_ns ? json_string(format_rfc3339_us(*r.first_ns)) : "null")
-      << ",\"ended\":" << (r.last_ns ? json_string(format_rfc3339_us(*r.last_ns)) : "null")
+  for (size_t i = 0; i < r.files.size(); ++i) out << (i ? "," : "") << json_quote(r.files[i]);
+  out << "],\"started\":" << (r.first_ns ? json_quote(format_rfc3339_us(*r.first_ns)) : "null")
+      << ",\"ended\":" << (r.last_ns ? json_quote(format_rfc3339_us(*r.last_ns)) : "null")
       << ",\"events\":" << r.events << ",\"cut_off\":" << (r.cut_off ? "true" : "false");
-  if (r.cut_off) out << ",\"cut_off_note\":" << json_string(r.cut_off_note);
+  if (r.cut_off) out << ",\"cut_off_note\":" << json_quote(r.cut_off_note);
   out << ",\"by_type\":" << counts_json(r.by_type) << ",\"by_cause\":" << counts_json(r.by_cause)
       << ",\"by_status\":" << counts_json(r.by_status) << ",\"by_upstream\":" << counts_json(r.by_upstream)
       << ",\"top_evidence\":[";
   for (size_t i = 0; i < r.top_evidence.size(); ++i)
-    out << (i ? "," : "") << "{\"evidence\":" << json_string(r.top_evidence[i].first)
+    out << (i ? "," : "") << "{\"evidence\":" << json_quote(r.top_evidence[i].first)
         << ",\"count\":" << r.top_evidence[i].second << "}";
   out << "],\"per_second\":[";
   bool first = true;
   for (const auto& [second, causes] : r.per_second) {
-    out << (first ? "" : ",") << "{\"second\":" << json_string(format_rfc3339_us(second * 1'000'000'000))
+    out << (first ? "" : ",") << "{\"second\":" << json_quote(format_rfc3339_us(second * 1'000'000'000))
         << ",\"by_cause\":" << counts_json(causes) << "}";
     first = false;
   }
