@@ -8,12 +8,14 @@
  * - a plain HTTP/1.x response nginx sends to a client is checked for a 5xx
  *   status line; after an upstream 5xx, the next client send of that thread
  *   names the client even when it is encrypted.
- * Every process's sends and receives pass here, so the nginx check comes first.
+ * Every process's sends and receives pass here, so the nginx check comes first,
+ * and the programs are raw tracepoints (no copy of the arguments per call).
  */
 #ifndef WHY502_HTTP_STATUS_BPF_H
 #define WHY502_HTTP_STATUS_BPF_H
 
 #include "common.bpf.h"
+#include "upstream_latency.bpf.h"
 
 #define PEEK_LEN 16
 #define FCGI_SCAN_LEN 96
@@ -30,8 +32,9 @@
 
 /* An upstream socket with a request in flight. */
 struct awaiting {
-	__u32 proto; /* enum w5_upstream_proto */
-	__u32 tgid;  /* the nginx process that sent the request */
+	__u32 proto;   /* enum w5_upstream_proto */
+	__u32 tgid;    /* the nginx process that sent the request */
+	__u64 sent_ns; /* when */
 };
 
 struct {
@@ -142,13 +145,14 @@ static __always_inline __u32 fastcgi_status(const void *buf, int len)
 	return 0;
 }
 
-SEC("tracepoint/sock/sock_send_length")
-int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
+/* Both tracepoints: TP_PROTO(struct sock *sk, int ret, int flags). */
+SEC("raw_tracepoint/sock_send_length")
+int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (ctx->ret <= 0 || !is_nginx_tgid(id >> 32))
+	if ((int)ctx->args[1] <= 0 || !is_nginx_tgid(id >> 32))
 		return 0;
-	const struct sock *sk = (const struct sock *)ctx->sk;
+	const struct sock *sk = (const struct sock *)ctx->args[0];
 	const void *buf = syscall_buffer();
 	char b[PEEK_LEN] = {};
 	if (!buf || bpf_probe_read_user(b, sizeof(b), buf))
@@ -170,9 +174,11 @@ int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 	}
 	__u32 proto = request_protocol(b);
 	if (proto) {
-		struct awaiting value = {.proto = proto, .tgid = id >> 32};
+		__u64 now = bpf_ktime_get_ns();
+		struct awaiting value = {.proto = proto, .tgid = id >> 32, .sent_ns = now};
 		if (bpf_map_update_elem(&awaiting_response, &key, &value, BPF_ANY))
 			count_lost(W5_LOST_MAP_FULL);
+		note_request_sent(sk, now);
 		return 0;
 	}
 	if (bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
@@ -184,18 +190,24 @@ int on_sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sock/sock_recv_length")
-int on_sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
+SEC("raw_tracepoint/sock_recv_length")
+int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK) || !is_nginx_tgid(id >> 32))
+	int ret = (int)ctx->args[1];
+	if (ret <= 0 || ((int)ctx->args[2] & MSG_PEEK) || !is_nginx_tgid(id >> 32))
 		return 0;
-	__u64 key = (__u64)ctx->sk;
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	__u64 key = (__u64)sk;
 	struct awaiting *waiting = bpf_map_lookup_elem(&awaiting_response, &key);
 	if (!waiting)
 		return 0;
 	__u32 protocol = waiting->proto;
+	__u64 sent_ns = waiting->sent_ns;
 	bpf_map_delete_elem(&awaiting_response, &key);
+	__u64 now = bpf_ktime_get_ns();
+	if (now > sent_ns)
+		observe_latency(sk, W5_LATENCY_HEADER, now - sent_ns);
 
 	const void *buf = syscall_buffer();
 	if (!buf)
@@ -203,10 +215,10 @@ int on_sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
 	__u32 status = 0;
 	if (protocol == W5_PROTO_HTTP) {
 		char b[PEEK_LEN] = {};
-		if (ctx->ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
+		if (ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
 			status = http_status_line(b);
 	} else {
-		status = fastcgi_status(buf, ctx->ret);
+		status = fastcgi_status(buf, ret);
 	}
 	if (status < 500 || status > 504)
 		return 0;
@@ -220,14 +232,14 @@ int on_sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
 	__builtin_memset(&e->local, 0, sizeof(e->local));
 	__builtin_memset(&e->remote, 0, sizeof(e->remote));
 	__builtin_memset(e->unix_path, 0, sizeof(e->unix_path));
-	read_sock_addrs((const struct sock *)ctx->sk, &e->local, &e->remote);
+	read_sock_addrs(sk, &e->local, &e->remote);
 	if (e->remote.family == AF_UNIX)
-		read_unix_peer_path((const struct sock *)ctx->sk, e->unix_path, sizeof(e->unix_path));
-	__u64 now = e->h.ts_ns;
+		read_unix_peer_path(sk, e->unix_path, sizeof(e->unix_path));
+	__u64 read_at = e->h.ts_ns;
 	bpf_ringbuf_submit(e, 0);
 
 	__u32 tid = (__u32)id;
-	bpf_map_update_elem(&upstream_5xx_pending, &tid, &now, BPF_ANY);
+	bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_ANY);
 	return 0;
 }
 

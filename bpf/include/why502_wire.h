@@ -244,7 +244,38 @@ enum w5_counter {
 	W5_LOST_RINGBUF_FULL = 0,
 	W5_LOST_MAP_FULL = 1,
 	W5_LOST_READ_FAILED = 2,
+	/* Not an event: a latency sample with no room for its upstream's histogram. */
+	W5_LATENCY_DROPPED = 3,
 	W5_COUNTER_MAX = 8,
+};
+
+/*
+ * Upstream latency histograms, kept in a BPF map (no event per request):
+ * connect (TCP connect() to the request sent on that socket) and header (the
+ * request sent to the first response bytes read). Bucket i counts durations
+ * <= W5_LATENCY_BOUNDS_US[i]; the last bucket has no bound (+Inf).
+ */
+#define W5_LATENCY_BOUNDS_US                                                              \
+	{ 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,        \
+	  2500000, 5000000, 10000000, 30000000 }
+#define W5_LATENCY_BUCKETS 16 /* the bounds above and +Inf */
+#define W5_MAX_LATENCY_KEYS 1024
+
+enum w5_latency_kind {
+	W5_LATENCY_CONNECT = 0,
+	W5_LATENCY_HEADER = 1,
+};
+
+struct w5_latency_key {
+	struct w5_addr upstream; /* the upstream end of the socket */
+	__u32 kind;              /* enum w5_latency_kind */
+	__u32 pad;
+	char unix_path[W5_PATH_LEN]; /* unix upstreams: the path it listens on */
+};
+
+struct w5_latency_histogram {
+	__u64 buckets[W5_LATENCY_BUCKETS];
+	__u64 sum_ns;
 };
 
 #define W5_RINGBUF_BYTES (4u << 20)

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "headless_browser.hpp"
 #include "root_test.hpp"
 #include "scenario.hpp"
 
@@ -108,6 +109,17 @@ TEST_F(Recordings, RecordThenReportFindsEveryError) {
   for (const char* loads : {"src=", "href=", "<script", "<link", "@import", "url("})
     EXPECT_EQ(html.output.find(loads), std::string::npos) << "the page must not load anything: " << loads;
   EXPECT_NE(html.output.find("refused"), std::string::npos);
+
+  // Rendered as a reader would see it: the timeline is drawn (bars in the
+  // refused and reset colours), the page is not blank, the console is quiet.
+  const std::string page = s.dir() + "/report.html";
+  ASSERT_EQ(report({path, "--format", "html", "-o", page}).status, 0);
+  const Screenshot shot = render_page(page, s.dir() + "/report.png");
+  ASSERT_TRUE(shot.ok) << shot.error;
+  EXPECT_TRUE(shot.console.empty()) << shot.console.front();
+  EXPECT_GT(shot.inked(), 10000u);
+  EXPECT_GT(shot.count(0xd62728), 50u) << "no refused bar in the timeline";
+  EXPECT_GT(shot.count(0xff7f0e), 20u) << "no reset bar in the timeline";
 }
 
 }  // namespace

@@ -56,6 +56,62 @@ TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
   EXPECT_EQ(lines, 3);
 }
 
+// The value of one exposition line ("name{labels} value"), or -1 when absent.
+double metric_value(const std::string& metrics, const std::string& series) {
+  const size_t at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + series.size() + 2));
+}
+
+// Healthy requests are timed too: per upstream, connect time (TCP only) and
+// time to the response header land in the right buckets.
+TEST_F(Serve, LatencyHistogramsPerUpstream) {
+  Scenario s;
+  const std::string fast = s.start_backend("ok");
+  const std::string slow = s.start_backend("slow", "127.0.0.1:0", 0.3);
+  const std::string sock = s.dir() + "/ok.sock";
+  s.start_backend("ok", "unix:" + sock);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/fast", "http://" + fast) +
+                proxy("/slow", "http://" + slow) + proxy("/unix", "http://unix:" + sock + ":") + "  }\n");
+  const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen});
+  ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
+  const std::vector<int> codes = s.curl({"http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/fast",
+                                         "http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/slow",
+                                         "http://127.0.0.1:{PORT}/slow", "http://127.0.0.1:{PORT}/unix"});
+  ASSERT_EQ(codes, (std::vector<int>{200, 200, 200, 200, 200, 200}));
+
+  const std::string header = "why502_upstream_header_seconds";
+  const std::string connect = "why502_upstream_connect_seconds";
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;  // tables are read every 5 s
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = run_command({"curl", "-s", "--max-time", "2", "http://" + listen + "/metrics"});
+    if (metric_value(metrics, header + "_count{upstream=\"unix:" + sock + "\"}") == 1 &&
+        metric_value(metrics, header + "_count{upstream=\"" + slow + "\"}") == 2 &&
+        metric_value(metrics, header + "_count{upstream=\"" + fast + "\"}") == 3)
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  // nginx opens a connection per request here (no keepalive pool).
+  EXPECT_EQ(metric_value(metrics, connect + "_count{upstream=\"" + fast + "\"}"), 3) << metrics;
+  EXPECT_EQ(metric_value(metrics, connect + "_bucket{upstream=\"" + fast + "\",le=\"0.25\"}"), 3) << metrics;
+  EXPECT_EQ(metric_value(metrics, header + "_count{upstream=\"" + fast + "\"}"), 3) << metrics;
+  EXPECT_EQ(metric_value(metrics, header + "_bucket{upstream=\"" + fast + "\",le=\"0.25\"}"), 3) << metrics;
+  // The slow upstream answers after 0.3 s: above 0.25, within 0.5.
+  EXPECT_EQ(metric_value(metrics, header + "_bucket{upstream=\"" + slow + "\",le=\"0.25\"}"), 0) << metrics;
+  EXPECT_EQ(metric_value(metrics, header + "_bucket{upstream=\"" + slow + "\",le=\"0.5\"}"), 2) << metrics;
+  EXPECT_EQ(metric_value(metrics, header + "_bucket{upstream=\"" + slow + "\",le=\"+Inf\"}"), 2) << metrics;
+  EXPECT_GE(metric_value(metrics, header + "_sum{upstream=\"" + slow + "\"}"), 0.6) << metrics;
+  EXPECT_EQ(metric_value(metrics, header + "_count{upstream=\"unix:" + sock + "\"}"), 1) << metrics;
+  EXPECT_EQ(metric_value(metrics, connect + "_count{upstream=\"unix:" + sock + "\"}"), -1) << metrics;
+  // Map fill levels: the traced nginx processes are in nginx_tgids.
+  EXPECT_GE(metric_value(metrics, "why502_bpf_map_entries{map=\"nginx_tgids\"}"), 2) << metrics;
+  EXPECT_EQ(metric_value(metrics, "why502_bpf_map_capacity{map=\"nginx_tgids\"}"), 4096) << metrics;
+  serve.signal(SIGTERM);
+  EXPECT_EQ(serve.wait_exit(10s), 0) << serve.output();
+}
+
 TEST_F(Serve, BadListenAddressIsOneLine) {
   int status = 0;
   const std::string out = run_command({WHY502_BINARY, "serve", "--listen", "nowhere"}, &status);

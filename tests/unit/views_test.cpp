@@ -112,5 +112,42 @@ TEST(Metrics, CountsByCauseAndCapsUpstreamLabels) {
   EXPECT_NE(text.find("why502_records_total{type=\"retried\"} 1"), std::string::npos) << text;
 }
 
+TEST(Metrics, LatencyHistogramsAreCumulativeAndCapped) {
+  Metrics metrics(1);
+  KernelTables tables;
+  UpstreamLatency a;
+  a.upstream = "a:1";
+  a.buckets[0] = 2;   // <= 0.5 ms
+  a.buckets[3] = 1;   // <= 5 ms
+  a.buckets[15] = 1;  // beyond 30 s
+  a.sum_ns = 31'000'000'000ULL;
+  UpstreamLatency b = a;  // past the cap: folded into "other" with c
+  b.upstream = "b:2";
+  UpstreamLatency c = a;
+  c.upstream = "c:3";
+  UpstreamLatency connect = a;
+  connect.kind = W5_LATENCY_CONNECT;
+  tables.latencies = {a, b, c, connect};
+  tables.maps = {{"awaiting_response", 7, 65536}};
+  metrics.set_kernel_tables(tables);
+  const std::string text = metrics.render(ProbeHealth{});
+  EXPECT_NE(text.find("# TYPE why502_upstream_header_seconds histogram"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_upstream_header_seconds_bucket{upstream=\"a:1\",le=\"0.0005\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_upstream_header_seconds_bucket{upstream=\"a:1\",le=\"0.001\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_upstream_header_seconds_bucket{upstream=\"a:1\",le=\"0.005\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_upstream_header_seconds_bucket{upstream=\"a:1\",le=\"30\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_upstream_header_seconds_bucket{upstream=\"a:1\",le=\"+Inf\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_upstream_header_seconds_sum{upstream=\"a:1\"} 31\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_upstream_header_seconds_count{upstream=\"other\"} 8\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_upstream_connect_seconds_count{upstream=\"a:1\"} 4\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("b:2"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_bpf_map_entries{map=\"awaiting_response\"} 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_bpf_map_capacity{map=\"awaiting_response\"} 65536\n"), std::string::npos) << text;
+  // A second read replaces the first (the kernel's histograms are cumulative).
+  metrics.set_kernel_tables(tables);
+  EXPECT_NE(metrics.render(ProbeHealth{}).find("why502_upstream_header_seconds_count{upstream=\"other\"} 8\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace why502

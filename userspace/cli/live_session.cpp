@@ -180,6 +180,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
+  auto last_tables = start - std::chrono::hours(1);
   auto status = [&] {
     LiveStatus s;
     const LostCounts lost = session.lost();
@@ -200,6 +201,10 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (hooks.on_tick) hooks.on_tick(status());
     if (hooks.should_stop && hooks.should_stop()) break;
     const auto now = Clock::now();
+    if (hooks.on_tables && now - last_tables >= std::chrono::seconds(5)) {
+      last_tables = now;
+      hooks.on_tables(session.read_tables());
+    }
     if (options.duration_s > 0 && std::chrono::duration<double>(now - start).count() >= options.duration_s) break;
     // New nginx processes (started after us, or from another binary).
     if (options.pids.empty() && now - last_scan >= std::chrono::seconds(1)) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attribution/record.hpp"
+#include "output/kernel_tables.hpp"
 
 namespace CLI {
 class App;
@@ -44,6 +45,8 @@ struct LiveHooks {
   std::function<void(const LiveStatus&)> on_tick;
   // Asked after each tick: true ends the session (as SIGINT does).
   std::function<bool()> should_stop;
+  // Latency histograms and map fill levels, read every few seconds when set.
+  std::function<void(const KernelTables&)> on_tables;
   // Once every probe is attached (when "ready" is printed).
   std::function<void()> on_ready;
 };

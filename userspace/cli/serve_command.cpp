@@ -79,6 +79,10 @@ int run_serve(const ServeOptions& options) {
     std::lock_guard<std::mutex> guard(lock);
     health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable};
   };
+  hooks.on_tables = [&](const KernelTables& tables) {
+    std::lock_guard<std::mutex> guard(lock);
+    metrics.set_kernel_tables(tables);
+  };
   hooks.on_ready = notify_systemd_ready;
   run_live(options.live, hooks);
   return 0;

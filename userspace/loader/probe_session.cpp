@@ -49,7 +49,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
       skel_->progs.on_tcp_receive_reset,   skel_->progs.on_inet_sk_error_report,
       skel_->progs.on_tcp_retransmit_skb,  skel_->progs.on_sched_process_fork,
       skel_->progs.on_sched_process_exit,  skel_->progs.on_signal_generate,
-      skel_->progs.on_oom_mark_victim,
+      skel_->progs.on_oom_mark_victim,    skel_->progs.on_inet_sock_set_state,
   };
   for (bpf_program* prog : kernel_programs) {
     bpf_link* link = bpf_program__attach(prog);
@@ -121,21 +121,75 @@ void ProbeSession::trace_process(pid_t pid) {
 
 int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
 
+uint64_t ProbeSession::counter(uint32_t key) const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<uint64_t> values(static_cast<size_t>(cpus));
+  uint64_t total = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.lost), &key, values.data()) == 0)
+    for (uint64_t v : values) total += v;
+  return total;
+}
+
 LostCounts ProbeSession::lost() const {
   LostCounts counts;
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return counts;
-  std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  const int fd = bpf_map__fd(skel_->maps.lost);
-  auto sum = [&](uint32_t key) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(fd, &key, values.data()) == 0)
-      for (uint64_t v : values) total += v;
-    return total;
-  };
-  counts.ringbuf_full = sum(W5_LOST_RINGBUF_FULL);
-  counts.map_full = sum(W5_LOST_MAP_FULL);
+  counts.ringbuf_full = counter(W5_LOST_RINGBUF_FULL);
+  counts.map_full = counter(W5_LOST_MAP_FULL);
   return counts;
+}
+
+namespace {
+
+bool is_hash_map(bpf_map_type type) {
+  return type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+uint64_t count_entries(int fd, size_t key_size) {
+  std::vector<uint8_t> key(key_size), next(key_size);
+  uint64_t n = 0;
+  const void* previous = nullptr;  // NULL asks for the first key
+  while (bpf_map_get_next_key(fd, previous, next.data()) == 0) {
+    ++n;
+    key.swap(next);
+    previous = key.data();
+  }
+  return n;
+}
+
+}  // namespace
+
+KernelTables ProbeSession::read_tables() const {
+  KernelTables tables;
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (!is_hash_map(bpf_map__type(map))) continue;
+    tables.maps.push_back({bpf_map__name(map), count_entries(bpf_map__fd(map), bpf_map__key_size(map)),
+                           bpf_map__max_entries(map)});
+  }
+
+  const int cpus = libbpf_num_possible_cpus();
+  const int fd = bpf_map__fd(skel_->maps.upstream_latency);
+  if (cpus > 0) {
+    std::vector<w5_latency_histogram> per_cpu(static_cast<size_t>(cpus));
+    w5_latency_key key{}, next{};
+    const void* previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+      key = next;
+      previous = &key;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
+      UpstreamLatency l;
+      l.upstream = latency_upstream(key);
+      l.kind = key.kind;
+      for (const w5_latency_histogram& h : per_cpu) {
+        for (size_t i = 0; i < l.buckets.size(); ++i) l.buckets[i] += h.buckets[i];
+        l.sum_ns += h.sum_ns;
+      }
+      tables.latencies.push_back(std::move(l));
+    }
+  }
+  tables.latency_dropped = counter(W5_LATENCY_DROPPED);
+  return tables;
 }
 
 }  // namespace why502

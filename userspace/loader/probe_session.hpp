@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "loader/nginx_layout.hpp"
+#include "output/kernel_tables.hpp"
 
 struct why502_bpf;
 struct ring_buffer;
@@ -47,6 +48,8 @@ class ProbeSession {
   // Delivers pending events to the handler; returns how many, or -errno.
   int poll(int timeout_ms);
   LostCounts lost() const;
+  // Latency histograms and map fill levels; walks every hash map (a few ms).
+  KernelTables read_tables() const;
   size_t kernel_probes() const { return kernel_probes_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -54,6 +57,7 @@ class ProbeSession {
   struct LinkDeleter {
     void operator()(bpf_link* link) const;
   };
+  uint64_t counter(uint32_t key) const;
   static int on_ring_event(void* ctx, void* data, size_t size);
 
   EventHandler handler_;

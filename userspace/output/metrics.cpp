@@ -70,6 +70,42 @@ void Metrics::add(const Record& r) {
   }
 }
 
+void Metrics::set_kernel_tables(const KernelTables& tables) {
+  latencies_.clear();
+  for (const UpstreamLatency& l : tables.latencies) {
+    UpstreamLatency& folded = latencies_[{l.kind, upstream_label(l.upstream)}];
+    for (size_t i = 0; i < l.buckets.size(); ++i) folded.buckets[i] += l.buckets[i];
+    folded.sum_ns += l.sum_ns;
+  }
+  maps_ = tables.maps;
+  latency_dropped_ = tables.latency_dropped;
+}
+
+namespace {
+
+void render_histograms(std::ostringstream& out, const char* name, const char* help, uint32_t kind,
+                       const std::map<std::pair<uint32_t, std::string>, UpstreamLatency>& latencies) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+  for (const auto& [key, l] : latencies) {
+    if (key.first != kind) continue;
+    const std::string upstream = label_value(key.second);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < l.buckets.size(); ++i) {
+      cumulative += l.buckets[i];
+      std::ostringstream le;
+      if (i < kLatencyBoundsUs.size())
+        le << static_cast<double>(kLatencyBoundsUs[i]) / 1e6;
+      else
+        le << "+Inf";
+      out << name << "_bucket{upstream=\"" << upstream << "\",le=\"" << le.str() << "\"} " << cumulative << "\n";
+    }
+    out << name << "_sum{upstream=\"" << upstream << "\"} " << static_cast<double>(l.sum_ns) / 1e9 << "\n"
+        << name << "_count{upstream=\"" << upstream << "\"} " << cumulative << "\n";
+  }
+}
+
+}  // namespace
+
 std::string Metrics::render(const ProbeHealth& h) const {
   std::ostringstream out;
   out << "# HELP why502_gateway_errors_total Gateway errors nginx sent, by status, cause and last upstream.\n"
@@ -92,6 +128,20 @@ std::string Metrics::render(const ProbeHealth& h) const {
       << "why502_events_lost_total{reason=\"ringbuf_full\"} " << h.lost_ringbuf_full << "\n"
       << "why502_events_lost_total{reason=\"map_full\"} " << h.lost_map_full << "\n"
       << "why502_events_lost_total{reason=\"undecodable\"} " << h.lost_undecodable << "\n";
+  render_histograms(out, "why502_upstream_connect_seconds",
+                    "Time from nginx's TCP connect() to the request sent on that connection, by upstream.",
+                    W5_LATENCY_CONNECT, latencies_);
+  render_histograms(out, "why502_upstream_header_seconds",
+                    "Time from the request sent to the first response bytes read, by upstream.", W5_LATENCY_HEADER,
+                    latencies_);
+  out << "# HELP why502_latency_samples_dropped_total Latency samples with no room left for their upstream.\n"
+      << "# TYPE why502_latency_samples_dropped_total counter\nwhy502_latency_samples_dropped_total "
+      << latency_dropped_ << "\n";
+  out << "# HELP why502_bpf_map_entries Entries in each bounded BPF map.\n# TYPE why502_bpf_map_entries gauge\n";
+  for (const MapFill& m : maps_) out << "why502_bpf_map_entries{map=\"" << label_value(m.name) << "\"} " << m.entries << "\n";
+  out << "# HELP why502_bpf_map_capacity Capacity of each bounded BPF map (LRU maps evict the oldest when full).\n"
+      << "# TYPE why502_bpf_map_capacity gauge\n";
+  for (const MapFill& m : maps_) out << "why502_bpf_map_capacity{map=\"" << label_value(m.name) << "\"} " << m.capacity << "\n";
   out << "# HELP why502_upstream_label_values Distinct upstream label values in use (capped; the rest is other).\n"
       << "# TYPE why502_upstream_label_values gauge\nwhy502_upstream_label_values " << upstreams_.size() << "\n";
   const auto [cpu, rss] = own_cpu_and_rss();

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "attribution/record.hpp"
+#include "output/kernel_tables.hpp"
 
 namespace why502 {
 
@@ -25,6 +26,8 @@ class Metrics {
   explicit Metrics(size_t max_upstreams = 50) : max_upstreams_(max_upstreams) {}
 
   void add(const Record& record);
+  // The latest read of the kernel's tables (histograms are cumulative there).
+  void set_kernel_tables(const KernelTables& tables);
   // The whole exposition; process figures come from /proc/self.
   std::string render(const ProbeHealth& health) const;
 
@@ -36,6 +39,9 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> gateway_errors_;     // status, cause, upstream
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> upstream_failures_;  // cause, upstream, outcome
   std::map<std::string, uint64_t> records_;                                                  // by type
+  std::map<std::pair<uint32_t, std::string>, UpstreamLatency> latencies_;                    // kind, upstream label
+  std::vector<MapFill> maps_;
+  uint64_t latency_dropped_ = 0;
 };
 
 }  // namespace why502

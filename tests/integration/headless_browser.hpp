@@ -1,0 +1,26 @@
+// Renders a local page in headless Chromium (Debian `chromium`) and reads the
+// screenshot back, so tests can check what a reader would see.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace why502::testing {
+
+struct Screenshot {
+  bool ok = false;
+  std::string error;                  // why not, with Chromium's output
+  std::vector<std::string> console;   // messages the page logged (errors included)
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;           // width*height*3
+  // Pixels of exactly this colour (0xRRGGBB).
+  size_t count(uint32_t rgb_colour) const;
+  // Pixels that are not white.
+  size_t inked() const;
+};
+
+// No network: a file:// page, every host name unresolvable.
+Screenshot render_page(const std::string& html_path, const std::string& png_path, int width = 1200, int height = 1600);
+
+}  // namespace why502::testing
