@@ -132,7 +132,7 @@ int on_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 pid = BPF_CORE_READ(task, pid);
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	if (pid == tgid)
-		bpf_map_delete_elem(&nginx_tgids, &tgid);
+		remove_nginx_tgid(tgid);
 
 	/* Only a whole process, killed by a signal or exiting after one. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)

@@ -15,6 +15,7 @@
 #define WHY502_HTTP_STATUS_BPF_H
 
 #include "common.bpf.h"
+#include "requests_in_flight.bpf.h"
 #include "upstream_latency.bpf.h"
 
 #define PEEK_LEN 16
@@ -30,20 +31,6 @@
 #define SYS_SENDTO 44
 #define SYS_SENDMSG 46
 
-/* An upstream socket with a request in flight. */
-struct awaiting {
-	__u32 proto;   /* enum w5_upstream_proto */
-	__u32 tgid;    /* the nginx process that sent the request */
-	__u64 sent_ns; /* when */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, W5_MAX_AWAITING);
-	__type(key, __u64);
-	__type(value, struct awaiting);
-} awaiting_response SEC(".maps");
-
 /* Threads that just read an upstream 5xx: the next client send is its client. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -51,6 +38,10 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } upstream_5xx_pending SEC(".maps");
+
+/* Entries put in upstream_5xx_pending, less those taken out (see
+ * clients_with_failures_added). */
+__u64 pending_5xx_threads = 0;
 
 static __always_inline bool is_digit(char c)
 {
@@ -107,9 +98,10 @@ static __always_inline void emit_client_response(const struct sock *sk, __u32 st
 static __always_inline const void *syscall_buffer(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	/* A BTF pointer: plain loads (no helper call) in the hot path. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	__u64 arg = BPF_CORE_READ(regs, si);
+	long nr = regs->orig_ax;
+	__u64 arg = regs->si;
 	if (nr == SYS_RECVFROM || nr == SYS_READ || nr == SYS_SENDTO || nr == SYS_WRITE)
 		return (const void *)arg;
 	struct iovec iov = {};
@@ -162,12 +154,20 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 	__u64 key = (__u64)sk;
 	/* After a failed attempt, the first response on that client connection
 	 * is reported whatever it is (it may be a retry's success). */
-	bool after_failure = bpf_map_lookup_elem(&clients_with_failures, &key) != NULL;
-	if (after_failure)
-		bpf_map_delete_elem(&clients_with_failures, &key);
+	bool after_failure = false;
+	if (clients_with_failures_added && bpf_map_lookup_elem(&clients_with_failures, &key)) {
+		after_failure = true;
+		if (bpf_map_delete_elem(&clients_with_failures, &key) == 0)
+			__sync_fetch_and_sub(&clients_with_failures_added, 1);
+	}
+	bool pending_5xx = false;
+	if (pending_5xx_threads && bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
+		pending_5xx = true;
+		if (bpf_map_delete_elem(&upstream_5xx_pending, &tid) == 0)
+			__sync_fetch_and_sub(&pending_5xx_threads, 1);
+	}
 	__u32 status = http_status_line(b);
 	if (status) {
-		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
 		if ((status >= 500 && status <= 504) || after_failure)
 			emit_client_response(sk, status);
 		return 0;
@@ -175,18 +175,13 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 	__u32 proto = request_protocol(b);
 	if (proto) {
 		__u64 now = bpf_ktime_get_ns();
-		struct awaiting value = {.proto = proto, .tgid = id >> 32, .sent_ns = now};
-		if (bpf_map_update_elem(&awaiting_response, &key, &value, BPF_ANY))
-			count_lost(W5_LOST_MAP_FULL);
-		note_request_sent(sk, now);
+		struct in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
+		if (slot)
+			observe_connect(slot, sk, now);
 		return 0;
 	}
-	if (bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
-		bpf_map_delete_elem(&upstream_5xx_pending, &tid);
+	if (pending_5xx || after_failure)
 		emit_client_response(sk, 0);
-	} else if (after_failure) {
-		emit_client_response(sk, 0);
-	}
 	return 0;
 }
 
@@ -199,15 +194,15 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	__u64 key = (__u64)sk;
-	struct awaiting *waiting = bpf_map_lookup_elem(&awaiting_response, &key);
-	if (!waiting)
+	struct in_flight *slot = in_flight_of(sk);
+	if (!slot)
 		return 0;
-	__u32 protocol = waiting->proto;
-	__u64 sent_ns = waiting->sent_ns;
-	bpf_map_delete_elem(&awaiting_response, &key);
+	__u32 protocol = slot->proto;
+	__u64 sent_ns = slot->sent_ns;
+	slot->sent_ns = 0;
 	__u64 now = bpf_ktime_get_ns();
 	if (now > sent_ns)
-		observe_latency(sk, W5_LATENCY_HEADER, now - sent_ns);
+		observe_latency(slot, sk, W5_LATENCY_HEADER, now - sent_ns);
 
 	const void *buf = syscall_buffer();
 	if (!buf)
@@ -239,7 +234,10 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	bpf_ringbuf_submit(e, 0);
 
 	__u32 tid = (__u32)id;
-	bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_ANY);
+	if (bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&pending_5xx_threads, 1);
+	else
+		bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_ANY);
 	return 0;
 }
 

@@ -21,7 +21,7 @@ struct {
 } layouts SEC(".maps");
 
 /* With --pid only the chosen processes count; otherwise any process running
- * a traced binary is nginx, and joins nginx_tgids so the kernel-side hooks
+ * a traced binary is nginx, and joins nginx_tgid_bits so the kernel-side hooks
  * see it too (a master started after why502 was). */
 const volatile bool only_listed_processes = false;
 
@@ -32,9 +32,7 @@ static __always_inline bool admit_current_process(void)
 		return true;
 	if (only_listed_processes)
 		return false;
-	__u8 one = 1;
-	if (bpf_map_update_elem(&nginx_tgids, &tgid, &one, BPF_ANY))
-		count_lost(W5_LOST_MAP_FULL);
+	add_nginx_tgid(tgid);
 	return true;
 }
 
@@ -169,7 +167,8 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		e->client_sk = (__u64)client_sk;
 		if (client_sk) {
 			__u32 tgid = e->h.tgid;
-			bpf_map_update_elem(&clients_with_failures, &e->client_sk, &tgid, BPF_ANY);
+			if (bpf_map_update_elem(&clients_with_failures, &e->client_sk, &tgid, BPF_NOEXIST) == 0)
+				__sync_fetch_and_add(&clients_with_failures_added, 1);
 		}
 		__u64 pc = u + l->u_peer;
 		read_ngx_str(user_u64(pc + l->pc_name), e->peer, sizeof(e->peer));

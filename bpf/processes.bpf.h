@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Keeps nginx_tgids current without polling: a process forked by a traced
+ * Keeps nginx_tgid_bits current without polling: a process forked by a traced
  * nginx (a new worker after a reload or a crash) is traced from its first
  * instruction; a traced process that exits is forgotten (in deaths.bpf.h,
  * which owns the exit tracepoint).
@@ -20,9 +20,7 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 	if (child_pid != child_tgid || !is_nginx_tgid(parent_tgid))
 		return 0;
-	__u8 one = 1;
-	if (bpf_map_update_elem(&nginx_tgids, &child_tgid, &one, BPF_ANY))
-		count_lost(W5_LOST_MAP_FULL);
+	add_nginx_tgid(child_tgid);
 
 	struct w5_process_fork *e = reserve_event(sizeof(*e), W5_EV_PROCESS_FORK);
 	if (!e)

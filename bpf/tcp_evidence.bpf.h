@@ -4,7 +4,7 @@
  * something fails: a reset received, a socket error, a retransmitted SYN.
  * They run in softirq context as often as not, so they cannot filter on the
  * current process; they keep a socket when nginx is current, when it has a
- * request in flight (awaiting_response), when it is still connecting, or when
+ * request in flight (requests_in_flight.bpf.h), when it is still connecting, or when
  * it was already watched for an earlier failure — and say which nginx process
  * owns it when that is known. TCP state numbers are part of
  * the kernel ABI (ss and sock_diag expose them), so they are used as they are.
@@ -13,6 +13,7 @@
 #define WHY502_TCP_EVIDENCE_BPF_H
 
 #include "common.bpf.h"
+#include "requests_in_flight.bpf.h"
 
 /* Sockets with a failure already reported (→ owner tgid, 0 if unknown), so
  * their later errors are kept. */
@@ -29,7 +30,7 @@ struct {
 static __always_inline __u32 socket_owner(const struct sock *sk, int state)
 {
 	__u64 key = (__u64)sk;
-	struct awaiting *waiting = bpf_map_lookup_elem(&awaiting_response, &key);
+	struct in_flight *waiting = in_flight_of(sk);
 	if (waiting)
 		return waiting->tgid;
 	__u32 *watched = bpf_map_lookup_elem(&watched_sockets, &key);

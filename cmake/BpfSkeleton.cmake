@@ -14,7 +14,7 @@ function(why502_bpf_skeleton target source)
   add_custom_command(
     OUTPUT ${object}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${CLANG_BPF} -g -O2 -Wall -target bpf -D__TARGET_ARCH_x86
+    COMMAND ${CLANG_BPF} -g -O2 -mcpu=v3 -Wall -target bpf -D__TARGET_ARCH_x86
             -I${CMAKE_SOURCE_DIR}/bpf/include -I${CMAKE_SOURCE_DIR}/vmlinux
             -c ${source} -o ${object}
     DEPENDS ${source} ${bpf_headers} ${CMAKE_SOURCE_DIR}/vmlinux/vmlinux.h

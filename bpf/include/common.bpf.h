@@ -28,13 +28,15 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
-/* tgids of the nginx processes being traced; filled by userspace and by fork. */
+/* The nginx processes being traced: one bit per tgid, filled by userspace and
+ * by fork. Every socket send and receive of the host asks this first, so it is
+ * an array the verifier inlines (no hash, no lock); pid_max is at most 2^22. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, W5_MAX_NGINX_PROCS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, W5_TGID_BITMAP_WORDS);
 	__type(key, __u32);
-	__type(value, __u8);
-} nginx_tgids SEC(".maps");
+	__type(value, __u64);
+} nginx_tgid_bits SEC(".maps");
 
 /* Client sockets (→ tgid) whose request had an upstream attempt fail: the next
  * response on them tells whether nginx recovered (a retried failure). */
@@ -44,6 +46,10 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } clients_with_failures SEC(".maps");
+
+/* Entries put in clients_with_failures less those taken out (LRU evictions
+ * only leave it high): while it is zero, a healthy response skips the map. */
+__u64 clients_with_failures_added = 0;
 
 static __always_inline void count_lost(__u32 reason)
 {
@@ -57,9 +63,30 @@ static __always_inline __u32 current_tgid(void)
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
+static __always_inline __u64 *tgid_word(__u32 tgid)
+{
+	__u32 word = tgid >> 6;
+	return bpf_map_lookup_elem(&nginx_tgid_bits, &word);
+}
+
 static __always_inline bool is_nginx_tgid(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&nginx_tgids, &tgid) != NULL;
+	__u64 *word = tgid_word(tgid);
+	return word && ((*word >> (tgid & 63)) & 1);
+}
+
+static __always_inline void add_nginx_tgid(__u32 tgid)
+{
+	__u64 *word = tgid_word(tgid);
+	if (word)
+		__sync_fetch_and_or(word, 1ULL << (tgid & 63));
+}
+
+static __always_inline void remove_nginx_tgid(__u32 tgid)
+{
+	__u64 *word = tgid_word(tgid);
+	if (word && ((*word >> (tgid & 63)) & 1))
+		__sync_fetch_and_and(word, ~(1ULL << (tgid & 63)));
 }
 
 /* Reserve an event in the ring buffer; counts the loss when it is full. */

@@ -246,6 +246,9 @@ enum w5_counter {
 	W5_LOST_READ_FAILED = 2,
 	/* Not an event: a latency sample with no room for its upstream's histogram. */
 	W5_LATENCY_DROPPED = 3,
+	/* A request in flight lost its slot to another socket's (its upstream
+	 * status and header time go unseen). */
+	W5_LOST_SLOT_TAKEN = 4,
 	W5_COUNTER_MAX = 8,
 };
 
@@ -266,10 +269,10 @@ enum w5_latency_kind {
 	W5_LATENCY_HEADER = 1,
 };
 
+/* An upstream with histograms: the key of the upstream → id map; histogram
+ * (id * 2 + kind) of the per-CPU array holds its latencies of that kind. */
 struct w5_latency_key {
-	struct w5_addr upstream; /* the upstream end of the socket */
-	__u32 kind;              /* enum w5_latency_kind */
-	__u32 pad;
+	struct w5_addr upstream;     /* the upstream end of the socket */
 	char unix_path[W5_PATH_LEN]; /* unix upstreams: the path it listens on */
 };
 
@@ -280,6 +283,8 @@ struct w5_latency_histogram {
 
 #define W5_RINGBUF_BYTES (4u << 20)
 #define W5_MAX_NGINX_PROCS 4096
+#define W5_TGID_BITMAP_WORDS (4194304 / 64) /* PID_MAX_LIMIT bits */
+#define W5_AWAITING_SLOTS 65536             /* power of two */
 #define W5_MAX_AWAITING 65536
 
 #endif /* WHY502_WIRE_H */

@@ -74,7 +74,7 @@ TEST_F(Serve, LatencyHistogramsPerUpstream) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/fast", "http://" + fast) +
                 proxy("/slow", "http://" + slow) + proxy("/unix", "http://unix:" + sock + ":") + "  }\n");
   const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen});
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--connect-latency"});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
   const std::vector<int> codes = s.curl({"http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/fast",
                                          "http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/slow",
@@ -105,9 +105,9 @@ TEST_F(Serve, LatencyHistogramsPerUpstream) {
   EXPECT_GE(metric_value(metrics, header + "_sum{upstream=\"" + slow + "\"}"), 0.6) << metrics;
   EXPECT_EQ(metric_value(metrics, header + "_count{upstream=\"unix:" + sock + "\"}"), 1) << metrics;
   EXPECT_EQ(metric_value(metrics, connect + "_count{upstream=\"unix:" + sock + "\"}"), -1) << metrics;
-  // Map fill levels: the traced nginx processes are in nginx_tgids.
-  EXPECT_GE(metric_value(metrics, "why502_bpf_map_entries{map=\"nginx_tgids\"}"), 2) << metrics;
-  EXPECT_EQ(metric_value(metrics, "why502_bpf_map_capacity{map=\"nginx_tgids\"}"), 4096) << metrics;
+  // Map fill levels: three upstreams have histograms.
+  EXPECT_EQ(metric_value(metrics, "why502_bpf_map_entries{map=\"latency_ids\"}"), 3) << metrics;
+  EXPECT_EQ(metric_value(metrics, "why502_bpf_map_capacity{map=\"latency_ids\"}"), 1024) << metrics;
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait_exit(10s), 0) << serve.output();
 }

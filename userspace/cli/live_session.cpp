@@ -138,6 +138,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   ProbeOptions probe_options;
   probe_options.only_listed_processes = !options.pids.empty();
   probe_options.verbosity = options.verbosity;
+  probe_options.measure_connect = options.measure_connect;
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
@@ -188,6 +189,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.gateway_errors = engine.stats().records;
     s.lost_ringbuf_full = lost.ringbuf_full;
     s.lost_map_full = lost.map_full;
+    s.lost_slot_taken = lost.slot_taken;
     s.undecodable = decode_errors;
     s.lost = lost.total() + decode_errors;
     return s;
@@ -226,11 +228,12 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   const EngineStats stats = engine.stats();
   std::fprintf(stderr,
                "why502: %llu gateway errors, %llu retried, %llu truncated from %llu events; %llu events lost "
-               "(ring buffer full %llu, map full %llu)\n",
+               "(ring buffer full %llu, map full %llu, request slot taken %llu)\n",
                static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.retried),
                static_cast<unsigned long long>(stats.truncated), static_cast<unsigned long long>(stats.events),
                static_cast<unsigned long long>(lost.total() + decode_errors),
-               static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full));
+               static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full),
+               static_cast<unsigned long long>(lost.slot_taken));
 }
 
 }  // namespace why502

@@ -24,6 +24,7 @@ struct LiveOptions {
   std::vector<pid_t> pids;
   std::vector<std::string> nginx_binaries;
   bool no_uprobes = false;  // kernel-only attribution, as with a stripped nginx
+  bool measure_connect = false;  // serve --connect-latency
   int verbosity = 0;
 };
 
@@ -34,6 +35,7 @@ struct LiveStatus {
   uint64_t lost = 0;  // events that could not be delivered, all reasons
   uint64_t lost_ringbuf_full = 0;
   uint64_t lost_map_full = 0;
+  uint64_t lost_slot_taken = 0;
   uint64_t undecodable = 0;
 };
 

@@ -45,6 +45,9 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
   serve->add_option("--log", o.log, "Write every record as JSON Lines to this file (- for stdout)");
   serve->add_option("--max-upstreams", o.max_upstreams, "Distinct upstream label values before \"other\"")->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  serve->add_flag("--connect-latency", o.live.measure_connect,
+                  "Also time TCP connects per upstream (a tracepoint on every TCP state change: "
+                  "~1 us per new upstream connection, see docs/BENCHMARKS.md)");
   add_live_options(*serve, o.live);
 }
 
@@ -77,7 +80,7 @@ int run_serve(const ServeOptions& options) {
   };
   hooks.on_tick = [&](const LiveStatus& s) {
     std::lock_guard<std::mutex> guard(lock);
-    health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable};
+    health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable, s.lost_slot_taken};
   };
   hooks.on_tables = [&](const KernelTables& tables) {
     std::lock_guard<std::mutex> guard(lock);

@@ -1,6 +1,7 @@
 // Socket addresses as nginx prints them: 127.0.0.1:9000, [::1]:9000, unix:/p.
 #pragma once
 
+#include <cstring>
 #include <string>
 
 #include "why502_wire.h"
@@ -16,9 +17,8 @@ std::string format_endpoint(const w5_addr& addr);
 // A NUL-terminated copy of a fixed-size wire string.
 template <size_t N>
 std::string wire_string(const char (&s)[N]) {
-  size_t n = 0;
-  while (n < N && s[n] != '\0') ++n;
-  return std::string(s, n);
+  const void* end = std::memchr(s, '\0', N);
+  return std::string(s, end ? static_cast<const char*>(end) - s : N);
 }
 
 }  // namespace why502

@@ -36,6 +36,8 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   skel_ = why502_bpf__open();
   if (!skel_) throw FatalError(std::string("cannot open the BPF object: ") + std::strerror(errno));
   skel_->rodata->only_listed_processes = options.only_listed_processes;
+  skel_->rodata->measure_connect = options.measure_connect;
+  if (!options.measure_connect) bpf_program__set_autoload(skel_->progs.on_inet_sock_set_state, false);
   if (int err = why502_bpf__load(skel_); err != 0) {
     why502_bpf__destroy(skel_);
     skel_ = nullptr;
@@ -52,6 +54,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
       skel_->progs.on_oom_mark_victim,    skel_->progs.on_inet_sock_set_state,
   };
   for (bpf_program* prog : kernel_programs) {
+    if (!bpf_program__autoload(prog)) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       warnings_.push_back(std::string("could not attach ") + bpf_program__name(prog) + ": " +
@@ -114,9 +117,14 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
 }
 
 void ProbeSession::trace_process(pid_t pid) {
-  const uint32_t key = static_cast<uint32_t>(pid);
-  const uint8_t one = 1;
-  bpf_map_update_elem(bpf_map__fd(skel_->maps.nginx_tgids), &key, &one, BPF_ANY);
+  // One bit per tgid; BPF sets bits of forked workers atomically, so the
+  // read-modify-write here can at worst drop a bit that the next scan restores.
+  const uint32_t word = static_cast<uint32_t>(pid) >> 6;
+  const int fd = bpf_map__fd(skel_->maps.nginx_tgid_bits);
+  uint64_t bits = 0;
+  if (bpf_map_lookup_elem(fd, &word, &bits) != 0) return;
+  bits |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
+  bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
 }
 
 int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
@@ -135,6 +143,7 @@ LostCounts ProbeSession::lost() const {
   LostCounts counts;
   counts.ringbuf_full = counter(W5_LOST_RINGBUF_FULL);
   counts.map_full = counter(W5_LOST_MAP_FULL);
+  counts.slot_taken = counter(W5_LOST_SLOT_TAKEN);
   return counts;
 }
 
@@ -169,23 +178,31 @@ KernelTables ProbeSession::read_tables() const {
   }
 
   const int cpus = libbpf_num_possible_cpus();
-  const int fd = bpf_map__fd(skel_->maps.upstream_latency);
+  const int ids = bpf_map__fd(skel_->maps.latency_ids);
+  const int histograms = bpf_map__fd(skel_->maps.latency_histograms);
   if (cpus > 0) {
     std::vector<w5_latency_histogram> per_cpu(static_cast<size_t>(cpus));
     w5_latency_key key{}, next{};
     const void* previous = nullptr;
-    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    while (bpf_map_get_next_key(ids, previous, &next) == 0) {
       key = next;
       previous = &key;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
-      UpstreamLatency l;
-      l.upstream = latency_upstream(key);
-      l.kind = key.kind;
-      for (const w5_latency_histogram& h : per_cpu) {
-        for (size_t i = 0; i < l.buckets.size(); ++i) l.buckets[i] += h.buckets[i];
-        l.sum_ns += h.sum_ns;
+      uint32_t id = 0;
+      if (bpf_map_lookup_elem(ids, &key, &id) != 0) continue;
+      for (uint32_t kind : {uint32_t{W5_LATENCY_CONNECT}, uint32_t{W5_LATENCY_HEADER}}) {
+        const uint32_t index = id * 2 + kind;
+        if (bpf_map_lookup_elem(histograms, &index, per_cpu.data()) != 0) continue;
+        UpstreamLatency l;
+        l.upstream = latency_upstream(key);
+        l.kind = kind;
+        for (const w5_latency_histogram& h : per_cpu) {
+          for (size_t i = 0; i < l.buckets.size(); ++i) l.buckets[i] += h.buckets[i];
+          l.sum_ns += h.sum_ns;
+        }
+        uint64_t samples = 0;
+        for (uint64_t n : l.buckets) samples += n;
+        if (samples) tables.latencies.push_back(std::move(l));
       }
-      tables.latencies.push_back(std::move(l));
     }
   }
   tables.latency_dropped = counter(W5_LATENCY_DROPPED);

@@ -23,13 +23,15 @@ namespace why502 {
 
 struct ProbeOptions {
   bool only_listed_processes = false;  // --pid: ignore nginx processes not handed to trace_process
+  bool measure_connect = false;        // connect-time histograms (costs a tracepoint per TCP state change)
   int verbosity = 0;
 };
 
 struct LostCounts {
   uint64_t ringbuf_full = 0;
   uint64_t map_full = 0;
-  uint64_t total() const { return ringbuf_full + map_full; }
+  uint64_t slot_taken = 0;  // requests in flight whose slot another socket took
+  uint64_t total() const { return ringbuf_full + map_full + slot_taken; }
 };
 
 class ProbeSession {

@@ -127,6 +127,7 @@ std::string Metrics::render(const ProbeHealth& h) const {
       << "# TYPE why502_events_lost_total counter\n"
       << "why502_events_lost_total{reason=\"ringbuf_full\"} " << h.lost_ringbuf_full << "\n"
       << "why502_events_lost_total{reason=\"map_full\"} " << h.lost_map_full << "\n"
+      << "why502_events_lost_total{reason=\"slot_taken\"} " << h.lost_slot_taken << "\n"
       << "why502_events_lost_total{reason=\"undecodable\"} " << h.lost_undecodable << "\n";
   render_histograms(out, "why502_upstream_connect_seconds",
                     "Time from nginx's TCP connect() to the request sent on that connection, by upstream.",

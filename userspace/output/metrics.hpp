@@ -19,6 +19,7 @@ struct ProbeHealth {
   uint64_t lost_ringbuf_full = 0;
   uint64_t lost_map_full = 0;
   uint64_t lost_undecodable = 0;
+  uint64_t lost_slot_taken = 0;
 };
 
 class Metrics {
