@@ -22,6 +22,16 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
+// Waits (polling /proc) until pid is gone; it may not be our child.
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (kill(pid, 0) != 0) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -54,6 +64,9 @@ Scenario::Scenario() {
 
 Scenario::~Scenario() {
   tracer_.reset();
+  // A master that is not our child (after a binary upgrade) first.
+  const pid_t master = nginx_master();
+  if (master > 0 && (!nginx_ || nginx_->pid() != master) && kill(master, SIGTERM) == 0) wait_gone(master, 5s);
   if (nginx_) {
     nginx_->signal(SIGTERM);
     nginx_->wait_exit(5s);
@@ -125,8 +138,37 @@ std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& sc
   return "unix:" + dir_ + "/php.sock";
 }
 
-void Scenario::start_nginx(const std::string& servers, int workers, int worker_connections) {
-  std::string conf = "daemon off;\nmaster_process on;\nworker_processes " + std::to_string(workers) +
+pid_t Scenario::nginx_master() const {
+  std::ifstream in(dir_ + "/nginx.pid");
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+std::vector<pid_t> Scenario::nginx_workers() const {
+  std::vector<pid_t> workers;
+  const pid_t master = nginx_master();
+  std::ifstream in("/proc/" + std::to_string(master) + "/task/" + std::to_string(master) + "/children");
+  for (pid_t pid; in >> pid;) workers.push_back(pid);
+  return workers;
+}
+
+void Scenario::stop_nginx() {
+  const pid_t master = nginx_master();
+  if (nginx_ && nginx_->pid() == master) {
+    nginx_->signal(SIGQUIT);
+    nginx_->wait_exit(10s);
+    nginx_.reset();
+  } else if (master > 0 && kill(master, SIGQUIT) == 0) {
+    wait_gone(master, 10s);
+  }
+  std::filesystem::remove(dir_ + "/nginx.pid");
+}
+
+void Scenario::start_nginx(const std::string& servers, int workers, int worker_connections,
+                           const std::string& binary, bool daemon) {
+  std::string conf = std::string(daemon ? "daemon on;" : "daemon off;") + "\nmaster_process on;\nworker_processes " +
+                     std::to_string(workers) +
                      ";\npid {DIR}/nginx.pid;\nerror_log {DIR}/error.log error;\n"
                      "events { worker_connections " + std::to_string(worker_connections) + "; }\n"
                      "http {\n"
@@ -142,11 +184,15 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
   conf = replace_all(conf, "{TLS_PORT}", std::to_string(tls_port_));
   conf = replace_all(conf, "{DIR}", dir_);
   std::ofstream(dir_ + "/nginx.conf") << conf;
-  nginx_ = std::make_unique<ChildProcess>(std::vector<std::string>{"/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_});
+  nginx_ = std::make_unique<ChildProcess>(std::vector<std::string>{binary, "-c", dir_ + "/nginx.conf", "-p", dir_});
+  if (daemon) {
+    if (nginx_->wait_exit(10s) != 0) throw std::runtime_error("nginx did not start: " + nginx_->output());
+    nginx_.reset();  // the master detached; it is stopped through its pid file
+  }
   // Ready when a worker answers the health listener.
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
+    if (nginx_ && nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
     if (port_accepts(health_port)) {
       int status = 0;
       std::string code = run_command({"curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}",
@@ -155,7 +201,7 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
     }
     std::this_thread::sleep_for(20ms);  // polling a readiness condition, not hoping
   }
-  throw std::runtime_error("nginx did not become ready: " + nginx_->output());
+  throw std::runtime_error("nginx did not become ready: " + (nginx_ ? nginx_->output() : error_log()));
 }
 
 void Scenario::start_tracer(const std::vector<std::string>& extra_args) {

@@ -48,7 +48,15 @@ class Scenario {
 
   // Writes nginx.conf around the given http{} body and starts nginx. The body
   // may use {PORT} and {TLS_PORT} and {DIR}; a /healthz location is added.
-  void start_nginx(const std::string& servers, int workers = 1, int worker_connections = 1024);
+  // daemon: nginx detaches (a binary upgrade needs it); stopped by pid file.
+  void start_nginx(const std::string& servers, int workers = 1, int worker_connections = 1024,
+                   const std::string& binary = "/usr/sbin/nginx", bool daemon = false);
+  // The master's pid from {DIR}/nginx.pid (a new master after a binary upgrade).
+  pid_t nginx_master() const;
+  // The master's children (its workers), from /proc.
+  std::vector<pid_t> nginx_workers() const;
+  // Stops the running master (SIGQUIT) and waits until it is gone.
+  void stop_nginx();
   // Starts why502 trace --format json and waits for its "ready" line.
   void start_tracer(const std::vector<std::string>& extra_args = {});
   // SIGINT, expects exit 0, returns the JSON records it wrote.
@@ -63,6 +71,7 @@ class Scenario {
   std::vector<AccessLine> access_log() const;
   std::string error_log() const;
   std::string tracer_output() const { return tracer_ ? tracer_->output() : ""; }
+  ChildProcess& tracer() { return *tracer_; }
 
   // A self-signed certificate for the TLS listener: {DIR}/cert.pem, key.pem.
   void make_certificate();

@@ -1,0 +1,112 @@
+// nginx's whole life while one why502 keeps running: reloads (new workers),
+// a binary upgrade (USR2: a new master from a new file at the same path), a
+// restart, and an nginx from another path started after why502. Every 502
+// must still be attributed.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "root_test.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Lifecycle = RootTest;
+
+std::string refused_server(const std::string& refused) {
+  return "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n";
+}
+
+// A copy of Debian's nginx at path (a new inode each time).
+void install_nginx_copy(const std::string& path) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  const std::string staged = path + ".new";
+  std::filesystem::copy_file("/usr/sbin/nginx", staged, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(staged, std::filesystem::perms::owner_all);
+  std::filesystem::rename(staged, path);
+}
+
+template <typename Condition>
+bool wait_until(Condition done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST_F(Lifecycle, ReloadAndRestartKeepEveryErrorAttributed) {
+  Scenario s;
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx(refused_server(refused));
+  s.start_tracer();
+  const std::string url = "http://127.0.0.1:{PORT}/refused";
+  EXPECT_EQ(s.curl({url}), std::vector<int>{502});
+
+  // Reload: new workers replace the old ones.
+  const std::vector<pid_t> old_workers = s.nginx_workers();
+  int status = -1;
+  run_command({"/usr/sbin/nginx", "-c", s.dir() + "/nginx.conf", "-p", s.dir(), "-s", "reload"}, &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_TRUE(wait_until([&] { return !s.nginx_workers().empty() && s.nginx_workers() != old_workers; }, 10s));
+  EXPECT_EQ(s.curl({url, url}), (std::vector<int>{502, 502}));
+
+  // Restart: a new master that no traced process forked.
+  s.stop_nginx();
+  s.start_nginx(refused_server(refused));
+  EXPECT_EQ(s.curl({url, url}), (std::vector<int>{502, 502}));
+
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  EXPECT_EQ(s.access_log().size(), 5u);
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+}
+
+TEST_F(Lifecycle, BinaryUpgradeToANewInodeAtTheSamePath) {
+  Scenario s;
+  const std::string binary = s.dir() + "/sbin/nginx";
+  install_nginx_copy(binary);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx(refused_server(refused), 1, 1024, binary, /*daemon=*/true);  // USR2 needs a detached master
+  s.start_tracer({"-v"});
+  const std::string url = "http://127.0.0.1:{PORT}/refused";
+  EXPECT_EQ(s.curl({url}), std::vector<int>{502});
+
+  // The upgrade: a new file at the same path, USR2, then the old master quits.
+  install_nginx_copy(binary);
+  const pid_t old_master = s.nginx_master();
+  ASSERT_EQ(kill(old_master, SIGUSR2), 0);
+  ASSERT_TRUE(wait_until([&] { return s.nginx_master() != old_master && s.nginx_master() > 0; }, 10s));
+  const pid_t new_master = s.nginx_master();
+  // why502 says when it has attached to the new binary.
+  ASSERT_TRUE(s.tracer().wait_for_text("attached to /proc/" + std::to_string(new_master) + "/exe", 10s))
+      << s.tracer_output();
+  ASSERT_EQ(kill(old_master, SIGQUIT), 0);
+  ASSERT_TRUE(wait_until([&] { return kill(old_master, 0) != 0 || s.nginx_workers().size() == 1; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return !s.nginx_workers().empty(); }, 10s));
+  EXPECT_EQ(s.curl({url, url}), (std::vector<int>{502, 502}));
+
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  EXPECT_EQ(s.access_log().size(), 3u);
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+}
+
+TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
+  Scenario s;
+  s.start_tracer({"-v"});  // no nginx runs yet
+  const std::string binary = s.dir() + "/opt/nginx";
+  install_nginx_copy(binary);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx(refused_server(refused), 1, 1024, binary);
+  ASSERT_TRUE(s.tracer().wait_for_text("attached to /proc/" + std::to_string(s.nginx_master()) + "/exe", 10s))
+      << s.tracer_output();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+}
+
+}  // namespace
+}  // namespace why502::testing
