@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "root_test.hpp"
 #include "scenario.hpp"
@@ -106,6 +107,56 @@ TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
   EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
   const std::vector<nlohmann::json> records = s.stop_tracer();
   EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+}
+
+// BPF programs loaded now whose names are why502's (bpftool truncates to 15).
+int why502_programs_loaded() {
+  const nlohmann::json programs = nlohmann::json::parse(run_command({"bpftool", "-j", "prog", "show"}));
+  int n = 0;
+  for (const auto& p : programs) {
+    const std::string name = p.value("name", "");
+    if (name.rfind("on_sock_", 0) == 0 || name.rfind("ngx_", 0) == 0 || name.rfind("on_tcp_", 0) == 0) ++n;
+  }
+  return n;
+}
+
+TEST_F(Lifecycle, SigkillLeavesNothingBehind) {
+  ASSERT_EQ(why502_programs_loaded(), 0) << "another why502 is running";
+  ChildProcess tracer({WHY502_BINARY, "trace", "--format", "json", "--output", "/dev/null"});
+  ASSERT_TRUE(tracer.wait_for_line("ready", 30s)) << tracer.output();
+  EXPECT_GE(why502_programs_loaded(), 5);
+  tracer.signal(SIGKILL);
+  ASSERT_TRUE(tracer.wait_exit(10s));
+  // The kernel frees programs once their last descriptor is gone (after RCU).
+  EXPECT_TRUE(wait_until([] { return why502_programs_loaded() == 0; }, 10s)) << why502_programs_loaded();
+  // Nothing pinned, no probe left registered in tracefs.
+  std::error_code no_bpffs;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/fs/bpf", no_bpffs))
+    ADD_FAILURE() << "left in /sys/fs/bpf: " << entry.path();
+  for (const char* events : {"/sys/kernel/tracing/uprobe_events", "/sys/kernel/tracing/kprobe_events"}) {
+    std::ifstream in(events);
+    for (std::string line; std::getline(in, line);)
+      EXPECT_EQ(line.find("libbpf_" + std::to_string(tracer.pid())), std::string::npos) << events << ": " << line;
+  }
+}
+
+TEST_F(Lifecycle, TwoInstancesAtOnceBothSeeEveryError) {
+  Scenario s;
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx(refused_server(refused));
+  s.start_tracer();
+  ChildProcess second({WHY502_BINARY, "trace", "--format", "json", "--output", s.dir() + "/second.jsonl"});
+  ASSERT_TRUE(second.wait_for_line("ready", 30s)) << second.output();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused"}),
+            (std::vector<int>{502, 502}));
+  second.signal(SIGTERM);
+  ASSERT_EQ(second.wait_exit(10s), 0) << second.output();
+  const std::vector<nlohmann::json> first = s.stop_tracer();
+  std::vector<nlohmann::json> others;
+  std::ifstream in(s.dir() + "/second.jsonl");
+  for (std::string line; std::getline(in, line);) others.push_back(nlohmann::json::parse(line));
+  EXPECT_EQ(match_records(s.access_log(), first, {{refused, "refused"}}), "");
+  EXPECT_EQ(match_records(s.access_log(), others, {{refused, "refused"}}), "") << second.output();
 }
 
 }  // namespace
