@@ -31,6 +31,7 @@ size_t wire_size(uint32_t type) {
     case W5_EV_PROCESS_DEATH: return sizeof(w5_process_death);
     case W5_EV_SIGNAL: return sizeof(w5_signal);
     case W5_EV_OOM_VICTIM: return sizeof(w5_oom_victim);
+    case W5_EV_LISTENER_STATE: return sizeof(w5_listener_state);
     default: return 0;
   }
 }
@@ -38,7 +39,7 @@ size_t wire_size(uint32_t type) {
 const uint32_t kAllTypes[] = {W5_EV_NGX_LOG,        W5_EV_NGX_ERROR_PAGE, W5_EV_CLIENT_RESPONSE,
                               W5_EV_UPSTREAM_STATUS, W5_EV_TCP_RESET,      W5_EV_SOCK_ERROR,
                               W5_EV_SYN_RETRANSMIT,  W5_EV_PROCESS_FORK,   W5_EV_PROCESS_DEATH,
-                              W5_EV_SIGNAL,          W5_EV_OOM_VICTIM};
+                              W5_EV_SIGNAL,          W5_EV_OOM_VICTIM,     W5_EV_LISTENER_STATE};
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {
   DecodeResult r = decode_event({});
@@ -192,6 +193,7 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
       std::memcpy(&h, bytes.data(), sizeof(h));
       h.type = rng() % 14;  // every known type, and a few unknown ones
       if (rng() % 2) h.size = static_cast<uint32_t>(bytes.size());
+      if (rng() % 4 != 0) h.ts_ns = rng();  // mostly a time a monotonic clock can show
       std::memcpy(bytes.data(), &h, sizeof(h));
     }
     DecodeResult r = decode_event(bytes);
@@ -202,12 +204,25 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
     w5_header h{};
     std::memcpy(&h, bytes.data(), sizeof(h));
     const size_t expected = wire_size(h.type);
-    const bool should_accept = expected != 0 && h.size == expected && bytes.size() >= expected;
+    const bool should_accept =
+        expected != 0 && h.size == expected && bytes.size() >= expected && h.ts_ns < kMaxMonotonicNs;
     EXPECT_EQ(r.ok, should_accept) << "type " << h.type << " size " << h.size << " bytes " << bytes.size();
     EXPECT_EQ(r.error.empty(), r.ok) << r.error;
     accepted += r.ok;
   }
   EXPECT_GT(accepted, 100);  // the generator does reach the accepting path
+}
+
+// Found by fuzzing (event_decoder): a time past any monotonic clock overflowed
+// the wall-clock sum of every record made from the event (undefined behaviour).
+TEST(DecodeEvent, RejectsATimeNoMonotonicClockShows) {
+  w5_oom_victim e{};
+  e.h = header(W5_EV_OOM_VICTIM, sizeof(e), kMaxMonotonicNs, 0, 0);
+  DecodeResult r = decode_event(to_bytes(e));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no CLOCK_MONOTONIC"), std::string::npos) << r.error;
+  e.h.ts_ns = kMaxMonotonicNs - 1;
+  EXPECT_TRUE(decode_event(to_bytes(e)).ok);
 }
 
 // ---------------------------------------------------------------------------

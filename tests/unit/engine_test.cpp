@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "attribution/engine.hpp"
+#include "attribution/time_window.hpp"
 #include "event_builders.hpp"
 
 namespace why502::test {
@@ -1154,6 +1155,36 @@ TEST(EngineBackendDeath, SupervisorKillingASlowWorkerIsASlowBackend) {
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
   EXPECT_EQ(lines_with_all(r, {"supervisor", "pid 3003 (gunicorn)", "pid 3000 (gunicorn)"}), 1) << dump(r);
+}
+
+// Found by fuzzing (event_decoder): the attempt's duration comes from nginx's
+// memory and may be any value; a huge one overflowed the conversion to a time
+// window (undefined behaviour: built with g++ the window became 0 and the kill
+// was missed) and the printed duration (it became negative).
+TEST(EngineBackendDeath, AnyDurationNginxRecordsStillFindsTheKill) {
+  EngineHarness h;
+  h.feed(make_signal({.ts = sec(330), .sender = 3000, .sender_comm = "gunicorn", .sig = 9, .code = 0,
+                      .target = 3003, .target_parent = 3000, .target_comm = "gunicorn",
+                      .sockets = backend_sockets()}));
+  h.feed(make_log({.ts = sec(330.001), .request = kReq1, .connection = 97,
+                   .fmt = "upstream prematurely closed connection", .action = kReadingHeader,
+                   .peer = kBackendName, .upstream_sk = kUpSk1, .upstream = kBackend, .client = kClientA,
+                   .client_sk = kClientSk1, .upstream_local = kNginxEnd}));
+  h.feed(make_error_page({.ts = sec(330.0011), .request = kReq1, .connection = 97, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {connected_no_header(kBackendName, 502, 1ull << 63)}}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
+  EXPECT_EQ(lines_with(r, "after nginx had waited 9223372036854775808 ms"), 1) << dump(r);
+}
+
+TEST(AttemptWindow, SaturatesInsteadOfOverflowing) {
+  EXPECT_EQ(attempt_window_ns(1.5, 1000, 7), 1'001'500'000u);
+  EXPECT_EQ(attempt_window_ns(-1, 1000, 7), 7u);
+  EXPECT_EQ(attempt_window_ns(18446744073709551615.0, 2000, 7), UINT64_MAX);
+  EXPECT_EQ(attempt_window_ns(1e300, 2000, 7), UINT64_MAX);
 }
 
 TEST(EngineBackendDeath, RefusedBecauseTheListenerWasKilledEarlier) {

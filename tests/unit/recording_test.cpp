@@ -9,6 +9,7 @@
 #include <random>
 
 #include "recording/reader.hpp"
+#include "recording/replay.hpp"
 #include "recording/writer.hpp"
 
 namespace why502::recording {
@@ -111,6 +112,48 @@ TEST_F(RecordingTest, RejectsOtherFormatsAndVersions) {
   bytes[8] = 9;  // version 9
   ReadResult future = read_bytes(bytes, "future");
   EXPECT_NE(future.error.find("version 9"), std::string::npos) << future.error;
+}
+
+// Found by fuzzing (recording_reader): a huge clock offset overflowed event
+// time + offset in every wall-clock time of the report (undefined behaviour).
+TEST_F(RecordingTest, AnImplausibleClockOffsetIsAnErrorWithAnOffset) {
+  for (const int64_t offset : {int64_t{1} << 62, -(int64_t{1} << 62)}) {
+    const std::string p = path("offset.w502");
+    { Writer w(p, offset, 0); }
+    EXPECT_TRUE(read_file(p).ok) << offset;
+  }
+  for (const int64_t offset : {(int64_t{1} << 62) + 1, INT64_MAX, INT64_MIN}) {
+    const std::string p = path("offset.w502");
+    { Writer w(p, offset, 0); }
+    ReadResult r = read_file(p);
+    EXPECT_FALSE(r.ok) << offset;
+    EXPECT_NE(r.error.find("clock offset " + std::to_string(offset) + " ns is implausible at offset 16"),
+              std::string::npos)
+        << r.error;
+  }
+}
+
+TEST_F(RecordingTest, ReplayNamesTheFileOfAnInvalidEvent) {
+  Contents contents;
+  contents.events.push_back({1, 2, 3});
+  Replay replay;
+  const std::optional<std::string> error = replay.add("broken.w502", contents);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_NE(error->find("broken.w502: a recorded event is invalid"), std::string::npos) << *error;
+}
+
+TEST_F(RecordingTest, ReplaySaysWhereARecordingWasCutOff) {
+  Contents contents;
+  contents.clock_offset_ns = 1'000'000'000;
+  contents.truncated = true;
+  contents.truncated_at = 4242;
+  Replay replay;
+  EXPECT_FALSE(replay.add("cut.w502", contents).has_value());
+  const Report report = replay.finish(std::nullopt, std::nullopt);
+  EXPECT_TRUE(report.cut_off);
+  EXPECT_NE(report.cut_off_note.find("cut.w502 was cut off at offset 4242"), std::string::npos) << report.cut_off_note;
+  EXPECT_EQ(report.clock.offset_ns(), 1'000'000'000);
+  EXPECT_EQ(report.files, std::vector<std::string>{"cut.w502"});
 }
 
 TEST_F(RecordingTest, RotationStartsNumberedFiles) {

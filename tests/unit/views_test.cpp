@@ -53,6 +53,17 @@ TEST(Report, ParsesRfc3339) {
   EXPECT_FALSE(parse_rfc3339("1970-01-01T00:00:01"));  // no zone: ambiguous
 }
 
+// Found by the command-line fuzzer (--since/--until): a year past 2262
+// overflowed the nanoseconds (undefined behaviour) into some other time.
+TEST(Report, Rfc3339TimesBeyondNanosecondsInInt64AreRejected) {
+  EXPECT_FALSE(parse_rfc3339("6510-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339("9999-12-31T23:59:59.999999999+23:59"));
+  EXPECT_FALSE(parse_rfc3339("1600-01-01T00:00:00Z"));
+  EXPECT_TRUE(parse_rfc3339("2261-12-31T23:59:59Z"));
+  EXPECT_TRUE(parse_rfc3339("1700-01-01T00:00:00-05:00"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-21T23:30:00+99:99"));  // offsets end at 23:59
+}
+
 TEST(TopView, RatesOverTheWindowAndLatestFirst) {
   TopView view(WallClock(0), 10);
   view.add(gateway_error(1'000'000'000, Cause::refused, "127.0.0.1:9000"));

@@ -1,5 +1,7 @@
 #include "attribution/process_deaths.hpp"
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "events/address.hpp"
@@ -122,10 +124,11 @@ DeathVerdict ProcessDeaths::verdict(const FatalSignal& s, double waited_ms) {
   DeathVerdict v;
   if (supervisor_stop(s)) {
     v.cause = Cause::slow_backend;
-    const std::string waited =
-        waited_ms >= 0 ? " after nginx had waited " + std::to_string(static_cast<long>(waited_ms)) + " ms" : "";
+    // waited_ms is what nginx recorded, any value: printed, never converted to an integer.
+    char waited[64] = "";
+    if (waited_ms >= 0) std::snprintf(waited, sizeof(waited), " after nginx had waited %.0f ms", std::floor(waited_ms));
     v.evidence.push_back("the backend worker was stopped by its supervisor for taking too long: " + describe(s) +
-                         waited);
+                         std::string(waited));
   } else {
     v.cause = Cause::backend_crashed;
     v.evidence.push_back("the backend process holding the connection died: " + describe(s));

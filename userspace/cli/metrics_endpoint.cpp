@@ -16,35 +16,12 @@ namespace why502 {
 namespace {
 
 int bind_listener(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw FatalError("--listen " + listen + ": give ADDRESS:PORT, e.g. 127.0.0.1:9502");
-  std::string host = listen.substr(0, colon);
-  const std::string port_text = listen.substr(colon + 1);
-  char* end = nullptr;
-  const long port = std::strtol(port_text.c_str(), &end, 10);
-  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) throw FatalError("--listen " + listen + ": bad port");
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  int family = AF_INET;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    family = AF_INET6;
-    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    a6->sin6_family = AF_INET6;
-    a6->sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6->sin6_addr) != 1)
-      throw FatalError("--listen " + listen + ": bad IPv6 address");
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) throw FatalError("--listen " + listen + ": bad IPv4 address");
-    len = sizeof(sockaddr_in);
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const ListenAddress address = parse_listen_address(listen);
+  int fd = socket(address.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, 16) != 0) {
+  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 ||
+      ::listen(fd, 16) != 0) {
     const std::string why = std::strerror(errno);
     if (fd >= 0) close(fd);
     throw FatalError("--listen " + listen + ": " + why);
@@ -62,6 +39,34 @@ void send_all(int fd, const std::string& data) {
 }
 
 }  // namespace
+
+ListenAddress parse_listen_address(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) throw FatalError("--listen " + listen + ": give ADDRESS:PORT, e.g. 127.0.0.1:9502");
+  std::string host = listen.substr(0, colon);
+  const std::string port_text = listen.substr(colon + 1);
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) throw FatalError("--listen " + listen + ": bad port");
+  ListenAddress address;
+  sockaddr_storage& addr = address.storage;
+  socklen_t& len = address.length;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6->sin6_addr) != 1)
+      throw FatalError("--listen " + listen + ": bad IPv6 address");
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) throw FatalError("--listen " + listen + ": bad IPv4 address");
+    len = sizeof(sockaddr_in);
+  }
+  return address;
+}
 
 MetricsEndpoint::MetricsEndpoint(const std::string& listen, std::function<std::string()> render)
     : render_(std::move(render)) {

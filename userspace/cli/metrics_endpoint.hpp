@@ -2,12 +2,23 @@
 // from its own thread; anything else gets 404. It never blocks the tracer.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
 
 namespace why502 {
+
+// Where to listen, as bind() takes it.
+struct ListenAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
+// "127.0.0.1:9502" or "[::1]:9502"; throws FatalError saying what is wrong.
+ListenAddress parse_listen_address(const std::string& listen);
 
 class MetricsEndpoint {
  public:

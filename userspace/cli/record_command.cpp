@@ -17,13 +17,16 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   if (digits == 0 || digits > 15) return std::nullopt;
-  uint64_t value = std::stoull(text.substr(0, digits));
+  const uint64_t value = std::stoull(text.substr(0, digits));
   const std::string unit = text.substr(digits);
-  if (unit.empty()) return value;
-  if (unit == "K" || unit == "k") return value << 10;
-  if (unit == "M" || unit == "m") return value << 20;
-  if (unit == "G" || unit == "g") return value << 30;
-  return std::nullopt;
+  int shift = -1;
+  if (unit.empty()) shift = 0;
+  if (unit == "K" || unit == "k") shift = 10;
+  if (unit == "M" || unit == "m") shift = 20;
+  if (unit == "G" || unit == "g") shift = 30;
+  // 15 digits of gigabytes do not fit in 64 bits: too big is malformed, not wrapped.
+  if (shift < 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
 }
 
 void add_record_command(CLI::App& app, RecordOptions& o) {

@@ -5,11 +5,10 @@
 #include <fstream>
 #include <iostream>
 
-#include "attribution/engine.hpp"
-#include "events/event.hpp"
 #include "common/fatal_error.hpp"
 #include "output/report.hpp"
 #include "recording/reader.hpp"
+#include "recording/replay.hpp"
 
 namespace why502 {
 
@@ -30,41 +29,14 @@ int run_report(const ReportOptions& options) {
   if (!options.until.empty() && !(until = parse_rfc3339(options.until)))
     throw FatalError("--until " + options.until + ": not an RFC 3339 time (e.g. 2026-11-21T23:30:00Z)");
 
-  Report report;
   // The engine runs again over the raw events: an improved engine re-reads old recordings.
-  Engine engine;
-  std::vector<Record> records;
-  bool have_clock = false;
+  recording::Replay replay;
   for (const std::string& file : options.files) {
     recording::ReadResult read = recording::read_file(file);
     if (!read.ok) throw FatalError(read.error);
-    report.files.push_back(file);
-    if (!have_clock) {
-      report.clock = WallClock(read.contents.clock_offset_ns);
-      have_clock = true;
-    }
-    if (read.contents.truncated) {
-      report.cut_off = true;
-      report.cut_off_note = file + " was cut off at offset " + std::to_string(read.contents.truncated_at) +
-                            " (the recording stopped abruptly); everything before it is reported";
-    }
-    for (const auto& bytes : read.contents.events) {
-      DecodeResult decoded = decode_event(bytes);
-      if (!decoded.ok) throw FatalError(file + ": a recorded event is invalid: " + decoded.error);
-      const int64_t wall = report.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
-      if (!report.first_ns || wall < *report.first_ns) report.first_ns = wall;
-      if (!report.last_ns || wall > *report.last_ns) report.last_ns = wall;
-      ++report.events;
-      engine.handle(decoded.event, records);
-    }
+    if (auto error = replay.add(file, read.contents)) throw FatalError(*error);
   }
-  engine.finish(records);
-  for (Record& r : records) {
-    const int64_t wall = report.clock.to_realtime_ns(r.ts_ns);
-    if ((since && wall < *since) || (until && wall >= *until)) continue;
-    report.records.push_back(std::move(r));
-  }
-  summarise(report);
+  const Report report = replay.finish(since, until);
 
   std::ofstream file;
   if (!options.output.empty()) {

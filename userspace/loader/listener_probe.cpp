@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -19,13 +21,6 @@ namespace {
 
 constexpr int kTcpListen = 10;
 
-struct Listener {
-  w5_addr addr{};
-  uint32_t queued = 0;
-  uint32_t backlog = 0;
-  uint64_t inode = 0;
-};
-
 // RAII for the netlink socket.
 struct NetlinkSocket {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -34,8 +29,8 @@ struct NetlinkSocket {
   }
 };
 
-std::vector<Listener> tcp_listeners(int family) {
-  std::vector<Listener> found;
+std::vector<TcpListener> tcp_listeners(int family) {
+  std::vector<TcpListener> found;
   NetlinkSocket nl;
   if (nl.fd < 0) return found;
   struct {
@@ -50,27 +45,15 @@ std::vector<Listener> tcp_listeners(int family) {
   message.request.idiag_states = 1u << kTcpListen;
   if (send(nl.fd, &message, sizeof(message), 0) < 0) return found;
 
-  std::vector<char> buffer(64 * 1024);
+  std::vector<uint8_t> buffer(64 * 1024);
   while (true) {
     ssize_t n = recv(nl.fd, buffer.data(), buffer.size(), 0);
     if (n <= 0) return found;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(h, static_cast<unsigned>(n));
-         h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return found;
-      const auto* msg = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-      Listener l;
-      l.addr.family = static_cast<uint16_t>(family);
-      l.addr.port = ntohs(msg->id.idiag_sport);
-      std::memcpy(l.addr.addr, msg->id.idiag_src, family == AF_INET ? 4 : 16);
-      l.queued = msg->idiag_rqueue;   // for a listener: connections waiting to be accepted
-      l.backlog = msg->idiag_wqueue;  // for a listener: the accept queue's limit
-      l.inode = msg->idiag_inode;
-      found.push_back(l);
-    }
+    if (listeners_in_sock_diag_reply(std::span(buffer.data(), static_cast<size_t>(n)), family, found)) return found;
   }
 }
 
-bool serves(const Listener& l, const w5_addr& addr) {
+bool serves(const TcpListener& l, const w5_addr& addr) {
   static const uint8_t zeros[16] = {};
   const size_t len = addr.family == AF_INET ? 4 : 16;
   return l.addr.family == addr.family && l.addr.port == addr.port &&
@@ -96,15 +79,7 @@ uint32_t open_fds(const std::string& proc_dir) {
 
 uint32_t fd_soft_limit(const std::string& proc_dir) {
   std::ifstream in(proc_dir + "/limits");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Max open files", 0) != 0) continue;
-    std::istringstream fields(line.substr(14));
-    std::string soft;
-    fields >> soft;
-    return soft == "unlimited" ? 0 : static_cast<uint32_t>(std::stoul(soft));
-  }
-  return 0;
+  return fd_soft_limit_in_limits(in);
 }
 
 // Processes holding the socket: /proc/PID/fd/N → "socket:[inode]".
@@ -150,24 +125,76 @@ void find_owners(uint64_t inode, w5_listener_state& out) {
 }
 
 uint64_t listen_overflows() {
-  // /proc/net/netstat: a "TcpExt:" line of names, then one of values.
   std::ifstream in("/proc/net/netstat");
-  std::string names, values;
-  while (std::getline(in, names) && std::getline(in, values)) {
-    if (names.rfind("TcpExt:", 0) != 0) continue;
-    std::istringstream n(names), v(values);
-    std::string name, value;
-    while (n >> name && v >> value)
-      if (name == "ListenOverflows") return std::stoull(value);
-  }
-  return 0;
+  return listen_overflows_in_netstat(in);
 }
 
 }  // namespace
 
+bool listeners_in_sock_diag_reply(std::span<const uint8_t> reply, int family, std::vector<TcpListener>& found) {
+  // Every length is checked against the bytes received before anything is
+  // read (NLMSG_OK alone lets a last, unaligned message step past the end);
+  // headers are copied out, so the reply needs no alignment.
+  size_t offset = 0;
+  while (reply.size() - offset >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    std::memcpy(&h, reply.data() + offset, sizeof(h));
+    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > reply.size() - offset) return true;  // garbled: stop the dump
+    if (h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_ERROR) return true;
+    if (h.nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+      inet_diag_msg msg;
+      std::memcpy(&msg, reply.data() + offset + NLMSG_HDRLEN, sizeof(msg));
+      TcpListener l;
+      l.addr.family = static_cast<uint16_t>(family);
+      l.addr.port = ntohs(msg.id.idiag_sport);
+      std::memcpy(l.addr.addr, msg.id.idiag_src, family == AF_INET ? 4 : 16);
+      l.queued = msg.idiag_rqueue;   // for a listener: connections waiting to be accepted
+      l.backlog = msg.idiag_wqueue;  // for a listener: the accept queue's limit
+      l.inode = msg.idiag_inode;
+      found.push_back(l);
+    }
+    offset = std::min<size_t>(offset + NLMSG_ALIGN(h.nlmsg_len), reply.size());
+  }
+  return false;
+}
+
+uint32_t fd_soft_limit_in_limits(std::istream& limits) {
+  std::string line;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream fields(line.substr(14));
+    std::string soft;
+    fields >> soft;
+    uint64_t limit = 0;
+    const auto [end, error] = std::from_chars(soft.data(), soft.data() + soft.size(), limit);
+    // "unlimited", or anything else that is not a number: no limit known.
+    if (error == std::errc::result_out_of_range) return UINT32_MAX;
+    if (error != std::errc() || end != soft.data() + soft.size()) return 0;
+    return static_cast<uint32_t>(std::min<uint64_t>(limit, UINT32_MAX));
+  }
+  return 0;
+}
+
+uint64_t listen_overflows_in_netstat(std::istream& netstat) {
+  // A "TcpExt:" line of names, then one of values.
+  std::string names, values;
+  while (std::getline(netstat, names) && std::getline(netstat, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value) {
+      if (name != "ListenOverflows") continue;
+      uint64_t overflows = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), overflows);
+      return error == std::errc() && end == value.data() + value.size() ? overflows : 0;
+    }
+  }
+  return 0;
+}
+
 std::optional<w5_listener_state> probe_listener(const w5_addr& addr, uint64_t ts_ns) {
   if (addr.family != AF_INET && addr.family != AF_INET6) return std::nullopt;
-  for (const Listener& l : tcp_listeners(addr.family)) {
+  for (const TcpListener& l : tcp_listeners(addr.family)) {
     if (!serves(l, addr)) continue;
     w5_listener_state e{};
     e.h.type = W5_EV_LISTENER_STATE;

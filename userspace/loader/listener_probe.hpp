@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "why502_wire.h"
 
@@ -14,5 +17,25 @@ namespace why502 {
 // The listener serving addr (exact address or wildcard, same port), as an
 // event stamped with ts_ns; nullopt when no local listener matches.
 std::optional<w5_listener_state> probe_listener(const w5_addr& addr, uint64_t ts_ns);
+
+// The parsers behind probe_listener, apart from the kernel they read.
+
+struct TcpListener {
+  w5_addr addr{};
+  uint32_t queued = 0;
+  uint32_t backlog = 0;
+  uint64_t inode = 0;
+};
+
+// One recv() of a NETLINK_SOCK_DIAG dump of family's listeners: appends them
+// to found; true once the dump is over (done or failed).
+bool listeners_in_sock_diag_reply(std::span<const uint8_t> reply, int family, std::vector<TcpListener>& found);
+
+// The soft "Max open files" of /proc/PID/limits; 0 when unlimited, absent or
+// malformed (no limit known), UINT32_MAX past 32 bits.
+uint32_t fd_soft_limit_in_limits(std::istream& limits);
+
+// TcpExt ListenOverflows of /proc/net/netstat; 0 when absent.
+uint64_t listen_overflows_in_netstat(std::istream& netstat);
 
 }  // namespace why502

@@ -1,7 +1,6 @@
 #include "loader/listener_watch.hpp"
 
 #include <cstring>
-#include <string_view>
 
 #include "events/address.hpp"
 #include "loader/listener_probe.hpp"
@@ -12,10 +11,17 @@ constexpr uint64_t kMinIntervalNs = 500'000'000;
 }
 
 std::optional<w5_listener_state> ListenerWatch::before(const Event& event) {
+  const std::optional<w5_addr> target = due(event);
+  if (!target) return std::nullopt;
+  return probe_listener(*target, header_of(event).ts_ns);
+}
+
+std::optional<w5_addr> ListenerWatch::due(const Event& event) {
   const w5_addr* target = nullptr;
   uint64_t ts = 0;
   if (const auto* log = std::get_if<w5_ngx_log>(&event)) {
-    if (std::string_view(log->fmt).rfind("upstream timed out", 0) != 0) return std::nullopt;
+    // fmt is a fixed-size array from nginx's memory: not necessarily NUL-terminated.
+    if (wire_string(log->fmt).rfind("upstream timed out", 0) != 0) return std::nullopt;
     target = &log->upstream;
     ts = log->h.ts_ns;
   } else if (const auto* evidence = std::get_if<w5_sock_evidence>(&event)) {
@@ -30,7 +36,7 @@ std::optional<w5_listener_state> ListenerWatch::before(const Event& event) {
   uint64_t& last = last_probe_ns_[key];
   if (last != 0 && ts - last < kMinIntervalNs) return std::nullopt;
   last = ts;
-  return probe_listener(*target, ts);
+  return *target;
 }
 
 }  // namespace why502

@@ -15,6 +15,9 @@ class ListenerWatch {
  public:
   // The listener's state to feed the engine before the event, if worth it.
   std::optional<w5_listener_state> before(const Event& event);
+  // The decision alone: the listener address worth probing before the event
+  // (counted as probed now), or nullopt.
+  std::optional<w5_addr> due(const Event& event);
 
  private:
   using Key = std::tuple<uint16_t, uint16_t, std::array<uint8_t, 16>>;

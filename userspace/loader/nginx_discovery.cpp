@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -18,19 +19,24 @@ std::string read_first_line(const std::string& path) {
   return line;
 }
 
-pid_t parent_of(pid_t pid) {
-  // /proc/PID/stat: "pid (comm) state ppid ..." — comm may hold spaces and ')'.
-  std::string stat = read_first_line("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  char state;
-  pid_t ppid = 0;
-  rest >> state >> ppid;
-  return ppid;
-}
+pid_t parent_of(pid_t pid) { return parent_pid_in_stat(read_first_line("/proc/" + std::to_string(pid) + "/stat")); }
 
 }  // namespace
+
+pid_t parent_pid_in_stat(const std::string& stat) {
+  // "pid (comm) state ppid ..." — comm may hold spaces and ')', so the fields
+  // are counted from the last ')'. The line may be cut anywhere.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || stat.size() - close < 5 || stat.compare(close, 2, ") ") != 0 ||
+      stat[close + 3] != ' ')
+    return 0;
+  const char* first = stat.data() + close + 4;
+  const char* last = stat.data() + stat.size();
+  pid_t ppid = 0;
+  const auto [end, error] = std::from_chars(first, last, ppid);
+  if (error != std::errc() || (end != last && *end != ' ') || ppid < 0) return 0;
+  return ppid;
+}
 
 std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
   const std::string dir = "/proc/" + std::to_string(pid);

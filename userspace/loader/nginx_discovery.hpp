@@ -23,6 +23,9 @@ std::vector<NginxProcess> find_nginx_processes();
 // The process if it is nginx; nullopt (with why) otherwise.
 std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
 
+// The parent pid in a /proc/PID/stat line; 0 when the line does not parse.
+pid_t parent_pid_in_stat(const std::string& stat);
+
 // "nginx" on PATH, or in the usual sbin directories (root's PATH may lack them).
 std::optional<std::string> find_nginx_on_path();
 

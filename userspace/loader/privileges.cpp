@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -15,16 +16,26 @@ constexpr int kCapBpf = 39;
 
 uint64_t effective_capabilities() {
   std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
-  }
-  return 0;
+  return effective_capabilities_in_status(status);
 }
 
 bool has(uint64_t caps, int cap) { return (caps >> cap) & 1u; }
 
 }  // namespace
+
+uint64_t effective_capabilities_in_status(std::istream& status) {
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    // "CapEff:\t000001ffffffffff"; anything else counts as no capabilities.
+    const size_t digits = line.find_first_not_of(" \t", 7);
+    if (digits == std::string::npos) return 0;
+    uint64_t caps = 0;
+    const auto [end, error] = std::from_chars(line.data() + digits, line.data() + line.size(), caps, 16);
+    return error == std::errc() && end == line.data() + line.size() ? caps : 0;
+  }
+  return 0;
+}
 
 std::string missing_privileges() {
   const uint64_t caps = effective_capabilities();

@@ -1,6 +1,8 @@
 // What the host must allow before anything is loaded.
 #pragma once
 
+#include <cstdint>
+#include <istream>
 #include <string>
 
 namespace why502 {
@@ -11,5 +13,8 @@ std::string missing_privileges();
 
 // Empty when the kernel exposes BTF (needed for CO-RE); else the problem.
 std::string missing_btf();
+
+// The CapEff mask of a /proc/PID/status; 0 when absent.
+uint64_t effective_capabilities_in_status(std::istream& status);
 
 }  // namespace why502

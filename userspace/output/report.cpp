@@ -211,7 +211,12 @@ std::optional<int64_t> parse_rfc3339(const std::string& text) {
   tm t{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &t);
   if (!rest) return std::nullopt;
-  int64_t ns = static_cast<int64_t>(timegm(&t)) * 1'000'000'000;
+  // strptime takes any year up to 9999, but nanoseconds in an int64_t end in
+  // 2262 (and begin in 1677): keep a day's margin for the fraction and zone.
+  constexpr int64_t kMaxSeconds = INT64_MAX / 1'000'000'000 - 86'400;
+  const int64_t seconds = static_cast<int64_t>(timegm(&t));
+  if (seconds > kMaxSeconds || seconds < -kMaxSeconds) return std::nullopt;
+  int64_t ns = seconds * 1'000'000'000;
   if (*rest == '.') {
     ++rest;
     int64_t scale = 100'000'000;
@@ -223,7 +228,8 @@ std::optional<int64_t> parse_rfc3339(const std::string& text) {
   }
   if (*rest == 'Z' && rest[1] == '\0') return ns;
   int sign = 0, hh = 0, mm = 0;
-  if ((*rest == '+' || *rest == '-') && sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2) {
+  if ((*rest == '+' || *rest == '-') && sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 && hh >= 0 && hh <= 23 &&
+      mm >= 0 && mm <= 59) {
     sign = *rest == '+' ? 1 : -1;
     return ns - sign * (hh * 3600LL + mm * 60LL) * 1'000'000'000;
   }

@@ -25,6 +25,11 @@ ReadResult fail(const std::string& name, uint64_t offset, const std::string& wha
   return r;
 }
 
+// The wall clock minus CLOCK_MONOTONIC: today's offset is about 2^60 ns. Past
+// ±2^62 it is garbage, and event time + offset could overflow (event times
+// stay below 2^62, see decode_event).
+constexpr int64_t kMaxClockOffsetNs = int64_t{1} << 62;
+
 int64_t clock_offset_of(const std::string& metadata) {
   const std::string key = "\"clock_offset_ns\":";
   auto pos = metadata.find(key);
@@ -63,6 +68,8 @@ ReadResult read_bytes(const std::vector<uint8_t>& bytes, const std::string& name
   Contents& c = result.contents;
   c.metadata.assign(reinterpret_cast<const char*>(bytes.data() + offset), header_bytes);
   c.clock_offset_ns = clock_offset_of(c.metadata);
+  if (c.clock_offset_ns > kMaxClockOffsetNs || c.clock_offset_ns < -kMaxClockOffsetNs)
+    return fail(name, offset, "clock offset " + std::to_string(c.clock_offset_ns) + " ns is implausible");
   offset += header_bytes;
 
   std::vector<uint8_t> raw;

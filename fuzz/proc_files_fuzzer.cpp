@@ -1,0 +1,32 @@
+// The /proc files why502 reads: the first byte picks the parser, the rest is
+// the file's text. /proc/PID/stat (nginx's parent), /proc/PID/limits (a
+// backend's descriptor limit), /proc/net/netstat (ListenOverflows) and
+// /proc/self/status (our capabilities).
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "loader/listener_probe.hpp"
+#include "loader/nginx_discovery.hpp"
+#include "loader/privileges.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
+  std::istringstream in(text);
+  switch (data[0] % 4) {
+    case 0:
+      why502::parent_pid_in_stat(text);
+      break;
+    case 1:
+      why502::fd_soft_limit_in_limits(in);
+      break;
+    case 2:
+      why502::listen_overflows_in_netstat(in);
+      break;
+    case 3:
+      why502::effective_capabilities_in_status(in);
+      break;
+  }
+  return 0;
+}

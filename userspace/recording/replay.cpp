@@ -1,0 +1,43 @@
+#include "recording/replay.hpp"
+
+#include "events/event.hpp"
+
+namespace why502::recording {
+
+std::optional<std::string> Replay::add(const std::string& file, const Contents& contents) {
+  report_.files.push_back(file);
+  // The first file's clock: each rotated file repeats the same offset.
+  if (!have_clock_) {
+    report_.clock = WallClock(contents.clock_offset_ns);
+    have_clock_ = true;
+  }
+  if (contents.truncated) {
+    report_.cut_off = true;
+    report_.cut_off_note = file + " was cut off at offset " + std::to_string(contents.truncated_at) +
+                           " (the recording stopped abruptly); everything before it is reported";
+  }
+  for (const auto& bytes : contents.events) {
+    DecodeResult decoded = decode_event(bytes);
+    if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
+    const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
+    if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;
+    if (!report_.last_ns || wall > *report_.last_ns) report_.last_ns = wall;
+    ++report_.events;
+    engine_.handle(decoded.event, records_);
+  }
+  return std::nullopt;
+}
+
+Report Replay::finish(std::optional<int64_t> since, std::optional<int64_t> until) {
+  engine_.finish(records_);
+  for (Record& r : records_) {
+    const int64_t wall = report_.clock.to_realtime_ns(r.ts_ns);
+    if ((since && wall < *since) || (until && wall >= *until)) continue;
+    report_.records.push_back(std::move(r));
+  }
+  records_.clear();
+  summarise(report_);
+  return std::move(report_);
+}
+
+}  // namespace why502::recording

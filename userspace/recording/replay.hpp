@@ -1,0 +1,33 @@
+// `why502 report`'s engine pass: the recorded events through the attribution
+// engine again, gathered into a Report. The report command and the recording
+// fuzzer share it, so a corrupt recording is fuzzed down the path it takes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attribution/engine.hpp"
+#include "output/report.hpp"
+#include "recording/reader.hpp"
+
+namespace why502::recording {
+
+class Replay {
+ public:
+  // One file's contents, files in recording order. Returns the error (naming
+  // the file) when a recorded event is invalid; the replay is then unusable.
+  std::optional<std::string> add(const std::string& file, const Contents& contents);
+  // Ends the engine pass: the records within [since, until) of wall-clock
+  // time, summarised.
+  Report finish(std::optional<int64_t> since, std::optional<int64_t> until);
+
+ private:
+  Engine engine_;
+  Report report_;
+  std::vector<Record> records_;
+  bool have_clock_ = false;
+};
+
+}  // namespace why502::recording
