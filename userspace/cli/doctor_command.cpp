@@ -1,0 +1,164 @@
+#include "cli/doctor_command.hpp"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "loader/elf_symbols.hpp"
+#include "loader/nginx_discovery.hpp"
+#include "loader/nginx_layout.hpp"
+#include "loader/privileges.hpp"
+#include "loader/probe_session.hpp"
+
+namespace why502 {
+namespace {
+
+enum class Verdict { ok, warn, fail };
+
+struct Row {
+  std::string check;
+  Verdict verdict;
+  std::string detail;
+};
+
+// Every tracepoint a kernel-side program of why502 attaches to.
+constexpr const char* kTracepoints[] = {
+    "sock/sock_send_length",  "sock/sock_recv_length",   "tcp/tcp_receive_reset", "sock/inet_sk_error_report",
+    "tcp/tcp_retransmit_skb", "sched/sched_process_fork", "sched/sched_process_exit", "signal/signal_generate",
+    "oom/mark_victim",        "sock/inet_sock_set_state"};
+constexpr const char* kNginxFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string tracefs_root() {
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (exists(std::string(root) + "/events")) return root;
+  return "";
+}
+
+uint64_t effective_caps() {
+  std::ifstream status("/proc/self/status");
+  return effective_capabilities_in_status(status);
+}
+
+// Returns the loaded session (for the uprobe checks), or null.
+std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
+  const std::string btf = missing_btf();
+  rows.push_back({"kernel BTF", btf.empty() ? Verdict::ok : Verdict::fail,
+                  btf.empty() ? "/sys/kernel/btf/vmlinux" : btf});
+  const uint64_t caps = effective_caps();
+  const std::string privileges = missing_privileges();
+  rows.push_back({"privileges to load BPF", privileges.empty() ? Verdict::ok : Verdict::fail,
+                  privileges.empty() ? "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)" : privileges});
+  const bool sys_admin = (caps >> 21) & 1;
+  rows.push_back({"privileges for uprobes", sys_admin ? Verdict::ok : Verdict::warn,
+                  sys_admin ? "CAP_SYS_ADMIN"
+                            : "no CAP_SYS_ADMIN: the kernel may refuse nginx uprobes (kernel-only attribution)"});
+  const bool ptrace = (caps >> 19) & 1, dac = (caps >> 2) & 1;
+  rows.push_back({"privileges to read /proc", ptrace && dac ? Verdict::ok : Verdict::warn,
+                  ptrace && dac ? "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
+                                : "missing CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH: other users' nginx and backends "
+                                  "may be unreadable"});
+
+  const std::string tracefs = tracefs_root();
+  for (const char* tp : kTracepoints) {
+    const bool found = !tracefs.empty() && exists(tracefs + "/events/" + tp);
+    rows.push_back({std::string("tracepoint ") + tp, found ? Verdict::ok : Verdict::fail,
+                    found ? "present" : tracefs.empty() ? "tracefs is not mounted" : "not in this kernel"});
+  }
+  const bool uprobe_pmu = exists("/sys/bus/event_source/devices/uprobe/type");
+  rows.push_back({"uprobes", uprobe_pmu ? Verdict::ok : Verdict::fail,
+                  uprobe_pmu ? "uprobe PMU present" : "no uprobe PMU (CONFIG_UPROBE_EVENTS)"});
+
+  if (!privileges.empty()) return nullptr;  // the kernel would refuse the rest for that reason alone
+  const int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "w5_doctor", 0, 0, 4096, nullptr);
+  rows.push_back({"ring buffer maps", ring >= 0 ? Verdict::ok : Verdict::fail,
+                  ring >= 0 ? "supported" : std::string("refused: ") + std::strerror(errno)});
+  if (ring >= 0) close(ring);
+  try {
+    auto session = std::make_unique<ProbeSession>(ProbeOptions{}, [](std::span<const uint8_t>) {});
+    const std::vector<std::string>& warnings = session->warnings();
+    rows.push_back({"why502's BPF programs", warnings.empty() ? Verdict::ok : Verdict::warn,
+                    warnings.empty() ? "loaded and attached (" + std::to_string(session->kernel_probes()) + " probes)"
+                                     : warnings.front()});
+    return session;
+  } catch (const std::exception& e) {
+    rows.push_back({"why502's BPF programs", Verdict::fail, e.what()});
+    return nullptr;
+  }
+}
+
+void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<std::string> binaries;
+  for (const NginxProcess& p : find_nginx_processes())
+    if (seen.insert({p.dev, p.ino}).second) binaries.push_back(p.exe);
+  if (binaries.empty()) {
+    if (auto on_path = find_nginx_on_path()) binaries.push_back(*on_path);
+  }
+  if (binaries.empty()) {
+    rows.push_back({"nginx", Verdict::warn, "no nginx runs and none is on PATH (use --nginx-binary with trace)"});
+    return;
+  }
+  for (const std::string& path : binaries) {
+    ElfFunctions functions = read_elf_functions(path);
+    std::string missing;
+    for (const char* name : kNginxFunctions)
+      if (functions.ok && !functions.names.count(name)) missing += std::string(missing.empty() ? "" : ", ") + name;
+    Row row{"nginx " + path, Verdict::ok, ""};
+    if (!functions.ok) {
+      row = {row.check, Verdict::warn, functions.error + " (kernel-only attribution)"};
+    } else if (!missing.empty()) {
+      row = {row.check, Verdict::warn, "no symbol " + missing + " (stripped?): kernel-only attribution"};
+    } else {
+      const NginxLayout layout = nginx_layout_for(path);
+      const std::string error = session ? session->attach_nginx_binary(path, layout) : "";
+      if (!error.empty())
+        row = {row.check, Verdict::warn, error + ": kernel-only attribution"};
+      else
+        row.detail = std::string(session ? "uprobes attach" : "symbols usable") + "; layout: " + layout.description;
+    }
+    rows.push_back(row);
+  }
+}
+
+const char* verdict_name(Verdict v) { return v == Verdict::ok ? "ok" : v == Verdict::warn ? "warn" : "FAIL"; }
+
+}  // namespace
+
+void add_doctor_command(CLI::App& app, DoctorOptions&) {
+  app.add_subcommand("doctor", "Check that this host can run why502: kernel, privileges, nginx");
+}
+
+int run_doctor(const DoctorOptions&) {
+  std::vector<Row> rows;
+  std::unique_ptr<ProbeSession> session = check_kernel(rows);
+  check_nginx(rows, session.get());
+  size_t width = 0;
+  for (const Row& r : rows) width = std::max(width, r.check.size());
+  bool fails = false;
+  for (const Row& r : rows) {
+    std::printf("%-*s  %-4s  %s\n", static_cast<int>(width), r.check.c_str(), verdict_name(r.verdict), r.detail.c_str());
+    fails = fails || r.verdict == Verdict::fail;
+  }
+  std::printf("%s\n", fails ? "why502 cannot trace on this host (see FAIL above)"
+                            : "why502 can trace on this host");
+  return fails ? 1 : 0;
+}
+
+}  // namespace why502
