@@ -20,10 +20,12 @@ struct {
 	__type(value, struct w5_nginx_layout);
 } layouts SEC(".maps");
 
-/* With --pid only the chosen processes count; otherwise any process running
- * a traced binary is nginx, and joins nginx_tgid_bits so the kernel-side hooks
- * see it too (a master started after why502 was). */
-const volatile bool only_listed_processes = false;
+/* With --pid only the chosen processes count (only_listed_processes, in
+ * common.bpf.h); otherwise any process running a traced binary is nginx, and
+ * joins nginx_tgid_bits so the kernel-side hooks see it too (a master started
+ * after why502 was). */
+/* --capture-request: the request line of each error-page request. */
+const volatile bool capture_request_line = false;
 
 static __always_inline bool admit_current_process(void)
 {
@@ -207,6 +209,23 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	if (!l || !r)
 		return 0;
 
+	__u64 client_conn = user_u64(r + l->r_connection);
+	if (capture_request_line && l->r_request_line) {
+		struct w5_request_line *line = reserve_event(sizeof(*line), W5_EV_REQUEST_LINE);
+		if (line) {
+			__builtin_memset((char *)line + sizeof(line->h), 0, sizeof(*line) - sizeof(line->h));
+			line->request = r;
+			line->connection = connection_number(l, client_conn);
+			__u64 len = user_u64(r + l->r_request_line);
+			__u64 data = user_u64(r + l->r_request_line + 8);
+			line->len = (__u32)len;
+			__u32 n = len < W5_REQUEST_LINE_LEN - 1 ? (__u32)len : W5_REQUEST_LINE_LEN - 1;
+			if (data && n)
+				bpf_probe_read_user(line->line, n, (const void *)data);
+			bpf_ringbuf_submit(line, 0);
+		}
+	}
+
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)
 		return 0;
@@ -214,7 +233,6 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	e->request = r;
 	e->status = (__u32)status;
 
-	__u64 client_conn = user_u64(r + l->r_connection);
 	e->connection = connection_number(l, client_conn);
 	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
 	e->client_sk = (__u64)fd_to_sock(connection_fd(l, client_conn));

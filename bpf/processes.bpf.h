@@ -32,4 +32,31 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* A process named nginx starts, or a traced one executes a new binary (the
+ * new master of a binary upgrade): it is traced from now on, and userspace is
+ * told at once so it attaches the uprobes to that binary without waiting for
+ * its next /proc scan. */
+SEC("raw_tracepoint/sched_process_exec")
+int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	bool traced = is_nginx_tgid(tgid);
+	char comm[W5_COMM_LEN] = {};
+	BPF_CORE_READ_STR_INTO(&comm, task, comm);
+	bool named_nginx = comm[0] == 'n' && comm[1] == 'g' && comm[2] == 'i' && comm[3] == 'n' &&
+			   comm[4] == 'x' && comm[5] == 0;
+	if (!traced && (!named_nginx || only_listed_processes))
+		return 0;
+	add_nginx_tgid(tgid);
+	struct w5_process_exec *e = reserve_event(sizeof(*e), W5_EV_PROCESS_EXEC);
+	if (!e)
+		return 0;
+	e->was_traced = traced;
+	e->pad = 0;
+	__builtin_memcpy(e->comm, comm, sizeof(comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 #endif /* WHY502_PROCESSES_BPF_H */

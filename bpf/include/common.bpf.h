@@ -51,6 +51,9 @@ struct {
  * only leave it high): while it is zero, a healthy response skips the map. */
 __u64 clients_with_failures_added = 0;
 
+/* --pid: only the listed processes (and what they fork) are nginx. */
+const volatile bool only_listed_processes = false;
+
 static __always_inline void count_lost(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &reason);

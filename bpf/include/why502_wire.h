@@ -51,7 +51,14 @@ enum w5_event_type {
 	/* Made in userspace, not by BPF: a TCP listener's queue and its owner,
 	 * read through sock_diag and /proc when nginx timed out on it. */
 	W5_EV_LISTENER_STATE = 12,
+	/* The request line of a request nginx answers with an error page; only
+	 * with --capture-request (sent just before its W5_EV_NGX_ERROR_PAGE). */
+	W5_EV_REQUEST_LINE = 13,
+	/* A traced process, or a process named nginx, executed a new binary. */
+	W5_EV_PROCESS_EXEC = 14,
 };
+
+#define W5_REQUEST_LINE_LEN 160
 
 /* Client/upstream protocol hint in w5_client_response. */
 enum w5_upstream_proto {
@@ -148,6 +155,13 @@ struct w5_sock_evidence {
 	struct w5_addr remote;
 };
 
+struct w5_process_exec {
+	struct w5_header h; /* tgid: the process that executed a binary */
+	__u32 was_traced;   /* it was traced already (a binary upgrade's new master) */
+	__u32 pad;
+	char comm[W5_COMM_LEN];
+};
+
 struct w5_process_fork {
 	struct w5_header h;
 	__u32 parent_tgid;
@@ -235,6 +249,17 @@ struct w5_nginx_layout {
 	__u32 state_bytes_sent;
 	__u32 state_peer;
 	__u32 ctx_request;
+	__u32 r_request_line; /* ngx_str_t; build-dependent (after headers_in/out) */
+	__u32 pad;
+};
+
+struct w5_request_line {
+	struct w5_header h;
+	__u64 request;
+	__u64 connection;
+	__u32 len;  /* the line's whole length; line[] holds at most W5_REQUEST_LINE_LEN - 1 */
+	__u32 pad;
+	char line[W5_REQUEST_LINE_LEN];
 };
 
 #define W5_MAX_LAYOUTS 8

@@ -10,6 +10,20 @@
 namespace why502 {
 namespace {
 
+// The request line as nginx holds it, if it looks like one ("GET /x HTTP/1.1"):
+// its offset in ngx_http_request_t depends on the build, so what was read is
+// checked before it is believed. Longer lines end in "...".
+std::string plausible_request_line(const w5_request_line& e) {
+  const std::string line = wire_string(e.line);
+  size_t method = 0;
+  while (method < line.size() && line[method] >= 'A' && line[method] <= 'Z') ++method;
+  if (method < 3 || method >= line.size() || line[method] != ' ' || line.size() < method + 2) return "";
+  for (char c : line)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return "";
+  if (line.size() != std::min<size_t>(e.len, W5_REQUEST_LINE_LEN - 1)) return "";
+  return e.len > line.size() ? line + "..." : line;
+}
+
 constexpr uint64_t kUnsetMsec = ~0ull;  // nginx's (ngx_msec_t) -1
 
 bool is_unset(uint64_t msec) { return msec == kUnsetMsec; }
@@ -104,6 +118,10 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           deaths_.add_oom_victim(e);
         } else if constexpr (std::is_same_v<T, w5_listener_state>) {
           listeners_[{e.addr.family, e.addr.port}] = e;
+        } else if constexpr (std::is_same_v<T, w5_request_line>) {
+          if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
+          if (std::string line = plausible_request_line(e); !line.empty())
+            request_lines_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(line);
         }
       },
       event);
@@ -192,6 +210,12 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   r.client = format_endpoint(e.client);
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
   r.source = "uprobe";
+  if (!request_lines_.empty()) {
+    if (auto it = request_lines_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != request_lines_.end()) {
+      r.request = std::move(it->second);
+      request_lines_.erase(it);
+    }
+  }
 
   // One attempt per entry of r->upstream_states (the last few when there
   // were many). nginx's log lines give the causes of the failed ones. They are
@@ -316,8 +340,7 @@ const SocketFacts* Engine::kernel_facts(const LoggedAttempt& attempt, double att
   const w5_addr& a = facts->remote;
   const w5_addr& b = attempt.upstream_addr;
   if (a.family != b.family || a.port != b.port || std::memcmp(a.addr, b.addr, sizeof(a.addr)) != 0) return nullptr;
-  const uint64_t window_ns =
-      attempt_ms >= 0 ? static_cast<uint64_t>((attempt_ms + 1000) * 1e6) : 60'000'000'000ull;
+  const uint64_t window_ns = attempt_window_ns(attempt_ms, 1000, 60'000'000'000ull);
   if (age_ns(attempt.ts_ns, facts->first_ts_ns) > window_ns) return nullptr;
   return facts;
 }
@@ -443,7 +466,7 @@ std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double
       cause != Cause::slow_backend && cause != Cause::unknown)
     return evidence;
   // The death must fall within the attempt (plus slack for nginx's coarse clock).
-  const uint64_t window_ns = waited_ms >= 0 ? static_cast<uint64_t>((waited_ms + 2000) * 1e6) : 60'000'000'000ull;
+  const uint64_t window_ns = attempt_window_ns(waited_ms, 2000, 60'000'000'000ull);
   const uint64_t since = f.ts_ns > window_ns ? f.ts_ns - window_ns : 0;
   if (const FatalSignal* d = deaths_.holder_of(conn, since, f.ts_ns, true)) {
     DeathVerdict v = ProcessDeaths::verdict(*d, waited_ms);
@@ -460,7 +483,7 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
   if (it == listeners_.end()) return evidence;
   const w5_listener_state& l = it->second;
   // Read during this attempt (or at its timeout).
-  const uint64_t window_ns = waited_ms >= 0 ? static_cast<uint64_t>((waited_ms + 2000) * 1e6) : 60'000'000'000ull;
+  const uint64_t window_ns = attempt_window_ns(waited_ms, 2000, 60'000'000'000ull);
   if (l.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, l.h.ts_ns) > window_ns) return evidence;
 
   const std::string owner = l.owner_pid ? "pid " + std::to_string(l.owner_pid) + " (" + wire_string(l.owner_comm) + ")"

@@ -112,6 +112,8 @@ class Engine {
   EngineOptions options_;
   EngineStats stats_;
   std::unordered_map<RequestKey, PendingRequest, RequestKeyHash> pending_;
+  // --capture-request: the line of a request whose error page comes next.
+  std::unordered_map<RequestKey, std::string, RequestKeyHash> request_lines_;
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
   // Error-page records held (briefly) until nginx's status line on the client

@@ -28,6 +28,7 @@ struct Record {
   std::vector<Attempt> attempts;      // every upstream attempt nginx made
   std::string nginx_error;            // nginx's own words for the last failure, if it logged one
   std::string source;                 // which probes saw it: "uprobe" or "kernel"
+  std::string request;                // the request line, only with --capture-request
 };
 
 }  // namespace why502

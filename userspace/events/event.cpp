@@ -30,6 +30,10 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
   }
   w5_header h;
   std::memcpy(&h, bytes.data(), sizeof(h));
+  if (h.ts_ns >= kMaxMonotonicNs) {
+    return {false, {}, "event type " + std::to_string(h.type) + " has time " + std::to_string(h.ts_ns) +
+                           " ns, which no CLOCK_MONOTONIC shows"};
+  }
   switch (h.type) {
     case W5_EV_NGX_LOG:
       return copy_as<w5_ngx_log>(bytes, h);
@@ -53,6 +57,10 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_oom_victim>(bytes, h);
     case W5_EV_LISTENER_STATE:
       return copy_as<w5_listener_state>(bytes, h);
+    case W5_EV_REQUEST_LINE:
+      return copy_as<w5_request_line>(bytes, h);
+    case W5_EV_PROCESS_EXEC:
+      return copy_as<w5_process_exec>(bytes, h);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

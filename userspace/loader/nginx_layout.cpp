@@ -17,6 +17,7 @@ w5_nginx_layout default_nginx_layout() {
   l.log_data = 0x28;
   l.log_action = 0x40;
   l.ctx_request = 0x8;
+  l.r_request_line = 0x3e0;  // Debian 1.22.1's configure flags; checked by userspace before use
   l.ctx_current_request = 0x10;
   l.u_peer = 0x10;
   l.pc_connection = 0x0;
@@ -40,6 +41,7 @@ NginxLayout nginx_layout_for(const std::string& binary_path) {
   if (bytes.find("--without-http-cache") != std::string::npos) {
     layout.offsets.r_upstream = 0x40;
     layout.offsets.r_upstream_states = 0x48;
+    layout.offsets.r_request_line = 0x3d8;
     layout.description = "nginx x86-64, built --without-http-cache";
   }
   return layout;

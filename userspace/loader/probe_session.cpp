@@ -37,6 +37,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   if (!skel_) throw FatalError(std::string("cannot open the BPF object: ") + std::strerror(errno));
   skel_->rodata->only_listed_processes = options.only_listed_processes;
   skel_->rodata->measure_connect = options.measure_connect;
+  skel_->rodata->capture_request_line = options.capture_request_line;
   if (!options.measure_connect) bpf_program__set_autoload(skel_->progs.on_inet_sock_set_state, false);
   if (int err = why502_bpf__load(skel_); err != 0) {
     why502_bpf__destroy(skel_);
@@ -52,6 +53,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
       skel_->progs.on_tcp_retransmit_skb,  skel_->progs.on_sched_process_fork,
       skel_->progs.on_sched_process_exit,  skel_->progs.on_signal_generate,
       skel_->progs.on_oom_mark_victim,    skel_->progs.on_inet_sock_set_state,
+      skel_->progs.on_sched_process_exec,
   };
   for (bpf_program* prog : kernel_programs) {
     if (!bpf_program__autoload(prog)) continue;

@@ -24,6 +24,7 @@ namespace why502 {
 struct ProbeOptions {
   bool only_listed_processes = false;  // --pid: ignore nginx processes not handed to trace_process
   bool measure_connect = false;        // connect-time histograms (costs a tracepoint per TCP state change)
+  bool capture_request_line = false;   // --capture-request
   int verbosity = 0;
 };
 

@@ -109,6 +109,10 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
     append_key(out, "nginx_error");
     append_quoted(out, r.nginx_error);
   }
+  if (!r.request.empty()) {
+    append_key(out, "request");
+    append_quoted(out, r.request);
+  }
   append_key(out, "source");
   append_quoted(out, r.source);
   out += '}';

@@ -1,0 +1,20 @@
+// --anonymise-clients: client addresses cut down before anything sees them.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "events/event.hpp"
+
+namespace why502 {
+
+// IPv4 to its /24, IPv6 to its /48. The port stays: it tells connections of
+// one network apart (the engine joins by them) and says nothing of a person.
+// Upstream addresses stay.
+void anonymise_address(w5_addr& addr);
+// Every client address an event carries.
+void anonymise_clients(Event& event);
+// The wire bytes of an event (for recordings of the anonymised events).
+std::span<const uint8_t> event_bytes(const Event& event);
+
+}  // namespace why502
