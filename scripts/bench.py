@@ -64,19 +64,20 @@ def wait_for_port(port, timeout=10.0):
 class Nginx:
     """One nginx master with one worker pinned to a CPU, in its own prefix."""
 
-    def __init__(self, workdir, name, cpu, servers):
+    def __init__(self, workdir, name, cpu, servers, worker_connections=4096, workers=1):
         self.prefix = os.path.join(workdir, name)
         os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
         self.conf = os.path.join(self.prefix, "nginx.conf")
-        mask = "1" + "0" * cpu
+        mask = " ".join(["1" + "0" * cpu] * workers)
         with open(self.conf, "w") as f:
             f.write(
-                "daemon on;\nmaster_process on;\nworker_processes 1;\n"
+                "daemon on;\nmaster_process on;\nworker_processes %d;\n"
                 "worker_cpu_affinity %s;\npid %s/nginx.pid;\n"
+                "worker_rlimit_nofile %d;\n"
                 "error_log %s/logs/error.log error;\n"
-                "events { worker_connections 4096; }\n"
+                "events { worker_connections %d; }\n"
                 "http {\n  log_format status '$status';\n%s}\n"
-                % (mask, self.prefix, self.prefix, servers)
+                % (workers, mask, self.prefix, min(2 * worker_connections + 1024, nofile_hard_limit()), self.prefix, worker_connections, servers)
             )
         subprocess.run(["nginx", "-p", self.prefix, "-c", self.conf], check=True)
         deadline = time.monotonic() + 10
@@ -110,6 +111,12 @@ class Nginx:
             deadline = time.monotonic() + 10
             while os.path.exists("/proc/%d" % master) and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+def nofile_hard_limit():
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
 
 
 def on_cpu_ns(pid):

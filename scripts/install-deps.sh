@@ -3,7 +3,9 @@
 # skipping packages that are already there. Needs root.
 set -euo pipefail
 
-build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev)
+# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes (scripts/fuzz.sh).
+build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev
+                libclang-rt-14-dev)
 test_packages=(libgtest-dev libgmock-dev nlohmann-json3-dev nginx curl openssl python3 iproute2 nftables tmux
                php-fpm gunicorn prometheus chromium wrk libbenchmark-dev)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test (unit
-# tests without privileges, integration tests as root against a real nginx).
+# tests without privileges, integration tests as root against a real nginx),
+# then the same suite under ASan + UBSan, then a smoke run of the benchmark.
 # Usage: sudo scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,10 @@ fi
 scripts/install-deps.sh
 scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure
+# The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
+# a finding fails the test whose process hit it.
+BUILD_DIR=build-sanitize scripts/build.sh -DWHY502_SANITIZE=ON
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-sanitize --output-on-failure
+# One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
+scripts/bench.py --rounds 1 --seconds 1 --why502 "${BUILD_DIR:-build}/why502"

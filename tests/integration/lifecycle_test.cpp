@@ -4,6 +4,7 @@
 // must still be attributed.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -95,18 +96,27 @@ TEST_F(Lifecycle, BinaryUpgradeToANewInodeAtTheSamePath) {
   EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
 }
 
+// A new nginx is traced from its exec: its first request, sent the moment it
+// listens, is already seen by the kernel-side hooks (an upstream's own 502),
+// and its binary is attached on the exec event, not a later /proc scan.
 TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
   Scenario s;
   s.start_tracer({"-v"});  // no nginx runs yet
   const std::string binary = s.dir() + "/opt/nginx";
   install_nginx_copy(binary);
+  const std::string says502 = s.start_backend("status502");
   const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  s.start_nginx(refused_server(refused), 1, 1024, binary);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
+                    proxy("/says502", "http://" + says502) + "  }\n",
+                1, 1024, binary);
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/says502"}), std::vector<int>{502});
   ASSERT_TRUE(s.tracer().wait_for_text("attached to /proc/" + std::to_string(s.nginx_master()) + "/exe", 10s))
       << s.tracer_output();
+  EXPECT_NE(s.tracer_output().find("found at exec"), std::string::npos) << s.tracer_output();
   EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
   const std::vector<nlohmann::json> records = s.stop_tracer();
-  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}, {says502, "upstream_status"}}), "")
+      << s.tracer_output();
 }
 
 // BPF programs loaded now whose names are why502's (bpftool truncates to 15).
@@ -157,6 +167,42 @@ TEST_F(Lifecycle, TwoInstancesAtOnceBothSeeEveryError) {
   for (std::string line; std::getline(in, line);) others.push_back(nlohmann::json::parse(line));
   EXPECT_EQ(match_records(s.access_log(), first, {{refused, "refused"}}), "");
   EXPECT_EQ(match_records(s.access_log(), others, {{refused, "refused"}}), "") << second.output();
+}
+
+// A network namespace this test owns (as a container has), removed at the end.
+class OwnNetns {
+ public:
+  OwnNetns() : name_("w5test" + std::to_string(getpid())) {
+    run_command({"ip", "netns", "add", name_});
+    run_command({"ip", "netns", "exec", name_, "ip", "link", "set", "lo", "up"});
+  }
+  ~OwnNetns() { run_command({"ip", "netns", "delete", name_}); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// nginx, its upstreams and its clients inside another network namespace:
+// every error is attributed, with the addresses that nginx sees there.
+TEST_F(Lifecycle, NginxInsideAnotherNetworkNamespace) {
+  OwnNetns ns;
+  Scenario s;
+  s.use_netns(ns.name());
+  const std::string says502 = s.start_backend("status502");
+  const std::string reset = s.start_backend("reset");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
+                proxy("/says502", "http://" + says502) + proxy("/reset", "http://" + reset) + "  }\n");
+  s.start_tracer();  // in our namespace
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/says502",
+                    "http://127.0.0.1:{PORT}/reset"}),
+            (std::vector<int>{502, 502, 502}));
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          {{refused, "refused"}, {says502, "upstream_status"}, {reset, "reset"}}),
+            "")
+      << s.tracer_output();
 }
 
 }  // namespace

@@ -103,8 +103,13 @@ std::string Scenario::start_backend(const std::string& mode, const std::string& 
   return start_helper(argv);
 }
 
+std::vector<std::string> Scenario::in_netns(std::vector<std::string> argv) const {
+  if (!netns_.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", netns_});
+  return argv;
+}
+
 std::string Scenario::start_helper(const std::vector<std::string>& argv) {
-  auto helper = std::make_unique<ChildProcess>(argv);
+  auto helper = std::make_unique<ChildProcess>(in_netns(argv));
   auto line = helper->wait_for_line("ready ", 10s);
   if (!line) throw std::runtime_error(argv[1] + " did not start: " + helper->output());
   backends_.push_back(std::move(helper));
@@ -184,7 +189,7 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
   conf = replace_all(conf, "{TLS_PORT}", std::to_string(tls_port_));
   conf = replace_all(conf, "{DIR}", dir_);
   std::ofstream(dir_ + "/nginx.conf") << conf;
-  nginx_ = std::make_unique<ChildProcess>(std::vector<std::string>{binary, "-c", dir_ + "/nginx.conf", "-p", dir_});
+  nginx_ = std::make_unique<ChildProcess>(in_netns({binary, "-c", dir_ + "/nginx.conf", "-p", dir_}));
   if (daemon) {
     if (nginx_->wait_exit(10s) != 0) throw std::runtime_error("nginx did not start: " + nginx_->output());
     nginx_.reset();  // the master detached; it is stopped through its pid file
@@ -193,10 +198,11 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (nginx_ && nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
-    if (port_accepts(health_port)) {
+    if (!netns_.empty() || port_accepts(health_port)) {
       int status = 0;
-      std::string code = run_command({"curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}",
-                                      "http://127.0.0.1:" + std::to_string(health_port) + "/"}, &status);
+      std::string code = run_command(in_netns({"curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w",
+                                               "%{http_code}", "http://127.0.0.1:" + std::to_string(health_port) + "/"}),
+                                     &status);
       if (code == "204") return;
     }
     std::this_thread::sleep_for(20ms);  // polling a readiness condition, not hoping
@@ -243,7 +249,7 @@ std::vector<int> Scenario::curl(const std::vector<std::string>& urls, const std:
   for (const auto& url : urls) {
     argv.insert(argv.end(), {"-o", "/dev/null", replace_all(url, "{PORT}", std::to_string(nginx_port_))});
   }
-  std::istringstream out(run_command(argv));
+  std::istringstream out(run_command(in_netns(argv)));
   std::vector<int> codes;
   int code;
   while (out >> code) codes.push_back(code);

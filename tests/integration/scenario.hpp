@@ -43,6 +43,9 @@ class Scenario {
   // Starts php-fpm (Debian package) on unix:{DIR}/php.sock serving {DIR}/www,
   // with the given scripts (name → PHP source); returns "unix:{DIR}/php.sock".
   std::string start_php_fpm(const std::map<std::string, std::string>& scripts, const std::string& pool_extra = "");
+  // From now on nginx, backends and curl run inside this network namespace
+  // (which the caller created and removes), as in a container.
+  void use_netns(const std::string& name) { netns_ = name; }
   // A free TCP port on 127.0.0.1 that nothing listens on.
   static int free_port();
 
@@ -77,7 +80,11 @@ class Scenario {
   void make_certificate();
 
  private:
+  // argv, run inside netns_ when one is set.
+  std::vector<std::string> in_netns(std::vector<std::string> argv) const;
+
   std::string dir_;
+  std::string netns_;
   int nginx_port_;
   int tls_port_;
   std::vector<std::unique_ptr<ChildProcess>> backends_;

@@ -14,7 +14,9 @@
 #include <set>
 
 #include "attribution/engine.hpp"
+#include "events/anonymise.hpp"
 #include "events/event.hpp"
+#include "loader/capabilities.hpp"
 #include "loader/elf_symbols.hpp"
 #include "common/fatal_error.hpp"
 #include "loader/listener_watch.hpp"
@@ -51,7 +53,8 @@ class NginxBinaries {
   }
 
   // Attaches the uprobes to the binary unless already done; reports problems.
-  void attach(const std::string& path) {
+  // found_by: how the binary came to our attention ("start", "exec", "scan").
+  void attach(const std::string& path, const char* found_by = "start") {
     struct stat st{};
     if (stat(path.c_str(), &st) != 0) {
       std::fprintf(stderr, "why502: warning: cannot read nginx binary %s\n", path.c_str());
@@ -76,11 +79,15 @@ class NginxBinaries {
     const NginxLayout layout = nginx_layout_for(path);
     std::string error = session_.attach_nginx_binary(path, layout);
     if (!error.empty()) {
-      std::fprintf(stderr, "why502: warning: %s\n", error.c_str());
+      std::fprintf(stderr, "why502: warning: %s; kernel-only attribution (plain HTTP/1.x clients only)\n",
+                   error.c_str());
+      engine_.set_kernel_only_fallback(true);
       return;
     }
     ++attached_;
-    if (verbose_) std::fprintf(stderr, "why502: attached to %s (%s)\n", path.c_str(), layout.description.c_str());
+    if (verbose_)
+      std::fprintf(stderr, "why502: attached to %s (%s), found at %s\n", path.c_str(), layout.description.c_str(),
+                   found_by);
   }
   size_t attached() const { return attached_; }
 
@@ -118,6 +125,12 @@ void add_live_options(CLI::App& command, LiveOptions& o) {
   command.add_option("--nginx-binary", o.nginx_binaries, "Also attach to this nginx binary; repeatable");
   command.add_flag("--no-uprobes", o.no_uprobes,
                    "Kernel-only attribution (what a stripped nginx gets): plain HTTP/1.x clients only");
+  command.add_flag("--capture-request", o.capture_request,
+                   "Put the request line (method, URI with its query string, protocol) in each record nginx "
+                   "built an error page for; off by default: URIs may carry personal data");
+  command.add_flag("--anonymise-clients,--anonymize-clients", o.anonymise_clients,
+                   "Cut client addresses to their /24 (IPv4) or /48 (IPv6) before anything is attributed, "
+                   "recorded or printed");
   command.add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
 }
 
@@ -139,18 +152,26 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   probe_options.only_listed_processes = !options.pids.empty();
   probe_options.verbosity = options.verbosity;
   probe_options.measure_connect = options.measure_connect;
+  probe_options.capture_request_line = options.capture_request;
+  std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
       if (decode_errors++ == 0) std::fprintf(stderr, "why502: warning: %s\n", decoded.error.c_str());
       return;
     }
+    if (const auto* exec = std::get_if<w5_process_exec>(&decoded.event)) executed.push_back(exec->h.tgid);
     if (auto listener = listeners.before(decoded.event)) {
       if (hooks.on_event)
         hooks.on_event(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&*listener), sizeof(*listener)));
       engine.handle(*listener, records);
     }
-    if (hooks.on_event) hooks.on_event(bytes);
+    if (options.anonymise_clients) {
+      anonymise_clients(decoded.event);
+      if (hooks.on_event) hooks.on_event(event_bytes(decoded.event));
+    } else if (hooks.on_event) {
+      hooks.on_event(bytes);
+    }
     engine.handle(decoded.event, records);
   });
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
@@ -172,16 +193,27 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   }
 
   install_signal_handlers();
+  // Attached: from here on only what attaching to later nginx binaries needs.
+  if (std::string error = keep_only_needed_capabilities(); !error.empty())
+    std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
   std::fprintf(stderr, "ready: %zu kernel probes, nginx uprobes on %zu binar%s, %zu nginx process%s%s\n",
                session.kernel_probes(), binaries.attached(), binaries.attached() == 1 ? "y" : "ies",
                traced.size(), traced.size() == 1 ? "" : "es",
                processes.empty() ? " (none runs yet; waiting for one)" : "");
+  // Revoked before the session goes, however run_live ends (the reader's thread
+  // must not walk maps that are gone).
+  struct RevokeTablesReader {
+    const LiveHooks& hooks;
+    ~RevokeTablesReader() {
+      if (hooks.on_tables_reader) hooks.on_tables_reader({});
+    }
+  } revoke{hooks};
+  if (hooks.on_tables_reader) hooks.on_tables_reader([&session] { return session.read_tables(); });
   if (hooks.on_ready) hooks.on_ready();
 
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
-  auto last_tables = start - std::chrono::hours(1);
   auto status = [&] {
     LiveStatus s;
     const LostCounts lost = session.lost();
@@ -197,16 +229,19 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   while (!g_stop) {
     int n = session.poll(100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
+    for (pid_t pid : executed) {
+      const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+      traced.insert(pid);
+      binaries.attach(exe, "exec");  // by inode: a binary seen before is not attached twice
+    }
+    executed.clear();
     engine.flush(monotonic_now_ns(), records);
     for (const Record& r : records) hooks.on_record(r);
     records.clear();
     if (hooks.on_tick) hooks.on_tick(status());
     if (hooks.should_stop && hooks.should_stop()) break;
     const auto now = Clock::now();
-    if (hooks.on_tables && now - last_tables >= std::chrono::seconds(5)) {
-      last_tables = now;
-      hooks.on_tables(session.read_tables());
-    }
+
     if (options.duration_s > 0 && std::chrono::duration<double>(now - start).count() >= options.duration_s) break;
     // New nginx processes (started after us, or from another binary).
     if (options.pids.empty() && now - last_scan >= std::chrono::seconds(1)) {
@@ -214,7 +249,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       for (const NginxProcess& p : find_nginx_processes()) {
         if (traced.insert(p.pid).second) {
           session.trace_process(p.pid);
-          binaries.attach(p.exe);
+          binaries.attach(p.exe, "scan");
         }
       }
     }

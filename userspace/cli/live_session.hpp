@@ -25,6 +25,8 @@ struct LiveOptions {
   std::vector<std::string> nginx_binaries;
   bool no_uprobes = false;  // kernel-only attribution, as with a stripped nginx
   bool measure_connect = false;  // serve --connect-latency
+  bool capture_request = false;  // --capture-request: the request line in records
+  bool anonymise_clients = false;  // --anonymise-clients: client addresses cut to /24 (IPv4), /48 (IPv6)
   int verbosity = 0;
 };
 
@@ -47,8 +49,11 @@ struct LiveHooks {
   std::function<void(const LiveStatus&)> on_tick;
   // Asked after each tick: true ends the session (as SIGINT does).
   std::function<bool()> should_stop;
-  // Latency histograms and map fill levels, read every few seconds when set.
-  std::function<void(const KernelTables&)> on_tables;
+  // Once attached: a function that reads the latency histograms and map fill
+  // levels (walking the maps takes milliseconds, so a reader calls it from its
+  // own thread, e.g. at scrape time, not the event loop). Called again with
+  // an empty function before the probes go away.
+  std::function<void(std::function<KernelTables()>)> on_tables_reader;
   // Once every probe is attached (when "ready" is printed).
   std::function<void()> on_ready;
 };

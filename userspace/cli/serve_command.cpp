@@ -67,8 +67,10 @@ int run_serve(const ServeOptions& options) {
   std::mutex lock;  // the endpoint's thread reads what the tracer writes
   Metrics metrics(options.max_upstreams);
   ProbeHealth health;
+  std::function<KernelTables()> read_tables;  // set while the probes are attached
   MetricsEndpoint endpoint(options.listen, [&] {
     std::lock_guard<std::mutex> guard(lock);
+    if (read_tables) metrics.set_kernel_tables(read_tables());  // at scrape time, off the event loop
     return metrics.render(health);
   });
 
@@ -82,9 +84,9 @@ int run_serve(const ServeOptions& options) {
     std::lock_guard<std::mutex> guard(lock);
     health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable, s.lost_slot_taken};
   };
-  hooks.on_tables = [&](const KernelTables& tables) {
+  hooks.on_tables_reader = [&](std::function<KernelTables()> reader) {
     std::lock_guard<std::mutex> guard(lock);
-    metrics.set_kernel_tables(tables);
+    read_tables = std::move(reader);
   };
   hooks.on_ready = notify_systemd_ready;
   run_live(options.live, hooks);
