@@ -8,6 +8,7 @@ Loopback only; exits 1 when a check fails. Shares its machinery with bench.py.
 """
 
 import argparse
+import asyncio
 import importlib.util
 import os
 import resource
@@ -19,6 +20,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("bench", os.path.join(HERE, "bench.py"))
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
+
+
+async def concurrent_requests(port, path, n):
+    """n requests at once, one connection each, all waiting together: nginx
+    needs n upstream connections, and keeps them idle in its pool after."""
+    async def one():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(("GET %s HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n" % path).encode())
+            await writer.drain()
+            status = await asyncio.wait_for(reader.readline(), 60)
+            writer.close()
+            return status.startswith(b"HTTP/1.1 200")
+        except (OSError, asyncio.TimeoutError):
+            return False
+    results = await asyncio.gather(*(one() for _ in range(n)))
+    return sum(results)
 
 
 def main():
@@ -41,9 +59,14 @@ def main():
     try:
         backend_port, proxy_port, refused_port = bench.free_port(), bench.free_port(), bench.free_port()
         backend = bench.Nginx(workdir, "backend", 1,
-                              "  access_log off;\n  server { listen 127.0.0.1:%d backlog=4096;\n"
+                              # Requests are held back (limit_req delays the burst) so that
+                              # nginx needs one upstream connection per client at once.
+                              "  access_log off;\n"
+                              "  limit_req_zone $server_port zone=slow:1m rate=2000r/s;\n"
+                              "  server { listen 127.0.0.1:%d backlog=16384;\n"
                               "    keepalive_requests 1000000; keepalive_timeout 600s;\n"
-                              "    location / { return 200 \"ok\\n\"; } }\n" % backend_port,
+                              "    location / { limit_req zone=slow burst=100000; return 200 \"ok\\n\"; } }\n"
+                              % backend_port,
                               worker_connections=4 * args.idle)
         access_log = os.path.join(workdir, "proxy", "logs", "access.log")
         proxy = bench.Nginx(workdir, "proxy", 0,
@@ -62,8 +85,8 @@ def main():
 
         # Open the idle pool: that many concurrent requests leave that many
         # upstream connections cached by nginx.
-        subprocess.run(["wrk", "-t2", "-c%d" % args.idle, "-d6s", "http://127.0.0.1:%d/keepalive" % proxy_port],
-                       capture_output=True, check=True)
+        answered = asyncio.run(concurrent_requests(proxy_port, "/keepalive", args.idle))
+        print("soak: %d of %d concurrent requests answered 200" % (answered, args.idle), flush=True)
         established = subprocess.run(["ss", "-Htn", "state", "established", "dst", "127.0.0.1:%d" % backend_port],
                                      capture_output=True, text=True).stdout.count("\n")
         print("soak: %d upstream connections to the backend" % established, flush=True)
