@@ -72,7 +72,11 @@ static __always_inline struct in_flight *arm_in_flight(const struct sock *sk, __
 		return NULL;
 	__u64 identity = socket_identity(sk);
 	if (slot->sk != (__u64)sk || slot->identity != identity) {
-		if (slot->sk && slot->sent_ns && now - slot->sent_ns < IN_FLIGHT_STALE_NS)
+		/* Another socket's request still in flight is lost. The same struct
+		 * sock with a new identity is a closed connection's memory reused:
+		 * whatever it had armed was abandoned (a failed request), not lost. */
+		if (slot->sk != (__u64)sk && slot->sk && slot->sent_ns &&
+		    now - slot->sent_ns < IN_FLIGHT_STALE_NS)
 			count_lost(W5_LOST_SLOT_TAKEN);
 		slot->sk = (__u64)sk;
 		slot->identity = identity;

@@ -40,6 +40,8 @@ TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
   EXPECT_NE(metrics.find(want_refused), std::string::npos) << metrics;
   EXPECT_NE(metrics.find(want_reset), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("why502_events_lost_total{reason=\"ringbuf_full\"} 0"), std::string::npos) << metrics;
+  // A failed request's socket reused for the next connection loses nothing.
+  EXPECT_NE(metrics.find("why502_events_lost_total{reason=\"slot_taken\"} 0"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("# TYPE why502_gateway_errors_total counter"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("why502_process_resident_memory_bytes "), std::string::npos) << metrics;
   EXPECT_EQ(run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://" + listen + "/nope"}), "404");
