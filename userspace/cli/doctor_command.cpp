@@ -10,13 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "loader/elf_symbols.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -38,7 +36,6 @@ constexpr const char* kTracepoints[] = {
     "sock/sock_send_length",  "sock/sock_recv_length",   "tcp/tcp_receive_reset", "sock/inet_sk_error_report",
     "tcp/tcp_retransmit_skb", "sched/sched_process_fork", "sched/sched_process_exit", "signal/signal_generate",
     "oom/mark_victim",        "sock/inet_sock_set_state"};
-constexpr const char* kNginxFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
 
 bool exists(const std::string& path) {
   struct stat st{};
@@ -51,25 +48,20 @@ std::string tracefs_root() {
   return "";
 }
 
-uint64_t effective_caps() {
-  std::ifstream status("/proc/self/status");
-  return effective_capabilities_in_status(status);
-}
-
 // Returns the loaded session (for the uprobe checks), or null.
 std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
   const std::string btf = missing_btf();
   rows.push_back({"kernel BTF", btf.empty() ? Verdict::ok : Verdict::fail,
                   btf.empty() ? "/sys/kernel/btf/vmlinux" : btf});
-  const uint64_t caps = effective_caps();
+  const uint64_t caps = effective_capabilities();
   const std::string privileges = missing_privileges();
   rows.push_back({"privileges to load BPF", privileges.empty() ? Verdict::ok : Verdict::fail,
                   privileges.empty() ? "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)" : privileges});
-  const bool sys_admin = (caps >> 21) & 1;
+  const bool sys_admin = has_capability(caps, kCapSysAdmin);
   rows.push_back({"privileges for uprobes", sys_admin ? Verdict::ok : Verdict::warn,
                   sys_admin ? "CAP_SYS_ADMIN"
                             : "no CAP_SYS_ADMIN: the kernel may refuse nginx uprobes (kernel-only attribution)"});
-  const bool ptrace = (caps >> 19) & 1, dac = (caps >> 2) & 1;
+  const bool ptrace = has_capability(caps, kCapSysPtrace), dac = has_capability(caps, kCapDacReadSearch);
   rows.push_back({"privileges to read /proc", ptrace && dac ? Verdict::ok : Verdict::warn,
                   ptrace && dac ? "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
                                 : "missing CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH: other users' nginx and backends "
@@ -116,15 +108,9 @@ void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
     return;
   }
   for (const std::string& path : binaries) {
-    ElfFunctions functions = read_elf_functions(path);
-    std::string missing;
-    for (const char* name : kNginxFunctions)
-      if (functions.ok && !functions.names.count(name)) missing += std::string(missing.empty() ? "" : ", ") + name;
     Row row{"nginx " + path, Verdict::ok, ""};
-    if (!functions.ok) {
-      row = {row.check, Verdict::warn, functions.error + " (kernel-only attribution)"};
-    } else if (!missing.empty()) {
-      row = {row.check, Verdict::warn, "no symbol " + missing + " (stripped?): kernel-only attribution"};
+    if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
+      row = {row.check, Verdict::warn, problem + ": kernel-only attribution"};
     } else {
       const NginxLayout layout = nginx_layout_for(path);
       const std::string error = session ? session->attach_nginx_binary(path, layout) : "";

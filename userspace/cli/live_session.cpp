@@ -17,7 +17,6 @@
 #include "events/anonymise.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
-#include "loader/elf_symbols.hpp"
 #include "common/fatal_error.hpp"
 #include "loader/listener_watch.hpp"
 #include "loader/nginx_discovery.hpp"
@@ -42,7 +41,6 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-constexpr const char* kRequiredFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
 
 // The traced binaries, by inode: a binary replaced on disk is a new one.
 class NginxBinaries {
@@ -61,20 +59,11 @@ class NginxBinaries {
       return;
     }
     if (!seen_.insert({st.st_dev, st.st_ino}).second || !use_uprobes_) return;
-    ElfFunctions functions = read_elf_functions(path);
-    if (!functions.ok) {
-      std::fprintf(stderr, "why502: warning: %s\n", functions.error.c_str());
+    if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
+      std::fprintf(stderr, "why502: warning: %s: kernel-only attribution, which sees plain HTTP/1.x clients only\n",
+                   problem.c_str());
+      engine_.set_kernel_only_fallback(true);
       return;
-    }
-    for (const char* name : kRequiredFunctions) {
-      if (!functions.names.count(name)) {
-        std::fprintf(stderr,
-                     "why502: warning: %s has no symbol %s (stripped?): kernel-only attribution, which "
-                     "sees plain HTTP/1.x clients only\n",
-                     path.c_str(), name);
-        engine_.set_kernel_only_fallback(true);
-        return;
-      }
     }
     const NginxLayout layout = nginx_layout_for(path);
     std::string error = session_.attach_nginx_binary(path, layout);

@@ -1,5 +1,7 @@
 #include "loader/capabilities.hpp"
 
+#include "loader/privileges.hpp"
+
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,12 +13,6 @@
 namespace why502 {
 namespace {
 
-constexpr int kDacReadSearch = 2;
-constexpr int kSysPtrace = 19;
-constexpr int kSysAdmin = 21;
-constexpr int kPerfmon = 38;
-constexpr int kBpf = 39;
-
 constexpr uint64_t bit(int cap) { return uint64_t{1} << cap; }
 
 }  // namespace
@@ -27,7 +23,7 @@ std::string keep_only_needed_capabilities() {
   if (syscall(SYS_capget, &header, data) != 0) return std::string("capget: ") + std::strerror(errno);
   const uint64_t permitted = uint64_t{data[0].permitted} | uint64_t{data[1].permitted} << 32;
 
-  const uint64_t keep = (bit(kBpf) | bit(kPerfmon) | bit(kSysAdmin) | bit(kSysPtrace) | bit(kDacReadSearch)) & permitted;
+  const uint64_t keep = (bit(kCapBpf) | bit(kCapPerfmon) | bit(kCapSysAdmin) | bit(kCapSysPtrace) | bit(kCapDacReadSearch)) & permitted;
 
   for (int i = 0; i < 2; ++i) {
     const auto half = static_cast<uint32_t>(keep >> (32 * i));

@@ -1,6 +1,8 @@
 #include "loader/nginx_layout.hpp"
 
 #include <fstream>
+
+#include "loader/elf_symbols.hpp"
 #include <iterator>
 
 namespace why502 {
@@ -31,6 +33,14 @@ w5_nginx_layout default_nginx_layout() {
   l.state_bytes_sent = 0x38;
   l.state_peer = 0x40;
   return l;
+}
+
+std::string unusable_nginx_symbols(const std::string& binary_path) {
+  const ElfFunctions functions = read_elf_functions(binary_path);
+  if (!functions.ok) return functions.error;
+  for (const char* name : kNginxUprobeFunctions)
+    if (!functions.names.count(name)) return binary_path + " has no symbol " + name + " (stripped?)";
+  return "";
 }
 
 NginxLayout nginx_layout_for(const std::string& binary_path) {

@@ -17,6 +17,13 @@ struct NginxLayout {
 // --without-http-cache removes from ngx_http_request_t.
 NginxLayout nginx_layout_for(const std::string& binary_path);
 
+// The functions the uprobes go on.
+inline constexpr const char* kNginxUprobeFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
+
+// "" when binary_path has every kNginxUprobeFunctions symbol; else why not
+// (unreadable, or which symbol is missing), in words for a warning.
+std::string unusable_nginx_symbols(const std::string& binary_path);
+
 // The default layout (nginx built with the http cache).
 w5_nginx_layout default_nginx_layout();
 

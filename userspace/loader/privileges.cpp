@@ -10,18 +10,14 @@
 namespace why502 {
 namespace {
 
-constexpr int kCapSysAdmin = 21;
-constexpr int kCapPerfmon = 38;
-constexpr int kCapBpf = 39;
+bool has(uint64_t caps, int cap) { return has_capability(caps, cap); }
+
+}  // namespace
 
 uint64_t effective_capabilities() {
   std::ifstream status("/proc/self/status");
   return effective_capabilities_in_status(status);
 }
-
-bool has(uint64_t caps, int cap) { return (caps >> cap) & 1u; }
-
-}  // namespace
 
 uint64_t effective_capabilities_in_status(std::istream& status) {
   std::string line;
