@@ -156,16 +156,17 @@ bool is_hash_map(bpf_map_type type) {
          type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-uint64_t count_entries(int fd, size_t key_size) {
+// Calls visit with each key of a hash map (a snapshot that may miss keys
+// added or removed meanwhile: fine for gauges).
+template <typename Visit>
+void for_each_key(int fd, size_t key_size, Visit visit) {
   std::vector<uint8_t> key(key_size), next(key_size);
-  uint64_t n = 0;
   const void* previous = nullptr;  // NULL asks for the first key
   while (bpf_map_get_next_key(fd, previous, next.data()) == 0) {
-    ++n;
     key.swap(next);
     previous = key.data();
+    visit(key.data());
   }
-  return n;
 }
 
 }  // namespace
@@ -175,8 +176,9 @@ KernelTables ProbeSession::read_tables() const {
   bpf_map* map = nullptr;
   bpf_object__for_each_map(map, skel_->obj) {
     if (!is_hash_map(bpf_map__type(map))) continue;
-    tables.maps.push_back({bpf_map__name(map), count_entries(bpf_map__fd(map), bpf_map__key_size(map)),
-                           bpf_map__max_entries(map)});
+    uint64_t entries = 0;
+    for_each_key(bpf_map__fd(map), bpf_map__key_size(map), [&](const void*) { ++entries; });
+    tables.maps.push_back({bpf_map__name(map), entries, bpf_map__max_entries(map)});
   }
 
   const int cpus = libbpf_num_possible_cpus();
@@ -184,13 +186,11 @@ KernelTables ProbeSession::read_tables() const {
   const int histograms = bpf_map__fd(skel_->maps.latency_histograms);
   if (cpus > 0) {
     std::vector<w5_latency_histogram> per_cpu(static_cast<size_t>(cpus));
-    w5_latency_key key{}, next{};
-    const void* previous = nullptr;
-    while (bpf_map_get_next_key(ids, previous, &next) == 0) {
-      key = next;
-      previous = &key;
+    for_each_key(ids, sizeof(w5_latency_key), [&](const void* raw) {
+      w5_latency_key key;
+      std::memcpy(&key, raw, sizeof(key));
       uint32_t id = 0;
-      if (bpf_map_lookup_elem(ids, &key, &id) != 0) continue;
+      if (bpf_map_lookup_elem(ids, &key, &id) != 0) return;
       for (uint32_t kind : {uint32_t{W5_LATENCY_CONNECT}, uint32_t{W5_LATENCY_HEADER}}) {
         const uint32_t index = id * 2 + kind;
         if (bpf_map_lookup_elem(histograms, &index, per_cpu.data()) != 0) continue;
@@ -205,7 +205,7 @@ KernelTables ProbeSession::read_tables() const {
         for (uint64_t n : l.buckets) samples += n;
         if (samples) tables.latencies.push_back(std::move(l));
       }
-    }
+    });
   }
   tables.latency_dropped = counter(W5_LATENCY_DROPPED);
   return tables;
