@@ -4,8 +4,8 @@
  * the first response read on that socket disarms it. This runs for every
  * proxied request, so it is a plain array indexed by a hash of the socket
  * pointer — inlined by the verifier, no lock, no allocation — instead of a
- * hash map. Two sockets in flight on one slot: the older one is dropped and
- * counted (W5_LOST_SLOT_TAKEN). A slot stays bound to its socket between
+ * hash map. More sockets in flight on one set of slots than it has slots: the
+ * oldest request is dropped and counted (W5_LOST_SLOT_TAKEN). A slot stays bound to its socket between
  * requests, so a keepalive connection keeps its cached histogram id.
  */
 #ifndef WHY502_REQUESTS_IN_FLIGHT_BPF_H
@@ -26,28 +26,69 @@ struct in_flight {
 	__u32 pad;
 };
 
+/* Slots come in sets of IN_FLIGHT_WAYS: a socket may take any slot of its
+ * set, so thousands of upstream requests in flight at once rarely collide
+ * (one-way slots lost ~7% of 10k concurrent requests to collisions). */
+#define IN_FLIGHT_WAYS 4
+
+struct in_flight_set {
+	struct in_flight way[IN_FLIGHT_WAYS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, W5_AWAITING_SLOTS);
+	__uint(max_entries, W5_AWAITING_SLOTS / IN_FLIGHT_WAYS);
 	__type(key, __u32);
-	__type(value, struct in_flight);
+	__type(value, struct in_flight_set);
 } in_flight_slots SEC(".maps");
 
-static __always_inline struct in_flight *slot_of(const struct sock *sk)
+static __always_inline struct in_flight_set *set_of(const struct sock *sk)
 {
 	/* Fibonacci hashing: struct socks are slab objects, so the low bits of
 	 * their addresses are all alike. */
-	__u32 index = (__u32)(((__u64)sk * 0x9E3779B97F4A7C15ULL) >> 48) & (W5_AWAITING_SLOTS - 1);
+	__u32 index = (__u32)(((__u64)sk * 0x9E3779B97F4A7C15ULL) >> 48) &
+		      (W5_AWAITING_SLOTS / IN_FLIGHT_WAYS - 1);
 	return bpf_map_lookup_elem(&in_flight_slots, &index);
+}
+
+/* The slot of its set bound to sk, if any. */
+static __always_inline struct in_flight *bound_slot(struct in_flight_set *set, const struct sock *sk)
+{
+#pragma unroll
+	for (int i = 0; i < IN_FLIGHT_WAYS; i++)
+		if (set->way[i].sk == (__u64)sk)
+			return &set->way[i];
+	return NULL;
 }
 
 /* The request in flight on sk, if any. */
 static __always_inline struct in_flight *in_flight_of(const struct sock *sk)
 {
-	struct in_flight *slot = slot_of(sk);
-	if (!slot || slot->sk != (__u64)sk || !slot->sent_ns)
+	struct in_flight_set *set = set_of(sk);
+	if (!set)
 		return NULL;
-	return slot;
+	struct in_flight *slot = bound_slot(set, sk);
+	return slot && slot->sent_ns ? slot : NULL;
+}
+
+static __always_inline bool in_flight_now(const struct in_flight *slot, __u64 now)
+{
+	return slot->sk && slot->sent_ns && now - slot->sent_ns < IN_FLIGHT_STALE_NS;
+}
+
+/* The slot of its set a new socket takes: a free or idle one, else the one
+ * whose request was sent longest ago. */
+static __always_inline struct in_flight *slot_to_take(struct in_flight_set *set, __u64 now)
+{
+	struct in_flight *oldest = &set->way[0];
+#pragma unroll
+	for (int i = 0; i < IN_FLIGHT_WAYS; i++) {
+		if (!in_flight_now(&set->way[i], now))
+			return &set->way[i];
+		if (set->way[i].sent_ns < oldest->sent_ns)
+			oldest = &set->way[i];
+	}
+	return oldest;
 }
 
 /* Tells a struct sock reused for another connection apart, in one read (each
@@ -67,18 +108,24 @@ static __always_inline __u64 socket_identity(const struct sock *sk)
 static __always_inline struct in_flight *arm_in_flight(const struct sock *sk, __u32 proto, __u32 tgid,
 						       __u64 now)
 {
-	struct in_flight *slot = slot_of(sk);
-	if (!slot)
+	struct in_flight_set *set = set_of(sk);
+	if (!set)
 		return NULL;
 	__u64 identity = socket_identity(sk);
-	if (slot->sk != (__u64)sk || slot->identity != identity) {
-		/* Another socket's request still in flight is lost. The same struct
-		 * sock with a new identity is a closed connection's memory reused:
-		 * whatever it had armed was abandoned (a failed request), not lost. */
-		if (slot->sk != (__u64)sk && slot->sk && slot->sent_ns &&
-		    now - slot->sent_ns < IN_FLIGHT_STALE_NS)
+	struct in_flight *slot = bound_slot(set, sk);
+	if (!slot) {
+		/* Every slot of the set holds another socket's request in flight:
+		 * the oldest is lost. */
+		slot = slot_to_take(set, now);
+		if (in_flight_now(slot, now))
 			count_lost(W5_LOST_SLOT_TAKEN);
 		slot->sk = (__u64)sk;
+		slot->identity = identity;
+		slot->latency_id = 0;
+	} else if (slot->identity != identity) {
+		/* The same struct sock with a new identity is a closed connection's
+		 * memory reused: whatever it had armed was abandoned (a failed
+		 * request), not lost; its upstream may differ. */
 		slot->identity = identity;
 		slot->latency_id = 0;
 	}

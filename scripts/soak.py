@@ -8,7 +8,6 @@ Loopback only; exits 1 when a check fails. Shares its machinery with bench.py.
 """
 
 import argparse
-import asyncio
 import importlib.util
 import os
 import resource
@@ -17,26 +16,17 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+BACKENDS = os.path.join(HERE, "..", "tests", "backends")
 spec = importlib.util.spec_from_file_location("bench", os.path.join(HERE, "bench.py"))
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-async def concurrent_requests(port, path, n):
-    """n requests at once, one connection each, all waiting together: nginx
-    needs n upstream connections, and keeps them idle in its pool after."""
-    async def one():
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(("GET %s HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n" % path).encode())
-            await writer.drain()
-            status = await asyncio.wait_for(reader.readline(), 60)
-            writer.close()
-            return status.startswith(b"HTTP/1.1 200")
-        except (OSError, asyncio.TimeoutError):
-            return False
-    results = await asyncio.gather(*(one() for _ in range(n)))
-    return sum(results)
+def upstream_connections(backend_port):
+    """nginx's established connections to the backend (its side of each)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "dst", "127.0.0.1:%d" % backend_port],
+                         capture_output=True, text=True, check=True).stdout
+    return out.count("\n")
 
 
 def main():
@@ -58,16 +48,14 @@ def main():
     failures = []
     try:
         backend_port, proxy_port, refused_port = bench.free_port(), bench.free_port(), bench.free_port()
-        backend = bench.Nginx(workdir, "backend", 1,
-                              # Requests are held back (limit_req delays the burst) so that
-                              # nginx needs one upstream connection per client at once.
-                              "  access_log off;\n"
-                              "  limit_req_zone $server_port zone=slow:1m rate=2000r/s;\n"
-                              "  server { listen 127.0.0.1:%d backlog=16384;\n"
-                              "    keepalive_requests 1000000; keepalive_timeout 600s;\n"
-                              "    location / { limit_req zone=slow burst=100000; return 200 \"ok\\n\"; } }\n"
-                              % backend_port,
-                              worker_connections=4 * args.idle)
+        # Our own backend holds the first `idle` requests until all are waiting,
+        # so nginx must open that many upstream connections at once (a delaying
+        # nginx backend let requests finish early and the pool stayed small).
+        backend = subprocess.Popen([sys.executable, os.path.join(BACKENDS, "held.py"),
+                                    "--port", str(backend_port), "--hold", str(args.idle)],
+                                   stdout=subprocess.PIPE, text=True)
+        if not backend.stdout.readline().startswith("ready"):
+            bench.fail("the held backend did not start")
         access_log = os.path.join(workdir, "proxy", "logs", "access.log")
         proxy = bench.Nginx(workdir, "proxy", 0,
                             "  access_log %s status buffer=64k flush=1s;\n"
@@ -79,17 +67,20 @@ def main():
                             % (access_log, backend_port, args.idle, proxy_port, refused_port),
                             worker_connections=4 * args.idle, workers=2)  # a client and an upstream
                             # descriptor per pooled connection: two workers stay under 20k each
-        bench.wait_for_port(backend_port)
         bench.wait_for_port(proxy_port)
         tracer = bench.Why502(args.why502, "serve", workdir, proxy.master_pid())
 
         # Open the idle pool: that many concurrent requests leave that many
         # upstream connections cached by nginx.
-        answered = asyncio.run(concurrent_requests(proxy_port, "/keepalive", args.idle))
-        print("soak: %d of %d concurrent requests answered 200" % (answered, args.idle), flush=True)
-        established = subprocess.run(["ss", "-Htn", "state", "established", "dst", "127.0.0.1:%d" % backend_port],
-                                     capture_output=True, text=True).stdout.count("\n")
-        print("soak: %d upstream connections to the backend" % established, flush=True)
+        answered = subprocess.run([sys.executable, os.path.join(BACKENDS, "concurrent_get.py"), "127.0.0.1",
+                                   str(proxy_port), "/keepalive", str(args.idle)],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        print("soak: %s of %d concurrent requests with 200 (backend: %s)" % (
+            answered, args.idle, backend.stdout.readline().strip()), flush=True)
+        pooled_before = upstream_connections(backend_port)
+        print("soak: %d idle upstream connections in nginx's pool" % pooled_before, flush=True)
+        if pooled_before < args.idle:
+            failures.append("only %d of %d idle upstream connections were opened" % (pooled_before, args.idle))
 
         time.sleep(1.2)
         logged_before = bench.count_status(access_log, "502")
@@ -106,6 +97,8 @@ def main():
         time.sleep(1.2)
         logged = bench.count_status(access_log, "502") - logged_before
         records, lost = tracer.stop()
+        with open(tracer.stderr_path) as f:
+            print("soak: " + (f.read().strip().splitlines() or [""])[-1], flush=True)
         tracer = None
         print("soak: %d s storm, %d 502s logged, %d records, %d events lost; why502 RSS %.1f..%.1f MiB" % (
             args.seconds, logged, records, lost, min(samples or [0]), max(samples or [0])), flush=True)
@@ -113,18 +106,20 @@ def main():
             failures.append("RSS reached %.1f MiB (limit %.0f)" % (max(samples), args.rss_limit_mib))
         if records + max(lost, 0) < logged:
             failures.append("%d 502s neither reported nor counted as lost" % (logged - records - max(lost, 0)))
-        if established < args.idle * 0.9:
-            print("soak: warning: only %d of %d idle upstream connections were opened" % (established, args.idle))
+        pooled_after = upstream_connections(backend_port)
+        print("soak: %d idle upstream connections still pooled after the storm" % pooled_after, flush=True)
+        if pooled_after < pooled_before:
+            failures.append("the idle pool shrank during the storm (%d -> %d)" % (pooled_before, pooled_after))
     finally:
         if tracer:
             tracer.stop()
         if proxy:
             proxy.stop()
         if backend:
-            backend.stop()
+            backend.terminate()
+            backend.wait()
         if failures:
-            for name in ("proxy", "backend"):
-                subprocess.run(["tail", "-3", os.path.join(workdir, name, "logs", "error.log")])
+            subprocess.run(["tail", "-3", os.path.join(workdir, "proxy", "logs", "error.log")])
         subprocess.run(["rm", "-rf", workdir])
     for f in failures:
         print("soak: FAIL: " + f, file=sys.stderr)

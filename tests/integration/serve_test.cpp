@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <fstream>
 #include <map>
@@ -110,6 +111,49 @@ TEST_F(Serve, LatencyHistogramsPerUpstream) {
   // Map fill levels: three upstreams have histograms.
   EXPECT_EQ(metric_value(metrics, "why502_bpf_map_entries{map=\"latency_ids\"}"), 3) << metrics;
   EXPECT_EQ(metric_value(metrics, "why502_bpf_map_capacity{map=\"latency_ids\"}"), 1024) << metrics;
+  serve.signal(SIGTERM);
+  EXPECT_EQ(serve.wait_exit(10s), 0) << serve.output();
+}
+
+// Thousands of upstream requests in flight at once (a backend holding every
+// response until all have arrived): each keeps its request slot, so each is
+// timed and none is counted lost. One slot per hash lost ~15 of 1500 here.
+TEST_F(Serve, ThousandsOfRequestsInFlightAtOnceKeepTheirSlots) {
+  constexpr int kConcurrent = 1500;
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  ASSERT_GE(files.rlim_max, rlim_t{4 * kConcurrent}) << "the descriptor limit is too low for this test";
+  files.rlim_cur = files.rlim_max;  // nginx, the backend and the clients inherit it
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+  Scenario s;
+  const std::string backends = std::string(WHY502_SOURCE_DIR) + "/tests/backends/";
+  const std::string held = s.start_helper({"python3", backends + "held.py", "--port", "0", "--hold",
+                                           std::to_string(kConcurrent), "--give-up", "60"});
+  ChildProcess& backend = s.last_started();
+  s.start_nginx("  upstream held { server " + held + "; keepalive " + std::to_string(kConcurrent) + "; }\n" +
+                    "  server {\n    listen 127.0.0.1:{PORT} backlog=4096;\n" +
+                    proxy("/", "http://held", "proxy_http_version 1.1; proxy_set_header Connection \"\";") + "  }\n",
+                1, 4 * kConcurrent);
+  const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen});
+  ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
+
+  const std::string answered = run_command({"python3", backends + "concurrent_get.py", "127.0.0.1",
+                                            std::to_string(s.nginx_port()), "/", std::to_string(kConcurrent)});
+  // The backend released them all together, not because it gave up waiting.
+  ASSERT_TRUE(backend.wait_for_line("held " + std::to_string(kConcurrent), 10s)) << backend.output();
+  ASSERT_EQ(answered, "answered " + std::to_string(kConcurrent) + "\n");
+
+  const std::string count = "why502_upstream_header_seconds_count{upstream=\"" + held + "\"}";
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;  // tables are read every 5 s
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = run_command({"curl", "-s", "--max-time", "2", "http://" + listen + "/metrics"});
+    if (metric_value(metrics, count) == kConcurrent) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(metric_value(metrics, count), kConcurrent) << metrics;
+  EXPECT_EQ(metric_value(metrics, "why502_events_lost_total{reason=\"slot_taken\"}"), 0) << metrics;
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait_exit(10s), 0) << serve.output();
 }
