@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test (unit
 # tests without privileges, integration tests as root against a real nginx),
-# then the same suite under ASan + UBSan, then a smoke run of the benchmark.
+# then the same suite under ASan + UBSan, then smoke runs of the benchmark and
+# the soak.
 # Usage: sudo scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-sanitize --output-on-failure
 # One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
 scripts/bench.py --rounds 1 --seconds 1 --why502 "${BUILD_DIR:-build}/why502"
+# Ten seconds of the soak (10k idle upstream connections and a 502 storm).
+scripts/soak.py --seconds 10 --why502 "${BUILD_DIR:-build}/why502"
