@@ -1,10 +1,12 @@
 #include "attribution/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "attribution/time_window.hpp"
+#include "common/text.hpp"
 #include "events/address.hpp"
 
 namespace why502 {
@@ -29,50 +31,47 @@ constexpr uint64_t kUnsetMsec = ~0ull;  // nginx's (ngx_msec_t) -1
 bool is_unset(uint64_t msec) { return msec == kUnsetMsec; }
 
 std::string upstream_name(const w5_upstream_status& us) {
-  if (us.remote.family == 1) {
-    std::string path = wire_string(us.unix_path);
-    return "unix:" + path;
-  }
+  if (us.remote.family == 1) return concat("unix:", wire_view(us.unix_path));
   return format_endpoint(us.remote);
 }
 
 // The first line of the evidence: the cause in one sentence.
-std::string headline(Cause cause, const std::string& peer, int status) {
+std::string headline(Cause cause, std::string_view peer, int status) {
   switch (cause) {
     case Cause::refused:
-      return "connect() to " + peer + " refused: nothing accepted the connection";
+      return concat("connect() to ", peer, " refused: nothing accepted the connection");
     case Cause::reset:
-      return "upstream " + peer + " reset the connection before a full response header";
+      return concat("upstream ", peer, " reset the connection before a full response header");
     case Cause::closed_early:
-      return "upstream " + peer + " closed the connection before a full response header";
+      return concat("upstream ", peer, " closed the connection before a full response header");
     case Cause::slow_backend:
-      return "upstream " + peer + " sent no response header within proxy_read_timeout";
+      return concat("upstream ", peer, " sent no response header within proxy_read_timeout");
     case Cause::connect_timeout:
-      return "connect() to " + peer + " got no answer within proxy_connect_timeout";
+      return concat("connect() to ", peer, " got no answer within proxy_connect_timeout");
     case Cause::invalid_response:
-      return "upstream " + peer + " answered, but nginx rejected the response header";
+      return concat("upstream ", peer, " answered, but nginx rejected the response header");
     case Cause::upstream_status:
-      return "upstream " + peer + " answered " + std::to_string(status) + " itself";
+      return concat("upstream ", peer, " answered ", Decimal(status), " itself");
     case Cause::no_live_upstreams:
-      return "every peer of " + peer + " was marked failed; no connection was tried";
+      return concat("every peer of ", peer, " was marked failed; no connection was tried");
     case Cause::backlog_full:
-      return "the listen queue of " + peer + " was full";
+      return concat("the listen queue of ", peer, " was full");
     case Cause::fd_exhausted:
-      return "out of file descriptors while connecting to " + peer;
+      return concat("out of file descriptors while connecting to ", peer);
     case Cause::unreachable:
-      return peer + " is unreachable";
+      return concat(peer, " is unreachable");
     case Cause::dns_failure:
-      return "nginx could not resolve " + peer;
+      return concat("nginx could not resolve ", peer);
     case Cause::tls_failure:
-      return "TLS handshake with " + peer + " failed";
+      return concat("TLS handshake with ", peer, " failed");
     case Cause::limited:
       return "rejected by nginx's own limit_req / limit_conn";
     case Cause::backend_crashed:
-      return "the backend process behind " + peer + " died";
+      return concat("the backend process behind ", peer, " died");
     case Cause::unknown:
       break;
   }
-  return "nginx answered " + std::to_string(status) + "; no upstream failure explains it";
+  return concat("nginx answered ", Decimal(status), "; no upstream failure explains it");
 }
 
 }  // namespace
@@ -90,15 +89,9 @@ Cause cause_from_upstream_state(const w5_upstream_state& s) {
 }
 
 void Engine::handle(const Event& event, std::vector<Record>& out) {
-  ++stats_.events;
-  const uint64_t now = header_of(event).ts_ns;
-  if (!held_.empty()) flush(now, out);
-  if (age_ns(now, last_expiry_ns_) > 1'000'000'000ull) {
-    expire(now);
-    last_expiry_ns_ = now;
-  }
   std::visit(
       [&](const auto& e) {
+        begin_event(e.h.ts_ns, out);
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, w5_ngx_log>) {
           on_nginx_log(e, out);
@@ -127,12 +120,21 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
       event);
 }
 
+void Engine::begin_event(uint64_t now, std::vector<Record>& out) {
+  ++stats_.events;
+  if (!held_.empty()) flush(now, out);
+  if (age_ns(now, last_expiry_ns_) > 1'000'000'000ull) {
+    expire(now);
+    last_expiry_ns_ = now;
+  }
+}
+
 void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
-  const std::string fmt = wire_string(e.fmt);
-  const std::string action = wire_string(e.action);
-  const std::string peer = wire_string(e.peer);
+  const std::string_view fmt = wire_view(e.fmt);
+  const std::string_view action = wire_view(e.action);
+  const std::string_view peer = wire_view(e.peer);
   auto failure = classify_nginx_log(fmt, e.err, action);
-  const bool disabled_note = fmt.rfind("upstream server temporarily disabled", 0) == 0;
+  const bool disabled_note = fmt.starts_with("upstream server temporarily disabled");
   if (!failure && !disabled_note) return;
 
   if (pending_.size() >= options_.max_pending_requests) {
@@ -140,7 +142,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
       return a.second.last_ts_ns < b.second.last_ts_ns;
     });
-    forget(oldest->first);
+    forget(oldest);
     ++stats_.evicted_requests;
   }
   std::string message = describe_nginx_log(fmt, e.err, action, peer);
@@ -153,15 +155,17 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     r.pid = e.h.tgid;
     r.cause = failure->cause;
     const std::vector<std::string> death_evidence = explain_by_death(
-        LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream, e.upstream_local}, -1, r.cause);
+        LoggedAttempt{e.h.ts_ns, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local},
+        -1, r.cause);
     r.client = format_endpoint(e.client);
     r.upstream = peer;
     r.source = "uprobe";
-    r.nginx_error = message;
-    r.evidence.push_back("the response was cut off after its header was sent: " + std::string(cause_name(r.cause)));
+    r.evidence.reserve(2 + death_evidence.size());
+    r.evidence.push_back(concat("the response was cut off after its header was sent: ", cause_name(r.cause)));
     r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
-    r.evidence.push_back("nginx: " + message);
-    r.attempts.push_back(Attempt{peer, r.cause, 0, -1});
+    r.evidence.push_back(concat("nginx: ", message));
+    r.nginx_error = std::move(message);
+    r.attempts.push_back(Attempt{std::string(peer), r.cause, 0, -1});
     ++stats_.truncated;
     out.push_back(std::move(r));
     return;
@@ -175,18 +179,19 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     request_by_client_[SocketKey{e.h.tgid, e.client_sk}] = key;
   }
   if (!failure) {
-    p.notes.push_back("nginx: " + message + (peer.empty() ? "" : " (" + peer + ")"));
+    p.notes.push_back(peer.empty() ? concat("nginx: ", message) : concat("nginx: ", message, " (", peer, ")"));
     return;
   }
   if (!failure->is_attempt) {
     p.limited = true;
-    p.limited_message = message;
+    p.limited_message = std::move(message);
     return;
   }
-  p.failures.push_back(LoggedAttempt{e.h.ts_ns, peer, *failure, message, e.upstream_sk, e.upstream, e.upstream_local});
+  p.failures.push_back(LoggedAttempt{e.h.ts_ns, std::string(peer), *failure, std::move(message), e.upstream_sk,
+                                     e.upstream, e.upstream_local});
   if (failure->cause != Cause::no_live_upstreams) {
     auto& recent = recent_failures_[e.h.tgid];
-    recent.push_back(PeerFailure{e.h.ts_ns, peer, failure->cause});
+    recent.push_back(PeerFailure{e.h.ts_ns, std::string(peer), failure->cause});
     if (recent.size() > 64) recent.pop_front();
   }
 }
@@ -195,7 +200,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   PendingRequest p;
   if (auto it = pending_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != pending_.end()) {
     p = std::move(it->second);
-    forget(it->first);
+    forget(it);
   }
   std::optional<w5_upstream_status> upstream_5xx;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
@@ -234,26 +239,26 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   const uint64_t earliest_ns = durations_known && e.h.ts_ns > (attempts_ms + 1000) * 1'000'000ull
                                    ? e.h.ts_ns - (attempts_ms + 1000) * 1'000'000ull
                                    : 0;
-  std::vector<const LoggedAttempt*> logged(n_states, nullptr);
+  std::array<LoggedAttempt*, W5_MAX_STATES> logged{};
   size_t unmatched = p.failures.size();
   for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
     if (p.failures[unmatched - 1].ts_ns < earliest_ns) break;
     // nginx names the peer in the state only once connect() got going; a
     // failure before that (no free connection, no socket) leaves it empty.
-    const std::string state_peer = wire_string(e.states[i].peer);
+    const std::string_view state_peer = wire_view(e.states[i].peer);
     if (state_peer.empty() || p.failures[unmatched - 1].peer == state_peer) logged[i] = &p.failures[--unmatched];
   }
+  r.attempts.reserve(std::max<size_t>(n_states, 1));
   for (size_t i = 0; i < n_states; ++i) {
     const w5_upstream_state& s = e.states[i];
-    Attempt a;
-    a.upstream = logged[i] && s.peer[0] == '\0' ? logged[i]->peer : wire_string(s.peer);
+    Attempt& a = r.attempts.emplace_back();
+    a.upstream = logged[i] && s.peer[0] == '\0' ? std::string_view(logged[i]->peer) : wire_view(s.peer);
     a.status = static_cast<int>(s.status);
     a.ms = is_unset(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
     a.cause = logged[i] ? logged[i]->failure.cause : cause_from_upstream_state(s);
-    r.attempts.push_back(a);
   }
   // No states at all (nginx failed before it recorded one): the log is all there is.
-  const LoggedAttempt* last_failure = n_states > 0 ? logged.back() : nullptr;
+  LoggedAttempt* last_failure = n_states > 0 ? logged[n_states - 1] : nullptr;
   if (n_states == 0 && !p.failures.empty()) {
     last_failure = &p.failures.back();
     r.attempts.push_back(Attempt{last_failure->peer, last_failure->failure.cause, 0, -1});
@@ -277,31 +282,36 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
     r.attempts.back().cause = r.cause;
   }
+  // Room for the lines of a typical record: headline, nginx's words, what
+  // the kernel saw of the socket, one line per attempt when there were several.
+  constexpr size_t kTypicalLines = 6;
+  r.evidence.reserve(kTypicalLines + death_evidence.size() + p.notes.size() +
+                     (r.attempts.size() > 1 ? r.attempts.size() : 0));
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
-  r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
+  r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
+                    std::make_move_iterator(death_evidence.end()));
+  // p was taken out of pending_: its words can move into the record.
   if (last_failure) {
-    r.nginx_error = last_failure->message;
-    r.evidence.push_back("nginx: " + last_failure->message);
+    r.evidence.push_back(concat("nginx: ", last_failure->message));
+    r.nginx_error = std::move(last_failure->message);
     const double last_ms = r.attempts.empty() ? -1 : r.attempts.back().ms;
-    if (const SocketFacts* facts = kernel_facts(*last_failure, last_ms)) {
-      for (auto& line : SocketEvidence::describe(*facts, last_failure->peer)) r.evidence.push_back(line);
-    }
+    if (const SocketFacts* facts = kernel_facts(*last_failure, last_ms))
+      SocketEvidence::describe_into(*facts, last_failure->peer, r.evidence);
   } else if (p.limited) {
-    r.nginx_error = p.limited_message;
-    r.evidence.push_back("nginx: " + p.limited_message);
+    r.evidence.push_back(concat("nginx: ", p.limited_message));
+    r.nginx_error = std::move(p.limited_message);
   }
-  if (upstream_5xx) {
-    r.evidence.push_back("upstream " + upstream_name(*upstream_5xx) + " sent status " +
-                         std::to_string(upstream_5xx->status));
-  }
-  for (auto& note : p.notes) r.evidence.push_back(note);
+  if (upstream_5xx)
+    r.evidence.push_back(
+        concat("upstream ", upstream_name(*upstream_5xx), " sent status ", Decimal(upstream_5xx->status)));
+  for (std::string& note : p.notes) r.evidence.push_back(std::move(note));
   if (r.cause == Cause::no_live_upstreams) add_no_live_evidence(e.h.tgid, e.h.ts_ns, r);
   const size_t first_attempt = e.n_states > W5_MAX_STATES ? e.n_states - W5_MAX_STATES : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
-    r.evidence.push_back("attempt " + std::to_string(first_attempt + i + 1) + " of " +
-                         std::to_string(std::max<size_t>(e.n_states, r.attempts.size())) + ": " + a.upstream + " " +
-                         std::string(cause_name(a.cause)));
+    r.evidence.push_back(concat("attempt ", Decimal(first_attempt + i + 1), " of ",
+                                Decimal(std::max<size_t>(e.n_states, r.attempts.size())), ": ", a.upstream, " ",
+                                cause_name(a.cause)));
   }
 
   if (e.client_sk == 0) {
@@ -310,12 +320,23 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   }
   // nginx writes the page at once; a status line seen within this time is its echo.
   constexpr uint64_t kEchoWithinNs = 200'000'000ull;
-  held_[SocketKey{e.h.tgid, e.client_sk}].push_back(HeldRecord{std::move(r), e.h.ts_ns + kEchoWithinNs});
+  held_[SocketKey{e.h.tgid, e.client_sk}].push_back(std::move(r), e.h.ts_ns + kEchoWithinNs);
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {
   if (record.type == "gateway_error") ++stats_.records;
   out.push_back(std::move(record));
+}
+
+void Engine::HeldQueue::pop_front() {
+  ++front_;
+  // Released records are moved-from shells: drop them once they are half the
+  // queue, so a socket that always holds some does not grow without bound.
+  constexpr size_t kCompactAfter = 16;
+  if (front_ >= kCompactAfter && front_ * 2 >= records_.size()) {
+    records_.erase(records_.begin(), records_.begin() + static_cast<ptrdiff_t>(front_));
+    front_ = 0;
+  }
 }
 
 void Engine::flush(uint64_t now_ns, std::vector<Record>& out) {
@@ -354,10 +375,11 @@ Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_cli
   r.client = format_endpoint(client.remote);
   r.upstream = upstream_name(us);
   r.source = "kernel";
+  r.evidence.reserve(2);
   r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
-  r.evidence.push_back(std::string("the status came in the upstream's ") +
-                       (us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header" : "HTTP status line") +
-                       "; nginx passed it on");
+  r.evidence.push_back(concat("the status came in the upstream's ",
+                              us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header" : "HTTP status line",
+                              "; nginx passed it on"));
   r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
   return r;
 }
@@ -367,21 +389,7 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   // got (error_page may have changed it, even to a success). Unreadable bytes
   // (TLS, HTTP/2) confirm nothing: the record goes out as nginx built it.
   if (auto it = held_.find(SocketKey{e.h.tgid, e.sk}); it != held_.end() && !it->second.empty()) {
-    Record r = std::move(it->second.front().record);
-    it->second.pop_front();
-    if (it->second.empty()) held_.erase(it);
-    const bool gateway_status = e.status == 502 || e.status == 503 || e.status == 504 ||
-                                (e.status == 500 && r.cause == Cause::fd_exhausted);
-    if (e.status != 0 && !gateway_status) {
-      ++stats_.hidden_by_error_page;
-      return;  // error_page answered with something else: no gateway error
-    }
-    if (e.status != 0 && static_cast<int>(e.status) != r.status) {
-      r.evidence.push_back("error_page turned nginx's " + std::to_string(r.status) + " into " +
-                           std::to_string(e.status));
-      r.status = static_cast<int>(e.status);
-    }
-    emit(std::move(r), out);
+    confirm_held(it, e, out);
     return;
   }
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
@@ -401,7 +409,7 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
       if (it != pending_.end() && !it->second.failures.empty()) {
         out.push_back(retried_record(it->second, e));
         ++stats_.retried;
-        forget(it->first);
+        forget(it);
       }
     }
     return;
@@ -410,6 +418,23 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   // about an upstream, so it is no gateway error here.
   if (e.status == 0 || e.status == 500) return;
   emit(kernel_only_record(e), out);
+}
+
+void Engine::confirm_held(HeldRecords::iterator held, const w5_client_response& echo, std::vector<Record>& out) {
+  Record& r = held->second.front().record;
+  const bool gateway_status = echo.status == 502 || echo.status == 503 || echo.status == 504 ||
+                              (echo.status == 500 && r.cause == Cause::fd_exhausted);
+  if (echo.status != 0 && !gateway_status) {
+    ++stats_.hidden_by_error_page;  // error_page answered with something else: no gateway error
+  } else {
+    if (echo.status != 0 && static_cast<int>(echo.status) != r.status) {
+      r.evidence.push_back(concat("error_page turned nginx's ", Decimal(r.status), " into ", Decimal(echo.status)));
+      r.status = static_cast<int>(echo.status);
+    }
+    emit(std::move(r), out);  // straight from the queue: a Record is costly to move twice
+  }
+  held->second.pop_front();
+  if (held->second.empty()) held_.erase(held);
 }
 
 // A 5xx status line with no nginx-side explanation: nginx made it without an
@@ -442,8 +467,7 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   if (options_.kernel_only_fallback)
     r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
-  if (facts)
-    for (auto& line : SocketEvidence::describe(*facts, r.upstream)) r.evidence.push_back(line);
+  if (facts) SocketEvidence::describe_into(*facts, r.upstream, r.evidence);
   return r;
 }
 
@@ -457,8 +481,8 @@ std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double
     if (const FatalSignal* d = deaths_.holder_of(conn, since, f.ts_ns, true)) {
       char ago[32];
       snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(age_ns(f.ts_ns, d->ts_ns)) / 1e9);
-      evidence.push_back("the backend listening on " + f.peer + " was stopped " + ago + " s earlier: " +
-                         ProcessDeaths::describe(*d));
+      evidence.push_back(concat("the backend listening on ", f.peer, " was stopped ", ago, " s earlier: ",
+                                ProcessDeaths::describe(*d)));
     }
     return evidence;
   }
@@ -513,15 +537,16 @@ void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) con
   constexpr size_t kMaxPeers = 8;
   auto it = recent_failures_.find(tgid);
   if (it == recent_failures_.end()) return;
-  std::vector<std::string> seen;
-  for (auto f = it->second.rbegin(); f != it->second.rend() && seen.size() < kMaxPeers; ++f) {
+  std::array<std::string_view, kMaxPeers> seen;
+  size_t n_seen = 0;
+  for (auto f = it->second.rbegin(); f != it->second.rend() && n_seen < kMaxPeers; ++f) {
     if (age_ns(now_ns, f->ts_ns) > kRecentNs) break;
-    if (std::find(seen.begin(), seen.end(), f->peer) != seen.end()) continue;
-    seen.push_back(f->peer);
+    if (std::find(seen.begin(), seen.begin() + n_seen, f->peer) != seen.begin() + n_seen) continue;
+    seen[n_seen++] = f->peer;
     char ago[32];
     snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(age_ns(now_ns, f->ts_ns)) / 1e9);
-    r.evidence.push_back("earlier: " + f->peer + " failed (" + std::string(cause_name(f->cause)) + ") " + ago +
-                         " s before; nginx marks a peer failed after max_fails such failures");
+    r.evidence.push_back(concat("earlier: ", f->peer, " failed (", cause_name(f->cause), ") ", ago,
+                                " s before; nginx marks a peer failed after max_fails such failures"));
   }
 }
 
@@ -537,21 +562,26 @@ Record Engine::retried_record(const PendingRequest& p, const w5_client_response&
   r.upstream = last.peer;
   r.source = "uprobe";
   r.nginx_error = last.message;
-  r.evidence.push_back("nginx retried after " + std::string(cause_name(last.failure.cause)) + " on " + last.peer +
-                       "; the client got " + std::to_string(client.status));
+  r.evidence.reserve(1 + p.failures.size());
+  r.attempts.reserve(p.failures.size());
+  r.evidence.push_back(concat("nginx retried after ", cause_name(last.failure.cause), " on ", last.peer,
+                              "; the client got ", Decimal(client.status)));
   for (const LoggedAttempt& f : p.failures) {
-    r.evidence.push_back("nginx: " + f.message + " (" + f.peer + ")");
+    r.evidence.push_back(concat("nginx: ", f.message, " (", f.peer, ")"));
     r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});
   }
   return r;
 }
 
 void Engine::forget(const RequestKey& key) {
-  auto it = pending_.find(key);
-  if (it == pending_.end()) return;
-  auto by_client = request_by_client_.find(SocketKey{key.tgid, it->second.client_sk});
+  if (auto it = pending_.find(key); it != pending_.end()) forget(it);
+}
+
+void Engine::forget(PendingRequests::iterator request) {
+  const RequestKey& key = request->first;
+  auto by_client = request_by_client_.find(SocketKey{key.tgid, request->second.client_sk});
   if (by_client != request_by_client_.end() && by_client->second == key) request_by_client_.erase(by_client);
-  pending_.erase(it);
+  pending_.erase(request);
 }
 
 void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h.tid] = e; }

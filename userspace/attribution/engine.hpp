@@ -83,6 +83,7 @@ class Engine {
     bool limited = false;
     std::string limited_message;
   };
+  using PendingRequests = std::unordered_map<RequestKey, PendingRequest, RequestKeyHash>;
   struct SocketKey {
     uint32_t tgid;
     uint64_t sk;
@@ -92,6 +93,9 @@ class Engine {
     size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
   };
 
+  // What every event does first: releases held records past their deadline
+  // and, once a second, forgets stale state.
+  void begin_event(uint64_t now_ns, std::vector<Record>& out);
   void on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out);
   void on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out);
   void on_client_response(const w5_client_response& e, std::vector<Record>& out);
@@ -101,6 +105,7 @@ class Engine {
   Record kernel_only_record(const w5_client_response& e);
   Record retried_record(const PendingRequest& p, const w5_client_response& client) const;
   void forget(const RequestKey& key);
+  void forget(PendingRequests::iterator request);
   void add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const;
   // A backend death behind a failed attempt: may change the cause; returns
   // the evidence to show first.
@@ -111,7 +116,7 @@ class Engine {
 
   EngineOptions options_;
   EngineStats stats_;
-  std::unordered_map<RequestKey, PendingRequest, RequestKeyHash> pending_;
+  PendingRequests pending_;
   // --capture-request: the line of a request whose error page comes next.
   std::unordered_map<RequestKey, std::string, RequestKeyHash> request_lines_;
   // The request with failed attempts last seen on each client connection.
@@ -119,10 +124,29 @@ class Engine {
   // Error-page records held (briefly) until nginx's status line on the client
   // socket confirms the status the client got: error_page can change it.
   struct HeldRecord {
+    // Built in place in its queue (no aggregate emplace before clang 16).
+    HeldRecord(Record&& held, uint64_t deadline) : record(std::move(held)), deadline_ns(deadline) {}
     Record record;
     uint64_t deadline_ns;
   };
-  std::unordered_map<SocketKey, std::deque<HeldRecord>, SocketKeyHash> held_;
+  // The records held on one client socket, oldest first: nearly always just
+  // one. A vector read from a moving front, as a std::deque allocates its map
+  // and a block for every socket that holds a record.
+  class HeldQueue {
+   public:
+    bool empty() const { return front_ == records_.size(); }
+    HeldRecord& front() { return records_[front_]; }
+    void push_back(Record&& record, uint64_t deadline_ns) { records_.emplace_back(std::move(record), deadline_ns); }
+    void pop_front();
+
+   private:
+    std::vector<HeldRecord> records_;
+    size_t front_ = 0;  // records before it were released
+  };
+  using HeldRecords = std::unordered_map<SocketKey, HeldQueue, SocketKeyHash>;
+  HeldRecords held_;
+  // The status line on a client socket that holds records: the oldest one's echo.
+  void confirm_held(HeldRecords::iterator held, const w5_client_response& echo, std::vector<Record>& out);
   void emit(Record&& record, std::vector<Record>& out);
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;

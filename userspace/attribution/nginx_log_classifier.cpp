@@ -1,7 +1,8 @@
 #include "attribution/nginx_log_classifier.hpp"
 
 #include <cerrno>
-#include <cstring>
+
+#include "common/text.hpp"
 
 namespace why502 {
 namespace {
@@ -73,13 +74,18 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
 }
 
 std::string describe_nginx_log(std::string_view fmt, int err, std::string_view action, std::string_view peer) {
-  std::string text(fmt);
   // Fill in the one argument our formats carry: the peer name (a resolver
   // failure names the host being resolved, which the event does not carry).
-  if (auto pos = text.find("%V"); pos != std::string::npos) text.replace(pos, 2, peer.empty() ? "the upstream host" : peer);
-  if (err != 0) text += " (" + std::to_string(err) + ": " + std::strerror(err) + ")";
-  if (!action.empty()) text += " while " + std::string(action);
-  return text;
+  const size_t arg = fmt.find("%V");
+  const bool has_arg = arg != std::string_view::npos;
+  const std::string_view argument = !has_arg ? "" : peer.empty() ? "the upstream host" : peer;
+  const std::string_view after_arg = has_arg ? fmt.substr(arg + 2) : "";
+  // " (111: Connection refused)" and " while connecting to upstream" when
+  // known, all joined at once: this runs for every error nginx logs.
+  const Decimal errno_number(err);
+  const auto if_errno = [err](std::string_view piece) { return err != 0 ? piece : std::string_view(); };
+  return concat(fmt.substr(0, arg), argument, after_arg, if_errno(" ("), if_errno(errno_number), if_errno(": "),
+                if_errno(errno_text(err)), if_errno(")"), action.empty() ? "" : " while ", action);
 }
 
 }  // namespace why502

@@ -35,11 +35,12 @@ bool listens_on(const w5_held_socket& s, const w5_addr& addr) {
 enum class Hold { none, listener, connection };
 
 Hold holds(const FatalSignal& s, const UpstreamConnection& conn) {
-  const bool unix_peer = conn.peer.rfind("unix:", 0) == 0;
+  constexpr std::string_view kUnixPrefix = "unix:";
+  const bool unix_peer = conn.peer.starts_with(kUnixPrefix);
   Hold best = Hold::none;
   for (const w5_held_socket& sock : s.sockets) {
     if (unix_peer) {
-      if (sock.family == 1 && "unix:" + wire_string(sock.path) == conn.peer)
+      if (sock.family == 1 && conn.peer.substr(kUnixPrefix.size()) == wire_view(sock.path))
         best = sock.state == kListen ? std::max(best, Hold::listener) : Hold::connection;
       continue;
     }

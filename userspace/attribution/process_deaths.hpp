@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attribution/cause.hpp"
@@ -27,9 +28,10 @@ struct FatalSignal {
   std::vector<w5_held_socket> sockets;
 };
 
-// An upstream connection as nginx saw it when the attempt failed.
+// An upstream connection as nginx saw it when the attempt failed (a view of
+// the attempt, made for one lookup).
 struct UpstreamConnection {
-  std::string peer;  // nginx's name: 127.0.0.1:9000, unix:/p
+  std::string_view peer;  // nginx's name: 127.0.0.1:9000, unix:/p
   w5_addr remote{};  // the backend's end (family 0 when unknown)
   w5_addr local{};   // nginx's end
 };

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "attribution/time_window.hpp"
+#include "common/text.hpp"
 #include "events/address.hpp"
 
 namespace why502 {
@@ -81,15 +82,24 @@ const SocketFacts* SocketEvidence::take_recent_failure(uint32_t owner_tgid, uint
 
 std::vector<std::string> SocketEvidence::describe(const SocketFacts& f, const std::string& peer) {
   std::vector<std::string> lines;
-  std::string who = peer.empty() ? format_endpoint(f.remote) : peer;
-  if (f.reset_in_syn_sent) lines.push_back("kernel: RST in reply to SYN from " + who + " (nothing listening)");
-  if (f.reset_established) lines.push_back("kernel: RST received from " + who + " on an established connection");
-  if (f.syn_retransmits > 0)
-    lines.push_back("kernel: SYN to " + who + " retransmitted " + std::to_string(f.syn_retransmits) +
-                    " time(s), no SYN-ACK");
-  if (f.error != 0)
-    lines.push_back("kernel: socket error " + std::to_string(f.error) + " (" + std::strerror(f.error) + ")");
+  describe_into(f, peer, lines);
   return lines;
+}
+
+void SocketEvidence::describe_into(const SocketFacts& f, std::string_view peer, std::vector<std::string>& lines) {
+  std::string remote;
+  if (peer.empty()) {
+    remote = format_endpoint(f.remote);
+    peer = remote;
+  }
+  if (f.reset_in_syn_sent) lines.push_back(concat("kernel: RST in reply to SYN from ", peer, " (nothing listening)"));
+  if (f.reset_established)
+    lines.push_back(concat("kernel: RST received from ", peer, " on an established connection"));
+  if (f.syn_retransmits > 0)
+    lines.push_back(
+        concat("kernel: SYN to ", peer, " retransmitted ", Decimal(f.syn_retransmits), " time(s), no SYN-ACK"));
+  if (f.error != 0)
+    lines.push_back(concat("kernel: socket error ", Decimal(f.error), " (", errno_text(f.error), ")"));
 }
 
 void SocketEvidence::expire(uint64_t now_ns) {
