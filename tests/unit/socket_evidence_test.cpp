@@ -145,7 +145,8 @@ TEST(SocketEvidence, DescribeMostDecisiveFirst) {
   f.syn_retransmits = 2;
   f.error = ECONNREFUSED;
   f.remote = kPeerA;
-  const std::vector<std::string> lines = SocketEvidence::describe(f, "backend-a");
+  std::vector<std::string> lines;
+  SocketEvidence::describe(f, "backend-a", lines);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "kernel: RST in reply to SYN from backend-a (nothing listening)");
   EXPECT_EQ(lines[1], "kernel: SYN to backend-a retransmitted 2 time(s), no SYN-ACK");
@@ -156,13 +157,26 @@ TEST(SocketEvidence, DescribeNamesTheRemoteWhenNoPeerIsGiven) {
   SocketFacts f;
   f.reset_established = true;
   f.remote = ipv6("::1", 9000);
-  const std::vector<std::string> lines = SocketEvidence::describe(f, "");
+  std::vector<std::string> lines;
+  SocketEvidence::describe(f, "", lines);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0], "kernel: RST received from [::1]:9000 on an established connection");
 }
 
 TEST(SocketEvidence, DescribeNothingWhenNothingHappened) {
-  EXPECT_TRUE(SocketEvidence::describe(SocketFacts{}, "x").empty());
+  std::vector<std::string> lines = {"an earlier line"};
+  SocketEvidence::describe(SocketFacts{}, "x", lines);
+  EXPECT_EQ(lines, std::vector<std::string>{"an earlier line"});
+}
+
+TEST(SocketEvidence, DescribeAppendsAfterWhatIsThere) {
+  SocketFacts f;
+  f.error = ECONNRESET;
+  std::vector<std::string> lines = {"headline"};
+  SocketEvidence::describe(f, "b", lines);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "headline");
+  EXPECT_EQ(lines[1], "kernel: socket error 104 (Connection reset by peer)");
 }
 
 }  // namespace

@@ -296,7 +296,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     r.nginx_error = std::move(last_failure->message);
     const double last_ms = r.attempts.empty() ? -1 : r.attempts.back().ms;
     if (const SocketFacts* facts = kernel_facts(*last_failure, last_ms))
-      SocketEvidence::describe_into(*facts, last_failure->peer, r.evidence);
+      SocketEvidence::describe(*facts, last_failure->peer, r.evidence);
   } else if (p.limited) {
     r.evidence.push_back(concat("nginx: ", p.limited_message));
     r.nginx_error = std::move(p.limited_message);
@@ -467,7 +467,7 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
   r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   if (options_.kernel_only_fallback)
     r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
-  if (facts) SocketEvidence::describe_into(*facts, r.upstream, r.evidence);
+  if (facts) SocketEvidence::describe(*facts, r.upstream, r.evidence);
   return r;
 }
 

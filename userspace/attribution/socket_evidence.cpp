@@ -80,13 +80,7 @@ const SocketFacts* SocketEvidence::take_recent_failure(uint32_t owner_tgid, uint
   return nullptr;
 }
 
-std::vector<std::string> SocketEvidence::describe(const SocketFacts& f, const std::string& peer) {
-  std::vector<std::string> lines;
-  describe_into(f, peer, lines);
-  return lines;
-}
-
-void SocketEvidence::describe_into(const SocketFacts& f, std::string_view peer, std::vector<std::string>& lines) {
+void SocketEvidence::describe(const SocketFacts& f, std::string_view peer, std::vector<std::string>& lines) {
   std::string remote;
   if (peer.empty()) {
     remote = format_endpoint(f.remote);

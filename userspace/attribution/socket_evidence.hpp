@@ -37,11 +37,10 @@ class SocketEvidence {
   // of no known process, if very recent) seen within window_ns before ts_ns,
   // not yet used to explain another response. Marks it used.
   const SocketFacts* take_recent_failure(uint32_t owner_tgid, uint64_t ts_ns, uint64_t window_ns);
-  // Human-readable lines, most decisive first. peer names the remote end
-  // (its address when empty).
-  static std::vector<std::string> describe(const SocketFacts& facts, const std::string& peer);
-  // The same lines, appended to lines (a record's evidence, built in place).
-  static void describe_into(const SocketFacts& facts, std::string_view peer, std::vector<std::string>& lines);
+  // Appends human-readable lines to lines (a record's evidence, built in
+  // place), most decisive first. peer names the remote end (its address when
+  // empty).
+  static void describe(const SocketFacts& facts, std::string_view peer, std::vector<std::string>& lines);
   size_t size() const { return by_socket_.size(); }
 
  private:
