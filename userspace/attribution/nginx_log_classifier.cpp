@@ -76,16 +76,16 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
 std::string describe_nginx_log(std::string_view fmt, int err, std::string_view action, std::string_view peer) {
   // Fill in the one argument our formats carry: the peer name (a resolver
   // failure names the host being resolved, which the event does not carry).
-  const size_t arg = fmt.find("%V");
-  const bool has_arg = arg != std::string_view::npos;
-  const std::string_view argument = !has_arg ? "" : peer.empty() ? "the upstream host" : peer;
-  const std::string_view after_arg = has_arg ? fmt.substr(arg + 2) : "";
-  // " (111: Connection refused)" and " while connecting to upstream" when
-  // known, all joined at once: this runs for every error nginx logs.
-  const Decimal errno_number(err);
-  const auto if_errno = [err](std::string_view piece) { return err != 0 ? piece : std::string_view(); };
-  return concat(fmt.substr(0, arg), argument, after_arg, if_errno(" ("), if_errno(errno_number), if_errno(": "),
-                if_errno(errno_text(err)), if_errno(")"), action.empty() ? "" : " while ", action);
+  std::string text;
+  // This runs for every error nginx logs: room for the whole line at once.
+  text.reserve(fmt.size() + peer.size() + action.size() + 64);
+  if (const size_t arg = fmt.find("%V"); arg != std::string_view::npos)
+    append(text, fmt.substr(0, arg), peer.empty() ? "the upstream host" : peer, fmt.substr(arg + 2));
+  else
+    append(text, fmt);
+  if (err != 0) append(text, " (", Decimal(err), ": ", errno_text(err), ")");
+  if (!action.empty()) append(text, " while ", action);
+  return text;
 }
 
 }  // namespace why502
