@@ -1,7 +1,5 @@
 #include "loader/capabilities.hpp"
 
-#include "loader/privileges.hpp"
-
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,6 +7,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+
+#include "loader/privileges.hpp"
 
 namespace why502 {
 namespace {
@@ -23,7 +23,8 @@ std::string keep_only_needed_capabilities() {
   if (syscall(SYS_capget, &header, data) != 0) return std::string("capget: ") + std::strerror(errno);
   const uint64_t permitted = uint64_t{data[0].permitted} | uint64_t{data[1].permitted} << 32;
 
-  const uint64_t keep = (bit(kCapBpf) | bit(kCapPerfmon) | bit(kCapSysAdmin) | bit(kCapSysPtrace) | bit(kCapDacReadSearch)) & permitted;
+  const uint64_t keep =
+      (bit(kCapBpf) | bit(kCapPerfmon) | bit(kCapSysAdmin) | bit(kCapSysPtrace) | bit(kCapDacReadSearch)) & permitted;
 
   for (int i = 0; i < 2; ++i) {
     const auto half = static_cast<uint32_t>(keep >> (32 * i));

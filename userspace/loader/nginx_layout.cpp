@@ -1,9 +1,9 @@
 #include "loader/nginx_layout.hpp"
 
 #include <fstream>
+#include <iterator>
 
 #include "loader/elf_symbols.hpp"
-#include <iterator>
 
 namespace why502 {
 

@@ -8,11 +8,6 @@
 #include <string>
 
 namespace why502 {
-namespace {
-
-bool has(uint64_t caps, int cap) { return has_capability(caps, cap); }
-
-}  // namespace
 
 uint64_t effective_capabilities() {
   std::ifstream status("/proc/self/status");
@@ -35,10 +30,10 @@ uint64_t effective_capabilities_in_status(std::istream& status) {
 
 std::string missing_privileges() {
   const uint64_t caps = effective_capabilities();
-  if (has(caps, kCapSysAdmin) || (has(caps, kCapBpf) && has(caps, kCapPerfmon))) return "";
+  if (has_capability(caps, kCapSysAdmin) || (has_capability(caps, kCapBpf) && has_capability(caps, kCapPerfmon))) return "";
   std::string missing;
-  if (!has(caps, kCapBpf)) missing += "CAP_BPF";
-  if (!has(caps, kCapPerfmon)) missing += missing.empty() ? "CAP_PERFMON" : " and CAP_PERFMON";
+  if (!has_capability(caps, kCapBpf)) missing += "CAP_BPF";
+  if (!has_capability(caps, kCapPerfmon)) missing += missing.empty() ? "CAP_PERFMON" : " and CAP_PERFMON";
   return "missing " + missing + ": run why502 as root (sudo) or grant CAP_BPF and CAP_PERFMON";
 }
 
