@@ -5,8 +5,9 @@
  * proxied request, so it is a plain array indexed by a hash of the socket
  * pointer — inlined by the verifier, no lock, no allocation — instead of a
  * hash map. More sockets in flight on one set of slots than it has slots: the
- * oldest request is dropped and counted (W5_LOST_SLOT_TAKEN). A slot stays bound to its socket between
- * requests, so a keepalive connection keeps its cached histogram id.
+ * oldest request is dropped and counted (W5_LOST_SLOT_TAKEN). A slot stays
+ * bound to its socket between requests, so a keepalive connection keeps its
+ * cached histogram id.
  */
 #ifndef WHY502_REQUESTS_IN_FLIGHT_BPF_H
 #define WHY502_REQUESTS_IN_FLIGHT_BPF_H

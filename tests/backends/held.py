@@ -47,9 +47,7 @@ async def serve(port, barrier):
     async def connection(reader, writer):
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if not head:
-                    break
+                await reader.readuntil(b"\r\n\r\n")  # EOF raises IncompleteReadError
                 await barrier.wait()
                 writer.write(RESPONSE)
                 await writer.drain()
