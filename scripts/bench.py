@@ -8,7 +8,7 @@ and why502 share CPU 1. Three workloads:
   newconn    proxy that opens an upstream connection per request
   storm      every request refused by the upstream: a 502 storm
 
-Each round runs every mode (off, trace, serve) once, in an order that rotates
+Each round runs every mode (off, trace, serve, lean) once, in an order that rotates
 from round to round, so the machine's drift cancels out; the report gives
 medians, the spread (min..max) and the traced/untraced ratios. Per traced run:
 on-CPU time of the nginx worker and of why502 per request (schedstat), BPF run
@@ -34,7 +34,8 @@ import sys
 import tempfile
 import time
 
-MODES = ("off", "trace", "serve")
+MODES = ("off", "trace", "serve", "lean")
+TRACED_MODES = MODES[1:]
 WORKLOADS = ("keepalive", "newconn", "storm")
 UPROBE_PROGRAMS = ("ngx_log_error_core_entry", "ngx_special_response_entry")
 
@@ -169,6 +170,8 @@ class Why502:
             argv = [binary, "trace", "--format", "json", "-o", self.records_path]
         else:
             argv = [binary, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--log", self.records_path]
+            if mode == "lean":
+                argv.append("--lean")
         # The backend nginx stands in for an application server: trace only the proxy.
         argv += ["--pid", str(nginx_master)]
         if os.path.exists(self.records_path):
@@ -266,7 +269,7 @@ def main():
         fail("needs 2 CPUs: nginx on one, the load and why502 on the other")
     modes = tuple(m for m in MODES if m in args.modes.split(","))
     if "off" not in modes or len(modes) < 2:
-        fail("--modes needs off and at least one of trace, serve")
+        fail("--modes needs off and at least one of trace, serve, lean")
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
         if w not in WORKLOADS:
@@ -418,7 +421,7 @@ def summarise(results, extras):
         off = modes["off"]
         s = {"off_rps_median": median([r["rps"] for r in off]), "off_rps_spread": spread([r["rps"] for r in off]),
              "off_p99_ms_median": median([r["p99_ms"] for r in off])}
-        for mode in ("trace", "serve"):
+        for mode in TRACED_MODES:
             on = modes.get(mode)
             if not on:
                 continue
@@ -453,7 +456,7 @@ def print_summary(summary):
     for w, s in summary["workloads"].items():
         print("%s: untraced %.0f req/s (%s), p99 %.2f ms" % (w, s["off_rps_median"], s["off_rps_spread"],
                                                             s["off_p99_ms_median"]))
-        for mode in ("trace", "serve"):
+        for mode in TRACED_MODES:
             if mode not in s:
                 continue
             m = s[mode]

@@ -119,16 +119,7 @@ TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
       << s.tracer_output();
 }
 
-// BPF programs loaded now whose names are why502's (bpftool truncates to 15).
-int why502_programs_loaded() {
-  const nlohmann::json programs = nlohmann::json::parse(run_command({"bpftool", "-j", "prog", "show"}));
-  int n = 0;
-  for (const auto& p : programs) {
-    const std::string name = p.value("name", "");
-    if (name.rfind("on_sock_", 0) == 0 || name.rfind("ngx_", 0) == 0 || name.rfind("on_tcp_", 0) == 0) ++n;
-  }
-  return n;
-}
+int why502_programs_loaded() { return static_cast<int>(why502_program_names().size()); }
 
 TEST_F(Lifecycle, SigkillLeavesNothingBehind) {
   ASSERT_EQ(why502_programs_loaded(), 0) << "another why502 is running";

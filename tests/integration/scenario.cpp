@@ -289,6 +289,16 @@ void Scenario::make_certificate() {
   if (status != 0) throw std::runtime_error("openssl could not make a certificate");
 }
 
+std::vector<std::string> why502_program_names() {
+  const nlohmann::json programs = nlohmann::json::parse(run_command({"bpftool", "-j", "prog", "show"}));
+  std::vector<std::string> names;
+  for (const auto& p : programs) {
+    const std::string name = p.value("name", "");
+    if (name.rfind("on_", 0) == 0 || name.rfind("ngx_", 0) == 0) names.push_back(name);
+  }
+  return names;
+}
+
 std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
                           const std::map<std::string, std::string>& cause_by_upstream) {
   return match_records(access, records, [&](const AccessLine& line) {

@@ -54,6 +54,22 @@ TEST(ErrorPageEcho, WithoutAnEchoTheRecordLeavesAfterItsDeadline) {
   EXPECT_EQ(out[0].cause, Cause::refused);
 }
 
+// --lean traces no client status lines: nothing to wait for, the record
+// goes out with the error page.
+TEST(ErrorPageEcho, WithNoEchoExpectedTheRecordLeavesAtOnce) {
+  EngineHarness h(EngineOptions{.client_echo_expected = false});
+  refused_error_page(h, sec(5));
+  ASSERT_EQ(h.emitted().size(), 1u);
+  EXPECT_EQ(h.emitted()[0].status, 502);
+  EXPECT_EQ(h.emitted()[0].cause, Cause::refused);
+}
+
+TEST(ErrorPageEcho, ByDefaultTheRecordWaitsForItsEcho) {
+  EngineHarness h;
+  refused_error_page(h, sec(5));
+  EXPECT_TRUE(h.emitted().empty());
+}
+
 }  // namespace
 }  // namespace why502::test
 

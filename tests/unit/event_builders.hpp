@@ -353,6 +353,8 @@ class EngineHarness {
     engine_.finish(records_);
     return records_;
   }
+  // What the engine has emitted so far; held records stay held.
+  const std::vector<Record>& emitted() const { return records_; }
   Engine& engine() { return engine_; }
 
  private:

@@ -314,7 +314,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
                                 cause_name(a.cause)));
   }
 
-  if (e.client_sk == 0) {
+  if (e.client_sk == 0 || !options_.client_echo_expected) {
     emit(std::move(r), out);
     return;
   }

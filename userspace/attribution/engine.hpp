@@ -26,6 +26,9 @@ struct EngineOptions {
   // Some nginx runs without usable symbols: explain 5xx status lines seen on
   // client sockets from kernel evidence alone.
   bool kernel_only_fallback = false;
+  // The status lines nginx writes to clients are traced (not with --lean): a
+  // record nginx built an error page for waits briefly for its echo.
+  bool client_echo_expected = true;
 };
 
 struct EngineStats {
@@ -52,6 +55,7 @@ class Engine {
   EngineStats stats() const;
   // Turned on once an nginx without usable symbols is being traced.
   void set_kernel_only_fallback(bool on) { options_.kernel_only_fallback = on; }
+  void set_client_echo_expected(bool on) { options_.client_echo_expected = on; }
 
  private:
   struct RequestKey {

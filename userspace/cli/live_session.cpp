@@ -45,8 +45,8 @@ void install_signal_handlers() {
 // The traced binaries, by inode: a binary replaced on disk is a new one.
 class NginxBinaries {
  public:
-  NginxBinaries(ProbeSession& session, Engine& engine, bool use_uprobes, bool verbose)
-      : session_(session), engine_(engine), use_uprobes_(use_uprobes), verbose_(verbose) {
+  NginxBinaries(ProbeSession& session, Engine& engine, bool use_uprobes, bool lean, bool verbose)
+      : session_(session), engine_(engine), use_uprobes_(use_uprobes), lean_(lean), verbose_(verbose) {
     if (!use_uprobes_) engine_.set_kernel_only_fallback(true);
   }
 
@@ -59,17 +59,17 @@ class NginxBinaries {
       return;
     }
     if (!seen_.insert({st.st_dev, st.st_ino}).second || !use_uprobes_) return;
-    if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
-      std::fprintf(stderr, "why502: warning: %s: kernel-only attribution, which sees plain HTTP/1.x clients only\n",
-                   problem.c_str());
-      engine_.set_kernel_only_fallback(true);
-      return;
+    std::string problem = unusable_nginx_symbols(path);
+    NginxLayout layout;
+    if (problem.empty()) {
+      layout = nginx_layout_for(path);
+      problem = session_.attach_nginx_binary(path, layout);
     }
-    const NginxLayout layout = nginx_layout_for(path);
-    std::string error = session_.attach_nginx_binary(path, layout);
-    if (!error.empty()) {
-      std::fprintf(stderr, "why502: warning: %s; kernel-only attribution (plain HTTP/1.x clients only)\n",
-                   error.c_str());
+    if (!problem.empty()) {
+      // Kernel-only attribution reads what nginx sends: --lean left those hooks out.
+      std::fprintf(stderr, "why502: warning: %s; %s\n", problem.c_str(),
+                   lean_ ? "--lean sees no gateway error of this nginx (run without --lean)"
+                         : "kernel-only attribution (plain HTTP/1.x clients only)");
       engine_.set_kernel_only_fallback(true);
       return;
     }
@@ -84,6 +84,7 @@ class NginxBinaries {
   ProbeSession& session_;
   Engine& engine_;
   bool use_uprobes_;
+  bool lean_;
   bool verbose_;
   std::set<std::pair<dev_t, ino_t>> seen_;
   size_t attached_ = 0;
@@ -120,6 +121,11 @@ void add_live_options(CLI::App& command, LiveOptions& o) {
   command.add_flag("--anonymise-clients,--anonymize-clients", o.anonymise_clients,
                    "Cut client addresses to their /24 (IPv4) or /48 (IPv6) before anything is attributed, "
                    "recorded or printed");
+  command.add_flag("--lean", o.lean,
+                   "Only hooks that fire when something fails, for always-on use (no BPF program on every "
+                   "socket send and receive): needs nginx's symbols; does not see the upstream's own 5xx, "
+                   "error_page rewrites or retried attempts, and keeps no latency histograms")
+      ->excludes(command.get_option("--no-uprobes"));
   command.add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
 }
 
@@ -141,6 +147,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   probe_options.only_listed_processes = !options.pids.empty();
   probe_options.verbosity = options.verbosity;
   probe_options.measure_connect = options.measure_connect;
+  probe_options.lean = options.lean;
   probe_options.capture_request_line = options.capture_request;
   std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
@@ -167,7 +174,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   // Scanned after the fork tracepoint is attached, so no new worker slips by.
   const std::vector<NginxProcess> processes = processes_to_trace(options);
 
-  NginxBinaries binaries(session, engine, !options.no_uprobes, options.verbosity > 0);
+  engine.set_client_echo_expected(!options.lean);
+  NginxBinaries binaries(session, engine, !options.no_uprobes, options.lean, options.verbosity > 0);
   std::set<pid_t> traced;
   for (const NginxProcess& p : processes) {
     session.trace_process(p.pid);
@@ -180,6 +188,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (!on_path) throw FatalError("no nginx is running and none is on PATH; use --nginx-binary PATH");
     binaries.attach(*on_path);
   }
+  if (options.lean && binaries.attached() == 0)
+    throw FatalError("--lean needs nginx's uprobes and no nginx binary could take them (see above); run without --lean");
 
   install_signal_handlers();
   // Attached: from here on only what attaching to later nginx binaries needs.

@@ -25,6 +25,7 @@ struct LiveOptions {
   std::vector<std::string> nginx_binaries;
   bool no_uprobes = false;  // kernel-only attribution, as with a stripped nginx
   bool measure_connect = false;  // serve --connect-latency
+  bool lean = false;  // --lean: only hooks that fire when something fails
   bool capture_request = false;  // --capture-request: the request line in records
   bool anonymise_clients = false;  // --anonymise-clients: client addresses cut to /24 (IPv4), /48 (IPv6)
   int verbosity = 0;

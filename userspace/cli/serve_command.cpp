@@ -49,6 +49,8 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                   "Also time TCP connects per upstream (a tracepoint on every TCP state change: "
                   "~1 us per new upstream connection, see docs/BENCHMARKS.md)");
   add_live_options(*serve, o.live);
+  // Connect times are taken when the request is sent: a hook --lean leaves out.
+  serve->get_option("--lean")->excludes(serve->get_option("--connect-latency"));
 }
 
 int run_serve(const ServeOptions& options) {

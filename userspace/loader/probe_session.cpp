@@ -39,6 +39,14 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   skel_->rodata->measure_connect = options.measure_connect;
   skel_->rodata->capture_request_line = options.capture_request_line;
   if (!options.measure_connect) bpf_program__set_autoload(skel_->progs.on_inet_sock_set_state, false);
+  if (options.lean) {
+    // Every send and receive of every process runs these two: --lean trades
+    // what they see for a healthy path that runs no BPF at all.
+    bpf_program__set_autoload(skel_->progs.on_sock_send_length, false);
+    bpf_program__set_autoload(skel_->progs.on_sock_recv_length, false);
+    // Only the send program arms request slots; keep one empty set.
+    bpf_map__set_max_entries(skel_->maps.in_flight_slots, 1);
+  }
   if (int err = why502_bpf__load(skel_); err != 0) {
     why502_bpf__destroy(skel_);
     skel_ = nullptr;

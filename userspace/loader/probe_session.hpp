@@ -25,6 +25,7 @@ struct ProbeOptions {
   bool only_listed_processes = false;  // --pid: ignore nginx processes not handed to trace_process
   bool measure_connect = false;        // connect-time histograms (costs a tracepoint per TCP state change)
   bool capture_request_line = false;   // --capture-request
+  bool lean = false;                   // --lean: no program on every socket send and receive
   int verbosity = 0;
 };
 

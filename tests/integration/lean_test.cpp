@@ -1,0 +1,98 @@
+// --lean, the always-on hook set: no BPF program on the socket send and
+// receive tracepoints (which every process runs for every request), only
+// hooks that fire when something fails. nginx-side failures and backend
+// deaths are still named per request; the upstream's own 5xx is not seen.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "root_test.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Lean = RootTest;
+
+bool has_prefix(const std::vector<std::string>& names, const std::string& prefix) {
+  for (const auto& n : names)
+    if (n.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+TEST_F(Lean, NamesNginxSideFailuresWithNoProgramOnSendOrReceive) {
+  ASSERT_FALSE(has_prefix(why502_program_names(), "on_sock_")) << "another why502 is running";
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string closed = s.start_backend("close");
+  const std::string slow = s.start_backend("slow", "127.0.0.1:0", 4);
+  const std::string invalid = s.start_backend("invalid_header");
+  const std::string says502 = s.start_backend("status502");
+  const std::string victim = s.start_backend("hang");
+  ChildProcess& hanging = s.last_started();
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 1s;\n" +
+                proxy("/refused", "http://" + refused) + proxy("/reset", "http://" + reset) +
+                proxy("/closed", "http://" + closed) + proxy("/slow", "http://" + slow) +
+                proxy("/invalid", "http://" + invalid) + proxy("/says502", "http://" + says502) +
+                proxy("/victim", "http://" + victim) + "  }\n");
+  s.start_tracer({"--lean"});
+
+  const std::vector<std::string> loaded = why502_program_names();
+  EXPECT_FALSE(has_prefix(loaded, "on_sock_send")) << ::testing::PrintToString(loaded);
+  EXPECT_FALSE(has_prefix(loaded, "on_sock_recv")) << ::testing::PrintToString(loaded);
+  EXPECT_TRUE(has_prefix(loaded, "on_tcp_receive")) << ::testing::PrintToString(loaded);
+  EXPECT_TRUE(has_prefix(loaded, "ngx_")) << ::testing::PrintToString(loaded);
+
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/refused", base + "/reset", base + "/closed", base + "/slow", base + "/invalid",
+                       base + "/says502"});
+  std::vector<int> victim_code;
+  std::thread in_flight([&] { victim_code = s.curl({base + "/victim"}); });
+  const bool got_request = hanging.wait_for_line("request", 10s).has_value();
+  if (got_request) run_command({"kill", "-KILL", std::to_string(hanging.pid())});
+  in_flight.join();
+  ASSERT_TRUE(got_request) << hanging.output();
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 504, 502, 502}));
+  EXPECT_EQ(victim_code, (std::vector<int>{502}));
+
+  // The upstream's own 502 is the one gateway error --lean does not see:
+  // reading response bytes is what it leaves out.
+  std::vector<AccessLine> seen_by_lean;
+  for (const AccessLine& line : s.access_log())
+    if (line.last_upstream != says502) seen_by_lean.push_back(line);
+  EXPECT_EQ(match_records(seen_by_lean, records,
+                          Causes{{refused, "refused"},
+                                 {reset, "reset"},
+                                 {closed, "closed_early"},
+                                 {slow, "slow_backend"},
+                                 {invalid, "invalid_response"},
+                                 {victim, "backend_crashed"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(records.size(), 6u);
+}
+
+// Without the uprobes --lean would see nothing at all: it says so and stops
+// instead of watching nothing.
+TEST_F(Lean, WithoutUprobesItRefusesToStart) {
+  int status = 0;
+  const std::string out = run_command({"setpriv", "--bounding-set=-all,+bpf,+perfmon,+dac_read_search,+sys_ptrace",
+                                       WHY502_BINARY, "trace", "--lean", "--duration", "5", "--nginx-binary",
+                                       "/usr/sbin/nginx"},
+                                      &status);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("cannot attach a uprobe"), std::string::npos) << out;
+  EXPECT_NE(out.find("--lean needs nginx's uprobes"), std::string::npos) << out;
+
+  const std::string flags = run_command({WHY502_BINARY, "trace", "--lean", "--no-uprobes"}, &status);
+  EXPECT_EQ(status, 2) << flags;
+  EXPECT_NE(flags.find("excludes"), std::string::npos) << flags;
+}
+
+}  // namespace
+}  // namespace why502::testing
