@@ -8,7 +8,9 @@ and why502 share CPU 1. Three workloads:
   newconn    proxy that opens an upstream connection per request
   storm      every request refused by the upstream: a 502 storm
 
-Each round runs every mode (off, trace, serve, lean) once, in an order that rotates
+Each round runs every mode once — off (untraced), trace, serve, lean (serve --lean),
+and on request control (untraced again, compared with off like a traced mode, to show
+the noise floor) — in an order that rotates
 from round to round, so the machine's drift cancels out; the report gives
 medians, the spread (min..max) and the traced/untraced ratios. Per traced run:
 on-CPU time of the nginx worker and of why502 per request (schedstat), BPF run
@@ -18,6 +20,7 @@ lost. Also: time to "ready", resident memory and BPF map memory.
 
 Usage: sudo scripts/bench.py [--rounds 10] [--seconds 3] [--why502 build/why502]
                              [--workloads keepalive,newconn,storm] [--json FILE]
+                             [--modes off,trace,serve,lean[,control]]
 Needs root, nginx, wrk and bpftool (scripts/install-deps.sh --bench).
 """
 
@@ -34,7 +37,9 @@ import sys
 import tempfile
 import time
 
-MODES = ("off", "trace", "serve", "lean")
+MODES = ("off", "trace", "serve", "lean", "control")
+# control: untraced again, compared with off like a traced mode: the noise floor.
+UNTRACED_MODES = ("off", "control")
 TRACED_MODES = MODES[1:]
 WORKLOADS = ("keepalive", "newconn", "storm")
 UPROBE_PROGRAMS = ("ngx_log_error_core_entry", "ngx_special_response_entry")
@@ -164,6 +169,8 @@ def bpf_map_bytes(map_ids):
 class Why502:
     """`why502 trace` or `why502 serve`, pinned to CPU 1, up until stopped."""
 
+    running = set()  # killed on the way out if a run fails or is interrupted
+
     def __init__(self, binary, mode, workdir, nginx_master):
         self.records_path = os.path.join(workdir, "records-%s.jsonl" % mode)
         if mode == "trace":
@@ -180,6 +187,7 @@ class Why502:
         started = time.monotonic()
         self.proc = subprocess.Popen(["taskset", "-c", "1"] + argv, stdout=subprocess.DEVNULL,
                                      stderr=open(self.stderr_path, "w"))
+        Why502.running.add(self.proc)
         while True:
             with open(self.stderr_path) as f:
                 text = f.read()
@@ -204,6 +212,8 @@ class Why502:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             fail("why502 did not stop within 30 s of SIGINT")
+        finally:
+            Why502.running.discard(self.proc)
         with open(self.stderr_path) as f:
             text = f.read()
         lost = re.search(r"(\d+) events lost", text)
@@ -254,7 +264,8 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--why502", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "why502"))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--modes", default=",".join(MODES), help="off and the traced modes to compare")
+    parser.add_argument("--modes", default="off,trace,serve,lean",
+                        help="off and the modes to compare with it (control: untraced again, the noise floor)")
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, records)")
     args = parser.parse_args()
@@ -269,7 +280,7 @@ def main():
         fail("needs 2 CPUs: nginx on one, the load and why502 on the other")
     modes = tuple(m for m in MODES if m in args.modes.split(","))
     if "off" not in modes or len(modes) < 2:
-        fail("--modes needs off and at least one of trace, serve, lean")
+        fail("--modes needs off and at least one of %s" % ", ".join(TRACED_MODES))
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
         if w not in WORKLOADS:
@@ -310,7 +321,7 @@ def main():
                     order = tuple(reversed(order))
                 for mode in order:
                     tracer = None
-                    if mode != "off":
+                    if mode not in UNTRACED_MODES:
                         tracer = Why502(args.why502, mode, workdir, proxy.master_pid())
                         extras["ready_s"].append(tracer.ready_s)
                     progs_before = bpf_programs()
@@ -329,6 +340,8 @@ def main():
                     row = {"round": r, "rps": rps, "requests": requests, "p99_ms": p99,
                            "worker_ns_per_req": cpu_worker / max(requests, 1),
                            "why502_ns_per_req": cpu_tracer / max(requests, 1)}
+                    if mode == "control":
+                        row.update(bpf={}, bpf_ns_per_req=0, uprobe_hits_per_req=0, records=0, lost=0, logged_502=0)
                     if tracer:
                         row["rss_bytes"] = rss_bytes(tracer.pid())
                         extras["rss_bytes"].append(row["rss_bytes"])
@@ -363,6 +376,9 @@ def main():
                 json.dump({"summary": summary, "rounds": results}, f, indent=1)
         return 0
     finally:
+        for proc in Why502.running:
+            proc.kill()
+            proc.wait()
         if proxy:
             proxy.stop()
         if backend:
@@ -384,15 +400,20 @@ def engine_benchmark(args, workdir, proxy, storm_url):
     err = open(os.path.join(workdir, "record.err"), "w+")
     proc = subprocess.Popen(["taskset", "-c", "1", args.why502, "record", "-o", recording, "--pid",
                              str(proxy.master_pid())], stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        err.seek(0)
-        if "ready" in err.read() or proc.poll() is not None:
-            break
-        time.sleep(0.01)
-    run_wrk(storm_url, max(1, min(args.seconds, 3)), args.connections)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            err.seek(0)
+            if "ready" in err.read() or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        run_wrk(storm_url, max(1, min(args.seconds, 3)), args.connections)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     out = subprocess.run(["taskset", "-c", "1", bench, "--recording", recording, "--benchmark_format=json",
                           "--benchmark_min_time=%g" % (0.5 if args.seconds >= 3 else 0.1)],
                          capture_output=True, text=True)
