@@ -7,7 +7,8 @@
 # scripts/install-deps.sh --build-only provides clang and libFuzzer.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 600; CI uses 60)
 #        FUZZ_TARGETS="event_decoder sock_diag" scripts/fuzz.sh 60   (only those)
-#        FUZZ_PARALLEL=4 (targets at a time), FUZZ_BUILD_DIR=build-fuzz
+#        FUZZ_PARALLEL=4 (targets at a time), FUZZ_BUILD_DIR=build-fuzz (a configured
+#        clang build with -DWHY502_FUZZ=ON is reused as it is: CI passes build-sanitize)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -27,8 +28,13 @@ if ! command -v clang++-14 >/dev/null ||
   exit 2
 fi
 
-CC=clang-14 CXX=clang++-14 cmake -B "$build_dir" -DWHY502_FUZZ=ON -DWHY502_TESTS=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [[ -f "$build_dir/CMakeCache.txt" ]]; then
+  # A configured build (scripts/test.sh's sanitizer build is one): keep its settings.
+  cmake -B "$build_dir" -DWHY502_FUZZ=ON >/dev/null
+else
+  CC=clang-14 CXX=clang++-14 cmake -B "$build_dir" -DWHY502_FUZZ=ON -DWHY502_TESTS=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
 cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]/%/_fuzzer}"
 
 # A fresh scratch area per run: working corpora, crash artifacts, logs.

@@ -3,7 +3,8 @@
 # skipping packages that are already there. Needs root.
 set -euo pipefail
 
-# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes (scripts/fuzz.sh).
+# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes (the sanitizer build of
+# scripts/test.sh, scripts/fuzz.sh).
 build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev
                 libclang-rt-14-dev)
 test_packages=(libgtest-dev libgmock-dev nlohmann-json3-dev nginx curl openssl python3 iproute2 nftables tmux
