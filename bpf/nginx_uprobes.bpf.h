@@ -26,6 +26,10 @@ struct {
  * after why502 was). */
 /* --capture-request: the request line of each error-page request. */
 const volatile bool capture_request_line = false;
+/* The send program is loaded (not with --lean): it takes the client sockets
+ * marked here out of clients_with_failures. Without it the marks would only
+ * fill the map. */
+const volatile bool client_responses_traced = true;
 
 static __always_inline bool admit_current_process(void)
 {
@@ -167,7 +171,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (u) {
 		struct sock *client_sk = fd_to_sock(connection_fd(l, client_conn));
 		e->client_sk = (__u64)client_sk;
-		if (client_sk) {
+		if (client_sk && client_responses_traced) {
 			__u32 tgid = e->h.tgid;
 			if (bpf_map_update_elem(&clients_with_failures, &e->client_sk, &tgid, BPF_NOEXIST) == 0)
 				__sync_fetch_and_add(&clients_with_failures_added, 1);

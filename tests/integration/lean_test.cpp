@@ -23,6 +23,17 @@ bool has_prefix(const std::vector<std::string>& names, const std::string& prefix
   return false;
 }
 
+// Entries in the loaded BPF maps whose (15-character) name is name.
+size_t map_entries(const std::string& name) {
+  size_t n = 0;
+  for (const auto& m : nlohmann::json::parse(run_command({"bpftool", "-j", "map", "show"}))) {
+    if (m.value("name", "") != name) continue;
+    const std::string id = std::to_string(m.value("id", 0));
+    n += nlohmann::json::parse(run_command({"bpftool", "-j", "map", "dump", "id", id})).size();
+  }
+  return n;
+}
+
 TEST_F(Lean, NamesNginxSideFailuresWithNoProgramOnSendOrReceive) {
   ASSERT_FALSE(has_prefix(why502_program_names(), "on_sock_")) << "another why502 is running";
   Scenario s;
@@ -56,6 +67,9 @@ TEST_F(Lean, NamesNginxSideFailuresWithNoProgramOnSendOrReceive) {
   if (got_request) run_command({"kill", "-KILL", std::to_string(hanging.pid())});
   in_flight.join();
   ASSERT_TRUE(got_request) << hanging.output();
+  // Failed clients are marked for the send program to find; without it the
+  // marks would only fill the map.
+  EXPECT_EQ(map_entries("clients_with_fa"), 0u);
   const auto records = s.stop_tracer();
   EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 504, 502, 502}));
   EXPECT_EQ(victim_code, (std::vector<int>{502}));

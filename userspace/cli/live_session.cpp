@@ -70,7 +70,7 @@ class NginxBinaries {
       std::fprintf(stderr, "why502: warning: %s; %s\n", problem.c_str(),
                    lean_ ? "--lean sees no gateway error of this nginx (run without --lean)"
                          : "kernel-only attribution (plain HTTP/1.x clients only)");
-      engine_.set_kernel_only_fallback(true);
+      if (!lean_) engine_.set_kernel_only_fallback(true);
       return;
     }
     ++attached_;

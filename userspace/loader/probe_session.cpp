@@ -38,6 +38,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   skel_->rodata->only_listed_processes = options.only_listed_processes;
   skel_->rodata->measure_connect = options.measure_connect;
   skel_->rodata->capture_request_line = options.capture_request_line;
+  skel_->rodata->client_responses_traced = !options.lean;
   if (!options.measure_connect) bpf_program__set_autoload(skel_->progs.on_inet_sock_set_state, false);
   if (options.lean) {
     // Every send and receive of every process runs these two: --lean trades
