@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test (unit
 # tests without privileges, integration tests as root against a real nginx),
-# then the same suite under ASan + UBSan (clang; the fuzz targets come with it), then smoke runs of the benchmark and
-# the soak.
+# then the same suite under ASan + UBSan (clang; the fuzz targets come with it),
+# then smoke runs of the benchmark and the soak.
 # Usage: sudo scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -92,13 +92,13 @@ class Scenario {
   std::unique_ptr<ChildProcess> tracer_;
 };
 
-// For every 502/503/504 line of the access log, exactly one record with the
-// same client, status and upstream, whose cause is expected_cause(line); and
-// no record that matches no line. Returns "" or what went wrong.
 // Names of the loaded BPF programs that are why502's (bpftool cuts names to
 // 15 characters): on_* tracepoint programs and ngx_* uprobes.
 std::vector<std::string> why502_program_names();
 
+// For every 502/503/504 line of the access log, exactly one record with the
+// same client, status and upstream, whose cause is expected_cause(line); and
+// no record that matches no line. Returns "" or what went wrong.
 std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
                           const std::function<std::string(const AccessLine&)>& expected_cause);
 // The same, with the expected cause chosen by the line's last upstream.
