@@ -47,6 +47,7 @@ static __always_inline void record_socket(struct sock *sk, struct w5_held_socket
 {
 	out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	out->state = sock_state(sk);
+	out->server_side = server_side(sk);
 	read_sock_addrs(sk, &out->local, &out->remote);
 	if (out->family == AF_UNIX) {
 		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);

@@ -145,4 +145,16 @@ static __always_inline int sock_state(const struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_state);
 }
 
+/* W5_SERVER_SIDE for a TCP socket that listens or was accepted: an accepted
+ * socket is a copy of its listener and keeps the listen() backlog, a socket
+ * that connect()ed never has one. --anonymise-clients cuts the other end of a
+ * server-side socket (a client) and keeps that of a connecting one (a server). */
+static __always_inline __u32 server_side(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return BPF_CORE_READ(sk, sk_max_ack_backlog) > 0 ? W5_SERVER_SIDE : 0;
+}
+
 #endif /* WHY502_COMMON_BPF_H */
