@@ -183,7 +183,6 @@ int on_oom_mark_victim(struct trace_event_raw_mark_victim *ctx)
 	if (!e)
 		return 0;
 	e->pid = ctx->pid;
-	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -92,7 +92,12 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
 		__sync_fetch_and_and(word, ~(1ULL << (tgid & 63)));
 }
 
-/* Reserve an event in the ring buffer; counts the loss when it is full. */
+/* Reserve an event in the ring buffer, zeroed; counts the loss when it is full.
+ * Ring memory is reused and not cleared by the kernel: without the memset the
+ * tails of strings read up to their NUL, padding and fields a program leaves
+ * unset would carry bytes of older events into userspace and recordings. size
+ * is a sizeof() at every caller, so once inlined this is a fixed run of 8-byte
+ * stores (at most ~75, for w5_ngx_error_page), on error paths only. */
 static __always_inline void *reserve_event(__u32 size, __u32 type)
 {
 	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);
@@ -100,6 +105,7 @@ static __always_inline void *reserve_event(__u32 size, __u32 type)
 		count_lost(W5_LOST_RINGBUF_FULL);
 		return NULL;
 	}
+	__builtin_memset(h, 0, size);
 	__u64 id = bpf_get_current_pid_tgid();
 	h->type = type;
 	h->size = size;
