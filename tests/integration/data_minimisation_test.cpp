@@ -1,6 +1,6 @@
 // Data minimisation: no request data unless asked (--capture-request), client
 // addresses cut down on request (--anonymise-clients) in every event a
-// recording keeps, recordings 0600.
+// recording keeps, recordings and files of records 0600.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -33,6 +33,9 @@ TEST_F(DataMinimisation, RequestLineOnlyWhenAskedAndClientsCutDown) {
   EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused?token=secret"}), std::vector<int>{502});
   std::vector<nlohmann::json> plain = s.stop_tracer();
   ASSERT_EQ(plain.size(), 1u) << s.tracer_output();
+  struct stat st{};  // trace -o: records name clients, so 0600 as recordings, whatever the umask
+  ASSERT_EQ(stat((s.dir() + "/records.jsonl").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_FALSE(plain[0].contains("request")) << plain[0].dump();
   EXPECT_EQ(plain[0]["client"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << plain[0].dump();
 

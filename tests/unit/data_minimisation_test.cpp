@@ -1,10 +1,16 @@
 // --capture-request and --anonymise-clients, on synthetic events.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <variant>
 
+#include "cli/private_output.hpp"
 #include "event_builders.hpp"
 #include "events/address.hpp"
 #include "events/anonymise.hpp"
@@ -250,6 +256,56 @@ TEST(AnonymiseClients, UpstreamEvidenceAndBackendDeathsStillJoin) {
   EXPECT_EQ(reset[0].cause, Cause::reset) << dump(reset[0]);
   EXPECT_EQ(lines_with(reset[0], "RST received from 127.0.0.1:9000"), 1) << dump(reset[0]);
   EXPECT_EQ(reset[0].client, "203.0.113.0:51000");
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0 ? st.st_mode & 0777 : 0;
+}
+
+std::string contents(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(PrivateOutput, NewFilesAre0600WhateverTheUmaskAndExistingOnesKeepTheirMode) {
+  char dir_template[] = "/tmp/why502-private-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const mode_t old_umask = umask(022);  // the usual one: it would let 0644 through
+
+  const std::string created = dir + "/records.jsonl";
+  std::ofstream file;
+  open_private_output(file, created, std::ios::trunc);
+  file << "one\n";
+  file.close();
+  EXPECT_EQ(mode_of(created), 0600u);
+  open_private_output(file, created, std::ios::app);  // serve --log appends
+  file << "two\n";
+  file.close();
+  EXPECT_EQ(contents(created), "one\ntwo\n");
+  open_private_output(file, created, std::ios::trunc);  // trace -o starts over
+  file.close();
+  EXPECT_EQ(contents(created), "");
+
+  // A file the operator made (say 0640 for a log shipper's group) is theirs.
+  const std::string existing = dir + "/shipped.jsonl";
+  std::ofstream(existing) << "kept\n";
+  ASSERT_EQ(chmod(existing.c_str(), 0640), 0);
+  open_private_output(file, existing, std::ios::app);
+  file.close();
+  EXPECT_EQ(mode_of(existing), 0640u);
+  EXPECT_EQ(contents(existing), "kept\n");
+
+  // Cannot be written: one line saying why.
+  try {
+    open_private_output(file, dir + "/no/such/dir/x", std::ios::trunc);
+    ADD_FAILURE() << "no error";
+  } catch (const FatalError& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot write " + dir + "/no/such/dir/x: No such file or directory");
+  }
+  umask(old_umask);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
