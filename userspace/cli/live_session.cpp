@@ -12,13 +12,15 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <string>
 
 #include "attribution/engine.hpp"
 #include "events/anonymise.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
 #include "common/fatal_error.hpp"
-#include "loader/listener_watch.hpp"
+#include "loader/listener_pipeline.hpp"
+#include "loader/listener_probe.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -140,7 +142,6 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   }
 
   Engine engine;
-  ListenerWatch listeners;
   std::vector<Record> records;
   uint64_t decode_errors = 0;
   ProbeOptions probe_options;
@@ -150,6 +151,20 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   probe_options.lean = options.lean;
   probe_options.capture_request_line = options.capture_request;
   std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
+  ConsumerLag lag;
+  auto feed_engine = [&](const Event& event) {
+    lag.add(header_of(event).ts_ns, monotonic_now_ns());
+    engine.handle(event, records);
+  };
+  // Every event the engine sees passes here, the listeners' states (read off
+  // this thread) included.
+  ListenerPipeline pipeline(
+      [&](const Event& event, std::span<const uint8_t> bytes) {
+        if (hooks.on_event) hooks.on_event(bytes);
+        feed_engine(event);
+      },
+      [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
+      ListenerPipeline::Options{});
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
@@ -157,18 +172,11 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       return;
     }
     if (const auto* exec = std::get_if<w5_process_exec>(&decoded.event)) executed.push_back(exec->h.tgid);
-    if (auto listener = listeners.before(decoded.event)) {
-      if (hooks.on_event)
-        hooks.on_event(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&*listener), sizeof(*listener)));
-      engine.handle(*listener, records);
-    }
     if (options.anonymise_clients) {
       anonymise_clients(decoded.event);
-      if (hooks.on_event) hooks.on_event(event_bytes(decoded.event));
-    } else if (hooks.on_event) {
-      hooks.on_event(bytes);
+      bytes = event_bytes(decoded.event);
     }
-    engine.handle(decoded.event, records);
+    pipeline.push(decoded.event, bytes, monotonic_now_ns());
   });
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
   // Scanned after the fork tracepoint is attached, so no new worker slips by.
@@ -223,10 +231,13 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.lost_slot_taken = lost.slot_taken;
     s.undecodable = decode_errors;
     s.lost = lost.total() + decode_errors;
+    s.lag = lag;
+    s.listener_probes = pipeline.counts();
     return s;
   };
   while (!g_stop) {
-    int n = session.poll(100);
+    // Events waiting for a listener's state go on as soon as it is read.
+    int n = session.poll(pipeline.waiting() ? 2 : 100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
     for (pid_t pid : executed) {
       const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
@@ -234,7 +245,9 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       binaries.attach(exe, "exec");  // by inode: a binary seen before is not attached twice
     }
     executed.clear();
-    engine.flush(monotonic_now_ns(), records);
+    pipeline.release(monotonic_now_ns());
+    // Held records wait for an echo that may be among the events still waiting.
+    if (!pipeline.waiting()) engine.flush(monotonic_now_ns(), records);
     for (const Record& r : records) hooks.on_record(r);
     records.clear();
     if (hooks.on_tick) hooks.on_tick(status());
@@ -254,6 +267,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     }
   }
   session.poll(0);  // flush what is pending
+  pipeline.finish();
   engine.finish(records);
   for (const Record& r : records) hooks.on_record(r);
   if (hooks.on_tick) hooks.on_tick(status());
@@ -268,6 +282,22 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
                static_cast<unsigned long long>(lost.total() + decode_errors),
                static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full),
                static_cast<unsigned long long>(lost.slot_taken));
+  const ListenerProbeCounts& probes = pipeline.counts();
+  if (probes.asked + probes.queue_full > 0)
+    std::fprintf(stderr, "why502: %llu listener probes; skipped %llu (worker queue full %llu, too late %llu)\n",
+                 static_cast<unsigned long long>(probes.asked),
+                 static_cast<unsigned long long>(probes.queue_full + probes.late),
+                 static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
+  if (options.verbosity > 0) {
+    auto ms = [](uint64_t ns) {
+      char text[32] = "> 10 s";
+      if (ns != UINT64_MAX) std::snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ns) / 1e6);
+      return std::string(text);
+    };
+    std::fprintf(stderr, "why502: consumer lag (event to engine): median <= %s, p99 <= %s, max %s\n",
+                 ms(lag.quantile_bound_ns(0.5)).c_str(), ms(lag.quantile_bound_ns(0.99)).c_str(),
+                 ms(lag.max_ns()).c_str());
+  }
 }
 
 }  // namespace why502

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "attribution/record.hpp"
+#include "loader/listener_pipeline.hpp"
+#include "output/consumer_lag.hpp"
 #include "output/kernel_tables.hpp"
 
 namespace CLI {
@@ -40,6 +42,8 @@ struct LiveStatus {
   uint64_t lost_map_full = 0;
   uint64_t lost_slot_taken = 0;
   uint64_t undecodable = 0;
+  ConsumerLag lag;  // event to engine
+  ListenerProbeCounts listener_probes;
 };
 
 struct LiveHooks {

@@ -10,11 +10,10 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
 
 #include "cli/metrics_endpoint.hpp"
 #include "cli/private_output.hpp"
-#include "output/metrics.hpp"
+#include "cli/serve_state.hpp"
 #include "output/record_sink.hpp"
 
 namespace why502 {
@@ -65,30 +64,20 @@ int run_serve(const ServeOptions& options) {
   const WallClock clock;
   std::unique_ptr<RecordSink> sink = log ? make_json_sink(*log, clock) : nullptr;
 
-  std::mutex lock;  // the endpoint's thread reads what the tracer writes
-  Metrics metrics(options.max_upstreams);
-  ProbeHealth health;
-  std::function<KernelTables()> read_tables;  // set while the probes are attached
-  MetricsEndpoint endpoint(options.listen, [&] {
-    std::lock_guard<std::mutex> guard(lock);
-    if (read_tables) metrics.set_kernel_tables(read_tables());  // at scrape time, off the event loop
-    return metrics.render(health);
-  });
+  ServeState state(options.max_upstreams);
+  MetricsEndpoint endpoint(options.listen, [&] { return state.scrape(); });
 
   LiveHooks hooks;
   hooks.on_record = [&](const Record& r) {
     if (sink) sink->write(r);
-    std::lock_guard<std::mutex> guard(lock);
-    metrics.add(r);
+    state.add(r);
   };
   hooks.on_tick = [&](const LiveStatus& s) {
-    std::lock_guard<std::mutex> guard(lock);
-    health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable, s.lost_slot_taken};
+    state.set_health(ProbeHealth{s.events,          s.lost_ringbuf_full,          s.lost_map_full,
+                                 s.undecodable,     s.lost_slot_taken,            s.lag,
+                                 s.listener_probes.asked, s.listener_probes.queue_full, s.listener_probes.late});
   };
-  hooks.on_tables_reader = [&](std::function<KernelTables()> reader) {
-    std::lock_guard<std::mutex> guard(lock);
-    read_tables = std::move(reader);
-  };
+  hooks.on_tables_reader = [&](std::function<KernelTables()> reader) { state.set_tables_reader(std::move(reader)); };
   hooks.on_ready = notify_systemd_ready;
   run_live(options.live, hooks);
   return 0;

@@ -1,6 +1,7 @@
 #include "loader/listener_probe.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -14,7 +15,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "output/clock.hpp"
 
 namespace why502 {
 namespace {
@@ -82,46 +86,30 @@ uint32_t fd_soft_limit(const std::string& proc_dir) {
   return fd_soft_limit_in_limits(in);
 }
 
-// Processes holding the socket: /proc/PID/fd/N → "socket:[inode]".
-void find_owners(uint64_t inode, w5_listener_state& out) {
-  const std::string target = "socket:[" + std::to_string(inode) + "]";
-  DIR* proc = opendir("/proc");
-  if (!proc) return;
-  while (dirent* entry = readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    const std::string dir = std::string("/proc/") + entry->d_name;
-    DIR* fds = opendir((dir + "/fd").c_str());
-    if (!fds) continue;
-    bool holds = false;
-    char link[64];
-    while (dirent* fd = readdir(fds)) {
-      const std::string path = dir + "/fd/" + fd->d_name;
-      ssize_t len = readlink(path.c_str(), link, sizeof(link) - 1);
-      if (len > 0 && target.compare(0, std::string::npos, link, static_cast<size_t>(len)) == 0) {
-        holds = true;
-        break;
-      }
-    }
-    closedir(fds);
-    if (!holds) continue;
-    ++out.owners;
-    // Report the owner closest to its descriptor limit: the one that cannot accept.
-    const uint32_t used = open_fds(dir);
-    const uint32_t limit = fd_soft_limit(dir);
-    const bool first = out.owner_pid == 0;
-    const bool fuller = limit != 0 && (out.fd_limit == 0 || used * 1.0 / limit > out.fds_open * 1.0 / out.fd_limit);
-    if (first || fuller) {
-      out.owner_pid = static_cast<uint32_t>(pid);
-      out.fds_open = used;
-      out.fd_limit = limit;
-      std::string comm = first_line(dir + "/comm");
-      std::memset(out.owner_comm, 0, sizeof(out.owner_comm));
-      std::memcpy(out.owner_comm, comm.data(), std::min(comm.size(), sizeof(out.owner_comm) - 1));
-    }
+// The socket inodes among a process's descriptors (/proc/PID/fd/N links to
+// "socket:[inode]"), sorted.
+std::vector<uint64_t> socket_inodes(int proc_fd, const char* pid) {
+  std::vector<uint64_t> inodes;
+  const int fd_dir = openat(proc_fd, (std::string(pid) + "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_dir < 0) return inodes;
+  DIR* fds = fdopendir(fd_dir);
+  if (!fds) {
+    close(fd_dir);
+    return inodes;
   }
-  closedir(proc);
+  char link[64];
+  constexpr std::string_view kPrefix = "socket:[";
+  while (dirent* fd = readdir(fds)) {
+    if (fd->d_name[0] == '.') continue;
+    const ssize_t len = readlinkat(fd_dir, fd->d_name, link, sizeof(link));
+    if (len <= static_cast<ssize_t>(kPrefix.size()) || std::string_view(link, kPrefix.size()) != kPrefix) continue;
+    uint64_t inode = 0;
+    const char* digits = link + kPrefix.size();
+    if (std::from_chars(digits, link + len, inode).ec == std::errc()) inodes.push_back(inode);
+  }
+  closedir(fds);
+  std::sort(inodes.begin(), inodes.end());
+  return inodes;
 }
 
 uint64_t listen_overflows() {
@@ -192,7 +180,80 @@ uint64_t listen_overflows_in_netstat(std::istream& netstat) {
   return 0;
 }
 
-std::optional<w5_listener_state> probe_listener(const w5_addr& addr, uint64_t ts_ns) {
+// Processes holding the socket. A process's sockets are read again once they
+// are older than kSocketsMaxAgeNs (staggered by pid, so that one probe does
+// not re-read them all), or when /proc shows a new process under its pid; a
+// listener held by none of the sockets known triggers one fresh read of all.
+void ListenerProber::find_owners(uint64_t inode, w5_listener_state& out) {
+  constexpr uint64_t kSocketsMaxAgeNs = 10'000'000'000ull;
+  const uint64_t now = monotonic_now_ns();
+  const int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) return;
+  DIR* proc = fdopendir(proc_fd);
+  if (!proc) {
+    close(proc_fd);
+    return;
+  }
+  ++generation_;
+  struct Candidate {
+    uint32_t pid;
+    Process* process;
+    bool read_now;
+  };
+  std::vector<Candidate> candidates;
+  candidates.reserve(processes_.size() + 64);
+  while (dirent* entry = readdir(proc)) {
+    uint32_t pid = 0;
+    const char* end = entry->d_name + std::strlen(entry->d_name);
+    if (std::from_chars(entry->d_name, end, pid).ptr != end || pid == 0) continue;
+    Process& p = processes_[pid];
+    // /proc's inode for the pid changes with the process that has it.
+    const bool fresh = p.proc_inode == entry->d_ino && now - p.read_ns < kSocketsMaxAgeNs + (pid % 8) * kSocketsMaxAgeNs / 8;
+    if (!fresh) {
+      p.sockets = socket_inodes(proc_fd, entry->d_name);
+      p.proc_inode = entry->d_ino;
+      p.read_ns = now;
+    }
+    p.generation = generation_;
+    candidates.push_back({pid, &p, !fresh});
+  }
+  closedir(proc);
+  std::erase_if(processes_, [this](const auto& entry) { return entry.second.generation != generation_; });
+
+  auto holds = [inode](const Process& p) { return std::binary_search(p.sockets.begin(), p.sockets.end(), inode); };
+  bool any = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) { return holds(*c.process); });
+  if (!any && inode != last_unowned_inode_) {
+    // Bound since its holder's sockets were read, or held by no process we see.
+    last_unowned_inode_ = inode;
+    const int again = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (Candidate& c : candidates) {
+      if (c.read_now || again < 0) continue;
+      c.process->sockets = socket_inodes(again, std::to_string(c.pid).c_str());
+      c.process->read_ns = now;
+    }
+    if (again >= 0) close(again);
+  }
+  for (const Candidate& c : candidates) {
+    if (!holds(*c.process)) continue;
+    ++out.owners;
+    // Report the owner closest to its descriptor limit: the one that cannot accept.
+    const std::string dir = "/proc/" + std::to_string(c.pid);
+    const uint32_t used = open_fds(dir);
+    const uint32_t limit = fd_soft_limit(dir);
+    const bool first = out.owner_pid == 0;
+    const bool fuller = limit != 0 && (out.fd_limit == 0 || used * 1.0 / limit > out.fds_open * 1.0 / out.fd_limit);
+    if (first || fuller) {
+      out.owner_pid = c.pid;
+      out.fds_open = used;
+      out.fd_limit = limit;
+      std::string comm = first_line(dir + "/comm");
+      std::memset(out.owner_comm, 0, sizeof(out.owner_comm));
+      std::memcpy(out.owner_comm, comm.data(), std::min(comm.size(), sizeof(out.owner_comm) - 1));
+    }
+  }
+}
+
+std::optional<w5_listener_state> ListenerProber::probe(const w5_addr& addr, uint64_t ts_ns) {
   if (addr.family != AF_INET && addr.family != AF_INET6) return std::nullopt;
   for (const TcpListener& l : tcp_listeners(addr.family)) {
     if (!serves(l, addr)) continue;

@@ -8,15 +8,35 @@
 #include <istream>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "why502_wire.h"
 
 namespace why502 {
 
-// The listener serving addr (exact address or wildcard, same port), as an
-// event stamped with ts_ns; nullopt when no local listener matches.
-std::optional<w5_listener_state> probe_listener(const w5_addr& addr, uint64_t ts_ns);
+class ListenerProber {
+ public:
+  // The listener serving addr (exact address or wildcard, same port), as an
+  // event stamped with ts_ns; nullopt when no local listener matches.
+  std::optional<w5_listener_state> probe(const w5_addr& addr, uint64_t ts_ns);
+
+ private:
+  // What /proc showed of one process: the socket inodes among its descriptors.
+  struct Process {
+    uint64_t proc_inode = 0;  // of /proc/PID: another process under the same pid has another
+    uint64_t read_ns = 0;
+    uint64_t generation = 0;  // the last probe that saw it
+    std::vector<uint64_t> sockets;  // sorted
+  };
+  void find_owners(uint64_t inode, w5_listener_state& out);
+
+  // Reading every descriptor of every process costs ~0.2 s with 2000
+  // processes of 16 descriptors: each probe reads only what changed.
+  std::unordered_map<uint32_t, Process> processes_;
+  uint64_t generation_ = 0;
+  uint64_t last_unowned_inode_ = 0;  // read afresh once, not on every probe
+};
 
 // The parsers behind probe_listener, apart from the kernel they read.
 

@@ -3,17 +3,10 @@
 #include <cstring>
 
 #include "events/address.hpp"
-#include "loader/listener_probe.hpp"
 
 namespace why502 {
 namespace {
 constexpr uint64_t kMinIntervalNs = 500'000'000;
-}
-
-std::optional<w5_listener_state> ListenerWatch::before(const Event& event) {
-  const std::optional<w5_addr> target = due(event);
-  if (!target) return std::nullopt;
-  return probe_listener(*target, header_of(event).ts_ns);
 }
 
 std::optional<w5_addr> ListenerWatch::due(const Event& event) {

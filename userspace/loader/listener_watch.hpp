@@ -13,10 +13,8 @@ namespace why502 {
 
 class ListenerWatch {
  public:
-  // The listener's state to feed the engine before the event, if worth it.
-  std::optional<w5_listener_state> before(const Event& event);
-  // The decision alone: the listener address worth probing before the event
-  // (counted as probed now), or nullopt.
+  // The listener address worth probing before the event (counted as probed
+  // now), or nullopt. ListenerPipeline has it read and fed to the engine.
   std::optional<w5_addr> due(const Event& event);
 
  private:

@@ -175,17 +175,55 @@ bool is_hash_map(bpf_map_type type) {
          type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-// Calls visit with each key of a hash map (a snapshot that may miss keys
-// added or removed meanwhile: fine for gauges).
+// Calls visit(key, value) with each entry of a hash map: a snapshot that may
+// miss entries added or removed meanwhile (fine for gauges). Read in batches
+// (one syscall per kBatch entries); where the kernel refuses batch operations
+// for the map, key by key (two syscalls per entry).
 template <typename Visit>
-void for_each_key(int fd, size_t key_size, Visit visit) {
-  std::vector<uint8_t> key(key_size), next(key_size);
+void for_each_entry(int fd, size_t key_size, size_t value_size, Visit visit) {
+  size_t batch = 256;
+  std::vector<uint8_t> keys(key_size * batch), values(value_size * batch);
+  uint64_t in_token = 0, out_token = 0;  // the kernel's position in the map (a bucket index)
+  bool first = true;
+  while (true) {
+    uint32_t count = static_cast<uint32_t>(batch);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_token, &out_token, keys.data(), values.data(),
+                                         &count, &opts);
+    const int error = err ? errno : 0;
+    if (err && error == ENOSPC && count == 0 && batch < 65536) {
+      // One bucket holds more entries than a batch: a bigger batch.
+      batch *= 4;
+      keys.resize(key_size * batch);
+      values.resize(value_size * batch);
+      continue;
+    }
+    if (err && error != ENOENT) {
+      if (first) break;  // no batch operations here: key by key below
+      return;
+    }
+    for (uint32_t i = 0; i < count; ++i) visit(keys.data() + i * key_size, values.data() + i * value_size);
+    if (err) return;  // ENOENT: that was the last batch
+    in_token = out_token;
+    first = false;
+  }
+  std::vector<uint8_t> key(key_size), next(key_size), value(value_size);
   const void* previous = nullptr;  // NULL asks for the first key
   while (bpf_map_get_next_key(fd, previous, next.data()) == 0) {
     key.swap(next);
     previous = key.data();
-    visit(key.data());
+    if (bpf_map_lookup_elem(fd, key.data(), value.data()) == 0) visit(key.data(), value.data());
   }
+}
+
+// What a lookup writes for one entry: per-CPU maps give one 8-byte-aligned
+// value per possible CPU.
+size_t value_bytes(const bpf_map* map) {
+  const bpf_map_type type = bpf_map__type(map);
+  const size_t size = bpf_map__value_size(map);
+  if (type != BPF_MAP_TYPE_PERCPU_HASH && type != BPF_MAP_TYPE_LRU_PERCPU_HASH) return size;
+  const int cpus = libbpf_num_possible_cpus();
+  return ((size + 7) / 8 * 8) * static_cast<size_t>(cpus > 0 ? cpus : 1);
 }
 
 }  // namespace
@@ -196,7 +234,9 @@ KernelTables ProbeSession::read_tables() const {
   bpf_object__for_each_map(map, skel_->obj) {
     if (!is_hash_map(bpf_map__type(map))) continue;
     uint64_t entries = 0;
-    for_each_key(bpf_map__fd(map), bpf_map__key_size(map), [&](const void*) { ++entries; });
+    for_each_entry(bpf_map__fd(map), bpf_map__key_size(map), value_bytes(map), [&](const void*, const void*) {
+      ++entries;
+    });
     tables.maps.push_back({bpf_map__name(map), entries, bpf_map__max_entries(map)});
   }
 
@@ -205,11 +245,11 @@ KernelTables ProbeSession::read_tables() const {
   const int histograms = bpf_map__fd(skel_->maps.latency_histograms);
   if (cpus > 0) {
     std::vector<w5_latency_histogram> per_cpu(static_cast<size_t>(cpus));
-    for_each_key(ids, sizeof(w5_latency_key), [&](const void* raw) {
+    for_each_entry(ids, sizeof(w5_latency_key), sizeof(uint32_t), [&](const void* raw_key, const void* raw_id) {
       w5_latency_key key;
-      std::memcpy(&key, raw, sizeof(key));
+      std::memcpy(&key, raw_key, sizeof(key));
       uint32_t id = 0;
-      if (bpf_map_lookup_elem(ids, &key, &id) != 0) return;
+      std::memcpy(&id, raw_id, sizeof(id));
       for (uint32_t kind : {uint32_t{W5_LATENCY_CONNECT}, uint32_t{W5_LATENCY_HEADER}}) {
         const uint32_t index = id * 2 + kind;
         if (bpf_map_lookup_elem(histograms, &index, per_cpu.data()) != 0) continue;

@@ -65,7 +65,8 @@ class ProbeSession {
   // Delivers pending events to the handler; returns how many, or -errno.
   int poll(int timeout_ms);
   LostCounts lost() const;
-  // Latency histograms and map fill levels; walks every hash map (a few ms).
+  // Latency histograms and map fill levels; walks every hash map, in batches
+  // where the kernel allows. Thread-safe against the event loop.
   KernelTables read_tables() const;
   size_t kernel_probes() const { return kernel_probes_; }
   // Every tracepoint program of the object, in its order, attached or not.

@@ -104,6 +104,23 @@ void render_histograms(std::ostringstream& out, const char* name, const char* he
   }
 }
 
+void render_lag(std::ostringstream& out, const ConsumerLag& lag) {
+  out << "# HELP why502_consumer_lag_seconds Time from an event's BPF timestamp to the engine taking it "
+         "(ring-buffer wait and any hold in why502).\n# TYPE why502_consumer_lag_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < lag.buckets().size(); ++i) {
+    cumulative += lag.buckets()[i];
+    out << "why502_consumer_lag_seconds_bucket{le=\"";
+    if (i < ConsumerLag::kBoundsNs.size())
+      out << static_cast<double>(ConsumerLag::kBoundsNs[i]) / 1e9;
+    else
+      out << "+Inf";
+    out << "\"} " << cumulative << "\n";
+  }
+  out << "why502_consumer_lag_seconds_sum " << static_cast<double>(lag.sum_ns()) / 1e9 << "\n"
+      << "why502_consumer_lag_seconds_count " << lag.count() << "\n";
+}
+
 }  // namespace
 
 std::string Metrics::render(const ProbeHealth& h) const {
@@ -129,6 +146,14 @@ std::string Metrics::render(const ProbeHealth& h) const {
       << "why502_events_lost_total{reason=\"map_full\"} " << h.lost_map_full << "\n"
       << "why502_events_lost_total{reason=\"slot_taken\"} " << h.lost_slot_taken << "\n"
       << "why502_events_lost_total{reason=\"undecodable\"} " << h.lost_undecodable << "\n";
+  render_lag(out, h.lag);
+  out << "# HELP why502_listener_probes_total Reads of a listener's accept queue and owners after an upstream "
+         "timeout.\n# TYPE why502_listener_probes_total counter\nwhy502_listener_probes_total "
+      << h.listener_probes << "\n"
+      << "# HELP why502_listener_probes_skipped_total Listener reads the records went without: queue_full (not "
+         "read), late (read after the wait).\n# TYPE why502_listener_probes_skipped_total counter\n"
+      << "why502_listener_probes_skipped_total{reason=\"queue_full\"} " << h.listener_probes_queue_full << "\n"
+      << "why502_listener_probes_skipped_total{reason=\"late\"} " << h.listener_probes_late << "\n";
   render_histograms(out, "why502_upstream_connect_seconds",
                     "Time from nginx's TCP connect() to the request sent on that connection, by upstream.",
                     W5_LATENCY_CONNECT, latencies_);

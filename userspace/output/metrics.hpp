@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "attribution/record.hpp"
+#include "output/consumer_lag.hpp"
 #include "output/kernel_tables.hpp"
 
 namespace why502 {
@@ -20,6 +21,10 @@ struct ProbeHealth {
   uint64_t lost_map_full = 0;
   uint64_t lost_undecodable = 0;
   uint64_t lost_slot_taken = 0;
+  ConsumerLag lag;  // event to engine
+  uint64_t listener_probes = 0;             // asked of the worker
+  uint64_t listener_probes_queue_full = 0;  // skipped: its queue was full
+  uint64_t listener_probes_late = 0;        // skipped: the events went on without them
 };
 
 class Metrics {
