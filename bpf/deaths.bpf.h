@@ -47,6 +47,7 @@ static __always_inline void record_socket(struct sock *sk, struct w5_held_socket
 {
 	out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	out->state = sock_state(sk);
+	out->server_side = server_side(sk);
 	read_sock_addrs(sk, &out->local, &out->remote);
 	if (out->family == AF_UNIX) {
 		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
@@ -191,7 +192,6 @@ int on_oom_mark_victim(struct bpf_raw_tracepoint_args *ctx)
 	if (!e)
 		return 0;
 	e->pid = pid;
-	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
