@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "monitoring.hpp"
 #include "root_test.hpp"
 #include "scenario.hpp"
 
@@ -191,42 +192,23 @@ TEST_F(Serve, PrometheusScrapesTheCountersByCause) {
   ChildProcess serve({WHY502_BINARY, "serve", "--listen", metrics, "--pid", std::to_string(s.nginx_master())});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
 
-  const std::string prom = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  std::ofstream(s.dir() + "/prometheus.yml") << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                                             << "scrape_configs:\n  - job_name: why502\n    static_configs:\n"
-                                             << "      - targets: ['" << metrics << "']\n";
-  ChildProcess prometheus({"prometheus", "--config.file=" + s.dir() + "/prometheus.yml",
-                           "--storage.tsdb.path=" + s.dir() + "/tsdb", "--web.listen-address=" + prom});
-  // Ready when its readiness endpoint says so.
-  const auto ready_by = std::chrono::steady_clock::now() + 30s;
-  while (run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "http://" + prom + "/-/ready"}) !=
-             "200" &&
-         std::chrono::steady_clock::now() < ready_by)
-    std::this_thread::sleep_for(100ms);
+  Prometheus prometheus(s.dir(), metrics);
+  ASSERT_TRUE(prometheus.wait_ready(30s)) << prometheus.output();
 
   s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/reset"});
   std::map<std::string, std::string> by_cause;
-  std::string answer;
+  nlohmann::json result;
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    answer = run_command(
-        {"curl", "-s", "--max-time", "2", "-G", "http://" + prom + "/api/v1/query", "--data-urlencode",
-         "query=sum by (cause) (why502_gateway_errors_total)"});
+    result = prometheus.query("sum by (cause) (why502_gateway_errors_total)");
     by_cause.clear();
-    try {
-      const nlohmann::json doc = nlohmann::json::parse(answer);  // kept alive for the loop
-      for (const auto& r : doc["data"]["result"])
-        by_cause[r["metric"]["cause"].get<std::string>()] = r["value"][1].get<std::string>();
-    } catch (const std::exception&) {
-    }
+    if (result.is_array())
+      for (const auto& r : result) by_cause[r["metric"]["cause"].get<std::string>()] = r["value"][1].get<std::string>();
     if (by_cause["refused"] == "2" && by_cause["reset"] == "1") break;
     std::this_thread::sleep_for(250ms);
   }
-  EXPECT_EQ(by_cause["refused"], "2") << run_command({"curl", "-s", "http://" + prom + "/api/v1/targets"})
-                                      << prometheus.output();
-  EXPECT_EQ(by_cause["reset"], "1") << answer;
-  prometheus.signal(SIGTERM);
-  prometheus.wait_exit(10s);
+  EXPECT_EQ(by_cause["refused"], "2") << prometheus.api("/api/v1/targets").dump() << prometheus.output();
+  EXPECT_EQ(by_cause["reset"], "1") << result.dump();
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait_exit(10s), 0);
 }
