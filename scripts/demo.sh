@@ -10,7 +10,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 2
 fi
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh --target why502
 
 work=$(mktemp -d /tmp/why502-demo.XXXXXX)
 chmod 755 "$work"

@@ -33,21 +33,24 @@ not_run() { summary+=("----  $1 (not run: $2)"); failed=1; }
 
 sanitized_ctest() {
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-sanitize --output-on-failure "$@"
+    ctest --test-dir build-sanitize --output-on-failure --no-tests=error "$@"
 }
 
 if stage "install dependencies" scripts/install-deps.sh; then
   if stage "build" scripts/build.sh; then
-    stage "unit tests" ctest --test-dir "$build_dir" --output-on-failure --label-exclude root
-    stage "integration tests (root)" ctest --test-dir "$build_dir" --output-on-failure --label-regex root
+    stage "unit tests" ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --label-exclude root
+    stage "integration tests (root)" ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --label-regex root
     # One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
     stage "benchmark smoke" scripts/bench.py --rounds 1 --seconds 1 --why502 "$build_dir/why502"
     # Ten seconds of the soak (10k idle upstream connections and a 502 storm),
     # and 20 s of the always-on soak (serve --lean, reloads and an upgrade).
     stage "soak smoke" scripts/soak.py --seconds 10 --why502 "$build_dir/why502"
     stage "always-on soak smoke" scripts/soak.py --always-on --seconds 20 --why502 "$build_dir/why502"
+    # The .deb: built, installed with apt, run, verified, purged.
+    stage "Debian package" tests/package/install_test.sh
   else
-    for s in "unit tests" "integration tests (root)" "benchmark smoke" "soak smoke" "always-on soak smoke"; do not_run "$s" "the build failed"; done
+    for s in "unit tests" "integration tests (root)" "benchmark smoke" "soak smoke" "always-on soak smoke" \
+             "Debian package"; do not_run "$s" "the build failed"; done
   fi
   # The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
   # a finding fails the test whose process hit it. Built by clang in the fuzz

@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using Privileges = RootTest;
 
-// The documented set (README, packaging/why502.service).
+// The documented set (README, packaging/why502.service.in).
 const char* const kBoundingSet = "--bounding-set=-all,+bpf,+perfmon,+sys_admin,+dac_read_search,+sys_ptrace";
 constexpr uint64_t kDocumentedCaps = (1ull << 39) | (1ull << 38) | (1ull << 21) | (1ull << 19) | (1ull << 2);
 
