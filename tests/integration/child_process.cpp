@@ -98,6 +98,19 @@ std::optional<std::string> ChildProcess::wait_for(const std::string& text, bool 
   }
 }
 
+bool ChildProcess::wait_for_lines_with(const std::string& text, size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    size_t found = 0;
+    for (size_t at = 0, end; (end = output_.find('\n', at)) != std::string::npos; at = end + 1)
+      if (output_.substr(at, end - at).find(text) != std::string::npos) ++found;
+    if (found >= n) return true;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || out_fd_ < 0) return false;
+    drain(static_cast<int>(std::min<long>(left.count(), 100)));
+  }
+}
+
 void ChildProcess::signal(int sig) {
   if (pid_ > 0 && !exit_status_) kill(pid_, sig);
 }

@@ -23,6 +23,8 @@ class ChildProcess {
   std::optional<std::string> wait_for_line(const std::string& prefix, std::chrono::milliseconds timeout);
   // The first line containing text anywhere, or nullopt at the deadline.
   std::optional<std::string> wait_for_text(const std::string& text, std::chrono::milliseconds timeout);
+  // Until n lines contain text; false at the deadline.
+  bool wait_for_lines_with(const std::string& text, size_t n, std::chrono::milliseconds timeout);
   void signal(int sig);
   // Exit status (or 128+signal), or nullopt when it did not exit in time.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);

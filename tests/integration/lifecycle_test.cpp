@@ -120,6 +120,36 @@ TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
       << s.tracer_output();
 }
 
+// 50 nginx binaries, each a new inode, started one after another under one
+// why502, each daemonizing as nginx does by default (the process that
+// executed the binary exits at once): every one is attributed through its
+// uprobes, the first included, though there are only 8 layout slots.
+TEST_F(Lifecycle, FiftyBinariesOneAfterAnotherAreEachAttributedThroughTheirUprobes) {
+  constexpr int kBinaries = 50;
+  Scenario s;
+  s.start_tracer({"-v"});  // no nginx runs yet: follows every nginx, and attaches to the one on PATH
+  ASSERT_TRUE(s.tracer().wait_for_text("found at start", 0ms)) << s.tracer_output();
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  for (int i = 0; i < kBinaries; ++i) {
+    const std::string binary = s.dir() + "/nginx-" + std::to_string(i) + "/sbin/nginx";
+    install_nginx_copy(binary);
+    s.start_nginx(refused_server(refused), 1, 1024, binary, /*daemon=*/true);
+    // Attached at its exec, or by the scan when the executing process was gone first.
+    ASSERT_TRUE(s.tracer().wait_for_lines_with("why502: attached to /proc/", i + 1, 10s))
+        << "binary " << i << " was not attached\n" << s.tracer_output();
+    ASSERT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502}) << "binary " << i;
+    s.stop_nginx();
+    std::filesystem::remove(binary);
+  }
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  ASSERT_EQ(s.access_log().size(), static_cast<size_t>(kBinaries));
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+  for (const auto& r : records) EXPECT_EQ(r.value("source", ""), "uprobe") << r.dump();
+  EXPECT_EQ(s.tracer_output().find("kernel-only"), std::string::npos) << s.tracer_output();
+  EXPECT_TRUE(s.tracer().wait_for_lines_with("why502: released the uprobes of nginx binary", kBinaries - 8, 0ms))
+      << s.tracer_output();
+}
+
 TEST_F(Lifecycle, SigkillLeavesNothingBehind) {
   ChildProcess tracer({WHY502_BINARY, "trace", "--format", "json", "--output", "/dev/null"});
   ASSERT_TRUE(tracer.wait_for_line("ready", 30s)) << tracer.output();

@@ -24,10 +24,21 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 
 // Waits (polling /proc) until pid is gone; it may not be our child.
+// Gone, or a zombie that whoever adopted it (a detached master is not our
+// child) has yet to reap.
+bool exited(pid_t pid) {
+  if (kill(pid, 0) != 0) return true;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const auto close = stat.rfind(')');
+  return close == std::string::npos || (close + 2 < stat.size() && stat[close + 2] == 'Z');
+}
+
 bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (kill(pid, 0) != 0) return true;
+    if (exited(pid)) return true;
     std::this_thread::sleep_for(20ms);
   }
   return false;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "attribution/engine.hpp"
+#include "cli/nginx_follower.hpp"
 #include "events/anonymise.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
@@ -43,54 +44,6 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-
-// The traced binaries, by inode: a binary replaced on disk is a new one.
-class NginxBinaries {
- public:
-  NginxBinaries(ProbeSession& session, Engine& engine, bool use_uprobes, bool lean, bool verbose)
-      : session_(session), engine_(engine), use_uprobes_(use_uprobes), lean_(lean), verbose_(verbose) {
-    if (!use_uprobes_) engine_.set_kernel_only_fallback(true);
-  }
-
-  // Attaches the uprobes to the binary unless already done; reports problems.
-  // found_by: how the binary came to our attention ("start", "exec", "scan").
-  void attach(const std::string& path, const char* found_by = "start") {
-    struct stat st{};
-    if (stat(path.c_str(), &st) != 0) {
-      std::fprintf(stderr, "why502: warning: cannot read nginx binary %s\n", path.c_str());
-      return;
-    }
-    if (!seen_.insert({st.st_dev, st.st_ino}).second || !use_uprobes_) return;
-    std::string problem = unusable_nginx_symbols(path);
-    NginxLayout layout;
-    if (problem.empty()) {
-      layout = nginx_layout_for(path);
-      problem = session_.attach_nginx_binary(path, layout);
-    }
-    if (!problem.empty()) {
-      // Kernel-only attribution reads what nginx sends: --lean left those hooks out.
-      std::fprintf(stderr, "why502: warning: %s; %s\n", problem.c_str(),
-                   lean_ ? "--lean sees no gateway error of this nginx (run without --lean)"
-                         : "kernel-only attribution (plain HTTP/1.x clients only)");
-      if (!lean_) engine_.set_kernel_only_fallback(true);
-      return;
-    }
-    ++attached_;
-    if (verbose_)
-      std::fprintf(stderr, "why502: attached to %s (%s), found at %s\n", path.c_str(), layout.description.c_str(),
-                   found_by);
-  }
-  size_t attached() const { return attached_; }
-
- private:
-  ProbeSession& session_;
-  Engine& engine_;
-  bool use_uprobes_;
-  bool lean_;
-  bool verbose_;
-  std::set<std::pair<dev_t, ino_t>> seen_;
-  size_t attached_ = 0;
-};
 
 std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
   if (options.pids.empty()) return find_nginx_processes();
@@ -183,20 +136,17 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   const std::vector<NginxProcess> processes = processes_to_trace(options);
 
   engine.set_client_echo_expected(!options.lean);
-  NginxBinaries binaries(session, engine, !options.no_uprobes, options.lean, options.verbosity > 0);
-  std::set<pid_t> traced;
-  for (const NginxProcess& p : processes) {
-    session.trace_process(p.pid);
-    traced.insert(p.pid);
-    binaries.attach(p.exe);
-  }
-  for (const auto& path : options.nginx_binaries) binaries.attach(path);
+  NginxFollower nginx(session, engine,
+                      {.use_uprobes = !options.no_uprobes, .lean = options.lean,
+                       .only_listed = !options.pids.empty(), .verbose = options.verbosity > 0});
+  for (const NginxProcess& p : processes) nginx.follow(p.pid, "start");
+  for (const auto& path : options.nginx_binaries) nginx.attach_named(path);
   if (processes.empty() && options.nginx_binaries.empty()) {
     auto on_path = find_nginx_on_path();
     if (!on_path) throw FatalError("no nginx is running and none is on PATH; use --nginx-binary PATH");
-    binaries.attach(*on_path);
+    nginx.attach_named(*on_path);
   }
-  if (options.lean && binaries.attached() == 0)
+  if (options.lean && nginx.attached() == 0)
     throw FatalError("--lean needs nginx's uprobes and no nginx binary could take them (see above); run without --lean");
 
   install_signal_handlers();
@@ -204,8 +154,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   if (std::string error = keep_only_needed_capabilities(); !error.empty())
     std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
   std::fprintf(stderr, "ready: %zu kernel probes, nginx uprobes on %zu binar%s, %zu nginx process%s%s\n",
-               session.kernel_probes(), binaries.attached(), binaries.attached() == 1 ? "y" : "ies",
-               traced.size(), traced.size() == 1 ? "" : "es",
+               session.kernel_probes(), nginx.attached(), nginx.attached() == 1 ? "y" : "ies",
+               nginx.processes(), nginx.processes() == 1 ? "" : "es",
                processes.empty() ? " (none runs yet; waiting for one)" : "");
   // Revoked before the session goes, however run_live ends (the reader's thread
   // must not walk maps that are gone).
@@ -239,11 +189,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     // Events waiting for a listener's state go on as soon as it is read.
     int n = session.poll(pipeline.waiting() ? 2 : 100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
-    for (pid_t pid : executed) {
-      const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
-      traced.insert(pid);
-      binaries.attach(exe, "exec");  // by inode: a binary seen before is not attached twice
-    }
+    for (pid_t pid : executed) nginx.follow(pid, "exec");
     executed.clear();
     pipeline.release(monotonic_now_ns());
     // Held records wait for an echo that may be among the events still waiting.
@@ -255,15 +201,10 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     const auto now = Clock::now();
 
     if (options.duration_s > 0 && std::chrono::duration<double>(now - start).count() >= options.duration_s) break;
-    // New nginx processes (started after us, or from another binary).
-    if (options.pids.empty() && now - last_scan >= std::chrono::seconds(1)) {
+    // nginx started after us or from another binary, and binaries no longer run.
+    if (now - last_scan >= std::chrono::seconds(1)) {
       last_scan = now;
-      for (const NginxProcess& p : find_nginx_processes()) {
-        if (traced.insert(p.pid).second) {
-          session.trace_process(p.pid);
-          binaries.attach(p.exe, "scan");
-        }
-      }
+      nginx.scan();
     }
   }
   session.poll(0);  // flush what is pending

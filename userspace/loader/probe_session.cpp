@@ -112,9 +112,11 @@ int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-std::string ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout) {
-  if (layouts_used_ >= W5_MAX_LAYOUTS) return "too many distinct nginx binaries (at most 8)";
-  const uint32_t index = layouts_used_;
+std::string ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot) {
+  uint32_t index = 0;
+  while (index < W5_MAX_LAYOUTS && !nginx_links_[index].empty()) ++index;
+  if (index == W5_MAX_LAYOUTS)
+    return "too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) + ")";
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0)
     return std::string("cannot store the struct layout: ") + std::strerror(errno);
 
@@ -132,9 +134,13 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
     if (!link) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + std::strerror(errno);
     attached.emplace_back(link);
   }
-  for (auto& link : attached) links_.push_back(std::move(link));
-  ++layouts_used_;
+  nginx_links_[index] = std::move(attached);
+  if (slot) *slot = index;
   return "";
+}
+
+void ProbeSession::detach_nginx_binary(uint32_t slot) {
+  if (slot < W5_MAX_LAYOUTS) nginx_links_[slot].clear();
 }
 
 void ProbeSession::trace_process(pid_t pid) {
@@ -146,6 +152,13 @@ void ProbeSession::trace_process(pid_t pid) {
   if (bpf_map_lookup_elem(fd, &word, &bits) != 0) return;
   bits |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
   bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
+}
+
+bool ProbeSession::is_traced(pid_t pid) const {
+  const uint32_t word = static_cast<uint32_t>(pid) >> 6;
+  uint64_t bits = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.nginx_tgid_bits), &word, &bits) != 0) return false;
+  return bits & (uint64_t{1} << (static_cast<uint32_t>(pid) & 63));
 }
 
 int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_.get(), timeout_ms); }

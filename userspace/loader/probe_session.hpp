@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -59,9 +60,14 @@ class ProbeSession {
   // again: what nginx's uprobes need of the kernel, checked without an nginx.
   // "" on success, else why not.
   std::string check_uprobes();
-  // Attaches the nginx uprobes to one binary; "" on success, else why not.
-  std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout);
+  // Attaches the nginx uprobes to one binary, in one of W5_MAX_LAYOUTS layout
+  // slots (*slot says which); "" on success, else why not.
+  std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot = nullptr);
+  // Detaches that binary's uprobes and frees its slot for another binary.
+  void detach_nginx_binary(uint32_t slot);
   void trace_process(pid_t pid);
+  // Whether the kernel side traces this tgid (listed, or forked by one that is).
+  bool is_traced(pid_t pid) const;
   // Delivers pending events to the handler; returns how many, or -errno.
   int poll(int timeout_ms);
   LostCounts lost() const;
@@ -96,7 +102,8 @@ class ProbeSession {
   std::vector<KernelProgram> kernel_programs_;
   std::vector<std::string> warnings_;
   size_t kernel_probes_ = 0;
-  uint32_t layouts_used_ = 0;
+  // The uprobe links of each layout slot; an empty slot is free.
+  std::array<std::vector<std::unique_ptr<bpf_link, LinkDeleter>>, W5_MAX_LAYOUTS> nginx_links_;
 };
 
 }  // namespace why502

@@ -1,0 +1,127 @@
+#include "cli/nginx_follower.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "attribution/engine.hpp"
+#include "loader/nginx_layout.hpp"
+#include "loader/probe_session.hpp"
+
+namespace why502 {
+namespace {
+
+// Binaries not run for this many scans (seconds) are released.
+constexpr int kScansBeforeRelease = 2;
+
+struct Descriptor {
+  int fd;
+  ~Descriptor() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+NginxFollower::NginxFollower(ProbeSession& session, Engine& engine, Options options)
+    : session_(session), engine_(engine), options_(options) {
+  if (!options_.use_uprobes) engine_.set_kernel_only_fallback(true);
+}
+
+void NginxFollower::follow(pid_t pid, const char* found_by) {
+  if (!followed_.insert(pid).second) return;
+  session_.trace_process(pid);
+  attach("/proc/" + std::to_string(pid) + "/exe", found_by, false);
+}
+
+void NginxFollower::attach_named(const std::string& path) { attach(path, "start", true); }
+
+bool NginxFollower::attach(const std::string& path, const char* found_by, bool named) {
+  if (!options_.use_uprobes) return true;
+  const Descriptor binary{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  struct stat st{};
+  if (binary.fd < 0 || fstat(binary.fd, &st) != 0) {
+    // The process is gone already; the next one running its binary (its
+    // daemonized child, say) brings it back.
+    if (options_.verbose)
+      std::fprintf(stderr, "why502: cannot open nginx binary %s: %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  const Inode inode{st.st_dev, st.st_ino};
+  if (auto it = binaries_.find(inode); it != binaries_.end()) {
+    it->second.named = it->second.named || named;
+    it->second.scans_unused = 0;
+    return true;
+  }
+  const std::string held = "/proc/self/fd/" + std::to_string(binary.fd);
+  std::string problem = unusable_nginx_symbols(held);
+  NginxLayout layout;
+  Binary attached;
+  attached.named = named;
+  if (problem.empty()) {
+    layout = nginx_layout_for(held);
+    if (binaries_.size() >= W5_MAX_LAYOUTS) {
+      // Every layout slot is taken: free those of binaries nothing runs now,
+      // without waiting for the scans (binaries may come and go faster).
+      std::set<Inode> running;
+      for (const NginxProcess& p : find_nginx_processes()) running.insert({p.dev, p.ino});
+      release_unused(running, 1);
+    }
+    problem = session_.attach_nginx_binary(held, layout, &attached.slot);
+  }
+  if (!problem.empty()) {
+    for (size_t at; (at = problem.find(held)) != std::string::npos;) problem.replace(at, held.size(), path);
+    // Said once per binary; tried again with each new process that runs it.
+    if (warned_.insert(inode).second)
+      std::fprintf(stderr, "why502: warning: %s; %s\n", problem.c_str(),
+                   options_.lean ? "--lean sees no gateway error of this nginx (run without --lean)"
+                                 : "kernel-only attribution (plain HTTP/1.x clients only)");
+    // Kernel-only attribution reads what nginx sends: --lean left those hooks out.
+    if (!options_.lean) engine_.set_kernel_only_fallback(true);
+    return false;
+  }
+  binaries_.emplace(inode, attached);
+  if (options_.verbose)
+    std::fprintf(stderr, "why502: attached to %s (%s; inode %llu:%llu, layout slot %u), found at %s\n", path.c_str(),
+                 layout.description.c_str(), static_cast<unsigned long long>(inode.first),
+                 static_cast<unsigned long long>(inode.second), attached.slot, found_by);
+  return true;
+}
+
+void NginxFollower::scan() {
+  std::set<Inode> running;
+  for (const NginxProcess& p : find_nginx_processes()) {
+    running.insert({p.dev, p.ino});
+    // With --pid, only what the kernel side traces: the listed processes and
+    // what they forked (a daemonized master after its parent's exec).
+    if (options_.only_listed && !session_.is_traced(p.pid)) continue;
+    follow(p.pid, "scan");
+  }
+  for (auto it = followed_.begin(); it != followed_.end();)
+    it = kill(*it, 0) == 0 || errno != ESRCH ? std::next(it) : followed_.erase(it);
+  release_unused(running, kScansBeforeRelease);
+}
+
+void NginxFollower::release_unused(const std::set<Inode>& running, int scans) {
+  for (auto it = binaries_.begin(); it != binaries_.end();) {
+    Binary& b = it->second;
+    b.scans_unused = running.count(it->first) ? 0 : b.scans_unused + 1;
+    if (b.named || b.scans_unused < scans) {
+      ++it;
+      continue;
+    }
+    session_.detach_nginx_binary(b.slot);
+    if (options_.verbose)
+      std::fprintf(stderr, "why502: released the uprobes of nginx binary %llu:%llu (layout slot %u): no process runs it\n",
+                   static_cast<unsigned long long>(it->first.first), static_cast<unsigned long long>(it->first.second),
+                   b.slot);
+    it = binaries_.erase(it);
+  }
+}
+
+}  // namespace why502

@@ -1,0 +1,67 @@
+// Follows nginx for the life of one session: which processes are traced,
+// and the uprobes on each binary they run, by inode. A binary is attached
+// when a process running it appears (at start, at its exec, or in the scan
+// each second), retried with the next process that runs it when an attach
+// fails, and released, with its layout slot, once no process runs it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "loader/nginx_discovery.hpp"
+
+namespace why502 {
+
+class Engine;
+class ProbeSession;
+
+class NginxFollower {
+ public:
+  struct Options {
+    bool use_uprobes = true;
+    bool lean = false;            // a binary without uprobes is not seen at all
+    bool only_listed = false;     // --pid: adopt only processes the kernel side traces
+    bool verbose = false;
+  };
+  NginxFollower(ProbeSession& session, Engine& engine, Options options);
+
+  // Traces the process and attaches to its binary (found_by: "start", "exec", "scan").
+  void follow(pid_t pid, const char* found_by);
+  // A binary named by the user (--nginx-binary, or nginx on PATH): attached
+  // whether or not it runs, and kept.
+  void attach_named(const std::string& path);
+  // Each second: nginx processes not followed yet, and binaries nothing runs.
+  void scan();
+
+  size_t attached() const { return binaries_.size(); }
+  size_t processes() const { return followed_.size(); }
+
+ private:
+  using Inode = std::pair<dev_t, ino_t>;
+  struct Binary {
+    uint32_t slot = 0;
+    bool named = false;  // kept when no process runs it
+    int scans_unused = 0;
+  };
+  // Attaches through a descriptor opened once: /proc/PID/exe may vanish
+  // with its process (a daemonizing nginx exits at once) before the uprobes
+  // are placed. Returns false when it must be tried again later.
+  bool attach(const std::string& path, const char* found_by, bool named);
+  // Releases the binaries (not named ones) no process in running has run
+  // for this many calls in a row, this one included.
+  void release_unused(const std::set<Inode>& running, int scans);
+
+  ProbeSession& session_;
+  Engine& engine_;
+  Options options_;
+  std::set<pid_t> followed_;
+  std::map<Inode, Binary> binaries_;
+  std::set<Inode> warned_;  // binaries whose failure was said once
+};
+
+}  // namespace why502
