@@ -139,7 +139,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
   }
 
-  Engine engine;
+  Engine engine(EngineOptions{.max_pending_requests = options.max_pending_requests});
   ListenerWatch listeners;
   std::vector<Record> records;
   uint64_t decode_errors = 0;
@@ -223,6 +223,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.lost_slot_taken = lost.slot_taken;
     s.undecodable = decode_errors;
     s.lost = lost.total() + decode_errors;
+    s.engine = engine.stats();
+    s.max_pending_requests = options.max_pending_requests;
     return s;
   };
   while (!g_stop) {

@@ -48,6 +48,12 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
   serve->add_flag("--connect-latency", o.live.measure_connect,
                   "Also time TCP connects per upstream (a tracepoint on every TCP state change: "
                   "~1 us per new upstream connection, see docs/BENCHMARKS.md)");
+  serve->add_option("--max-pending", o.live.max_pending_requests,
+                     "Requests with failed upstream attempts held while their outcome is unknown; past it "
+                     "the oldest loses nginx's words (a tuning knob: each takes a few hundred bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24))
+      ->group("Advanced");
   add_live_options(*serve, o.live);
   // Connect times are taken when the request is sent: a hook --lean leaves out.
   serve->get_option("--lean")->excludes(serve->get_option("--connect-latency"));
@@ -69,6 +75,7 @@ int run_serve(const ServeOptions& options) {
   std::mutex lock;  // the endpoint's thread reads what the tracer writes
   Metrics metrics(options.max_upstreams);
   ProbeHealth health;
+  health.pending.capacity = options.live.max_pending_requests;  // before the first tick
   std::function<KernelTables()> read_tables;  // set while the probes are attached
   MetricsEndpoint endpoint(options.listen, [&] {
     std::lock_guard<std::mutex> guard(lock);
@@ -84,7 +91,9 @@ int run_serve(const ServeOptions& options) {
   };
   hooks.on_tick = [&](const LiveStatus& s) {
     std::lock_guard<std::mutex> guard(lock);
-    health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable, s.lost_slot_taken};
+    const PendingTable pending{s.engine.pending_requests, s.max_pending_requests, s.engine.evicted_requests,
+                               s.engine.superseded_requests, s.engine.expired_requests};
+    health = ProbeHealth{s.events, s.lost_ringbuf_full, s.lost_map_full, s.undecodable, s.lost_slot_taken, pending};
   };
   hooks.on_tables_reader = [&](std::function<KernelTables()> reader) {
     std::lock_guard<std::mutex> guard(lock);
