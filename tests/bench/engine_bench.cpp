@@ -1,14 +1,18 @@
 // The attribution engine alone (Google Benchmark): how many events per second
-// one core attributes when a recording is replayed, and how much memory it
-// holds for 10k upstream connections with a failure in progress.
+// one core attributes when a recording is replayed, how much memory it holds
+// for 10k upstream connections with a failure in progress, and what one more
+// failure costs as the table of pending failures fills.
 //
-//   why502_engine_bench --recording FILE [benchmark flags]
+//   why502_engine_bench [--recording FILE] [benchmark flags]
 // The recording should hold gateway errors (scripts/bench.py records a 502
 // storm for it); the events are decoded once, then fed to a fresh engine per
-// iteration, as `why502 report` does.
+// iteration, as `why502 report` does. Without one, only the synthetic
+// benchmarks run.
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -80,6 +84,55 @@ void ten_thousand_connections(benchmark::State& state) {
   state.counters["bytes_per_connection"] = bytes / static_cast<double>(connections);
 }
 
+template <size_t N>
+void copy_text(char (&to)[N], const char* text) {
+  std::snprintf(to, N, "%s", text);
+}
+
+// nginx logging a refused connect() for request i: its own request address,
+// connection number and client socket, as for requests all in flight at once.
+w5_ngx_log refused_attempt(uint64_t i) {
+  w5_ngx_log e{};
+  e.h.type = W5_EV_NGX_LOG;
+  e.h.size = sizeof(e);
+  e.h.ts_ns = 1'000'000'000ull + 1000 * i;
+  e.h.tgid = e.h.tid = 4242;
+  e.request = 0x55d0c0000000 + 0x1000 * i;
+  e.connection = 1 + i;
+  e.client_sk = 0xffff888200000000 + 0x800 * i;
+  e.level = 4;  // NGX_LOG_ERR
+  e.err = ECONNREFUSED;
+  e.client.family = AF_INET;
+  e.client.port = 51000;
+  inet_pton(AF_INET, "192.0.2.10", e.client.addr);
+  copy_text(e.peer, "127.0.0.1:9000");
+  copy_text(e.fmt, "connect() failed");
+  copy_text(e.action, "connecting to upstream");
+  return e;
+}
+
+// One failed attempt of a new request, fed to an engine whose table of
+// pending failures holds `fill` requests already (--lean: none of them ever
+// hears of its client again). With a capacity of `fill`, the table is full:
+// each failure evicts the oldest entry. The cost per failure must not depend
+// on the fill: it used to be a scan of the whole table.
+void failure_at_fill(benchmark::State& state, size_t fill, size_t capacity) {
+  why502::EngineOptions options;
+  options.client_echo_expected = false;
+  options.max_pending_requests = capacity;
+  why502::Engine engine(options);
+  std::vector<why502::Record> records;
+  uint64_t i = 0;
+  for (; i < fill; ++i) engine.handle(refused_attempt(i), records);
+  for (auto _ : state) {
+    engine.handle(refused_attempt(i++), records);
+    records.clear();
+  }
+  const why502::EngineStats stats = engine.stats();
+  state.counters["pending"] = static_cast<double>(stats.pending_requests);
+  state.counters["evicted"] = static_cast<double>(stats.evicted_requests);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,28 +145,34 @@ int main(int argc, char** argv) {
     }
     rest.push_back(argv[i]);
   }
-  if (path.empty()) {
-    std::fprintf(stderr, "usage: why502_engine_bench --recording FILE [benchmark flags]\n");
-    return 2;
+  if (!path.empty()) {
+    why502::recording::ReadResult read = why502::recording::read_file(path);
+    if (!read.ok) {
+      std::fprintf(stderr, "why502_engine_bench: %s\n", read.error.c_str());
+      return 2;
+    }
+    for (const auto& bytes : read.contents.events) {
+      why502::DecodeResult d = why502::decode_event(bytes);
+      if (d.ok) g_events.push_back(d.event);
+    }
+    if (g_events.empty()) {
+      std::fprintf(stderr, "why502_engine_bench: %s holds no events\n", path.c_str());
+      return 2;
+    }
+    benchmark::RegisterBenchmark("replay_recording", replay_recording)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("ten_thousand_connections", ten_thousand_connections)
+        ->Arg(10000)
+        ->Iterations(3)
+        ->Unit(benchmark::kMillisecond);
   }
-  why502::recording::ReadResult read = why502::recording::read_file(path);
-  if (!read.ok) {
-    std::fprintf(stderr, "why502_engine_bench: %s\n", read.error.c_str());
-    return 2;
-  }
-  for (const auto& bytes : read.contents.events) {
-    why502::DecodeResult d = why502::decode_event(bytes);
-    if (d.ok) g_events.push_back(d.event);
-  }
-  if (g_events.empty()) {
-    std::fprintf(stderr, "why502_engine_bench: %s holds no events\n", path.c_str());
-    return 2;
-  }
-  benchmark::RegisterBenchmark("replay_recording", replay_recording)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("ten_thousand_connections", ten_thousand_connections)
-      ->Arg(10000)
-      ->Iterations(3)
-      ->Unit(benchmark::kMillisecond);
+  constexpr size_t kDefaultCapacity = why502::EngineOptions{}.max_pending_requests;
+  // Filling: the first 60 000 failures into an empty table of the default capacity.
+  benchmark::RegisterBenchmark("pending_failure/filling", failure_at_fill, 0, kDefaultCapacity)
+      ->Iterations(60000)
+      ->Unit(benchmark::kMicrosecond);
+  for (size_t full : {size_t{1}, size_t{1024}, kDefaultCapacity})
+    benchmark::RegisterBenchmark(("pending_failure/full:" + std::to_string(full)).c_str(), failure_at_fill, full, full)
+        ->Unit(benchmark::kMicrosecond);
   int n = static_cast<int>(rest.size());
   benchmark::Initialize(&n, rest.data());
   benchmark::RunSpecifiedBenchmarks();

@@ -49,6 +49,10 @@ TEST(CommandLine, EachCommandFillsItsOwnOptions) {
   Parse serve = parse({"serve", "--listen", "[::1]:9600"});
   ASSERT_TRUE(serve.parsed.run) << serve.err;
   EXPECT_EQ(serve.parsed.line.serve.listen, "[::1]:9600");
+  EXPECT_EQ(serve.parsed.line.serve.live.max_pending_requests, EngineOptions{}.max_pending_requests);
+  Parse small = parse({"serve", "--max-pending", "256", "--lean"});
+  ASSERT_TRUE(small.parsed.run) << small.err;
+  EXPECT_EQ(small.parsed.line.serve.live.max_pending_requests, 256u);
 }
 
 TEST(CommandLine, HelpAndVersionRunNothingAndExitZero) {
@@ -64,7 +68,8 @@ TEST(CommandLine, HelpAndVersionRunNothingAndExitZero) {
 
 TEST(CommandLine, UsageErrorsAreOneLineAndExitTwo) {
   for (const auto& args : std::vector<std::vector<const char*>>{
-           {}, {"trace", "--no-such-flag"}, {"trace", "--format", "xml"}, {"report"}, {"top", "--window", "0"}}) {
+           {}, {"trace", "--no-such-flag"}, {"trace", "--format", "xml"}, {"report"}, {"top", "--window", "0"},
+           {"serve", "--max-pending", "0"}, {"serve", "--max-pending", "-5"}, {"serve", "--max-pending", "lots"}}) {
     Parse p = parse(args);
     EXPECT_FALSE(p.parsed.run) << p.err;
     EXPECT_EQ(p.parsed.exit_status, kUsageExit);

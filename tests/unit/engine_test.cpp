@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attribution/age_ordered_map.hpp"
 #include "attribution/engine.hpp"
 #include "attribution/time_window.hpp"
 #include "event_builders.hpp"
@@ -1344,10 +1345,11 @@ TEST(EngineBounds, PendingRequestsAreBoundedOldestFirst) {
   options.max_pending_requests = 2;
   EngineHarness h(options);
   const uint64_t requests[] = {0x1000, 0x2000, 0x3000};
+  // Three connections open at once: three client sockets.
   for (int i = 0; i < 3; ++i)
     h.feed(make_log({.ts = sec(300 + i * 0.1), .request = requests[i], .connection = 1u + i,
                      .fmt = "upstream prematurely closed connection", .action = kReadingHeader,
-                     .peer = kBackendName, .client = kClientA, .client_sk = kClientSk1}));
+                     .peer = kBackendName, .client = kClientA, .client_sk = kClientSk1 + 0x1000u * i}));
   EngineStats stats = h.engine().stats();
   EXPECT_EQ(stats.pending_requests, 2u);
   EXPECT_EQ(stats.evicted_requests, 1u);
@@ -1376,6 +1378,230 @@ TEST(EngineBounds, PendingRequestsExpire) {
   EXPECT_EQ(h.engine().stats().pending_requests, 1u);  // 3 s old: kept
   h.feed(make_kernel({W5_EV_TCP_RESET, sec(410), kUpSk2, kTcpEstablished, 0, kBackend2}));
   EXPECT_EQ(h.engine().stats().pending_requests, 0u);  // 10 s old: gone
+}
+
+// The table's order: least recently touched first, kept through the map's own nodes.
+TEST(AgeOrderedMap, OldestIsTheLeastRecentlyTouched) {
+  AgeOrderedMap<int, std::string> map;
+  EXPECT_EQ(map.oldest_key(), nullptr);
+  for (int k : {1, 2, 3}) map.touch(k).value = std::to_string(k);
+  ASSERT_NE(map.oldest_key(), nullptr);
+  EXPECT_EQ(*map.oldest_key(), 1);
+  EXPECT_FALSE(map.touch(1).created);  // 1 is the newest now
+  EXPECT_EQ(*map.oldest_key(), 2);
+  EXPECT_TRUE(map.erase(3));  // from the middle
+  EXPECT_FALSE(map.erase(3));
+  EXPECT_TRUE(map.erase(2));
+  EXPECT_EQ(*map.oldest_key(), 1);
+  EXPECT_EQ(*map.oldest_value(), "1");
+  AgeOrderedMap<int, std::string> moved(std::move(map));
+  EXPECT_EQ(map.oldest_key(), nullptr);  // NOLINT(bugprone-use-after-move): a moved map is empty
+  EXPECT_EQ(moved.size(), 1u);
+  EXPECT_TRUE(moved.erase(1));
+  EXPECT_EQ(moved.oldest_key(), nullptr);
+  EXPECT_TRUE(moved.empty());
+}
+
+// No client echo to wait for (as with --lean): each record comes out at once, in order.
+EngineOptions lean() { return EngineOptions{.client_echo_expected = false}; }
+
+// A failed attempt of request i (its own address, connection and client
+// socket, as for requests all in flight at once).
+w5_ngx_log nth_failure(uint64_t i, uint64_t ts) {
+  return make_log({.ts = ts, .request = 0x55d0c0000000 + 0x1000 * i, .connection = 1000 + i,
+                   .fmt = "upstream prematurely closed connection", .action = kReadingHeader,
+                   .peer = kBackendName, .client = kClientA, .client_sk = 0xffff888200000000 + 0x800 * i});
+}
+
+// Its error page; the attempt took up to a minute, so any failure logged
+// in that minute is its own.
+w5_ngx_error_page nth_error_page(uint64_t i, uint64_t ts) {
+  return make_error_page({.ts = ts, .request = 0x55d0c0000000 + 0x1000 * i, .connection = 1000 + i,
+                          .client_sk = 0xffff888200000000 + 0x800 * i, .status = 502, .peer = kBackendName,
+                          .client = kClientA, .states = {connected_no_header(kBackendName, 502, 60'000)}});
+}
+
+TEST(EngineBounds, EvictionTakesTheLeastRecentlyLoggedRequest) {
+  EngineOptions options = lean();
+  options.max_pending_requests = 3;
+  EngineHarness h(options);
+  h.feed(nth_failure(0, sec(310)));
+  h.feed(nth_failure(1, sec(310.1)));
+  h.feed(nth_failure(2, sec(310.2)));
+  h.feed(nth_failure(0, sec(310.3)));  // request 0 logs again (a second attempt): the newest now
+  h.feed(nth_failure(3, sec(310.4)));  // full: request 1 goes
+  EXPECT_EQ(h.engine().stats().pending_requests, 3u);
+  EXPECT_EQ(h.engine().stats().evicted_requests, 1u);
+  for (uint64_t i = 0; i < 4; ++i) h.feed(nth_error_page(i, sec(311 + 0.1 * i)));
+  ASSERT_EQ(h.records().size(), 4u) << dump(h.records());
+  EXPECT_FALSE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+  EXPECT_TRUE(h.records()[1].nginx_error.empty()) << dump(h.records()[1]);
+  EXPECT_FALSE(h.records()[2].nginx_error.empty()) << dump(h.records()[2]);
+  EXPECT_FALSE(h.records()[3].nginx_error.empty()) << dump(h.records()[3]);
+  EXPECT_EQ(h.engine().stats().pending_requests, 0u);
+}
+
+// At the default capacity, 200 000 failures past a full table: each takes
+// exactly the oldest entry, and the table neither grows nor loses the newest.
+// (Before, each of them scanned all 65 536 entries for the oldest.)
+TEST(EngineBounds, AFullTableEvictsExactlyTheOldestAtEveryFailure) {
+  EngineHarness h(lean());
+  const uint64_t capacity = EngineOptions{}.max_pending_requests;
+  ASSERT_EQ(capacity, 65536u);
+  constexpr uint64_t kMore = 200'000;
+  for (uint64_t i = 0; i < capacity + kMore; ++i) h.feed(nth_failure(i, sec(320) + 1000 * i));
+  const EngineStats stats = h.engine().stats();
+  EXPECT_EQ(stats.pending_requests, capacity);
+  EXPECT_EQ(stats.evicted_requests, kMore);
+  EXPECT_EQ(stats.superseded_requests, 0u);
+  // The last one evicted lost nginx's words; the oldest one kept did not.
+  h.feed(nth_error_page(kMore - 1, sec(330)));
+  h.feed(nth_error_page(kMore, sec(330.1)));
+  ASSERT_EQ(h.records().size(), 2u);
+  EXPECT_TRUE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[1].nginx_error,
+            "upstream prematurely closed connection while reading response header from upstream");
+  EXPECT_EQ(h.engine().stats().pending_requests, capacity - 1);
+}
+
+TEST(EngineBounds, ExpiryTakesTheStaleEndOnly) {
+  EngineOptions options = lean();
+  options.request_max_age_ns = sec(5);
+  EngineHarness h(options);
+  h.feed(nth_failure(0, sec(400)));
+  h.feed(nth_failure(1, sec(401)));
+  h.feed(nth_failure(0, sec(403)));  // request 0's next attempt: 4 s old at 407
+  h.feed(nth_failure(2, sec(404)));
+  h.feed(make_kernel({W5_EV_TCP_RESET, sec(407), kUpSk2, kTcpEstablished, 0, kBackend2}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 2u);  // request 1 (6 s old) expired
+  EXPECT_EQ(h.engine().stats().expired_requests, 1u);
+  for (uint64_t i = 0; i < 3; ++i) h.feed(nth_error_page(i, sec(407.1 + 0.1 * i)));
+  ASSERT_EQ(h.records().size(), 3u) << dump(h.records());
+  EXPECT_FALSE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+  EXPECT_TRUE(h.records()[1].nginx_error.empty()) << dump(h.records()[1]);
+  EXPECT_FALSE(h.records()[2].nginx_error.empty()) << dump(h.records()[2]);
+}
+
+// ---------------------------------------------------------------------------
+// Failures nginx recovered from leave the table, with no client echo (--lean).
+
+
+TEST(EngineRecovery, RequestMemoryReusedByAnotherConnectionEndsTheEarlierRequest) {
+  EngineHarness h(lean());
+  // Connection 1: :9000 refuses; the retry on :9001 works (nothing seen).
+  h.feed(make_log({.ts = sec(450), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  // Connection 2's request got the same memory: request 1 was freed.
+  h.feed(make_log({.ts = sec(451), .request = kReq1, .connection = 2, .fmt = "recv() failed", .err = ECONNRESET,
+                   .action = kReadingHeader, .peer = kBackendName, .client = kClientB, .client_sk = kClientSk2}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 1u);
+  h.feed(make_error_page({.ts = sec(451.001), .request = kReq1, .connection = 2, .client_sk = kClientSk2,
+                          .status = 502, .peer = kBackendName, .client = kClientB,
+                          .states = {connected_no_header(kBackendName, 502, 1)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::reset) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[0].client, "192.0.2.20:52000");
+  EXPECT_EQ(lines_with(h.records()[0], "refused"), 0) << dump(h.records()[0]);
+  EXPECT_EQ(h.engine().stats().pending_requests, 0u);
+}
+
+TEST(EngineRecovery, ErrorPageAtAReusedAddressEndsTheEarlierRequest) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(460), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  // Another connection's request at that address: nginx logged nothing for
+  // it (no error_log line), and answered 502.
+  h.feed(make_error_page({.ts = sec(461), .request = kReq1, .connection = 2, .client_sk = kClientSk2,
+                          .status = 502, .peer = kBackendName, .client = kClientB,
+                          .states = {connected_no_header(kBackendName, 502, 1)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::closed_early) << dump(h.records()[0]);
+  EXPECT_TRUE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+  EXPECT_EQ(h.engine().stats().pending_requests, 0u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 1u);
+}
+
+TEST(EngineRecovery, ClientSocketReusedByAnotherConnectionEndsTheEarlierRequest) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(470), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  // Connection 1 closed; the kernel gave its sock to connection 2.
+  h.feed(make_log({.ts = sec(471), .request = kReq2, .connection = 2, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientB,
+                   .client_sk = kClientSk1}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 1u);
+  // And once more, seen first at the error page of connection 3.
+  h.feed(make_error_page({.ts = sec(472), .request = 0x55d0c0a03800, .connection = 3, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {not_connected(kBackendName)}}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 0u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 2u);
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_TRUE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+}
+
+// HTTP/2: the streams of one connection are requests at different addresses
+// with the same connection number and client socket, all in flight at once
+// (subrequests look the same). Stream 3's failure ends nothing of stream 1.
+TEST(EngineRecovery, AnotherStreamOnTheSameHttp2ConnectionDoesNotEndAFailure) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(480), .request = kReq1, .connection = 7, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  h.feed(make_log({.ts = sec(480.001), .request = kReq2, .connection = 7, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 2u);
+  // Stream 1's second attempt fails too: its error page has both attempts' words.
+  h.feed(make_log({.ts = sec(480.004), .request = kReq1, .connection = 7, .fmt = "recv() failed",
+                   .err = ECONNRESET, .action = kReadingHeader, .peer = kBackend2Name, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(480.005), .request = kReq1, .connection = 7, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackend2Name, .client = kClientA,
+                          .states = {not_connected(kBackendName), connected_no_header(kBackend2Name, 502, 3)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  ASSERT_EQ(r.attempts.size(), 2u) << dump(r);
+  EXPECT_EQ(r.attempts[0].cause, Cause::refused) << dump(r);
+  EXPECT_EQ(r.attempts[1].cause, Cause::reset) << dump(r);
+  EXPECT_EQ(lines_with_all(r, {"attempt 1", "127.0.0.1:9000 refused"}), 1) << dump(r);
+  // Stream 3 (retried, or still going) stays pending: nothing says it ended.
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 0u);
+}
+
+TEST(EngineRecovery, TheSameAddressInAnotherWorkerEndsNothing) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(490), .pid = 1001, .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  h.feed(make_log({.ts = sec(490.1), .pid = 1002, .request = kReq1, .connection = 2, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientB,
+                   .client_sk = kClientSk1}));
+  EXPECT_EQ(h.engine().stats().pending_requests, 2u);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 0u);
+}
+
+// A retry storm from many short connections, four requests in flight at a
+// time: nginx's allocator hands the four request addresses out again and
+// again, so the table holds the last four, not one entry per failure.
+TEST(EngineRecovery, RetryStormOverManyConnectionsKeepsTheTableAtItsConcurrency) {
+  EngineHarness h(lean());
+  constexpr uint64_t kConnections = 10'000;
+  for (uint64_t c = 0; c < kConnections; ++c)
+    h.feed(make_log({.ts = sec(500) + 100'000 * c, .request = 0x55d0c0000000 + 0x1000 * (c % 4),
+                     .connection = 5000 + c, .fmt = "connect() failed", .err = ECONNREFUSED, .action = kConnecting,
+                     .peer = kBackendName, .client = kClientA, .client_sk = 0xffff888200000000 + 0x800 * (c % 16)}));
+  const EngineStats stats = h.engine().stats();
+  EXPECT_EQ(stats.pending_requests, 4u);
+  EXPECT_EQ(stats.superseded_requests, kConnections - 4);
+  EXPECT_EQ(stats.evicted_requests, 0u);
 }
 
 TEST(EngineBounds, UpstreamStatusWaitsOnlyForItsOwnThread) {

@@ -123,6 +123,18 @@ TEST(Metrics, CountsByCauseAndCapsUpstreamLabels) {
   EXPECT_NE(text.find("why502_records_total{type=\"retried\"} 1"), std::string::npos) << text;
 }
 
+TEST(Metrics, ThePendingTableItsFillAndWhatLeftIt) {
+  ProbeHealth health;
+  health.pending = PendingTable{.requests = 3, .capacity = 256, .evicted = 2, .superseded = 4000, .expired = 1};
+  const std::string text = Metrics().render(health);
+  EXPECT_NE(text.find("# TYPE why502_pending_requests gauge\nwhy502_pending_requests 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nwhy502_pending_requests_capacity 256\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE why502_pending_requests_dropped_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_pending_requests_dropped_total{reason=\"superseded\"} 4000\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_pending_requests_dropped_total{reason=\"expired\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_pending_requests_dropped_total{reason=\"evicted\"} 2\n"), std::string::npos);
+}
+
 TEST(Metrics, LatencyHistogramsAreCumulativeAndCapped) {
   Metrics metrics(1);
   KernelTables tables;

@@ -137,14 +137,6 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   const bool disabled_note = fmt.starts_with("upstream server temporarily disabled");
   if (!failure && !disabled_note) return;
 
-  if (pending_.size() >= options_.max_pending_requests) {
-    // Bounded: drop the oldest pending request.
-    auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_ts_ns < b.second.last_ts_ns;
-    });
-    forget(oldest);
-    ++stats_.evicted_requests;
-  }
   std::string message = describe_nginx_log(fmt, e.err, action, peer);
   // A failure while reading the body: the client already has the header (a
   // 2xx, typically) and gets a cut-off response; no error page follows.
@@ -171,7 +163,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
-  PendingRequest& p = pending_[key];
+  PendingRequest& p = pending_for(key, e.client_sk);
   p.last_ts_ns = e.h.ts_ns;
   p.client = e.client;
   if (e.client_sk != 0) {
@@ -198,9 +190,14 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
 
 void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out) {
   PendingRequest p;
-  if (auto it = pending_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != pending_.end()) {
-    p = std::move(it->second);
-    forget(it);
+  if (e.client_sk != 0) supersede_on_socket(e.h.tgid, e.client_sk, e.connection);
+  const RequestAddress address{e.h.tgid, e.request};
+  if (PendingRequest* found = pending_.find(address)) {
+    if (found->connection == e.connection)
+      p = std::move(*found);  // its connection number and socket stay readable for forget()
+    else
+      ++stats_.superseded_requests;  // an earlier request at this address, long gone
+    forget(address);
   }
   std::optional<w5_upstream_status> upstream_5xx;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
@@ -405,11 +402,11 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   if (e.status != 0 && (e.status < 500 || e.status > 504)) {
     auto by_client = request_by_client_.find(SocketKey{e.h.tgid, e.sk});
     if (by_client != request_by_client_.end()) {
-      auto it = pending_.find(by_client->second);
-      if (it != pending_.end() && !it->second.failures.empty()) {
-        out.push_back(retried_record(it->second, e));
+      const RequestKey key = by_client->second;
+      if (const PendingRequest* p = find_pending(key); p && !p->failures.empty()) {
+        out.push_back(retried_record(*p, e));
         ++stats_.retried;
-        forget(it);
+        forget(RequestAddress{key.tgid, key.request});
       }
     }
     return;
@@ -573,24 +570,68 @@ Record Engine::retried_record(const PendingRequest& p, const w5_client_response&
   return r;
 }
 
-void Engine::forget(const RequestKey& key) {
-  if (auto it = pending_.find(key); it != pending_.end()) forget(it);
+Engine::PendingRequest* Engine::find_pending(const RequestKey& key) {
+  PendingRequest* p = pending_.find(RequestAddress{key.tgid, key.request});
+  return p && p->connection == key.connection ? p : nullptr;
 }
 
-void Engine::forget(PendingRequests::iterator request) {
-  const RequestKey& key = request->first;
-  auto by_client = request_by_client_.find(SocketKey{key.tgid, request->second.client_sk});
-  if (by_client != request_by_client_.end() && by_client->second == key) request_by_client_.erase(by_client);
-  pending_.erase(request);
+// Under --lean no response to the client is seen, so a failure nginx
+// recovered from has no event of its own to end it. nginx gives two signs
+// anyway, on later failures, that are right for HTTP/2 streams and
+// subrequests too (several requests at once on one connection): a request's
+// memory holds one request at a time, and a client socket one connection.
+// (A new request pointer on the same connection proves nothing: it may be
+// another stream of the same HTTP/2 connection.)
+Engine::PendingRequest& Engine::pending_for(const RequestKey& key, uint64_t client_sk) {
+  if (client_sk != 0) supersede_on_socket(key.tgid, client_sk, key.connection);
+  const RequestAddress address{key.tgid, key.request};
+  PendingRequest* existing = pending_.find(address);
+  if (existing && existing->connection != key.connection) {
+    forget(address);
+    ++stats_.superseded_requests;
+    existing = nullptr;
+  }
+  if (!existing && !pending_.empty() && pending_.size() >= options_.max_pending_requests) {
+    forget(*pending_.oldest_key());
+    ++stats_.evicted_requests;
+  }
+  auto [p, created] = pending_.touch(address);
+  if (created) p.connection = key.connection;
+  return p;
+}
+
+void Engine::supersede_on_socket(uint32_t tgid, uint64_t client_sk, uint64_t connection) {
+  auto by_client = request_by_client_.find(SocketKey{tgid, client_sk});
+  if (by_client == request_by_client_.end() || by_client->second.connection == connection) return;
+  // nginx holds a client's socket as long as its connection is open: the
+  // socket now serves another connection, so the earlier one was closed.
+  const RequestKey earlier = by_client->second;
+  request_by_client_.erase(by_client);
+  if (find_pending(earlier)) {
+    forget(RequestAddress{earlier.tgid, earlier.request});
+    ++stats_.superseded_requests;
+  }
+}
+
+void Engine::forget(RequestAddress address) {
+  const PendingRequest* request = pending_.find(address);
+  if (!request) return;
+  auto by_client = request_by_client_.find(SocketKey{address.tgid, request->client_sk});
+  if (by_client != request_by_client_.end() &&
+      by_client->second == RequestKey{address.tgid, address.request, request->connection})
+    request_by_client_.erase(by_client);
+  pending_.erase(address);
 }
 
 void Engine::on_upstream_status(const w5_upstream_status& e) { upstream_5xx_[e.h.tid] = e; }
 
 void Engine::expire(uint64_t now) {
-  std::vector<RequestKey> stale;
-  for (const auto& [key, request] : pending_)
-    if (age_ns(now, request.last_ts_ns) > options_.request_max_age_ns) stale.push_back(key);
-  for (const auto& key : stale) forget(key);
+  // Oldest first: the walk stops at the first entry still young enough.
+  while (const PendingRequest* oldest = pending_.oldest_value()) {
+    if (age_ns(now, oldest->last_ts_ns) <= options_.request_max_age_ns) break;
+    forget(*pending_.oldest_key());
+    ++stats_.expired_requests;
+  }
   std::erase_if(upstream_5xx_, [&](const auto& kv) {
     return age_ns(now, kv.second.h.ts_ns) > options_.expectation_max_age_ns;
   });

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "attribution/age_ordered_map.hpp"
 #include "attribution/nginx_log_classifier.hpp"
 #include "attribution/record.hpp"
 #include "attribution/process_deaths.hpp"
@@ -37,8 +38,15 @@ struct EngineStats {
   uint64_t retried = 0;    // failed attempts nginx recovered from
   uint64_t truncated = 0;  // responses cut off after the header
   uint64_t hidden_by_error_page = 0;  // error pages error_page turned into a non-error
-  uint64_t pending_requests = 0;  // failed attempts not (yet) followed by an error response
+  uint64_t pending_requests = 0;  // requests with failed attempts not (yet) followed by an error response
+  // Pending requests dropped, oldest first, because the table was full: a
+  // later error page of one of them lacks nginx's words for its attempts.
   uint64_t evicted_requests = 0;
+  // Pending requests dropped because their memory or client socket went to a
+  // later request: they ended without an error page (nginx recovered, or the
+  // client went away).
+  uint64_t superseded_requests = 0;
+  uint64_t expired_requests = 0;  // older than request_max_age_ns
 };
 
 class Engine {
@@ -58,6 +66,7 @@ class Engine {
   void set_client_echo_expected(bool on) { options_.client_echo_expected = on; }
 
  private:
+  // One request: its address in a worker, and its client connection's number.
   struct RequestKey {
     uint32_t tgid;
     uint64_t request;
@@ -69,6 +78,15 @@ class Engine {
       return std::hash<uint64_t>()(k.request) ^ (std::hash<uint64_t>()(k.connection) << 1) ^ k.tgid;
     }
   };
+  // A request's memory: one live request at a time.
+  struct RequestAddress {
+    uint32_t tgid;
+    uint64_t request;
+    bool operator==(const RequestAddress&) const = default;
+  };
+  struct RequestAddressHash {
+    size_t operator()(const RequestAddress& k) const { return std::hash<uint64_t>()(k.request) ^ k.tgid; }
+  };
   struct LoggedAttempt {
     uint64_t ts_ns;
     std::string peer;
@@ -79,6 +97,7 @@ class Engine {
     w5_addr upstream_local;  // nginx's end of it
   };
   struct PendingRequest {
+    uint64_t connection = 0;  // the client connection's number
     uint64_t last_ts_ns = 0;
     uint64_t client_sk = 0;
     w5_addr client{};
@@ -87,7 +106,10 @@ class Engine {
     bool limited = false;
     std::string limited_message;
   };
-  using PendingRequests = std::unordered_map<RequestKey, PendingRequest, RequestKeyHash>;
+  // By address, least recently logged first (eviction and expiry take from
+  // that end). An address holds one request at a time: a request at an
+  // address with another connection number means the one before it is gone.
+  using PendingRequests = AgeOrderedMap<RequestAddress, PendingRequest, RequestAddressHash>;
   struct SocketKey {
     uint32_t tgid;
     uint64_t sk;
@@ -108,8 +130,16 @@ class Engine {
   const SocketFacts* kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const;
   Record kernel_only_record(const w5_client_response& e);
   Record retried_record(const PendingRequest& p, const w5_client_response& client) const;
-  void forget(const RequestKey& key);
-  void forget(PendingRequests::iterator request);
+  // The pending request of key, if it is there (and not an earlier one at its address).
+  PendingRequest* find_pending(const RequestKey& key);
+  // The entry a failure of key goes into, made the newest: what it replaces
+  // at its address or on its client socket is superseded; a full table loses
+  // its oldest entry.
+  PendingRequest& pending_for(const RequestKey& key, uint64_t client_sk);
+  // A request on client_sk with connection number `connection`: a request of
+  // another connection last seen on that socket ended with its connection.
+  void supersede_on_socket(uint32_t tgid, uint64_t client_sk, uint64_t connection);
+  void forget(RequestAddress address);
   void add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const;
   // A backend death behind a failed attempt: may change the cause; returns
   // the evidence to show first.

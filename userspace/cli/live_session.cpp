@@ -94,7 +94,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
   }
 
-  Engine engine;
+  Engine engine(EngineOptions{.max_pending_requests = options.max_pending_requests});
   std::vector<Record> records;
   uint64_t decode_errors = 0;
   ProbeOptions probe_options;
@@ -183,6 +183,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.lost = lost.total() + decode_errors;
     s.lag = lag;
     s.listener_probes = pipeline.counts();
+    s.engine = engine.stats();
+    s.max_pending_requests = options.max_pending_requests;
     return s;
   };
   while (!g_stop) {

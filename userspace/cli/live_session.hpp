@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "attribution/engine.hpp"
 #include "attribution/record.hpp"
 #include "loader/listener_pipeline.hpp"
 #include "output/consumer_lag.hpp"
@@ -30,6 +31,7 @@ struct LiveOptions {
   bool lean = false;  // --lean: only hooks that fire when something fails
   bool capture_request = false;  // --capture-request: the request line in records
   bool anonymise_clients = false;  // --anonymise-clients: client addresses cut to /24 (IPv4), /48 (IPv6)
+  size_t max_pending_requests = EngineOptions{}.max_pending_requests;  // serve --max-pending
   int verbosity = 0;
 };
 
@@ -44,6 +46,8 @@ struct LiveStatus {
   uint64_t undecodable = 0;
   ConsumerLag lag;  // event to engine
   ListenerProbeCounts listener_probes;
+  EngineStats engine;
+  size_t max_pending_requests = 0;
 };
 
 struct LiveHooks {

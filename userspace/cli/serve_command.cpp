@@ -47,6 +47,12 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
   serve->add_flag("--connect-latency", o.live.measure_connect,
                   "Also time TCP connects per upstream (a tracepoint on every TCP state change: "
                   "~1 us per new upstream connection, see docs/BENCHMARKS.md)");
+  serve->add_option("--max-pending", o.live.max_pending_requests,
+                     "Requests with failed upstream attempts held while their outcome is unknown; past it "
+                     "the oldest loses nginx's words (a tuning knob: each takes a few hundred bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24))
+      ->group("Advanced");
   add_live_options(*serve, o.live);
   // Connect times are taken when the request is sent: a hook --lean leaves out.
   serve->get_option("--lean")->excludes(serve->get_option("--connect-latency"));
@@ -65,6 +71,9 @@ int run_serve(const ServeOptions& options) {
   std::unique_ptr<RecordSink> sink = log ? make_json_sink(*log, clock) : nullptr;
 
   ServeState state(options.max_upstreams);
+  ProbeHealth before_first_tick;
+  before_first_tick.pending.capacity = options.live.max_pending_requests;
+  state.set_health(before_first_tick);
   MetricsEndpoint endpoint(options.listen, [&] { return state.scrape(); });
 
   LiveHooks hooks;
@@ -73,9 +82,19 @@ int run_serve(const ServeOptions& options) {
     state.add(r);
   };
   hooks.on_tick = [&](const LiveStatus& s) {
-    state.set_health(ProbeHealth{s.events,          s.lost_ringbuf_full,          s.lost_map_full,
-                                 s.undecodable,     s.lost_slot_taken,            s.lag,
-                                 s.listener_probes.asked, s.listener_probes.queue_full, s.listener_probes.late});
+    ProbeHealth health;
+    health.events = s.events;
+    health.lost_ringbuf_full = s.lost_ringbuf_full;
+    health.lost_map_full = s.lost_map_full;
+    health.lost_undecodable = s.undecodable;
+    health.lost_slot_taken = s.lost_slot_taken;
+    health.lag = s.lag;
+    health.listener_probes = s.listener_probes.asked;
+    health.listener_probes_queue_full = s.listener_probes.queue_full;
+    health.listener_probes_late = s.listener_probes.late;
+    health.pending = PendingTable{s.engine.pending_requests, s.max_pending_requests, s.engine.evicted_requests,
+                                  s.engine.superseded_requests, s.engine.expired_requests};
+    state.set_health(health);
   };
   hooks.on_tables_reader = [&](std::function<KernelTables()> reader) { state.set_tables_reader(std::move(reader)); };
   hooks.on_ready = notify_systemd_ready;

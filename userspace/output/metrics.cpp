@@ -154,6 +154,18 @@ std::string Metrics::render(const ProbeHealth& h) const {
          "read), late (read after the wait).\n# TYPE why502_listener_probes_skipped_total counter\n"
       << "why502_listener_probes_skipped_total{reason=\"queue_full\"} " << h.listener_probes_queue_full << "\n"
       << "why502_listener_probes_skipped_total{reason=\"late\"} " << h.listener_probes_late << "\n";
+  out << "# HELP why502_pending_requests Requests with a failed upstream attempt whose outcome is not seen yet.\n"
+      << "# TYPE why502_pending_requests gauge\nwhy502_pending_requests " << h.pending.requests << "\n"
+      << "# HELP why502_pending_requests_capacity Requests the table of pending failures holds at most.\n"
+      << "# TYPE why502_pending_requests_capacity gauge\nwhy502_pending_requests_capacity " << h.pending.capacity
+      << "\n"
+      << "# HELP why502_pending_requests_dropped_total Pending requests dropped, by reason: superseded (their "
+         "memory or client socket went to a later request: they ended without an error page, e.g. retried), "
+         "expired, evicted (the table was full: a later error page of theirs lacks nginx's words).\n"
+      << "# TYPE why502_pending_requests_dropped_total counter\n"
+      << "why502_pending_requests_dropped_total{reason=\"superseded\"} " << h.pending.superseded << "\n"
+      << "why502_pending_requests_dropped_total{reason=\"expired\"} " << h.pending.expired << "\n"
+      << "why502_pending_requests_dropped_total{reason=\"evicted\"} " << h.pending.evicted << "\n";
   render_histograms(out, "why502_upstream_connect_seconds",
                     "Time from nginx's TCP connect() to the request sent on that connection, by upstream.",
                     W5_LATENCY_CONNECT, latencies_);

@@ -15,6 +15,15 @@
 
 namespace why502 {
 
+// The engine's table of requests with failed attempts awaiting their outcome.
+struct PendingTable {
+  uint64_t requests = 0;
+  uint64_t capacity = 0;
+  uint64_t evicted = 0;     // dropped because the table was full
+  uint64_t superseded = 0;  // ended without an error page (their memory or client socket was reused)
+  uint64_t expired = 0;     // older than the engine keeps them
+};
+
 struct ProbeHealth {
   uint64_t events = 0;
   uint64_t lost_ringbuf_full = 0;
@@ -25,6 +34,7 @@ struct ProbeHealth {
   uint64_t listener_probes = 0;             // asked of the worker
   uint64_t listener_probes_queue_full = 0;  // skipped: its queue was full
   uint64_t listener_probes_late = 0;        // skipped: the events went on without them
+  PendingTable pending;
 };
 
 class Metrics {
