@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <ostream>
 
+#include "common/text.hpp"
+
 namespace why502 {
 
 ParsedCommandLine parse_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -23,7 +25,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv, std::ost
     parsed.exit_status = app.exit(e, out, err);
     return parsed;
   } catch (const CLI::ParseError& e) {
-    err << "why502: " << e.what() << " (see why502 --help)\n";
+    err << "why502: " << one_line(e.what()) << " (see why502 --help)\n";
     parsed.exit_status = kUsageExit;
     return parsed;
   }
