@@ -47,6 +47,7 @@ static __always_inline void record_socket(struct sock *sk, struct w5_held_socket
 {
 	out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	out->state = sock_state(sk);
+	out->server_side = server_side(sk);
 	read_sock_addrs(sk, &out->local, &out->remote);
 	if (out->family == AF_UNIX) {
 		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
@@ -175,14 +176,22 @@ int on_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("tracepoint/oom/mark_victim")
-int on_oom_mark_victim(struct trace_event_raw_mark_victim *ctx)
+/* A raw tracepoint, not a classic one: it needs no tracefs to attach (libbpf
+ * reads a classic tracepoint's id there, and tracefs is not mounted on every
+ * boot). Its first argument changed with the event's fields: kernels whose
+ * mark_victim records total_vm pass the victim's task, older ones its pid. */
+SEC("raw_tracepoint/mark_victim")
+int on_oom_mark_victim(struct bpf_raw_tracepoint_args *ctx)
 {
+	__u32 pid;
+	if (bpf_core_field_exists(struct trace_event_raw_mark_victim, total_vm))
+		pid = BPF_CORE_READ((struct task_struct *)ctx->args[0], pid);
+	else
+		pid = (__u32)ctx->args[0];
 	struct w5_oom_victim *e = reserve_event(sizeof(*e), W5_EV_OOM_VICTIM);
 	if (!e)
 		return 0;
-	e->pid = ctx->pid;
-	e->pad = 0;
+	e->pid = pid;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

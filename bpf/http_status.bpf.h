@@ -87,9 +87,6 @@ static __always_inline void emit_client_response(const struct sock *sk, __u32 st
 		return;
 	e->sk = (__u64)sk;
 	e->status = status;
-	e->pad = 0;
-	__builtin_memset(&e->local, 0, sizeof(e->local));
-	__builtin_memset(&e->remote, 0, sizeof(e->remote));
 	read_sock_addrs(sk, &e->local, &e->remote);
 	bpf_ringbuf_submit(e, 0);
 }
@@ -224,9 +221,6 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	e->sk = key;
 	e->status = status;
 	e->proto = protocol;
-	__builtin_memset(&e->local, 0, sizeof(e->local));
-	__builtin_memset(&e->remote, 0, sizeof(e->remote));
-	__builtin_memset(e->unix_path, 0, sizeof(e->unix_path));
 	read_sock_addrs(sk, &e->local, &e->remote);
 	if (e->remote.family == AF_UNIX)
 		read_unix_peer_path(sk, e->unix_path, sizeof(e->unix_path));

@@ -152,15 +152,6 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->connection = user_u64(log + l->log_connection);
 	e->level = (__u32)level;
 	e->err = err;
-	e->upstream_sk = 0;
-	e->client_sk = 0;
-	__builtin_memset(&e->client, 0, sizeof(e->client));
-	__builtin_memset(&e->upstream, 0, sizeof(e->upstream));
-	__builtin_memset(&e->upstream_local, 0, sizeof(e->upstream_local));
-	__builtin_memset(e->peer, 0, sizeof(e->peer));
-	__builtin_memset(e->fmt, 0, sizeof(e->fmt));
-	__builtin_memset(e->action, 0, sizeof(e->action));
-
 	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
 	bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt);
 	__u64 action = user_u64(log + l->log_action);
@@ -218,7 +209,6 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	if (capture_request_line && l->r_request_line) {
 		struct w5_request_line *line = reserve_event(sizeof(*line), W5_EV_REQUEST_LINE);
 		if (line) {
-			__builtin_memset((char *)line + sizeof(line->h), 0, sizeof(*line) - sizeof(line->h));
 			line->request = r;
 			line->connection = connection_number(l, client_conn);
 			__u64 len = user_u64(r + l->r_request_line);
@@ -234,7 +224,6 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)
 		return 0;
-	__builtin_memset((char *)e + sizeof(e->h), 0, sizeof(*e) - sizeof(e->h));
 	e->request = r;
 	e->status = (__u32)status;
 

@@ -53,7 +53,6 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (!e)
 		return 0;
 	e->was_traced = traced;
-	e->pad = 0;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -55,9 +55,7 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 	e->err = err;
 	e->state = state;
 	e->owner_tgid = owner;
-	e->pad = 0;
-	__builtin_memset(&e->local, 0, sizeof(e->local));
-	__builtin_memset(&e->remote, 0, sizeof(e->remote));
+	e->server_side = server_side(sk);
 	read_sock_addrs(sk, &e->local, &e->remote);
 	bpf_ringbuf_submit(e, 0);
 }

@@ -22,6 +22,7 @@
 
 #include "recording/format.hpp"
 #include "recording/writer.hpp"
+#include "why502_version.hpp"
 #include "why502_wire.h"
 
 namespace {
@@ -264,7 +265,8 @@ void write_three_blocks_middle_corrupt(const fs::path& out, const fs::path& scra
 // one block's entries.
 void write_recording_seeds(const fs::path& dir) {
   constexpr int64_t kClockOffsetNs = 1'763'700'000'000'000'000;
-  const std::string metadata = "{\"why502\":\"0.1.0\",\"clock_offset_ns\":" + std::to_string(kClockOffsetNs) + "}";
+  const std::string metadata =
+      "{\"why502\":\"" WHY502_VERSION "\",\"clock_offset_ns\":" + std::to_string(kClockOffsetNs) + "}";
   const fs::path scratch = fs::temp_directory_path() / ("why502-seeds-" + std::to_string(getpid()));
   for (const Scenario& s : scenarios()) {
     {

@@ -70,8 +70,9 @@ def wait_for_port(port, timeout=10.0):
 class Nginx:
     """One nginx master with one worker pinned to a CPU, in its own prefix."""
 
-    def __init__(self, workdir, name, cpu, servers, worker_connections=4096, workers=1):
+    def __init__(self, workdir, name, cpu, servers, worker_connections=4096, workers=1, binary="nginx"):
         self.prefix = os.path.join(workdir, name)
+        self.binary = binary
         os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
         self.conf = os.path.join(self.prefix, "nginx.conf")
         mask = " ".join(["1" + "0" * cpu] * workers)
@@ -85,7 +86,7 @@ class Nginx:
                 "http {\n  log_format status '$status';\n%s}\n"
                 % (workers, mask, self.prefix, min(2 * worker_connections + 1024, nofile_hard_limit()), self.prefix, worker_connections, servers)
             )
-        subprocess.run(["nginx", "-p", self.prefix, "-c", self.conf], check=True)
+        subprocess.run([binary, "-p", self.prefix, "-c", self.conf], check=True)
         deadline = time.monotonic() + 10
         while not self.worker_pid() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -113,7 +114,7 @@ class Nginx:
     def stop(self):
         master = self.master_pid()
         if master:
-            subprocess.run(["nginx", "-p", self.prefix, "-c", self.conf, "-s", "stop"], check=False)
+            subprocess.run([self.binary, "-p", self.prefix, "-c", self.conf, "-s", "stop"], check=False)
             deadline = time.monotonic() + 10
             while os.path.exists("/proc/%d" % master) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -176,7 +177,8 @@ class Why502:
         if mode == "trace":
             argv = [binary, "trace", "--format", "json", "-o", self.records_path]
         else:
-            argv = [binary, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--log", self.records_path]
+            self.listen = "127.0.0.1:%d" % free_port()
+            argv = [binary, "serve", "--listen", self.listen, "--log", self.records_path]
             if mode == "lean":
                 argv.append("--lean")
         # The backend nginx stands in for an application server: trace only the proxy.

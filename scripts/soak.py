@@ -1,19 +1,34 @@
 #!/usr/bin/env python3
-"""A long 502 storm against a traced nginx holding 10k idle upstream keepalive
-connections: why502's memory must stay bounded, nothing may crash, and every
-502 is either reported or counted as lost.
+"""Soaks why502 under load; two modes.
+
+Default: a long 502 storm against a traced nginx holding 10k idle upstream
+keepalive connections: why502's memory must stay bounded, nothing may crash,
+and every 502 is either reported or counted as lost.
+
+--always-on: `why502 serve --lean`, the setting left on in production, for
+--seconds: healthy requests, failures nginx retried and gateway errors mixed,
+an nginx reload every --reload-every seconds and a binary upgrade (USR2 to a
+new file at the same path) halfway. why502's memory must stay flat, no event
+may be lost, every gateway error must be in /metrics, and the table of
+pending failures must stay bounded.
 
 Usage: sudo scripts/soak.py [--seconds 60] [--idle 10000] [--why502 build/why502]
+       sudo scripts/soak.py --always-on [--seconds 60] [--reload-every 3]
 Loopback only; exits 1 when a check fails. Shares its machinery with bench.py.
 """
 
 import argparse
 import importlib.util
 import os
+import re
 import resource
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = os.path.join(HERE, "..", "tests", "backends")
@@ -35,9 +50,13 @@ def main():
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--why502", default=os.path.join(HERE, "..", "build", "why502"))
     parser.add_argument("--rss-limit-mib", type=float, default=64)
+    parser.add_argument("--always-on", action="store_true", help="serve --lean with reloads and an upgrade")
+    parser.add_argument("--reload-every", type=float, default=3.0)
     args = parser.parse_args()
     if os.geteuid() != 0:
         bench.fail("run as root")
+    if args.always_on:
+        return always_on(args)
     # Clients, nginx (a client and an upstream descriptor per connection) and
     # the backend inherit this; root may raise the hard limit up to nr_open.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -53,7 +72,6 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard != resource.RLIM_INFINITY and hard < args.idle + 1000:  # per process; two nginx workers share
         bench.fail("the descriptor limit (%d) is too low for %d connections" % (hard, args.idle))
-    import tempfile
     workdir = tempfile.mkdtemp(prefix="why502-soak-")
     backend = proxy = tracer = None
     failures = []
@@ -129,6 +147,136 @@ def main():
         if backend:
             backend.terminate()
             backend.wait()
+        if failures:
+            subprocess.run(["tail", "-3", os.path.join(workdir, "proxy", "logs", "error.log")])
+        subprocess.run(["rm", "-rf", workdir])
+    for f in failures:
+        print("soak: FAIL: " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def metrics(listen):
+    """The sample values of a /metrics scrape, by metric name (labels summed)."""
+    with urllib.request.urlopen("http://%s/metrics" % listen, timeout=5) as r:
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z0-9_:]+)(\{[^}]*\})? ([0-9.e+-]+)$", line)
+        if m:
+            values[m.group(1)] = values.get(m.group(1), 0) + float(m.group(3))
+    return values
+
+
+def install_nginx_copy(path):
+    """A copy of the nginx on PATH at path: a new inode each time."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copy(shutil.which("nginx"), path + ".new")
+    os.chmod(path + ".new", 0o755)
+    os.rename(path + ".new", path)
+
+
+def wait_until(done, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            bench.fail("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def always_on(args):
+    workdir = tempfile.mkdtemp(prefix="why502-soak-")
+    proxy = tracer = None
+    loads = []
+    failures = []
+    try:
+        binary = os.path.join(workdir, "sbin", "nginx")
+        install_nginx_copy(binary)
+        ok_port, proxy_port, refused_port = bench.free_port(), bench.free_port(), bench.free_port()
+        access_log = os.path.join(workdir, "proxy", "logs", "access.log")
+        # The healthy upstream is a server of the same nginx; the group's
+        # first peer refuses, so about half of /retried is a failure nginx
+        # recovers from (a 200 for the client).
+        proxy = bench.Nginx(workdir, "proxy", 0,
+                            "  access_log %s status;\n"
+                            "  upstream flaky { server 127.0.0.1:%d max_fails=0; server 127.0.0.1:%d; }\n"
+                            "  server { listen 127.0.0.1:%d; access_log off; location / { return 200 ok; } }\n"
+                            "  server { listen 127.0.0.1:%d;\n"
+                            "    location /healthy { proxy_pass http://127.0.0.1:%d; }\n"
+                            "    location /retried { proxy_pass http://flaky; }\n"
+                            "    location /error { proxy_pass http://127.0.0.1:%d; }\n  }\n"
+                            % (access_log, refused_port, ok_port, ok_port, proxy_port, ok_port, refused_port),
+                            workers=2, binary=binary)
+        bench.wait_for_port(proxy_port)
+        tracer = bench.Why502(args.why502, "lean", workdir, proxy.master_pid())
+        for path, connections in (("/healthy", 4), ("/retried", 2), ("/error", 2)):
+            loads.append(subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % connections,
+                                           "-d%ds" % args.seconds, "http://127.0.0.1:%d%s" % (proxy_port, path)],
+                                          stdout=subprocess.DEVNULL))
+        started = time.monotonic()
+        next_reload = started + args.reload_every
+        upgraded = False
+        rss, pending, reloads = [], [], 0
+        while any(load.poll() is None for load in loads):
+            now = time.monotonic()
+            if tracer.proc.poll() is not None:
+                failures.append("why502 exited during the soak")
+                break
+            rss.append(bench.rss_bytes(tracer.pid()) / 2**20)
+            pending.append(metrics(tracer.listen).get("why502_pending_requests", -1))
+            if not upgraded and now - started >= args.seconds / 2:
+                # A binary upgrade: a new file at the same path, USR2, the old master quits.
+                old_master = proxy.master_pid()
+                install_nginx_copy(binary)
+                os.kill(old_master, signal.SIGUSR2)
+                wait_until(lambda: proxy.master_pid() not in (0, old_master), 10, "the upgraded master")
+                os.kill(old_master, signal.SIGQUIT)
+                wait_until(lambda: not os.path.exists("/proc/%d" % old_master), 10, "the old master to quit")
+                upgraded = True
+            elif now >= next_reload:
+                os.kill(proxy.master_pid(), signal.SIGHUP)
+                reloads += 1
+                next_reload = now + args.reload_every
+            time.sleep(0.5)
+        for load in loads:
+            load.wait()
+        time.sleep(1.0)  # every gateway error must be in /metrics within a second
+        logged = sum(bench.count_status(access_log, status) for status in ("502", "503", "504"))
+        final = metrics(tracer.listen)
+        counted = final.get("why502_gateway_errors_total", 0)
+        lost = final.get("why502_events_lost_total", -1)
+        records, _ = tracer.stop()
+        tracer = None
+        third = max(1, len(rss) // 3)
+        early, late = max(rss[:third] or [0]), max(rss[-third:] or [0])
+        print("soak: always-on %d s, %d reloads, upgraded: %s; %d gateway errors logged, %d in /metrics, "
+              "%d records, %d events lost; RSS %.1f MiB in the first third, %.1f in the last; pending "
+              "failures at most %d" % (args.seconds, reloads, upgraded, logged, counted, records, lost, early, late,
+                                       max(pending or [-1])), flush=True)
+        if not upgraded:
+            failures.append("the binary upgrade did not happen")
+        if logged == 0:
+            failures.append("no gateway error was logged: the soak tested nothing")
+        if counted != logged:
+            failures.append("%d gateway errors logged, %d in /metrics" % (logged, counted))
+        if lost != 0:
+            failures.append("%d events lost" % lost)
+        if late > early + max(2.0, 0.05 * early):
+            failures.append("RSS grew from %.1f to %.1f MiB" % (early, late))
+        if max(rss or [0]) > args.rss_limit_mib:
+            failures.append("RSS reached %.1f MiB (limit %.0f)" % (max(rss), args.rss_limit_mib))
+        if min(pending or [-1]) < 0:
+            failures.append("/metrics has no why502_pending_requests")
+        elif max(pending) > 1024:
+            failures.append("the table of pending failures grew to %d" % max(pending))
+    finally:
+        for load in loads:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
+        if tracer:
+            tracer.stop()
+        if proxy:
+            proxy.stop()
         if failures:
             subprocess.run(["tail", "-3", os.path.join(workdir, "proxy", "logs", "error.log")])
         subprocess.run(["rm", "-rf", workdir])

@@ -1,25 +1,71 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, runs every test (unit
-# tests without privileges, integration tests as root against a real nginx),
-# then the same suite under ASan + UBSan (clang; the fuzz targets come with it),
-# then smoke runs of the benchmark and the soak.
+# The test command: installs what is missing, builds, and runs every stage —
+# unit tests (no privileges), integration tests (root: real nginx, real BPF),
+# the same suite under ASan + UBSan (clang; the fuzz targets come with it),
+# and smoke runs of the benchmark and the soak. Every stage runs even when an
+# earlier one failed (unless it needs what failed); the end is one pass/fail
+# line per stage, and the exit status is non-zero if any stage failed.
 # Usage: sudo scripts/test.sh
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then
   echo "test.sh: run as root (sudo scripts/test.sh): the integration tests load BPF programs" >&2
   exit 2
 fi
-scripts/install-deps.sh
-scripts/build.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure
-# The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
-# a finding fails the test whose process hit it. Built by clang in the fuzz
-# targets' configuration, so CI's fuzzing (.ci/run) reuses this build.
-CC=clang-14 CXX=clang++-14 BUILD_DIR=build-sanitize scripts/build.sh -DWHY502_FUZZ=ON
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-sanitize --output-on-failure
-# One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
-scripts/bench.py --rounds 1 --seconds 1 --why502 "${BUILD_DIR:-build}/why502"
-# Ten seconds of the soak (10k idle upstream connections and a 502 storm).
-scripts/soak.py --seconds 10 --why502 "${BUILD_DIR:-build}/why502"
+build_dir=${BUILD_DIR:-build}
+
+summary=()
+failed=0
+# stage NAME COMMAND...: runs it, and notes its result and duration.
+stage() {
+  local name=$1 start=$SECONDS
+  shift
+  echo "=== test.sh: $name" >&2
+  if "$@"; then
+    summary+=("pass  $name ($((SECONDS - start)) s)")
+    return 0
+  fi
+  summary+=("FAIL  $name ($((SECONDS - start)) s)")
+  failed=1
+  return 1
+}
+not_run() { summary+=("----  $1 (not run: $2)"); failed=1; }
+
+sanitized_ctest() {
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-sanitize --output-on-failure "$@"
+}
+
+if stage "install dependencies" scripts/install-deps.sh; then
+  if stage "build" scripts/build.sh; then
+    stage "unit tests" ctest --test-dir "$build_dir" --output-on-failure --label-exclude root
+    stage "integration tests (root)" ctest --test-dir "$build_dir" --output-on-failure --label-regex root
+    # One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
+    stage "benchmark smoke" scripts/bench.py --rounds 1 --seconds 1 --why502 "$build_dir/why502"
+    # Ten seconds of the soak (10k idle upstream connections and a 502 storm),
+    # and 20 s of the always-on soak (serve --lean, reloads and an upgrade).
+    stage "soak smoke" scripts/soak.py --seconds 10 --why502 "$build_dir/why502"
+    stage "always-on soak smoke" scripts/soak.py --always-on --seconds 20 --why502 "$build_dir/why502"
+  else
+    for s in "unit tests" "integration tests (root)" "benchmark smoke" "soak smoke" "always-on soak smoke"; do not_run "$s" "the build failed"; done
+  fi
+  # The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
+  # a finding fails the test whose process hit it. Built by clang in the fuzz
+  # targets' configuration, so CI's fuzzing (.ci/run) reuses this build.
+  if stage "sanitizer build (clang)" env CC=clang-14 CXX=clang++-14 BUILD_DIR=build-sanitize scripts/build.sh -DWHY502_FUZZ=ON; then
+    stage "unit and integration tests under ASan+UBSan" sanitized_ctest
+  else
+    not_run "unit and integration tests under ASan+UBSan" "the sanitizer build failed"
+  fi
+else
+  not_run "everything else" "dependencies could not be installed"
+fi
+
+echo
+echo "test.sh: stages"
+for line in "${summary[@]}"; do echo "  $line"; done
+if ((failed)); then
+  echo "test.sh: FAILED"
+  exit 1
+fi
+echo "test.sh: all stages passed"

@@ -107,7 +107,12 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
 		__sync_fetch_and_and(word, ~(1ULL << (tgid & 63)));
 }
 
-/* Reserve an event in the ring buffer; counts the loss when it is full. */
+/* Reserve an event in the ring buffer, zeroed; counts the loss when it is full.
+ * Ring memory is reused and not cleared by the kernel: without the memset the
+ * tails of strings read up to their NUL, padding and fields a program leaves
+ * unset would carry bytes of older events into userspace and recordings. size
+ * is a sizeof() at every caller, so once inlined this is a fixed run of 8-byte
+ * stores (at most ~75, for w5_ngx_error_page), on error paths only. */
 static __always_inline void *reserve_event(__u32 size, __u32 type)
 {
 	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);
@@ -115,6 +120,7 @@ static __always_inline void *reserve_event(__u32 size, __u32 type)
 		count_lost(W5_LOST_RINGBUF_FULL);
 		return NULL;
 	}
+	__builtin_memset(h, 0, size);
 	__u64 id = bpf_get_current_pid_tgid();
 	h->type = type;
 	h->size = size;
@@ -158,6 +164,18 @@ static __always_inline void read_unix_peer_path(const struct sock *sk, char *out
 static __always_inline int sock_state(const struct sock *sk)
 {
 	return BPF_CORE_READ(sk, __sk_common.skc_state);
+}
+
+/* W5_SERVER_SIDE for a TCP socket that listens or was accepted: an accepted
+ * socket is a copy of its listener and keeps the listen() backlog, a socket
+ * that connect()ed never has one. --anonymise-clients cuts the other end of a
+ * server-side socket (a client) and keeps that of a connecting one (a server). */
+static __always_inline __u32 server_side(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return BPF_CORE_READ(sk, sk_max_ack_backlog) > 0 ? W5_SERVER_SIDE : 0;
 }
 
 #endif /* WHY502_COMMON_BPF_H */

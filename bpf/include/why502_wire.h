@@ -66,6 +66,12 @@ enum w5_upstream_proto {
 	W5_PROTO_FASTCGI = 2,
 };
 
+/* Which end of a TCP connection a socket is (w5_sock_evidence, w5_held_socket):
+ * W5_SERVER_SIDE when it listens or was accepted from a listener, so its
+ * remote end is a client; 0 when it connect()ed (nginx towards an upstream),
+ * so its remote end is a server; always 0 for unix sockets. */
+#define W5_SERVER_SIDE 1
+
 /* AF_* values as the kernel uses them; 0 means unknown. */
 struct w5_addr {
 	__u16 family; /* AF_INET (2), AF_INET6 (10), AF_UNIX (1) */
@@ -150,7 +156,7 @@ struct w5_sock_evidence {
 	__s32 err;   /* errno for W5_EV_SOCK_ERROR */
 	__u32 state; /* TCP state when it happened (TCP_SYN_SENT = 2, ...) */
 	__u32 owner_tgid; /* the nginx process using the socket, 0 when unknown */
-	__u32 pad;
+	__u32 server_side; /* W5_SERVER_SIDE or 0 (was padding; 0 in older recordings) */
 	struct w5_addr local;
 	struct w5_addr remote;
 };
@@ -176,7 +182,7 @@ struct w5_process_fork {
 struct w5_held_socket {
 	__u16 family;
 	__u16 state; /* TCP_LISTEN = 10, TCP_ESTABLISHED = 1, ...; unix: the same numbers */
-	__u32 pad;
+	__u32 server_side; /* W5_SERVER_SIDE or 0 (was padding; 0 in older recordings) */
 	struct w5_addr local;
 	struct w5_addr remote;
 	char path[W5_PATH_LEN]; /* unix: the listener's path */

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <regex>
 
 #include "root_test.hpp"
 #include "scenario.hpp"
@@ -31,7 +32,8 @@ TEST_F(Privileges, DocumentedCapabilitiesAreEnough) {
   const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n");
   const std::string out = s.dir() + "/records.jsonl";
-  ChildProcess tracer({"setpriv", kBoundingSet, WHY502_BINARY, "trace", "--format", "json", "--output", out});
+  ChildProcess tracer({"setpriv", kBoundingSet, WHY502_BINARY, "trace", "--format", "json", "--output", out, "--pid",
+                       std::to_string(s.nginx_master())});
   ASSERT_TRUE(tracer.wait_for_line("ready", 30s)) << tracer.output();
   EXPECT_EQ(effective_caps(tracer.pid()), kDocumentedCaps);
   EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
@@ -76,9 +78,14 @@ TEST_F(Privileges, WithoutThemOneLineNamesWhatIsMissing) {
 
 TEST_F(Privileges, DoctorSaysWhetherTracingWillWork) {
   int status = -1;
-  const std::string healthy = run_command({WHY502_BINARY, "doctor"}, &status);
+  // As on a freshly booted host: doctor loads and attaches, as trace does,
+  // and needs no tracefs for it.
+  const std::string healthy = run_command(without_tracefs({WHY502_BINARY, "doctor"}), &status);
   EXPECT_EQ(status, 0) << healthy;
-  EXPECT_NE(healthy.find("tracepoint sock/sock_send_length"), std::string::npos) << healthy;
+  for (const char* program : {"on_sock_send_length", "on_oom_mark_victim", "on_sched_process_exec"})
+    EXPECT_TRUE(std::regex_search(healthy, std::regex(std::string("program ") + program + " +ok +attached to raw_tracepoint/")))
+        << program << "\n" << healthy;
+  EXPECT_TRUE(std::regex_search(healthy, std::regex("\nuprobes +ok +a uprobe attaches"))) << healthy;
   EXPECT_NE(healthy.find("uprobes attach"), std::string::npos) << healthy;
   EXPECT_EQ(healthy.find("FAIL"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("why502 can trace on this host"), std::string::npos) << healthy;

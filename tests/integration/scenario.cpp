@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -159,6 +160,7 @@ std::vector<pid_t> Scenario::nginx_workers() const {
 }
 
 void Scenario::stop_nginx() {
+  note_nginx_processes();
   const pid_t master = nginx_master();
   if (nginx_ && nginx_->pid() == master) {
     nginx_->signal(SIGQUIT);
@@ -203,24 +205,49 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
       std::string code = run_command(in_netns({"curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w",
                                                "%{http_code}", "http://127.0.0.1:" + std::to_string(health_port) + "/"}),
                                      &status);
-      if (code == "204") return;
+      if (code == "204") {
+        note_nginx_processes();
+        return;
+      }
     }
     std::this_thread::sleep_for(20ms);  // polling a readiness condition, not hoping
   }
   throw std::runtime_error("nginx did not become ready: " + (nginx_ ? nginx_->output() : error_log()));
 }
 
+std::vector<std::string> without_tracefs(const std::vector<std::string>& argv) {
+  // unshare execs in place, so the pid the caller signals is why502's.
+  std::vector<std::string> wrapped = {
+      "unshare", "--mount", "--propagation", "private", "sh", "-c",
+      "umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug/tracing 2>/dev/null; exec \"$@\"",
+      "sh"};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  return wrapped;
+}
+
+void Scenario::note_nginx_processes() {
+  const pid_t master = nginx_master();
+  if (master <= 0) return;
+  nginx_pids_.insert(master);
+  for (pid_t worker : nginx_workers()) nginx_pids_.insert(worker);
+}
+
+std::vector<std::string> Scenario::why502_argv(std::vector<std::string> argv, const std::vector<std::string>& extra) {
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  const bool has_pid = std::find(extra.begin(), extra.end(), "--pid") != extra.end();
+  tracer_scoped_ = has_pid || (scope_tracer_ && nginx_master() > 0);
+  if (tracer_scoped_ && !has_pid) argv.insert(argv.end(), {"--pid", std::to_string(nginx_master())});
+  return without_tracefs(argv);
+}
+
 void Scenario::start_tracer(const std::vector<std::string>& extra_args) {
-  std::vector<std::string> argv = {WHY502_BINARY, "trace", "--format", "json", "--output", dir_ + "/records.jsonl"};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  tracer_ = std::make_unique<ChildProcess>(argv);
+  tracer_ = std::make_unique<ChildProcess>(
+      why502_argv({WHY502_BINARY, "trace", "--format", "json", "--output", dir_ + "/records.jsonl"}, extra_args));
   if (!tracer_->wait_for_line("ready", 30s)) throw std::runtime_error("why502 not ready: " + tracer_->output());
 }
 
 void Scenario::start_recorder(const std::string& path, const std::vector<std::string>& extra_args) {
-  std::vector<std::string> argv = {WHY502_BINARY, "record", "-o", path};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  tracer_ = std::make_unique<ChildProcess>(argv);
+  tracer_ = std::make_unique<ChildProcess>(why502_argv({WHY502_BINARY, "record", "-o", path}, extra_args));
   if (!tracer_->wait_for_line("ready", 30s)) throw std::runtime_error("why502 record not ready: " + tracer_->output());
 }
 
@@ -231,6 +258,7 @@ void Scenario::stop_recorder() {
 }
 
 std::vector<nlohmann::json> Scenario::stop_tracer() {
+  note_nginx_processes();
   tracer_->signal(SIGINT);
   auto status = tracer_->wait_exit(10s);
   if (!status || *status != 0)
@@ -238,8 +266,13 @@ std::vector<nlohmann::json> Scenario::stop_tracer() {
   std::vector<nlohmann::json> records;
   std::ifstream in(dir_ + "/records.jsonl");
   std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json record = nlohmann::json::parse(line);
+    // An unscoped tracer also sees other nginx on this host: keep ours.
+    if (!tracer_scoped_ && !nginx_pids_.count(record.value("pid", pid_t{0}))) continue;
+    records.push_back(std::move(record));
+  }
   return records;
 }
 
@@ -289,13 +322,22 @@ void Scenario::make_certificate() {
   if (status != 0) throw std::runtime_error("openssl could not make a certificate");
 }
 
-std::vector<std::string> why502_program_names() {
+std::set<uint32_t> bpf_program_ids_of(pid_t pid) {
+  std::set<uint32_t> ids;
+  std::error_code gone;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", gone)) {
+    std::ifstream in(fd.path());
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("prog_id:", 0) == 0) ids.insert(static_cast<uint32_t>(std::stoul(line.substr(8))));
+  }
+  return ids;
+}
+
+std::vector<std::string> loaded_program_names(const std::set<uint32_t>& ids) {
   const nlohmann::json programs = nlohmann::json::parse(run_command({"bpftool", "-j", "prog", "show"}));
   std::vector<std::string> names;
-  for (const auto& p : programs) {
-    const std::string name = p.value("name", "");
-    if (name.rfind("on_", 0) == 0 || name.rfind("ngx_", 0) == 0) names.push_back(name);
-  }
+  for (const auto& p : programs)
+    if (ids.count(p.value("id", 0u))) names.push_back(p.value("name", ""));
   return names;
 }
 

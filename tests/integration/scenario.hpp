@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -60,8 +61,15 @@ class Scenario {
   std::vector<pid_t> nginx_workers() const;
   // Stops the running master (SIGQUIT) and waits until it is gone.
   void stop_nginx();
-  // Starts why502 trace --format json and waits for its "ready" line.
+  // Starts why502 trace --format json and waits for its "ready" line. It
+  // runs as on a freshly booted host (no tracefs mounted), and is scoped to
+  // this scenario's nginx (--pid of its master) when one runs, so that other
+  // nginx on a shared host do not reach its records.
   void start_tracer(const std::vector<std::string>& extra_args = {});
+  // For a test of why502 following nginx beyond one master (a restart): the
+  // next tracer is not scoped with --pid. Records of other nginx are then
+  // dropped by stop_tracer, by the pids this scenario's nginx had.
+  void trace_every_nginx() { scope_tracer_ = false; }
   // SIGINT, expects exit 0, returns the JSON records it wrote.
   std::vector<nlohmann::json> stop_tracer();
   // Starts why502 record -o PATH (extra args appended), waits for "ready".
@@ -82,6 +90,9 @@ class Scenario {
  private:
   // argv, run inside netns_ when one is set.
   std::vector<std::string> in_netns(std::vector<std::string> argv) const;
+  // argv for why502: without tracefs, and with --pid when it is to be scoped.
+  std::vector<std::string> why502_argv(std::vector<std::string> argv, const std::vector<std::string>& extra);
+  void note_nginx_processes();
 
   std::string dir_;
   std::string netns_;
@@ -90,11 +101,20 @@ class Scenario {
   std::vector<std::unique_ptr<ChildProcess>> backends_;
   std::unique_ptr<ChildProcess> nginx_;
   std::unique_ptr<ChildProcess> tracer_;
+  bool scope_tracer_ = true;
+  bool tracer_scoped_ = false;
+  std::set<pid_t> nginx_pids_;  // every master and worker this scenario's nginx had
 };
 
-// Names of the loaded BPF programs that are why502's (bpftool cuts names to
-// 15 characters): on_* tracepoint programs and ngx_* uprobes.
-std::vector<std::string> why502_program_names();
+// argv run in a mount namespace of its own where tracefs is not mounted, as
+// on a freshly booted host: why502 must not need it.
+std::vector<std::string> without_tracefs(const std::vector<std::string>& argv);
+
+// The ids of the BPF programs a process holds descriptors of (its
+// /proc/PID/fdinfo): on a shared host, other why502 hold programs too.
+std::set<uint32_t> bpf_program_ids_of(pid_t pid);
+// The names of those of ids still loaded (bpftool cuts names to 15 characters).
+std::vector<std::string> loaded_program_names(const std::set<uint32_t>& ids);
 
 // For every 502/503/504 line of the access log, exactly one record with the
 // same client, status and upstream, whose cause is expected_cause(line); and

@@ -24,7 +24,8 @@ TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/refused", "http://" + refused) + "  }\n");
   const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--log", s.dir() + "/serve.jsonl"});
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--log", s.dir() + "/serve.jsonl", "--pid",
+                      std::to_string(s.nginx_master())});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
   s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/reset"});
 
@@ -77,7 +78,8 @@ TEST_F(Serve, LatencyHistogramsPerUpstream) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/fast", "http://" + fast) +
                 proxy("/slow", "http://" + slow) + proxy("/unix", "http://unix:" + sock + ":") + "  }\n");
   const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--connect-latency"});
+  ChildProcess serve(
+      {WHY502_BINARY, "serve", "--listen", listen, "--connect-latency", "--pid", std::to_string(s.nginx_master())});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
   const std::vector<int> codes = s.curl({"http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/fast",
                                          "http://127.0.0.1:{PORT}/fast", "http://127.0.0.1:{PORT}/slow",
@@ -141,7 +143,7 @@ TEST_F(Serve, ThousandsOfRequestsInFlightAtOnceKeepTheirSlots) {
                     proxy("/", "http://held", "proxy_http_version 1.1; proxy_set_header Connection \"\";") + "  }\n",
                 1, 4 * kConcurrent);
   const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen});
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", listen, "--pid", std::to_string(s.nginx_master())});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
 
   const std::string answered = run_command({"python3", backends + "concurrent_get.py", "127.0.0.1",
@@ -186,7 +188,7 @@ TEST_F(Serve, PrometheusScrapesTheCountersByCause) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/refused", "http://" + refused) + "  }\n");
   const std::string metrics = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  ChildProcess serve({WHY502_BINARY, "serve", "--listen", metrics});
+  ChildProcess serve({WHY502_BINARY, "serve", "--listen", metrics, "--pid", std::to_string(s.nginx_master())});
   ASSERT_TRUE(serve.wait_for_line("ready", 30s)) << serve.output();
 
   const std::string prom = "127.0.0.1:" + std::to_string(Scenario::free_port());

@@ -56,6 +56,9 @@ struct LogCase {
   Cause cause;
   bool is_attempt;
 };
+// gtest prints a parameter in each test's listing (ctest pads its lines to
+// the longest): the case's name, not its bytes.
+void PrintTo(const LogCase& c, std::ostream* os) { *os << c.name; }
 
 class ClassifyNginxLog : public ::testing::TestWithParam<LogCase> {};
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/command_line.hpp"
+#include "why502_version.hpp"
 #include "cli/metrics_endpoint.hpp"
 #include "cli/record_command.hpp"
 #include "common/fatal_error.hpp"
@@ -60,7 +61,7 @@ TEST(CommandLine, HelpAndVersionRunNothingAndExitZero) {
   Parse version = parse({"--version"});
   EXPECT_FALSE(version.parsed.run);
   EXPECT_EQ(version.parsed.exit_status, 0);
-  EXPECT_NE(version.out.find("why502 0.1.0"), std::string::npos) << version.out;
+  EXPECT_NE(version.out.find(std::string("why502 ") + WHY502_VERSION + " (commit "), std::string::npos) << version.out;
 }
 
 TEST(CommandLine, UsageErrorsAreOneLineAndExitTwo) {

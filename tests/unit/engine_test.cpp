@@ -971,6 +971,7 @@ struct StateOnlyCase {
   State state;
   Cause cause;
 };
+void PrintTo(const StateOnlyCase& c, std::ostream* os) { *os << c.name; }  // not its bytes, in test listings
 
 class EngineWithoutErrorLog : public ::testing::TestWithParam<StateOnlyCase> {};
 
@@ -1117,12 +1118,14 @@ TEST(EngineBackendDeath, CrashWhileHoldingTheConnection) {
   EXPECT_EQ(r.nginx_error, "upstream prematurely closed connection while reading response header from upstream");
 }
 
-TEST(EngineBackendDeath, OomKilledBackendResetTheConnection) {
+// The kernel SIGKILLs the backend holding nginx's connection (as the OOM
+// killer does), marked as an OOM kill or not, and nginx reads a reset.
+Record backend_killed_by_the_kernel(bool oom_mark_seen) {
   EngineHarness h;
   h.feed(make_signal({.ts = sec(301.5), .sender = 2500, .sender_comm = "python3", .sig = 9, .code = 128,
                       .target = 3002, .target_parent = 3000, .target_comm = "gunicorn",
                       .sockets = backend_sockets()}));
-  h.feed(make_oom_victim(sec(301.5000001), 3002));
+  if (oom_mark_seen) h.feed(make_oom_victim(sec(301.5000001), 3002));
   h.feed(rst(sec(301.501), kUpSk1, kTcpEstablished, kBackend));
   h.feed(make_log({.ts = sec(301.502), .request = kReq1, .connection = 96, .fmt = "recv() failed",
                    .err = ECONNRESET, .action = kReadingHeader, .peer = kBackendName, .upstream_sk = kUpSk1,
@@ -1130,11 +1133,24 @@ TEST(EngineBackendDeath, OomKilledBackendResetTheConnection) {
   h.feed(make_error_page({.ts = sec(301.5021), .request = kReq1, .connection = 96, .client_sk = kClientSk1,
                           .status = 502, .peer = kBackendName, .client = kClientA,
                           .states = {connected_no_header(kBackendName, 502, 900)}}));
+  EXPECT_EQ(h.records().size(), 1u) << dump(h.records());
+  return h.records().empty() ? Record{} : h.records()[0];
+}
 
-  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
-  const Record& r = h.records()[0];
+TEST(EngineBackendDeath, OomKilledBackendResetTheConnection) {
+  const Record r = backend_killed_by_the_kernel(/*oom_mark_seen=*/true);
   EXPECT_EQ(r.cause, Cause::backend_crashed) << dump(r);
   EXPECT_EQ(lines_with_all(r, {"pid 3002 (gunicorn)", "OOM killer"}), 1) << dump(r);
+}
+
+TEST(EngineBackendDeath, KernelSigkillWithoutAnOomMarkClaimsNoFault) {
+  // As when the OOM probe could not attach: not a fault, and not an OOM kill.
+  const Record r = backend_killed_by_the_kernel(/*oom_mark_seen=*/false);
+  EXPECT_EQ(r.cause, Cause::backend_crashed) << dump(r);
+  EXPECT_EQ(lines_with_all(r, {"pid 3002 (gunicorn)", "SIGKILL from the kernel, not from a process"}), 1) << dump(r);
+  EXPECT_EQ(lines_with_all(r, {"fault"}), 0) << dump(r);
+  EXPECT_EQ(lines_with_all(r, {"OOM killer"}), 1) << dump(r);  // only as what kills this way
+  EXPECT_EQ(lines_with_all(r, {"was killed by the OOM killer"}), 0) << dump(r);
 }
 
 TEST(EngineBackendDeath, SupervisorKillingASlowWorkerIsASlowBackend) {

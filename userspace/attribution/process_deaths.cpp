@@ -115,7 +115,13 @@ const FatalSignal* ProcessDeaths::holder_of(const UpstreamConnection& conn, uint
 std::string ProcessDeaths::describe(const FatalSignal& s) {
   std::string who = "pid " + std::to_string(s.target_pid) + " (" + s.target_comm + ")";
   if (s.oom) return who + " was killed by the OOM killer";
-  if (s.code > 0) return who + " got " + signal_name(s.sig) + " from the kernel (a fault in the process)";
+  if (s.code > 0) {
+    // SI_KERNEL and the fault codes: only the fault signals are the process's own doing.
+    if (s.sig == 4 || s.sig == 7 || s.sig == 8 || s.sig == 11)
+      return who + " got " + signal_name(s.sig) + " from the kernel (a fault in the process)";
+    return who + " got " + signal_name(s.sig) +
+           " from the kernel, not from a process (the OOM killer kills this way; no OOM kill of it was seen)";
+  }
   if (sent_by_itself(s)) return who + " raised " + signal_name(s.sig) + " itself (an abort of its own)";
   return who + " got " + signal_name(s.sig) + " from pid " + std::to_string(s.sender_pid) + " (" + s.sender_comm +
          ")" + (s.sender_pid == s.target_parent_pid ? ", its parent" : "");

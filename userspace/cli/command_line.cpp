@@ -4,21 +4,28 @@
 #include <ostream>
 
 #include "common/text.hpp"
+#include "why502_version.hpp"
 
 namespace why502 {
 
-ParsedCommandLine parse_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  ParsedCommandLine parsed;
-  CommandLine& line = parsed.line;
-  CLI::App app{"why502: why did nginx answer 502/503/504? Per request, from the kernel."};
+std::string version_line() { return std::string("why502 ") + WHY502_VERSION + " (commit " + WHY502_COMMIT + ")"; }
+
+void define_command_line(CLI::App& app, CommandLine& line) {
   app.require_subcommand(1);
-  app.set_version_flag("--version", "why502 0.1.0");
+  app.set_version_flag("--version", version_line());
   add_trace_command(app, line.trace);
   add_record_command(app, line.record);
   add_report_command(app, line.report);
   add_top_command(app, line.top);
   add_serve_command(app, line.serve);
   add_doctor_command(app, line.doctor);
+}
+
+ParsedCommandLine parse_command_line(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  ParsedCommandLine parsed;
+  CommandLine& line = parsed.line;
+  CLI::App app{"why502: why did nginx answer 502/503/504? Per request, from the kernel."};
+  define_command_line(app, line);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -13,6 +13,10 @@
 #include "cli/top_command.hpp"
 #include "cli/trace_command.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace why502 {
 
 struct CommandLine {
@@ -35,6 +39,13 @@ struct ParsedCommandLine {
 
 // A usage error: main exits with this, as for every error the user must fix.
 inline constexpr int kUsageExit = 2;
+
+// Defines every command and option on app, bound to line: the one list of
+// flags that the parser, the man page test and the completion test read.
+void define_command_line(CLI::App& app, CommandLine& line);
+
+// "why502 0.1.0 (commit 1a2b3c4d5e6f)": the version and what it was built from.
+std::string version_line();
 
 // Parses argv (argv[0] is the program). --help and --version print to out,
 // usage errors print one line to err.

@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -31,23 +30,6 @@ struct Row {
   std::string detail;
 };
 
-// Every tracepoint a kernel-side program of why502 attaches to.
-constexpr const char* kTracepoints[] = {
-    "sock/sock_send_length",  "sock/sock_recv_length",   "tcp/tcp_receive_reset", "sock/inet_sk_error_report",
-    "tcp/tcp_retransmit_skb", "sched/sched_process_fork", "sched/sched_process_exit", "signal/signal_generate",
-    "oom/mark_victim",        "sock/inet_sock_set_state"};
-
-bool exists(const std::string& path) {
-  struct stat st{};
-  return stat(path.c_str(), &st) == 0;
-}
-
-std::string tracefs_root() {
-  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
-    if (exists(std::string(root) + "/events")) return root;
-  return "";
-}
-
 // Returns the loaded session (for the uprobe checks), or null.
 std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
   const std::string btf = missing_btf();
@@ -67,27 +49,30 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
                                 : "missing CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH: other users' nginx and backends "
                                   "may be unreadable"});
 
-  const std::string tracefs = tracefs_root();
-  for (const char* tp : kTracepoints) {
-    const bool found = !tracefs.empty() && exists(tracefs + "/events/" + tp);
-    rows.push_back({std::string("tracepoint ") + tp, found ? Verdict::ok : Verdict::fail,
-                    found ? "present" : tracefs.empty() ? "tracefs is not mounted" : "not in this kernel"});
-  }
-  const bool uprobe_pmu = exists("/sys/bus/event_source/devices/uprobe/type");
-  rows.push_back({"uprobes", uprobe_pmu ? Verdict::ok : Verdict::fail,
-                  uprobe_pmu ? "uprobe PMU present" : "no uprobe PMU (CONFIG_UPROBE_EVENTS)"});
-
+  // What trace keeps once attached (keep_only_needed_capabilities), said exactly.
+  rows.push_back({"privileges kept while tracing", Verdict::ok,
+                  "of CAP_BPF CAP_PERFMON CAP_SYS_ADMIN CAP_DAC_READ_SEARCH CAP_SYS_PTRACE, those held; every other "
+                  "one is dropped once attached. CAP_SYS_ADMIN stays: a uprobe on an nginx started later (an upgrade, "
+                  "another path) needs it again"});
   if (!privileges.empty()) return nullptr;  // the kernel would refuse the rest for that reason alone
   const int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "w5_doctor", 0, 0, 4096, nullptr);
   rows.push_back({"ring buffer maps", ring >= 0 ? Verdict::ok : Verdict::fail,
                   ring >= 0 ? "supported" : std::string("refused: ") + std::strerror(errno)});
   if (ring >= 0) close(ring);
   try {
-    auto session = std::make_unique<ProbeSession>(ProbeOptions{}, [](std::span<const uint8_t>) {});
-    const std::vector<std::string>& warnings = session->warnings();
-    rows.push_back({"why502's BPF programs", warnings.empty() ? Verdict::ok : Verdict::warn,
-                    warnings.empty() ? "loaded and attached (" + std::to_string(session->kernel_probes()) + " probes)"
-                                     : warnings.front()});
+    // What trace does: load the object and attach every program (those of
+    // --connect-latency too), each one reported with what is lost without it.
+    auto session = std::make_unique<ProbeSession>(ProbeOptions{.measure_connect = true}, [](std::span<const uint8_t>) {});
+    rows.push_back({"why502's BPF programs", Verdict::ok,
+                    "loaded; " + std::to_string(session->kernel_probes()) + " tracepoint programs attached"});
+    for (const KernelProgram& p : session->kernel_programs()) {
+      rows.push_back({"program " + p.name, p.attached ? Verdict::ok : Verdict::warn,
+                      p.attached ? "attached to " + p.hook : p.hook + ": " + p.problem});
+    }
+    const std::string uprobes = session->check_uprobes();
+    rows.push_back({"uprobes", uprobes.empty() ? Verdict::ok : Verdict::warn,
+                    uprobes.empty() ? "a uprobe attaches (tested on why502 itself)"
+                                    : uprobes + ": kernel-only attribution"});
     return session;
   } catch (const std::exception& e) {
     rows.push_back({"why502's BPF programs", Verdict::fail, e.what()});

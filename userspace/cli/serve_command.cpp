@@ -13,7 +13,7 @@
 #include <mutex>
 
 #include "cli/metrics_endpoint.hpp"
-#include "common/fatal_error.hpp"
+#include "cli/private_output.hpp"
 #include "output/metrics.hpp"
 #include "output/record_sink.hpp"
 
@@ -42,7 +42,7 @@ void notify_systemd_ready() {
 void add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* serve = app.add_subcommand("serve", "Always-on probe: Prometheus metrics and a JSON log");
   serve->add_option("--listen", o.listen, "Serve /metrics here (loopback unless told otherwise)")->capture_default_str();
-  serve->add_option("--log", o.log, "Write every record as JSON Lines to this file (- for stdout)");
+  serve->add_option("--log", o.log, "Write every record as JSON Lines to this file (- for stdout; created 0600)");
   serve->add_option("--max-upstreams", o.max_upstreams, "Distinct upstream label values before \"other\"")->capture_default_str()
       ->check(CLI::Range(1, 10000));
   serve->add_flag("--connect-latency", o.live.measure_connect,
@@ -59,8 +59,7 @@ int run_serve(const ServeOptions& options) {
   if (options.log == "-") {
     log = &std::cout;
   } else if (!options.log.empty()) {
-    file.open(options.log, std::ios::out | std::ios::app);
-    if (!file) throw FatalError("cannot write " + options.log);
+    open_private_output(file, options.log, std::ios::app);
     log = &file;
   }
   const WallClock clock;

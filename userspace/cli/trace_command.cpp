@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/fatal_error.hpp"
+#include "cli/private_output.hpp"
 #include "output/record_sink.hpp"
 
 namespace why502 {
@@ -15,16 +15,13 @@ void add_trace_command(CLI::App& app, TraceOptions& o) {
   CLI::App* trace = app.add_subcommand("trace", "Print one record per gateway error, live");
   trace->add_option("--format", o.format, "text or json (JSON Lines); default: text on a terminal, else json")
       ->check(CLI::IsMember({"text", "json"}));
-  trace->add_option("-o,--output", o.output, "Write records to this file instead of stdout");
+  trace->add_option("-o,--output", o.output, "Write records to this file instead of stdout (created 0600)");
   add_live_options(*trace, o.live);
 }
 
 int run_trace(const TraceOptions& options) {
   std::ofstream file;
-  if (!options.output.empty()) {
-    file.open(options.output, std::ios::out | std::ios::trunc);
-    if (!file) throw FatalError("cannot write " + options.output);
-  }
+  if (!options.output.empty()) open_private_output(file, options.output, std::ios::trunc);
   std::ostream& out = options.output.empty() ? std::cout : file;
   std::string format = options.format;
   if (format.empty()) format = options.output.empty() && isatty(STDOUT_FILENO) ? "text" : "json";

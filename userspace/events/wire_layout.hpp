@@ -61,13 +61,13 @@ namespace why502 {
   F(w5_upstream_status, proto, 36) F(w5_upstream_status, local, 40) F(w5_upstream_status, remote, 60) \
   F(w5_upstream_status, unix_path, 80) \
   F(w5_sock_evidence, h, 0) F(w5_sock_evidence, sk, 24) F(w5_sock_evidence, err, 32) \
-  F(w5_sock_evidence, state, 36) F(w5_sock_evidence, owner_tgid, 40) F(w5_sock_evidence, pad, 44) \
+  F(w5_sock_evidence, state, 36) F(w5_sock_evidence, owner_tgid, 40) F(w5_sock_evidence, server_side, 44) \
   F(w5_sock_evidence, local, 48) F(w5_sock_evidence, remote, 68) \
   F(w5_process_exec, h, 0) F(w5_process_exec, was_traced, 24) F(w5_process_exec, pad, 28) \
   F(w5_process_exec, comm, 32) \
   F(w5_process_fork, h, 0) F(w5_process_fork, parent_tgid, 24) F(w5_process_fork, child_tgid, 28) \
   F(w5_process_fork, comm, 32) \
-  F(w5_held_socket, family, 0) F(w5_held_socket, state, 2) F(w5_held_socket, pad, 4) \
+  F(w5_held_socket, family, 0) F(w5_held_socket, state, 2) F(w5_held_socket, server_side, 4) \
   F(w5_held_socket, local, 8) F(w5_held_socket, remote, 28) F(w5_held_socket, path, 48) \
   F(w5_signal, h, 0) F(w5_signal, sig, 24) F(w5_signal, code, 28) F(w5_signal, target_tgid, 32) \
   F(w5_signal, target_parent_tgid, 36) F(w5_signal, result, 40) F(w5_signal, n_sockets, 44) \

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/fatal_error.hpp"
+#include "loader/kernel_programs.hpp"
 #include "why502.skel.h"
 
 namespace why502 {
@@ -28,12 +29,14 @@ int print_libbpf(enum libbpf_print_level level, const char* format, va_list args
 }  // namespace
 
 void ProbeSession::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+void ProbeSession::SkeletonDeleter::operator()(why502_bpf* skel) const { why502_bpf__destroy(skel); }
+void ProbeSession::RingDeleter::operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
 
 ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : handler_(std::move(handler)) {
   g_verbosity = options.verbosity;
   libbpf_set_print(print_libbpf);
 
-  skel_ = why502_bpf__open();
+  skel_.reset(why502_bpf__open());
   if (!skel_) throw FatalError(std::string("cannot open the BPF object: ") + std::strerror(errno));
   skel_->rodata->only_listed_processes = options.only_listed_processes;
   skel_->rodata->measure_connect = options.measure_connect;
@@ -48,52 +51,59 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
     // Only the send program arms request slots; keep one empty set.
     bpf_map__set_max_entries(skel_->maps.in_flight_slots, 1);
   }
-  if (int err = why502_bpf__load(skel_); err != 0) {
-    why502_bpf__destroy(skel_);
-    skel_ = nullptr;
+  if (int err = why502_bpf__load(skel_.get()); err != 0)
     throw FatalError(std::string("the kernel refused why502's BPF programs (") + std::strerror(-err) +
                      "); run with -vv for the verifier log");
-  }
 
-  // Kernel-side programs; each is checked, and a missing one is reported.
-  bpf_program* kernel_programs[] = {
-      skel_->progs.on_sock_send_length,    skel_->progs.on_sock_recv_length,
-      skel_->progs.on_tcp_receive_reset,   skel_->progs.on_inet_sk_error_report,
-      skel_->progs.on_tcp_retransmit_skb,  skel_->progs.on_sched_process_fork,
-      skel_->progs.on_sched_process_exit,  skel_->progs.on_signal_generate,
-      skel_->progs.on_oom_mark_victim,    skel_->progs.on_inet_sock_set_state,
-      skel_->progs.on_sched_process_exec,
-  };
-  for (bpf_program* prog : kernel_programs) {
-    if (!bpf_program__autoload(prog)) continue;
-    bpf_link* link = bpf_program__attach(prog);
-    if (!link) {
-      warnings_.push_back(std::string("could not attach ") + bpf_program__name(prog) + ": " +
-                          std::strerror(errno));
-      continue;
+  attach_kernel_programs();
+  if (kernel_probes_ == 0) throw FatalError("no kernel tracepoint could be attached (run why502 doctor)");
+
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &ProbeSession::on_ring_event, this, nullptr));
+  if (!ring_) throw FatalError(std::string("cannot open the ring buffer: ") + std::strerror(errno));
+}
+
+ProbeSession::~ProbeSession() = default;
+
+void ProbeSession::attach_kernel_programs() {
+  // Every program of the object that is not a uprobe is a tracepoint program
+  // attached here; the uprobes wait for an nginx binary (attach_nginx_binary).
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    const std::string hook = bpf_program__section_name(prog);
+    if (hook.rfind("uprobe", 0) == 0) continue;
+    KernelProgram p;
+    p.name = bpf_program__name(prog);
+    p.hook = hook;
+    p.wanted = bpf_program__autoload(prog);
+    if (p.wanted) {
+      if (bpf_link* link = bpf_program__attach(prog)) {
+        links_.emplace_back(link);
+        p.attached = true;
+        ++kernel_probes_;
+      } else {
+        p.problem = std::strerror(errno);
+        if (std::string_view lost = lost_without(p.name); !lost.empty()) p.problem += std::string(": ") += lost;
+        warnings_.push_back("could not attach " + p.name + " (" + hook + "): " + p.problem);
+      }
     }
-    links_.emplace_back(link);
-    ++kernel_probes_;
-  }
-  if (kernel_probes_ == 0) {
-    why502_bpf__destroy(skel_);
-    skel_ = nullptr;
-    throw FatalError("no kernel tracepoint could be attached; is tracefs available?");
-  }
-
-  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &ProbeSession::on_ring_event, this, nullptr);
-  if (!ring_) {
-    links_.clear();
-    why502_bpf__destroy(skel_);
-    skel_ = nullptr;
-    throw FatalError(std::string("cannot open the ring buffer: ") + std::strerror(errno));
+    kernel_programs_.push_back(std::move(p));
   }
 }
 
-ProbeSession::~ProbeSession() {
-  if (ring_) ring_buffer__free(ring_);
-  links_.clear();
-  if (skel_) why502_bpf__destroy(skel_);
+// A function of why502's own, exported (CMakeLists.txt) so that a stripped
+// binary still names it: doctor attaches a uprobe here to test the kernel's
+// uprobe support without an nginx.
+extern "C" __attribute__((noinline, used, visibility("default"))) void why502_uprobe_self_test() {
+  asm volatile("" ::: "memory");
+}
+
+std::string ProbeSession::check_uprobes() {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false, .func_name = "why502_uprobe_self_test");
+  bpf_link* link =
+      bpf_program__attach_uprobe_opts(skel_->progs.ngx_special_response_entry, -1, "/proc/self/exe", 0, &opts);
+  if (!link) return std::string("a uprobe on why502 itself did not attach: ") + std::strerror(errno);
+  bpf_link__destroy(link);
+  return "";
 }
 
 int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
@@ -138,7 +148,7 @@ void ProbeSession::trace_process(pid_t pid) {
   bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
 }
 
-int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
+int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_.get(), timeout_ms); }
 
 uint64_t ProbeSession::counter(uint32_t key) const {
   const int cpus = libbpf_num_possible_cpus();

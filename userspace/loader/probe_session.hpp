@@ -29,6 +29,15 @@ struct ProbeOptions {
   int verbosity = 0;
 };
 
+// One kernel-side program of the BPF object and how its attach went.
+struct KernelProgram {
+  std::string name;  // on_oom_mark_victim
+  std::string hook;  // its section: raw_tracepoint/mark_victim
+  bool wanted = true;     // false when the options leave it out (--lean, no --connect-latency)
+  bool attached = false;
+  std::string problem;    // why it did not attach, and what is lost
+};
+
 struct LostCounts {
   uint64_t ringbuf_full = 0;
   uint64_t map_full = 0;
@@ -46,6 +55,10 @@ class ProbeSession {
   ProbeSession(const ProbeSession&) = delete;
   ProbeSession& operator=(const ProbeSession&) = delete;
 
+  // Attaches a uprobe to a function of why502's own binary and detaches it
+  // again: what nginx's uprobes need of the kernel, checked without an nginx.
+  // "" on success, else why not.
+  std::string check_uprobes();
   // Attaches the nginx uprobes to one binary; "" on success, else why not.
   std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout);
   void trace_process(pid_t pid);
@@ -55,19 +68,31 @@ class ProbeSession {
   // Latency histograms and map fill levels; walks every hash map (a few ms).
   KernelTables read_tables() const;
   size_t kernel_probes() const { return kernel_probes_; }
+  // Every tracepoint program of the object, in its order, attached or not.
+  const std::vector<KernelProgram>& kernel_programs() const { return kernel_programs_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   struct LinkDeleter {
     void operator()(bpf_link* link) const;
   };
+  struct SkeletonDeleter {
+    void operator()(why502_bpf* skel) const;
+  };
+  struct RingDeleter {
+    void operator()(ring_buffer* ring) const;
+  };
+  void attach_kernel_programs();
   uint64_t counter(uint32_t key) const;
   static int on_ring_event(void* ctx, void* data, size_t size);
 
   EventHandler handler_;
-  why502_bpf* skel_ = nullptr;
-  ring_buffer* ring_ = nullptr;
+  // Members are destroyed in reverse: the ring and the links go before the
+  // object whose maps and programs they hold.
+  std::unique_ptr<why502_bpf, SkeletonDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::vector<KernelProgram> kernel_programs_;
   std::vector<std::string> warnings_;
   size_t kernel_probes_ = 0;
   uint32_t layouts_used_ = 0;

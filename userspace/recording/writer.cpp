@@ -11,6 +11,7 @@
 
 #include "common/fatal_error.hpp"
 #include "output/clock.hpp"
+#include "why502_version.hpp"
 #include "why502_wire.h"
 
 namespace why502::recording {
@@ -55,7 +56,7 @@ void Writer::open_next_file() {
   clock_gettime(CLOCK_REALTIME, &now);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  const std::string metadata = std::string("{\"why502\":\"0.1.0\",\"clock_offset_ns\":") +
+  const std::string metadata = std::string("{\"why502\":\"" WHY502_VERSION "\",\"clock_offset_ns\":") +
                                std::to_string(clock_offset_ns_) + ",\"started\":\"" +
                                format_rfc3339_us(static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec) +
                                "\",\"host\":\"" + host + "\"}";
