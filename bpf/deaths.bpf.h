@@ -110,7 +110,7 @@ int on_signal_generate(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *target = (struct task_struct *)ctx->args[2];
 	__u32 target_tgid = BPF_CORE_READ(target, tgid);
 	__u32 signal = sig;
-	bpf_map_update_elem(&signaled, &target_tgid, &signal, BPF_ANY);
+	store_or_count(&signaled, &target_tgid, &signal, BPF_ANY, W5_LOST_MAP_FULL);
 
 	__u32 zero = 0;
 	struct w5_signal *e = bpf_map_lookup_elem(&signal_scratch, &zero);

@@ -228,10 +228,11 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	bpf_ringbuf_submit(e, 0);
 
 	__u32 tid = (__u32)id;
-	if (bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_NOEXIST) == 0)
+	long err = store_or_count(&upstream_5xx_pending, &tid, &read_at, BPF_NOEXIST, W5_LOST_MAP_FULL);
+	if (err == 0)
 		__sync_fetch_and_add(&pending_5xx_threads, 1);
-	else
-		bpf_map_update_elem(&upstream_5xx_pending, &tid, &read_at, BPF_ANY);
+	else if (err == -W5_EEXIST)
+		store_or_count(&upstream_5xx_pending, &tid, &read_at, BPF_ANY, W5_LOST_MAP_FULL);
 	return 0;
 }
 

@@ -164,7 +164,8 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		e->client_sk = (__u64)client_sk;
 		if (client_sk && client_responses_traced) {
 			__u32 tgid = e->h.tgid;
-			if (bpf_map_update_elem(&clients_with_failures, &e->client_sk, &tgid, BPF_NOEXIST) == 0)
+			if (store_or_count(&clients_with_failures, &e->client_sk, &tgid, BPF_NOEXIST,
+					   W5_LOST_MAP_FULL) == 0)
 				__sync_fetch_and_add(&clients_with_failures_added, 1);
 		}
 		__u64 pc = u + l->u_peer;

@@ -46,7 +46,7 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 					       __s32 err, __u32 owner)
 {
 	__u64 key = (__u64)sk;
-	bpf_map_update_elem(&watched_sockets, &key, &owner, BPF_ANY);
+	store_or_count(&watched_sockets, &key, &owner, BPF_ANY, W5_LOST_MAP_FULL);
 
 	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
 	if (!e)

@@ -72,7 +72,8 @@ static __noinline __u32 latency_id_of(const struct sock *sk)
 		count_lost(W5_LATENCY_DROPPED);
 		return 0;
 	}
-	if (bpf_map_update_elem(&latency_ids, key, &id, BPF_NOEXIST)) {
+	/* Not an event: a full map drops latency samples, counted as such. */
+	if (store_or_count(&latency_ids, key, &id, BPF_NOEXIST, W5_LATENCY_DROPPED)) {
 		known = bpf_map_lookup_elem(&latency_ids, key); /* another CPU was first */
 		return known ? *known + 1 : 0;
 	}
@@ -124,7 +125,7 @@ int on_inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	__u64 key = ctx->args[0];
 	__u64 now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&connecting, &key, &now, BPF_ANY);
+	store_or_count(&connecting, &key, &now, BPF_ANY, W5_LATENCY_DROPPED);
 	return 0;
 }
 

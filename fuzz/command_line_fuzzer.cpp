@@ -1,7 +1,8 @@
 // The why502 command line: the input split on NUL bytes is argv (after the
 // program name), parsed exactly as main parses it. Nothing ever runs; after a
 // successful parse, only the option values each command would interpret are
-// parsed too: --rotate, --since/--until, --listen.
+// parsed too: --rotate, --since/--until, --listen. Every error is one line
+// of bounded length, whatever bytes the arguments held.
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -11,11 +12,20 @@
 #include "cli/metrics_endpoint.hpp"
 #include "cli/record_command.hpp"
 #include "common/fatal_error.hpp"
+#include "common/text.hpp"
 #include "output/report.hpp"
 
 namespace {
 
 constexpr size_t kMaxArgs = 64;
+// "why502: " + the message (at most 400 bytes, see one_line) + the hint.
+constexpr size_t kMaxErrorLine = 512;
+
+// An error as the user sees it: one line, ending in its only newline.
+void check_one_line(const std::string& line) {
+  if (line.empty()) return;
+  if (line.size() > kMaxErrorLine || line.find('\n') != line.size() - 1) __builtin_trap();
+}
 
 // parse_size must say exactly what the text says, or nothing: a size that
 // wrapped around would rotate recordings at some arbitrary size.
@@ -52,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::ostringstream out, err;
   const why502::ParsedCommandLine parsed =
       why502::parse_command_line(static_cast<int>(argv.size()), argv.data(), out, err);
+  check_one_line(err.str());
   if (!parsed.run) return 0;
   const why502::CommandLine& line = parsed.line;
   if (line.command == "record" && !line.record.rotate.empty()) check_size(line.record.rotate);
@@ -62,8 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (line.command == "serve") {
     try {
       why502::parse_listen_address(line.serve.listen);
-    } catch (const why502::FatalError&) {
-      // A bad --listen: serve says so and exits 2.
+    } catch (const why502::FatalError& e) {
+      // A bad --listen: serve says so (as main prints it) and exits 2.
+      check_one_line("why502: " + why502::one_line(e.what()) + "\n");
     }
   }
   return 0;

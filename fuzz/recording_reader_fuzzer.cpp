@@ -1,6 +1,7 @@
 // A recording, as `why502 report` reads it: the reader, then — when it accepts
 // the bytes — the replay through decode_event and the engine, and every report
-// format. A corrupt recording must end in an error, never a crash.
+// format, and --verify's comparison of the live records. A corrupt recording
+// must end in an error, never a crash.
 //
 // Inputs that start with the recording magic are the file itself. Any other
 // input is framed into a valid recording first (the text before the first NUL
@@ -11,12 +12,15 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <vector>
 
+#include "output/record_sink.hpp"
 #include "output/report.hpp"
 #include "recording/format.hpp"
 #include "recording/reader.hpp"
 #include "recording/replay.hpp"
+#include "recording/verify.hpp"
 
 namespace {
 
@@ -34,10 +38,8 @@ std::vector<uint8_t> framed_recording(const uint8_t* data, size_t size) {
   const uint8_t* entries = nul ? nul + 1 : data + size;
   const size_t entries_bytes = static_cast<size_t>(data + size - entries);
 
-  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
-  append(out, kVersion);
-  append(out, static_cast<uint32_t>(metadata_bytes));
-  out.insert(out.end(), data, data + metadata_bytes);
+  std::vector<uint8_t> out =
+      encode_header(std::string_view(reinterpret_cast<const char*>(data), metadata_bytes));
   if (entries_bytes == 0) return out;
 
   uLongf compressed_bytes = compressBound(entries_bytes);
@@ -55,6 +57,7 @@ std::vector<uint8_t> framed_recording(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool is_file = size >= sizeof(kMagic) && std::memcmp(data, kMagic, sizeof(kMagic)) == 0;
   const std::vector<uint8_t> bytes = is_file ? std::vector<uint8_t>(data, data + size) : framed_recording(data, size);
+  read_bytes(bytes, "fuzz.w502", {.strict = true});
   const ReadResult read = read_bytes(bytes, "fuzz.w502");
   if (!read.ok) return 0;
   Replay replay;
@@ -63,5 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   why502::report_text(report);
   why502::report_json(report);
   why502::report_html(report);
+  // --verify: the recorded live records are outside data too.
+  std::vector<std::string> replayed;
+  for (const why502::Record& r : report.records) replayed.push_back(why502::record_to_json(r, report.clock));
+  compare_records(replay.live_records(), replayed);
   return 0;
 }

@@ -239,9 +239,30 @@ void write_event_seeds(const fs::path& dir) {
   }
 }
 
+// The events in three blocks (the first event, the middle ones, the last),
+// one byte of the middle block's payload flipped: the reader skips it.
+void write_three_blocks_middle_corrupt(const fs::path& out, const fs::path& scratch, const std::vector<Bytes>& events,
+                                       int64_t clock_offset_ns) {
+  {
+    why502::recording::Writer writer(scratch.string(), clock_offset_ns);
+    for (size_t i = 0; i < events.size(); ++i) {
+      writer.add_event(events[i]);
+      if (i == 0 || i + 2 == events.size()) writer.flush(0, true);
+    }
+  }
+  std::ifstream in(scratch, std::ios::binary);
+  Bytes file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text(file.begin(), file.end());
+  const size_t second = text.find("BLK1", text.find("BLK1") + 1);
+  if (second != std::string::npos && second + sizeof(why502::recording::BlockHeader) + 1 < file.size())
+    file[second + sizeof(why502::recording::BlockHeader) + 1] ^= 0x20;
+  write_file(out, file);
+}
+
 // recording_reader: whole recordings as the writer makes them (one of them
-// cut off inside its block), and the framed form the fuzzer wraps itself:
-// metadata, a NUL, then one block's entries.
+// cut off inside its block, one in format 1, one with a corrupt middle
+// block), and the framed form the fuzzer wraps itself: metadata, a NUL, then
+// one block's entries.
 void write_recording_seeds(const fs::path& dir) {
   constexpr int64_t kClockOffsetNs = 1'763'700'000'000'000'000;
   const std::string metadata =
@@ -257,6 +278,12 @@ void write_recording_seeds(const fs::path& dir) {
     Bytes file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     write_file(dir / (s.name + ".w502"), file);
     if (s.name == "refused") {
+      // Format 1, as why502 wrote before the header named the wire version.
+      Bytes format1 = file;
+      format1[8] = 1;
+      format1.erase(format1.begin() + 12, format1.begin() + 16);
+      write_file(dir / "format1.w502", format1);
+      write_three_blocks_middle_corrupt(dir / "corrupt_middle_block.w502", scratch, s.events, kClockOffsetNs);
       file.resize(file.size() - 10);
       write_file(dir / "cut_off.w502", file);
     }

@@ -61,6 +61,21 @@ static __always_inline void count_lost(__u32 reason)
 		*n += 1;
 }
 
+#define W5_EEXIST 17 /* errno.h's EEXIST, which BPF code cannot include */
+
+/* bpf_map_update_elem, counting under reason (enum w5_counter) an entry the
+ * map had no room for: a full hash map (-E2BIG), or an LRU map with no free
+ * node at that moment (-ENOMEM); what the entry was for is then lost.
+ * -EEXIST under BPF_NOEXIST is an answer, not a loss. */
+static __always_inline long store_or_count(void *map, const void *key, const void *value, __u64 flags,
+					   __u32 reason)
+{
+	long err = bpf_map_update_elem(map, key, value, flags);
+	if (err && err != -W5_EEXIST)
+		count_lost(reason);
+	return err;
+}
+
 static __always_inline __u32 current_tgid(void)
 {
 	return bpf_get_current_pid_tgid() >> 32;

@@ -86,13 +86,22 @@ TEST_F(Recordings, RecordThenReportFindsEveryError) {
   Outcome partial = report({cut, "--format", "json"});
   ASSERT_EQ(partial.status, 0) << partial.output;
   EXPECT_EQ(json_of(partial)["cut_off"], true);
+  // What was reported live is what the recorded events give again.
+  Outcome verify = report({path, "--verify"});
+  EXPECT_EQ(verify.status, 0) << verify.output;
+  EXPECT_NE(verify.output.find("the same\n"), std::string::npos) << verify.output;
   EXPECT_NE(partial.output.find("cut off at offset"), std::string::npos) << partial.output;
 
-  // A flipped byte inside a block: one clear line naming the offset, exit 2.
+  // A flipped byte inside a block: skipped with a warning naming the offset;
+  // with --strict, one clear line naming the offset, exit 2.
   const std::string corrupt = s.dir() + "/corrupt.w502";
   bytes[bytes.size() - 20] ^= 0x5a;
   std::ofstream(corrupt, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  Outcome bad = report({corrupt});
+  Outcome skipped = report({corrupt, "--format", "json"});
+  ASSERT_EQ(skipped.status, 0) << skipped.output;
+  EXPECT_GT(json_of(skipped)["skipped_bytes"].get<uint64_t>(), 0u) << skipped.output;
+  EXPECT_NE(skipped.output.find("why502: warning: " + corrupt + ": skipped "), std::string::npos) << skipped.output;
+  Outcome bad = report({corrupt, "--strict"});
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("offset"), std::string::npos) << bad.output;
   EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;

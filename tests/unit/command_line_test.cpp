@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "cli/metrics_endpoint.hpp"
 #include "cli/record_command.hpp"
 #include "common/fatal_error.hpp"
+#include "common/text.hpp"
 
 namespace why502 {
 namespace {
@@ -76,6 +78,39 @@ TEST(CommandLine, UsageErrorsAreOneLineAndExitTwo) {
     EXPECT_EQ(p.err.rfind("why502: ", 0), 0u) << p.err;
     EXPECT_NE(p.err.find("(see why502 --help)\n"), std::string::npos) << p.err;
   }
+}
+
+// --duration said its range as 0 to DBL_MAX, 300 digits long.
+TEST(CommandLine, ABadDurationSaysWhatAGoodOneIs) {
+  for (const char* bad : {"-1", "0", "abc", "1e300", "inf", "nan", "31536001"}) {
+    Parse p = parse({"trace", "--duration", bad});
+    EXPECT_FALSE(p.parsed.run) << bad;
+    EXPECT_EQ(p.parsed.exit_status, kUsageExit);
+    EXPECT_EQ(p.err, std::string("why502: --duration: give a number of seconds above 0 and at most 31536000 (a year), "
+                                 "not '") + bad + "' (see why502 --help)\n");
+  }
+  for (const char* good : {"0.5", "60", "31536000"}) EXPECT_TRUE(parse({"record", "-o", "x", "--duration", good}).parsed.run) << good;
+}
+
+// Whatever the arguments hold (newlines, escapes, megabytes), the error they
+// cause is one line of bounded length.
+TEST(CommandLine, AnErrorQuotingTheArgumentsStaysOneLine) {
+  const std::string long_arg(100000, 'x');
+  for (const std::string& bad : {std::string("--bo\ngus"), std::string("a\nb\r\x1b[2J"), long_arg}) {
+    Parse p = parse({"trace", bad.c_str()});
+    EXPECT_EQ(p.parsed.exit_status, kUsageExit);
+    EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
+    EXPECT_EQ(p.err.back(), '\n');
+    EXPECT_LE(p.err.size(), 512u);
+    EXPECT_EQ(p.err.find('\x1b'), std::string::npos) << p.err;
+  }
+}
+
+TEST(OneLine, EscapesControlCharactersAndCutsLongText) {
+  EXPECT_EQ(one_line("plain"), "plain");
+  EXPECT_EQ(one_line("a\nb\tc\x7f"), "a\\nb\\x09c\\x7f");
+  EXPECT_EQ(one_line(std::string(500, 'y'), 10), "yyyyyyy...");
+  EXPECT_EQ(one_line(std::string(10, 'y'), 10), "yyyyyyyyyy");
 }
 
 TEST(RotateSize, UnitsAndMalformedSizes) {

@@ -56,6 +56,15 @@ TEST(ProcStat, ALineCutAnywhereIsUnknown) {
   EXPECT_EQ(parent_pid_in_stat("1 (nginx) S 12x"), 0);
 }
 
+// --nginx-binary /etc/passwd warned "not an ELF file" and traced on.
+TEST(NginxBinary, OnlyAReadableElfWithNginxsVersionStringIsOne) {
+  EXPECT_EQ(why_not_nginx_binary("/usr/sbin/nginx"), "");
+  EXPECT_EQ(why_not_nginx_binary("/etc/passwd"), "not an ELF file, so not an nginx binary");
+  EXPECT_EQ(why_not_nginx_binary("/bin/true"), "an ELF file without nginx's version string, so not an nginx binary");
+  EXPECT_EQ(why_not_nginx_binary("/etc"), "a directory, not an nginx binary");
+  EXPECT_EQ(why_not_nginx_binary("/nonexistent/nginx"), "cannot read it: No such file or directory");
+}
+
 TEST(ProcLimits, SoftLimitOfOpenFiles) {
   EXPECT_EQ(fd_limit("Limit                     Soft Limit           Hard Limit           Units\n"
                      "Max open files            1024                 524288               files\n"),

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "output/report.hpp"
+#include "recording/format.hpp"
 #include "recording/reader.hpp"
+#include "recording/verify.hpp"
 #include "recording/replay.hpp"
 #include "recording/writer.hpp"
 
@@ -63,7 +67,7 @@ TEST_F(RecordingTest, RoundTrip) {
 TEST_F(RecordingTest, EveryPrefixIsContentsOrAnErrorWithAnOffset) {
   const std::vector<uint8_t> bytes = file_bytes(write_sample());
   size_t cut_reported = 0;
-  for (size_t n = 0; n < bytes.size(); ++n) {
+  for (size_t n = 1; n < bytes.size(); ++n) {  // n = 0: AnEmptyFileSaysSo
     ReadResult r = read_bytes(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(n)), "x");
     if (r.ok) {
       // Past the header: a cut inside a block is said, earlier blocks kept.
@@ -81,9 +85,17 @@ TEST_F(RecordingTest, EveryPrefixIsContentsOrAnErrorWithAnOffset) {
 TEST_F(RecordingTest, FlippedBytesAreCaughtByTheChecksum) {
   std::vector<uint8_t> bytes = file_bytes(write_sample());
   bytes[bytes.size() - 3] ^= 0xff;
+  ReadResult strict = read_bytes(bytes, "flipped", {.strict = true});
+  ASSERT_FALSE(strict.ok);
+  EXPECT_NE(strict.error.find("corrupt block (checksum mismatch) at offset"), std::string::npos) << strict.error;
+  // Not strict: the last block is skipped, to the end of the file.
   ReadResult r = read_bytes(bytes, "flipped");
-  ASSERT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("checksum mismatch"), std::string::npos) << r.error;
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.contents.events.size(), 2u);
+  ASSERT_EQ(r.contents.skipped.size(), 1u);
+  EXPECT_EQ(r.contents.skipped[0].offset + r.contents.skipped[0].bytes, bytes.size());
+  EXPECT_EQ(r.contents.skipped[0].problem, "checksum mismatch");
+  EXPECT_FALSE(r.contents.truncated);
 }
 
 TEST_F(RecordingTest, RandomBytesNeverCrash) {
@@ -127,7 +139,7 @@ TEST_F(RecordingTest, AnImplausibleClockOffsetIsAnErrorWithAnOffset) {
     { Writer w(p, offset, 0); }
     ReadResult r = read_file(p);
     EXPECT_FALSE(r.ok) << offset;
-    EXPECT_NE(r.error.find("clock offset " + std::to_string(offset) + " ns is implausible at offset 16"),
+    EXPECT_NE(r.error.find("clock offset " + std::to_string(offset) + " ns is implausible at offset 20"),
               std::string::npos)
         << r.error;
   }
@@ -176,6 +188,188 @@ TEST_F(RecordingTest, RotationStartsNumberedFiles) {
     events += r.contents.events.size();
   }
   EXPECT_EQ(events, 6u);
+}
+
+}  // namespace
+}  // namespace why502::recording
+
+namespace why502::recording {
+namespace {
+
+// Three blocks, one event each (the middle one's event and record are what a
+// corruption loses); where each block starts.
+struct ThreeBlocks {
+  std::vector<uint8_t> bytes;
+  size_t block[3];
+};
+
+ThreeBlocks write_three_blocks(const std::string& p) {
+  {
+    Writer w(p, 0, 0);
+    for (uint8_t i = 1; i <= 3; ++i) {
+      const uint8_t event[] = {i, i, i};
+      w.add_event(event);
+      w.add_record("{\"n\":" + std::to_string(i) + "}");
+      w.flush(0, true);
+    }
+  }
+  ThreeBlocks t{file_bytes(p), {}};
+  // Each block: a 16-byte header whose compressed size says where the next starts.
+  size_t at = encode_header(std::string_view()).size();
+  uint32_t header_bytes = 0;
+  std::memcpy(&header_bytes, t.bytes.data() + 16, 4);
+  at += header_bytes;
+  for (size_t& start : t.block) {
+    start = at;
+    uint32_t compressed = 0;
+    std::memcpy(&compressed, t.bytes.data() + at + 4, 4);
+    at += sizeof(BlockHeader) + compressed;
+  }
+  EXPECT_EQ(at, t.bytes.size());
+  return t;
+}
+
+class CorruptRecording : public RecordingTest {};
+
+TEST_F(CorruptRecording, TheHeaderNamesFormat2AndTheWireVersion) {
+  const std::vector<uint8_t> bytes = file_bytes(write_sample());
+  uint32_t format = 0, wire = 0;
+  std::memcpy(&format, bytes.data() + 8, 4);
+  std::memcpy(&wire, bytes.data() + 12, 4);
+  EXPECT_EQ(format, 2u);
+  EXPECT_EQ(wire, static_cast<uint32_t>(W5_WIRE_VERSION));
+  ReadResult r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.contents.format_version, 2u);
+  EXPECT_EQ(r.contents.wire_version, static_cast<uint32_t>(W5_WIRE_VERSION));
+}
+
+TEST_F(CorruptRecording, AWireVersionFromTheFutureIsOneErrorLine) {
+  std::vector<uint8_t> bytes = file_bytes(write_sample());
+  bytes[12] = W5_WIRE_VERSION + 1;
+  ReadResult r = read_bytes(bytes, "future.w502");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "future.w502: events of wire version " + std::to_string(W5_WIRE_VERSION + 1) +
+                         " (this why502 reads 1 to " + std::to_string(W5_WIRE_VERSION) +
+                         "; a newer why502 may read them) at offset 12");
+}
+
+TEST_F(CorruptRecording, ACorruptMiddleBlockIsSkippedAndWhatFollowsIsRead) {
+  ThreeBlocks t = write_three_blocks(path("three.w502"));
+  t.bytes[t.block[1] + sizeof(BlockHeader) + 2] ^= 0x40;  // inside the middle block's payload
+  ReadResult r = read_bytes(t.bytes, "three.w502");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.contents.events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}}));
+  EXPECT_EQ(r.contents.records, (std::vector<std::string>{"{\"n\":1}", "{\"n\":3}"}));
+  ASSERT_EQ(r.contents.skipped.size(), 1u);
+  EXPECT_EQ(r.contents.skipped[0].offset, t.block[1]);
+  EXPECT_EQ(r.contents.skipped[0].bytes, t.block[2] - t.block[1]);
+  EXPECT_EQ(r.contents.skipped[0].problem, "checksum mismatch");
+  EXPECT_FALSE(r.contents.truncated);
+
+  ReadResult strict = read_bytes(t.bytes, "three.w502", {.strict = true});
+  ASSERT_FALSE(strict.ok);
+  EXPECT_EQ(strict.error, "three.w502: corrupt block (checksum mismatch) at offset " + std::to_string(t.block[1]));
+}
+
+// Whatever byte of the middle block is broken (magic, sizes, checksum or
+// payload), the blocks around it are read and the skipped region covers it.
+TEST_F(CorruptRecording, EveryBrokenByteOfTheMiddleBlockLosesOnlyThatBlock) {
+  const ThreeBlocks t = write_three_blocks(path("three.w502"));
+  for (size_t at = t.block[1]; at < t.block[2]; ++at) {
+    std::vector<uint8_t> bytes = t.bytes;
+    bytes[at] ^= 0xa5;
+    ReadResult r = read_bytes(bytes, "x");
+    ASSERT_TRUE(r.ok) << at << ": " << r.error;
+    EXPECT_EQ(r.contents.events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}})) << at;
+    ASSERT_EQ(r.contents.skipped.size(), 1u) << at;
+    EXPECT_EQ(r.contents.skipped[0].offset, t.block[1]) << at;
+    EXPECT_EQ(r.contents.skipped[0].bytes, t.block[2] - t.block[1]) << at;
+  }
+}
+
+TEST_F(CorruptRecording, GarbageBetweenBlocksIsSkippedByItsLength) {
+  const ThreeBlocks t = write_three_blocks(path("three.w502"));
+  std::vector<uint8_t> bytes(t.bytes.begin(), t.bytes.begin() + static_cast<long>(t.block[2]));
+  const std::vector<uint8_t> garbage(37, 0xee);
+  bytes.insert(bytes.end(), garbage.begin(), garbage.end());
+  bytes.insert(bytes.end(), t.bytes.begin() + static_cast<long>(t.block[2]), t.bytes.end());
+  ReadResult r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.contents.events.size(), 3u);
+  ASSERT_EQ(r.contents.skipped.size(), 1u);
+  EXPECT_EQ(r.contents.skipped[0].offset, t.block[2]);
+  EXPECT_EQ(r.contents.skipped[0].bytes, 37u);
+  EXPECT_EQ(r.contents.skipped[0].problem, "bad block magic");
+}
+
+TEST_F(CorruptRecording, ACutInTheLastBlockIsStillACutNotACorruption) {
+  const ThreeBlocks t = write_three_blocks(path("three.w502"));
+  const std::vector<uint8_t> bytes(t.bytes.begin(), t.bytes.end() - 5);
+  ReadResult r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.contents.truncated);
+  EXPECT_EQ(r.contents.truncated_at, t.block[2]);
+  EXPECT_TRUE(r.contents.skipped.empty());
+  EXPECT_EQ(r.contents.events.size(), 2u);
+}
+
+TEST_F(CorruptRecording, TheReportSaysWhatWasSkippedAndWhere) {
+  ThreeBlocks t = write_three_blocks(path("three.w502"));
+  t.bytes[t.block[1]] ^= 0xff;  // the middle block's magic
+  ReadResult r = read_bytes(t.bytes, "three.w502");
+  ASSERT_TRUE(r.ok) << r.error;
+  r.contents.events.clear();  // not real wire events: the summary is what is tested
+  Replay replay;
+  ASSERT_EQ(replay.add("three.w502", r.contents), std::nullopt);
+  const Report report = replay.finish(std::nullopt, std::nullopt);
+  const std::string note = "three.w502: skipped " + std::to_string(t.block[2] - t.block[1]) + " bytes at offset " +
+                           std::to_string(t.block[1]) + " (bad block magic)";
+  EXPECT_NE(report_text(report).find("warning: " + std::to_string(t.block[2] - t.block[1]) +
+                                     " corrupt bytes skipped in 1 region; what came after is reported:\n  " + note + "\n"),
+            std::string::npos)
+      << report_text(report);
+  EXPECT_NE(report_json(report).find("\"skipped\":[{\"file\":\"three.w502\",\"offset\":" + std::to_string(t.block[1])),
+            std::string::npos)
+      << report_json(report);
+  EXPECT_NE(report_html(report).find(note), std::string::npos);
+  EXPECT_EQ(replay.live_records(), (std::vector<std::string>{"{\"n\":1}", "{\"n\":3}"}));
+}
+
+TEST(CompareRecords, NamesRecordsOnlyOneSideHasAndFieldsThatDiffer) {
+  const std::string a = R"({"type":"gateway_error","ts":"T1","pid":7,"status":502,"cause":"refused","client":"c:1"})";
+  const std::string b = R"({"type":"gateway_error","ts":"T2","pid":7,"status":502,"cause":"reset","client":"c:2"})";
+  const std::string b2 = R"({"type":"gateway_error","ts":"T2","pid":7,"status":504,"cause":"reset","client":"c:2","x":[1,{"y":","}]})";
+  const std::string c = R"({"type":"retried","ts":"T3","pid":8,"status":200,"cause":"refused","client":"c:3"})";
+  const Verification same = compare_records({a, b}, {b, a});
+  EXPECT_EQ(same.same, 2u);
+  EXPECT_TRUE(same.differences.empty());
+  const Verification v = compare_records({a, b}, {b2, c});
+  EXPECT_EQ(v.live, 2u);
+  EXPECT_EQ(v.replayed, 2u);
+  EXPECT_EQ(v.same, 0u);
+  EXPECT_EQ(v.differences, (std::vector<std::string>{
+                               R"(differs: "T2" pid 7 client "c:2": status live 502, replayed 504; x live absent, replayed [1,{"y":","}])",
+                               R"(only replayed: "T3" pid 8 client "c:3" "retried" 200 "refused")",
+                               R"(only live: "T1" pid 7 client "c:1" "gateway_error" 502 "refused")"}));
+}
+
+TEST_F(CorruptRecording, AnEmptyFileSaysSo) {
+  ReadResult r = read_bytes({}, "empty.w502");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "empty.w502: empty file, not a why502 recording (record wrote nothing into it)");
+}
+
+TEST_F(CorruptRecording, ADirectoryIsNamedAsOne) {
+  ReadResult r = read_file(dir_.string());
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error, dir_.string() + " is a directory: give the recording file itself (the -o FILE of record)");
+}
+
+TEST_F(CorruptRecording, AFileThatCannotBeOpenedSaysWhy) {
+  ReadResult r = read_file(path("missing.w502"));
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error, "cannot open " + path("missing.w502") + ": No such file or directory");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <ostream>
 
+#include "common/text.hpp"
 #include "why502_version.hpp"
 
 namespace why502 {
@@ -31,7 +32,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv, std::ost
     parsed.exit_status = app.exit(e, out, err);
     return parsed;
   } catch (const CLI::ParseError& e) {
-    err << "why502: " << e.what() << " (see why502 --help)\n";
+    err << "why502: " << one_line(e.what()) << " (see why502 --help)\n";
     parsed.exit_status = kUsageExit;
     return parsed;
   }

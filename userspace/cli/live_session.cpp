@@ -16,6 +16,7 @@
 
 #include "attribution/engine.hpp"
 #include "cli/nginx_follower.hpp"
+#include "cli/option_checks.hpp"
 #include "events/anonymise.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
@@ -64,8 +65,12 @@ std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
 
 }  // namespace
 
+// --duration: past a year it is a typo.
+constexpr double kMaxDurationS = 365.0 * 24 * 3600;
+
 void add_live_options(CLI::App& command, LiveOptions& o) {
-  command.add_option("--duration", o.duration_s, "Stop after this many seconds")->check(CLI::PositiveNumber);
+  command.add_option("--duration", o.duration_s, "Stop after this many seconds")
+      ->check(seconds_up_to(kMaxDurationS, "31536000 (a year)"));
   command.add_option("--pid", o.pids, "Trace only this nginx process (master or worker); repeatable");
   command.add_option("--nginx-binary", o.nginx_binaries, "Also attach to this nginx binary; repeatable");
   command.add_flag("--no-uprobes", o.no_uprobes,
@@ -84,15 +89,20 @@ void add_live_options(CLI::App& command, LiveOptions& o) {
   command.add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
 }
 
-void run_live(const LiveOptions& options, const LiveHooks& hooks) {
+void check_live_options(const LiveOptions& options) {
   if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
   if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
   for (const auto& path : options.nginx_binaries)
-    if (access(path.c_str(), R_OK) != 0) throw FatalError("--nginx-binary " + path + ": cannot read it");
+    if (std::string why = why_not_nginx_binary(path); !why.empty())
+      throw FatalError("--nginx-binary " + path + ": " + why + "; give the path of an nginx executable");
   for (pid_t pid : options.pids) {
     std::string why;
     if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
   }
+}
+
+void run_live(const LiveOptions& options, const LiveHooks& hooks) {
+  check_live_options(options);
 
   Engine engine(EngineOptions{.max_pending_requests = options.max_pending_requests});
   std::vector<Record> records;

@@ -69,6 +69,10 @@ struct LiveHooks {
 
 // The options `trace` and `record` share.
 void add_live_options(CLI::App& command, LiveOptions& options);
+// Throws FatalError for what would stop run_live before it traces anything
+// (privileges, BTF, --nginx-binary, --pid), so a command can check before it
+// creates files.
+void check_live_options(const LiveOptions& options);
 // Throws FatalError for what the user must fix; returns when stopped.
 void run_live(const LiveOptions& options, const LiveHooks& hooks);
 

@@ -5,6 +5,7 @@
 
 #include "cli/command_line.hpp"
 #include "common/fatal_error.hpp"
+#include "common/text.hpp"
 
 int main(int argc, char** argv) {
   const why502::ParsedCommandLine parsed = why502::parse_command_line(argc, argv, std::cout, std::cerr);
@@ -18,10 +19,10 @@ int main(int argc, char** argv) {
     if (line.command == "serve") return why502::run_serve(line.serve);
     if (line.command == "doctor") return why502::run_doctor(line.doctor);
   } catch (const why502::FatalError& e) {
-    std::fprintf(stderr, "why502: %s\n", e.what());
+    std::fprintf(stderr, "why502: %s\n", why502::one_line(e.what()).c_str());
     return why502::kUsageExit;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "why502: internal error: %s\n", e.what());
+    std::fprintf(stderr, "why502: internal error: %s\n", why502::one_line(e.what()).c_str());
     return 1;
   }
   return why502::kUsageExit;

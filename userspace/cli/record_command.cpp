@@ -43,6 +43,7 @@ int run_record(const RecordOptions& options) {
     if (!size || *size < 4096) throw FatalError("--rotate " + options.rotate + ": give a size such as 64M (at least 4K)");
     rotate_bytes = *size;
   }
+  check_live_options(options.live);  // before the recording is created
   const WallClock clock;
   recording::Writer writer(options.output, clock.offset_ns(), rotate_bytes);
   uint64_t records = 0;

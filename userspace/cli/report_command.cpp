@@ -1,14 +1,18 @@
 #include "cli/report_command.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
 #include "common/fatal_error.hpp"
+#include "output/record_sink.hpp"
 #include "output/report.hpp"
 #include "recording/reader.hpp"
 #include "recording/replay.hpp"
+#include "recording/verify.hpp"
 
 namespace why502 {
 
@@ -20,7 +24,30 @@ void add_report_command(CLI::App& app, ReportOptions& o) {
   report->add_option("--since", o.since, "Only errors at or after this time (RFC 3339)");
   report->add_option("--until", o.until, "Only errors before this time (RFC 3339)");
   report->add_option("-o,--output", o.output, "Write the report here instead of stdout");
+  report->add_flag("--strict", o.strict, "A corrupt block is an error (exit 2) instead of skipped with a warning");
+  report->add_flag("--verify", o.verify,
+                   "Compare the records reported live (kept in the recording) with those the engine gives now; "
+                   "exit 1 when they differ")
+      ->excludes("--since")
+      ->excludes("--until")
+      ->excludes("--format");
 }
+
+namespace {
+
+// Prints how the live and the replayed records differ; 0 when they do not.
+int verify(const recording::Replay& replay, const Report& report, std::ostream& out) {
+  std::vector<std::string> replayed;
+  for (const Record& r : report.records) replayed.push_back(record_to_json(r, report.clock));
+  const recording::Verification v = recording::compare_records(replay.live_records(), replayed);
+  for (const std::string& line : v.differences) out << line << "\n";
+  out << "verify: " << v.live << " records reported live, " << v.replayed << " replayed, " << v.same << " the same";
+  if (!report.skipped.empty()) out << " (corrupt blocks were skipped: their records are missing on both sides)";
+  out << (v.differences.empty() ? "\n" : "; they differ\n");
+  return v.differences.empty() ? 0 : 1;
+}
+
+}  // namespace
 
 int run_report(const ReportOptions& options) {
   std::optional<int64_t> since, until;
@@ -32,8 +59,11 @@ int run_report(const ReportOptions& options) {
   // The engine runs again over the raw events: an improved engine re-reads old recordings.
   recording::Replay replay;
   for (const std::string& file : options.files) {
-    recording::ReadResult read = recording::read_file(file);
+    recording::ReadResult read = recording::read_file(file, {.strict = options.strict});
     if (!read.ok) throw FatalError(read.error);
+    for (const recording::SkippedRegion& s : read.contents.skipped)
+      std::fprintf(stderr, "why502: warning: %s; reading on from the next good block\n",
+                   skipped_note({file, s.offset, s.bytes, s.problem}).c_str());
     if (auto error = replay.add(file, read.contents)) throw FatalError(*error);
   }
   const Report report = replay.finish(since, until);
@@ -41,9 +71,14 @@ int run_report(const ReportOptions& options) {
   std::ofstream file;
   if (!options.output.empty()) {
     file.open(options.output, std::ios::out | std::ios::trunc);
-    if (!file) throw FatalError("cannot write " + options.output);
+    if (!file) throw FatalError("cannot write " + options.output + ": " + std::strerror(errno));
   }
   std::ostream& out = options.output.empty() ? std::cout : file;
+  if (options.verify) {
+    const int status = verify(replay, report, out);
+    if (report.cut_off) std::fprintf(stderr, "why502: warning: %s\n", report.cut_off_note.c_str());
+    return status;
+  }
   if (options.format == "json")
     out << report_json(report);
   else if (options.format == "html")

@@ -15,6 +15,8 @@ struct ReportOptions {
   std::string format = "text";
   std::string since, until;  // RFC 3339
   std::string output;
+  bool strict = false;  // a corrupt block is an error instead of skipped
+  bool verify = false;  // compare the live records with the replayed ones
 };
 
 void add_report_command(CLI::App& app, ReportOptions& options);

@@ -20,7 +20,7 @@ namespace {
 class RawTerminal {
  public:
   RawTerminal() {
-    if (tcgetattr(STDIN_FILENO, &saved_) != 0) throw FatalError("why502 top needs a terminal on stdin");
+    if (tcgetattr(STDIN_FILENO, &saved_) != 0) throw FatalError("top needs a terminal on stdin; use why502 trace for a pipe or a file");
     termios raw = saved_;
     raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
     raw.c_cc[VMIN] = 0;
@@ -56,7 +56,7 @@ void add_top_command(CLI::App& app, TopOptions& o) {
 
 int run_top(const TopOptions& options) {
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
-    throw FatalError("why502 top needs a terminal; use why502 trace for a pipe or a file");
+    throw FatalError("top needs a terminal on stdin and stdout; use why502 trace for a pipe or a file");
   RawTerminal terminal;
   TopView view(WallClock(), options.window_s);
   uint64_t last_draw = 0;

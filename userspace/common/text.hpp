@@ -57,4 +57,27 @@ inline const char* errno_text(int err) {
   return description ? description : std::strerror(err);
 }
 
+// Text as one line of at most max_bytes: control characters (a newline in a
+// file name, say) written as \n or \xNN, the rest cut with "...". Error
+// messages quote what the user gave; they stay one line whatever it was.
+inline std::string one_line(std::string_view text, size_t max_bytes = 400) {
+  std::string out;
+  for (const char c : text) {
+    if (out.size() >= max_bytes) {
+      out.resize(max_bytes - 3);
+      return out + "...";
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '\n') {
+      out += "\\n";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 15]};
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace why502

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -75,6 +77,21 @@ std::vector<NginxProcess> find_nginx_processes() {
   }
   closedir(proc);
   return found;
+}
+
+std::string why_not_nginx_binary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  struct stat st{};
+  if (!in || stat(path.c_str(), &st) != 0) return std::string("cannot read it: ") + std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return "a directory, not an nginx binary";
+  std::string bytes;
+  bytes.resize(static_cast<size_t>(st.st_size));
+  if (!S_ISREG(st.st_mode) || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    return "cannot read it as a file";
+  if (bytes.compare(0, 4, "\x7f" "ELF") != 0) return "not an ELF file, so not an nginx binary";
+  if (bytes.find("nginx version: ") == std::string::npos)
+    return "an ELF file without nginx's version string, so not an nginx binary";
+  return "";
 }
 
 std::optional<std::string> find_nginx_on_path() {

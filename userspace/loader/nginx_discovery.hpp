@@ -26,6 +26,11 @@ std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
 // The parent pid in a /proc/PID/stat line; 0 when the line does not parse.
 pid_t parent_pid_in_stat(const std::string& stat);
 
+// Why path is no nginx binary to attach to, "" when it is one: a readable
+// ELF file holding nginx's version string ("nginx version: ", which nginx -v
+// prints and every build embeds, stripped or not).
+std::string why_not_nginx_binary(const std::string& path);
+
 // "nginx" on PATH, or in the usual sbin directories (root's PATH may lack them).
 std::optional<std::string> find_nginx_on_path();
 

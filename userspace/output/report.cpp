@@ -52,7 +52,18 @@ const char* cause_colour(const std::string& cause) {
   return it == colours.end() ? "#c7c7c7" : it->second;
 }
 
+uint64_t skipped_bytes(const Report& r) {
+  uint64_t total = 0;
+  for (const SkippedBytes& s : r.skipped) total += s.bytes;
+  return total;
+}
+
 }  // namespace
+
+std::string skipped_note(const SkippedBytes& s) {
+  return s.file + ": skipped " + std::to_string(s.bytes) + " bytes at offset " + std::to_string(s.offset) + " (" +
+         s.problem + ")";
+}
 
 void summarise(Report& r) {
   std::map<std::string, uint64_t> evidence;
@@ -79,6 +90,11 @@ std::string report_text(const Report& r) {
   out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << duration_s(r) << " s, "
       << r.events << " events)\n";
   if (r.cut_off) out << "warning: " << r.cut_off_note << "\n";
+  if (!r.skipped.empty()) {
+    out << "warning: " << skipped_bytes(r) << " corrupt bytes skipped in " << r.skipped.size()
+        << (r.skipped.size() == 1 ? " region" : " regions") << "; what came after is reported:\n";
+    for (const SkippedBytes& s : r.skipped) out << "  " << skipped_note(s) << "\n";
+  }
   const uint64_t errors = r.by_type.count("gateway_error") ? r.by_type.at("gateway_error") : 0;
   out << "gateway errors: " << errors;
   for (const auto& [type, n] : r.by_type)
@@ -117,6 +133,11 @@ std::string report_json(const Report& r) {
       << ",\"ended\":" << (r.last_ns ? json_quote(format_rfc3339_us(*r.last_ns)) : "null")
       << ",\"events\":" << r.events << ",\"cut_off\":" << (r.cut_off ? "true" : "false");
   if (r.cut_off) out << ",\"cut_off_note\":" << json_quote(r.cut_off_note);
+  out << ",\"skipped_bytes\":" << skipped_bytes(r) << ",\"skipped\":[";
+  for (size_t i = 0; i < r.skipped.size(); ++i)
+    out << (i ? "," : "") << "{\"file\":" << json_quote(r.skipped[i].file) << ",\"offset\":" << r.skipped[i].offset
+        << ",\"bytes\":" << r.skipped[i].bytes << ",\"problem\":" << json_quote(r.skipped[i].problem) << "}";
+  out << "]";
   out << ",\"by_type\":" << counts_json(r.by_type) << ",\"by_cause\":" << counts_json(r.by_cause)
       << ",\"by_status\":" << counts_json(r.by_status) << ",\"by_upstream\":" << counts_json(r.by_upstream)
       << ",\"top_evidence\":[";
@@ -146,6 +167,12 @@ std::string report_html(const Report& r) {
       << html_escape(when(r.first_ns)) << " to " << html_escape(when(r.last_ns)) << " (" << duration_s(r)
       << " s, " << r.events << " events).</p>\n";
   if (r.cut_off) out << "<p><strong>Warning:</strong> " << html_escape(r.cut_off_note) << "</p>\n";
+  if (!r.skipped.empty()) {
+    out << "<p><strong>Warning:</strong> " << skipped_bytes(r) << " corrupt bytes skipped; what came after is "
+        << "reported:</p>\n<ul>\n";
+    for (const SkippedBytes& s : r.skipped) out << "<li>" << html_escape(skipped_note(s)) << "</li>\n";
+    out << "</ul>\n";
+  }
 
   // Timeline: one stacked bar per second, coloured by cause.
   const int width = 900, height = 240, left = 50, bottom = 30;

@@ -12,10 +12,23 @@
 
 namespace why502 {
 
+// Bytes of a recording that a corrupt block made unreadable; what came after
+// them is reported.
+struct SkippedBytes {
+  std::string file;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  std::string problem;  // what was wrong with the block there ("checksum mismatch")
+};
+
+// "FILE: skipped N bytes at offset O (PROBLEM)": one line.
+std::string skipped_note(const SkippedBytes& skipped);
+
 struct Report {
   std::vector<std::string> files;
   bool cut_off = false;          // a recording ended inside a block
   std::string cut_off_note;      // which file, where
+  std::vector<SkippedBytes> skipped;  // corrupt regions passed over, in order
   uint64_t events = 0;
   std::optional<int64_t> first_ns, last_ns;  // wall clock of the first/last event
   std::vector<Record> records;               // after --since/--until

@@ -3,11 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 namespace why502::recording {
 
 inline constexpr char kMagic[8] = {'W', 'H', 'Y', '5', '0', '2', 'R', '\n'};
-inline constexpr uint32_t kVersion = 1;
+// The header's layout. Format 1 (why502 until 2026-12): magic, version,
+// metadata length, metadata. Format 2 adds the wire version of its events
+// after the format version.
+inline constexpr uint32_t kFormatVersion = 2;
+// Format 1 has no wire version: its events are wire version 1, the only one
+// there was when format 1 was written.
+inline constexpr uint32_t kFormat1WireVersion = 1;
 inline constexpr uint32_t kBlockMagic = 0x314b4c42;  // "BLK1" little-endian
 inline constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
 inline constexpr uint32_t kMaxBlockBytes = 4 * 1024 * 1024;  // raw or compressed
@@ -33,5 +41,9 @@ struct EntryHeader {
 
 static_assert(sizeof(BlockHeader) == 16);
 static_assert(sizeof(EntryHeader) == 8);
+
+// The header of a recording of this format, its events of this why502's wire
+// version (W5_WIRE_VERSION), with this metadata (JSON, at most kMaxHeaderBytes).
+std::vector<uint8_t> encode_header(std::string_view metadata);
 
 }  // namespace why502::recording

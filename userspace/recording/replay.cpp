@@ -3,6 +3,17 @@
 #include "events/event.hpp"
 
 namespace why502::recording {
+namespace {
+
+// A recorded event's bytes as this why502's decoder takes them. Wire version
+// 1 is today's and goes as it is. A wire version that changes a struct must
+// convert the older layouts here, so that every recording stays readable.
+static_assert(W5_WIRE_VERSION == 1, "a new wire version: convert the events of older ones here");
+std::span<const uint8_t> in_current_wire(uint32_t /*wire_version*/, const std::vector<uint8_t>& bytes) {
+  return bytes;
+}
+
+}  // namespace
 
 std::optional<std::string> Replay::add(const std::string& file, const Contents& contents) {
   report_.files.push_back(file);
@@ -16,8 +27,10 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
     report_.cut_off_note = file + " was cut off at offset " + std::to_string(contents.truncated_at) +
                            " (the recording stopped abruptly); everything before it is reported";
   }
+  live_records_.insert(live_records_.end(), contents.records.begin(), contents.records.end());
+  for (const SkippedRegion& s : contents.skipped) report_.skipped.push_back({file, s.offset, s.bytes, s.problem});
   for (const auto& bytes : contents.events) {
-    DecodeResult decoded = decode_event(bytes);
+    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes));
     if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
     const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;

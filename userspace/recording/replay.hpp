@@ -22,11 +22,14 @@ class Replay {
   // Ends the engine pass: the records within [since, until) of wall-clock
   // time, summarised.
   Report finish(std::optional<int64_t> since, std::optional<int64_t> until);
+  // The records as they were reported live, kept by the recordings (JSON).
+  const std::vector<std::string>& live_records() const { return live_records_; }
 
  private:
   Engine engine_;
   Report report_;
   std::vector<Record> records_;
+  std::vector<std::string> live_records_;
   bool have_clock_ = false;
 };
 

@@ -12,8 +12,22 @@
 #include "common/fatal_error.hpp"
 #include "output/clock.hpp"
 #include "why502_version.hpp"
+#include "why502_wire.h"
 
 namespace why502::recording {
+
+std::vector<uint8_t> encode_header(std::string_view metadata) {
+  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
+  auto append_u32 = [&out](uint32_t value) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&value);
+    out.insert(out.end(), p, p + sizeof(value));
+  };
+  append_u32(kFormatVersion);
+  append_u32(W5_WIRE_VERSION);
+  append_u32(static_cast<uint32_t>(metadata.size()));
+  out.insert(out.end(), metadata.begin(), metadata.end());
+  return out;
+}
 
 Writer::Writer(std::string path, int64_t clock_offset_ns, uint64_t rotate_bytes)
     : path_(std::move(path)), clock_offset_ns_(clock_offset_ns), rotate_bytes_(rotate_bytes) {
@@ -46,12 +60,8 @@ void Writer::open_next_file() {
                                std::to_string(clock_offset_ns_) + ",\"started\":\"" +
                                format_rfc3339_us(static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec) +
                                "\",\"host\":\"" + host + "\"}";
-  const uint32_t version = kVersion;
-  const uint32_t header_bytes = static_cast<uint32_t>(metadata.size());
-  write_all(kMagic, sizeof(kMagic));
-  write_all(&version, sizeof(version));
-  write_all(&header_bytes, sizeof(header_bytes));
-  write_all(metadata.data(), metadata.size());
+  const std::vector<uint8_t> header = encode_header(metadata);
+  write_all(header.data(), header.size());
 }
 
 void Writer::write_all(const void* data, size_t size) {
