@@ -34,11 +34,6 @@ std::string when(const std::optional<int64_t>& ns) {
   return ns ? format_rfc3339_us(*ns) : "-";
 }
 
-double duration_s(const Report& r) {
-  if (!r.first_ns || !r.last_ns) return 0;
-  return static_cast<double>(*r.last_ns - *r.first_ns) / 1e9;
-}
-
 // A fixed colour per cause, so the timeline reads the same in every report.
 const char* cause_colour(const std::string& cause) {
   static const std::map<std::string, const char*> colours = {
@@ -53,6 +48,25 @@ const char* cause_colour(const std::string& cause) {
 }
 
 }  // namespace
+
+double recording_seconds(const Report& r) {
+  if (!r.first_ns || !r.last_ns) return 0;
+  return static_cast<double>(*r.last_ns - *r.first_ns) / 1e9;
+}
+
+std::string format_duration(double seconds) {
+  char buf[48];
+  if (seconds < 10)
+    snprintf(buf, sizeof(buf), "%.3f s", seconds);
+  else if (seconds < 60)
+    snprintf(buf, sizeof(buf), "%.1f s", seconds);
+  else if (seconds < 3600)
+    snprintf(buf, sizeof(buf), "%d min %d s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+  else
+    snprintf(buf, sizeof(buf), "%lld h %d min", static_cast<long long>(seconds) / 3600,
+             static_cast<int>(static_cast<long long>(seconds) % 3600 / 60));
+  return buf;
+}
 
 void summarise(Report& r) {
   std::map<std::string, uint64_t> evidence;
@@ -76,15 +90,19 @@ std::string report_text(const Report& r) {
   std::ostringstream out;
   out << "recording: ";
   for (const auto& f : r.files) out << f << ' ';
-  out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << duration_s(r) << " s, "
-      << r.events << " events)\n";
+  out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << format_duration(recording_seconds(r))
+      << ", " << r.events << " events)\n";
   if (r.cut_off) out << "warning: " << r.cut_off_note << "\n";
   const uint64_t errors = r.by_type.count("gateway_error") ? r.by_type.at("gateway_error") : 0;
   out << "gateway errors: " << errors;
   for (const auto& [type, n] : r.by_type)
     if (type != "gateway_error") out << ", " << type << ": " << n;
   out << "\n";
-  if (duration_s(r) > 0) out << "errors per second (average): " << errors / duration_s(r) << "\n";
+  if (recording_seconds(r) > 0) {
+    char rate[32];
+    snprintf(rate, sizeof(rate), "%.2f", static_cast<double>(errors) / recording_seconds(r));
+    out << "errors per second (average): " << rate << "\n";
+  }
   auto section = [&](const char* title, const std::map<std::string, uint64_t>& counts) {
     out << "\nby " << title << ":\n";
     std::vector<std::pair<std::string, uint64_t>> sorted(counts.begin(), counts.end());
@@ -143,8 +161,8 @@ std::string report_html(const Report& r) {
       << "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#eee}"
       << ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}</style></head><body>\n";
   out << "<h1>why502: gateway errors</h1>\n<p>Recording " << html_escape(r.files.empty() ? "" : r.files[0]) << ", from "
-      << html_escape(when(r.first_ns)) << " to " << html_escape(when(r.last_ns)) << " (" << duration_s(r)
-      << " s, " << r.events << " events).</p>\n";
+      << html_escape(when(r.first_ns)) << " to " << html_escape(when(r.last_ns)) << " ("
+      << format_duration(recording_seconds(r)) << ", " << r.events << " events).</p>\n";
   if (r.cut_off) out << "<p><strong>Warning:</strong> " << html_escape(r.cut_off_note) << "</p>\n";
 
   // Timeline: one stacked bar per second, coloured by cause.

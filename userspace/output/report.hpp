@@ -29,6 +29,11 @@ struct Report {
 // Summarises records already filtered to the window.
 void summarise(Report& report);
 
+// Seconds from the first to the last recorded event (0 without events).
+double recording_seconds(const Report& report);
+// Rounded for people: "2.743 s", "42.7 s", "4 min 12 s", "3 h 5 min".
+std::string format_duration(double seconds);
+
 std::string report_text(const Report& report);
 std::string report_json(const Report& report);
 // One self-contained page: no scripts or styles from anywhere else.
