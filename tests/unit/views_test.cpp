@@ -42,7 +42,7 @@ TEST(Report, SummarisesByCauseStatusUpstreamAndSecond) {
   EXPECT_NE(json.find("\"by_cause\":{\"refused\":2,\"reset\":1}"), std::string::npos) << json;
   const std::string html = report_html(report);
   EXPECT_NE(html.find("<svg id=\"timeline\""), std::string::npos);
-  EXPECT_NE(html.find("<title>refused: 2</title>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<title>01:46:41 UTC: 2 refused (2 in all)</title>"), std::string::npos) << html;
 }
 
 TEST(Report, TextRoundsItsNumbersForPeople) {

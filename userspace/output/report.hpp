@@ -33,10 +33,14 @@ void summarise(Report& report);
 double recording_seconds(const Report& report);
 // Rounded for people: "2.743 s", "42.7 s", "4 min 12 s", "3 h 5 min".
 std::string format_duration(double seconds);
+// A record's upstream as the summaries count it: "-" (nginx's word in
+// $upstream_addr) when there was none, e.g. a limit_req rejection.
+std::string upstream_label(const Record& record);
 
 std::string report_text(const Report& report);
 std::string report_json(const Report& report);
-// One self-contained page: no scripts or styles from anywhere else.
+// One self-contained page for a postmortem: headline, timeline, summaries and
+// the records; its scripts and styles are inline, it loads nothing.
 std::string report_html(const Report& report);
 
 // RFC 3339 (2026-11-21T23:30:10Z, fractions and offsets allowed) → ns since
