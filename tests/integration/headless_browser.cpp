@@ -73,6 +73,30 @@ std::string decode_png(const std::string& bytes, Screenshot& shot) {
   return "";
 }
 
+// Chromium with no network, no background traffic and a throwaway profile;
+// what it prints to stderr includes a ":CONSOLE" line per console message.
+std::vector<std::string> chromium(const std::string& profile, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {
+      "chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+      "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::vector<std::string> console_lines(const std::string& output) {
+  std::vector<std::string> console;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(":CONSOLE") != std::string::npos) console.push_back(line);
+  return console;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
 size_t Screenshot::count(uint32_t colour) const {
@@ -84,23 +108,19 @@ size_t Screenshot::count(uint32_t colour) const {
 
 size_t Screenshot::inked() const { return rgb.size() / 3 - count(0xffffff); }
 
-Screenshot render_page(const std::string& html_path, const std::string& png_path, int width, int height) {
+Screenshot render_page(const std::string& html_path, const std::string& png_path, int width, int height,
+                       const std::string& fragment) {
   Screenshot shot;
   int status = 0;
   const std::string profile = png_path + ".profile";
-  const std::string out = run_command(
-      {"timeout", "60", "chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-       "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
-       "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
-       "--window-size=" + std::to_string(width) + "," + std::to_string(height), "--screenshot=" + png_path,
-       "file://" + html_path},
-      &status);
+  std::vector<std::string> argv = {"timeout", "60"};
+  for (std::string& arg : chromium(profile, {"--window-size=" + std::to_string(width) + "," + std::to_string(height),
+                                             "--screenshot=" + png_path, "file://" + html_path + fragment}))
+    argv.push_back(std::move(arg));
+  const std::string out = run_command(argv, &status);
   run_command({"rm", "-rf", profile});
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);)
-    if (line.find(":CONSOLE") != std::string::npos) shot.console.push_back(line);
-  std::ifstream in(png_path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  shot.console = console_lines(out);
+  const std::string bytes = read_all(png_path);
   if (status != 0 || bytes.empty()) {
     shot.error = "chromium exited " + std::to_string(status) + ": " + out;
     return shot;
@@ -108,6 +128,28 @@ Screenshot render_page(const std::string& html_path, const std::string& png_path
   shot.error = decode_png(bytes, shot);
   shot.ok = shot.error.empty();
   return shot;
+}
+
+PageDom dump_dom(const std::string& html_path, const std::string& fragment, const std::string& time_zone) {
+  PageDom page;
+  int status = 0;
+  const std::string dom_path = html_path + ".dom", profile = html_path + ".profile";
+  // The DOM goes to stdout, the log to stderr: the shell keeps them apart ($0 is where the DOM goes).
+  std::vector<std::string> argv = {"sh", "-c", "exec \"$@\" >\"$0\"", dom_path, "env"};
+  if (!time_zone.empty()) argv.push_back("TZ=" + time_zone);
+  argv.insert(argv.end(), {"timeout", "60"});
+  for (std::string& arg : chromium(profile, {"--dump-dom", "file://" + html_path + fragment}))
+    argv.push_back(std::move(arg));
+  const std::string out = run_command(argv, &status);
+  run_command({"rm", "-rf", profile});
+  page.console = console_lines(out);
+  page.html = read_all(dom_path);
+  if (status != 0 || page.html.find("</html>") == std::string::npos) {
+    page.error = "chromium exited " + std::to_string(status) + ": " + out;
+    return page;
+  }
+  page.ok = true;
+  return page;
 }
 
 }  // namespace why502::testing

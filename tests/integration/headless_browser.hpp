@@ -20,7 +20,20 @@ struct Screenshot {
   size_t inked() const;
 };
 
-// No network: a file:// page, every host name unresolvable.
-Screenshot render_page(const std::string& html_path, const std::string& png_path, int width = 1200, int height = 1600);
+// No network: a file:// page, every host name unresolvable. fragment (e.g.
+// "#cause=refused") is appended to the page's URL.
+Screenshot render_page(const std::string& html_path, const std::string& png_path, int width = 1200, int height = 1600,
+                       const std::string& fragment = "");
+
+struct PageDom {
+  bool ok = false;
+  std::string error;                 // why not, with Chromium's output
+  std::vector<std::string> console;  // messages the page logged (errors included)
+  std::string html;                  // the DOM once the page's scripts ran, serialised
+};
+
+// The page as its scripts left it (Chromium's --dump-dom), in time_zone
+// (e.g. "Asia/Kolkata") when given, else the test's own.
+PageDom dump_dom(const std::string& html_path, const std::string& fragment = "", const std::string& time_zone = "");
 
 }  // namespace why502::testing

@@ -374,8 +374,11 @@ std::string match_records(const std::vector<AccessLine>& access, const std::vect
     bool found = false;
     for (size_t i = 0; i < records.size() && !found; ++i) {
       const auto& r = records[i];
+      // A record without an upstream (limited) has "upstream": null; the access log has "-".
+      const auto upstream = r.find("upstream");
+      const std::string last_upstream = upstream != r.end() && upstream->is_string() ? upstream->get<std::string>() : "";
       if (used[i] || r.value("client", "") != line.client || r.value("status", 0) != line.status ||
-          r.value("upstream", "") != line.last_upstream)
+          last_upstream != line.last_upstream)
         continue;
       used[i] = found = true;
       if (r.value("cause", "") != expected)

@@ -127,12 +127,26 @@ TEST(RecordJson, EmptyRecordIsStillValidWithEmptyArrays) {
   EXPECT_TRUE(j.at("status").is_null()) << j.dump();  // unknown status
   EXPECT_EQ(j.at("cause"), "unknown");
   EXPECT_EQ(j.at("client"), "");
-  EXPECT_EQ(j.at("upstream"), "");
+  EXPECT_TRUE(j.at("upstream").is_null()) << j.dump();
   EXPECT_TRUE(j.at("evidence").is_array());
   EXPECT_TRUE(j.at("evidence").empty());
   EXPECT_TRUE(j.at("attempts").is_array());
   EXPECT_TRUE(j.at("attempts").empty());
   EXPECT_FALSE(j.contains("nginx_error")) << j.dump();
+}
+
+TEST(RecordJson, ALimitedRequestHasNullForUpstream) {
+  // limit_req / limit_conn reject before any upstream: null, not "" (which
+  // would read as an upstream with an empty name); the text writer says "-".
+  Record r = sample_record();
+  r.status = 503;
+  r.cause = Cause::limited;
+  r.upstream.clear();
+  r.attempts.clear();
+  const json j = json::parse(record_to_json(r, sample_clock()));
+  ASSERT_TRUE(j.contains("upstream")) << "every record has the same keys";
+  EXPECT_TRUE(j.at("upstream").is_null()) << j.dump();
+  EXPECT_TRUE(j.at("attempts").empty());
 }
 
 TEST(RecordJson, EscapesQuotesBackslashesAndControlCharacters) {

@@ -42,7 +42,28 @@ TEST(Report, SummarisesByCauseStatusUpstreamAndSecond) {
   EXPECT_NE(json.find("\"by_cause\":{\"refused\":2,\"reset\":1}"), std::string::npos) << json;
   const std::string html = report_html(report);
   EXPECT_NE(html.find("<svg id=\"timeline\""), std::string::npos);
-  EXPECT_NE(html.find("<title>refused: 2</title>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<title>01:46:41 UTC: 2 refused (2 in all)</title>"), std::string::npos) << html;
+}
+
+TEST(Report, TextRoundsItsNumbersForPeople) {
+  Report report;
+  report.clock = WallClock(1'000'000'000'000'000'000);
+  report.first_ns = 1'000'000'000'000'000'000;
+  report.last_ns = *report.first_ns + 2'742'761'000;  // 2.742761 s
+  report.events = 99;
+  for (int i = 0; i < 15; ++i) report.records.push_back(gateway_error(i * 100'000'000ull, Cause::refused, "a:1"));
+  summarise(report);
+  const std::string text = report_text(report);
+  EXPECT_NE(text.find("(2.743 s, 99 events)"), std::string::npos) << text;
+  EXPECT_NE(text.find("errors per second (average): 5.47\n"), std::string::npos) << text;  // not 5.46895
+}
+
+TEST(Report, DurationsScaleTheirUnit) {
+  EXPECT_EQ(format_duration(0), "0.000 s");
+  EXPECT_EQ(format_duration(2.742761), "2.743 s");
+  EXPECT_EQ(format_duration(42.66), "42.7 s");
+  EXPECT_EQ(format_duration(252.9), "4 min 12 s");
+  EXPECT_EQ(format_duration(3 * 3600 + 5 * 60 + 59), "3 h 5 min");
 }
 
 TEST(Report, ParsesRfc3339) {

@@ -77,7 +77,10 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
   append_key(out, "client");
   append_quoted(out, r.client);
   append_key(out, "upstream");
-  append_quoted(out, r.upstream);
+  if (r.upstream.empty())
+    out += "null";  // none was involved: limit_req/limit_conn rejected the request first
+  else
+    append_quoted(out, r.upstream);
   append_key(out, "evidence");
   out += '[';
   for (size_t i = 0; i < r.evidence.size(); ++i) {

@@ -10,20 +10,6 @@
 namespace why502 {
 namespace {
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string counts_json(const std::map<std::string, uint64_t>& counts) {
   std::string out = "{";
   for (const auto& [k, v] : counts) out += (out.size() > 1 ? "," : "") + json_quote(k) + ":" + std::to_string(v);
@@ -34,23 +20,28 @@ std::string when(const std::optional<int64_t>& ns) {
   return ns ? format_rfc3339_us(*ns) : "-";
 }
 
-double duration_s(const Report& r) {
+}  // namespace
+
+double recording_seconds(const Report& r) {
   if (!r.first_ns || !r.last_ns) return 0;
   return static_cast<double>(*r.last_ns - *r.first_ns) / 1e9;
 }
 
-// A fixed colour per cause, so the timeline reads the same in every report.
-const char* cause_colour(const std::string& cause) {
-  static const std::map<std::string, const char*> colours = {
-      {"refused", "#d62728"},       {"reset", "#ff7f0e"},        {"closed_early", "#bcbd22"},
-      {"slow_backend", "#1f77b4"},  {"connect_timeout", "#17becf"}, {"invalid_response", "#9467bd"},
-      {"upstream_status", "#8c564b"}, {"no_live_upstreams", "#e377c2"}, {"backlog_full", "#7f7f7f"},
-      {"fd_exhausted", "#2ca02c"},  {"backend_crashed", "#000000"}, {"unreachable", "#aec7e8"},
-      {"dns_failure", "#ffbb78"},   {"tls_failure", "#98df8a"},  {"limited", "#c5b0d5"},
-      {"unknown", "#c7c7c7"}};
-  auto it = colours.find(cause);
-  return it == colours.end() ? "#c7c7c7" : it->second;
+std::string format_duration(double seconds) {
+  char buf[48];
+  if (seconds < 10)
+    snprintf(buf, sizeof(buf), "%.3f s", seconds);
+  else if (seconds < 60)
+    snprintf(buf, sizeof(buf), "%.1f s", seconds);
+  else if (seconds < 3600)
+    snprintf(buf, sizeof(buf), "%d min %d s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+  else
+    snprintf(buf, sizeof(buf), "%lld h %d min", static_cast<long long>(seconds) / 3600,
+             static_cast<int>(static_cast<long long>(seconds) % 3600 / 60));
+  return buf;
 }
+
+}  // namespace
 
 uint64_t skipped_bytes(const Report& r) {
   uint64_t total = 0;
@@ -58,7 +49,7 @@ uint64_t skipped_bytes(const Report& r) {
   return total;
 }
 
-}  // namespace
+std::string upstream_label(const Record& record) { return record.upstream.empty() ? "-" : record.upstream; }
 
 std::string skipped_note(const SkippedBytes& s) {
   return s.file + ": skipped " + std::to_string(s.bytes) + " bytes at offset " + std::to_string(s.offset) + " (" +
@@ -73,7 +64,7 @@ void summarise(Report& r) {
     const std::string cause(cause_name(rec.cause));
     ++r.by_cause[cause];
     ++r.by_status[std::to_string(rec.status)];
-    ++r.by_upstream[rec.upstream.empty() ? "-" : rec.upstream];
+    ++r.by_upstream[upstream_label(rec)];
     ++r.per_second[r.clock.to_realtime_ns(rec.ts_ns) / 1'000'000'000][cause];
     for (size_t i = 0; i < rec.evidence.size() && i < 2; ++i) ++evidence[rec.evidence[i]];
   }
@@ -87,8 +78,8 @@ std::string report_text(const Report& r) {
   std::ostringstream out;
   out << "recording: ";
   for (const auto& f : r.files) out << f << ' ';
-  out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << duration_s(r) << " s, "
-      << r.events << " events)\n";
+  out << "\nfrom " << when(r.first_ns) << " to " << when(r.last_ns) << " (" << format_duration(recording_seconds(r))
+      << ", " << r.events << " events)\n";
   if (r.cut_off) out << "warning: " << r.cut_off_note << "\n";
   if (!r.skipped.empty()) {
     out << "warning: " << skipped_bytes(r) << " corrupt bytes skipped in " << r.skipped.size()
@@ -100,7 +91,11 @@ std::string report_text(const Report& r) {
   for (const auto& [type, n] : r.by_type)
     if (type != "gateway_error") out << ", " << type << ": " << n;
   out << "\n";
-  if (duration_s(r) > 0) out << "errors per second (average): " << errors / duration_s(r) << "\n";
+  if (recording_seconds(r) > 0) {
+    char rate[32];
+    snprintf(rate, sizeof(rate), "%.2f", static_cast<double>(errors) / recording_seconds(r));
+    out << "errors per second (average): " << rate << "\n";
+  }
   auto section = [&](const char* title, const std::map<std::string, uint64_t>& counts) {
     out << "\nby " << title << ":\n";
     std::vector<std::pair<std::string, uint64_t>> sorted(counts.begin(), counts.end());
@@ -154,83 +149,6 @@ std::string report_json(const Report& r) {
   out << "],\"records\":[";
   for (size_t i = 0; i < r.records.size(); ++i) out << (i ? "," : "") << record_to_json(r.records[i], r.clock);
   out << "]}\n";
-  return out.str();
-}
-
-std::string report_html(const Report& r) {
-  std::ostringstream out;
-  out << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>why502 report</title>\n"
-      << "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-      << "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#eee}"
-      << ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}</style></head><body>\n";
-  out << "<h1>why502: gateway errors</h1>\n<p>Recording " << html_escape(r.files.empty() ? "" : r.files[0]) << ", from "
-      << html_escape(when(r.first_ns)) << " to " << html_escape(when(r.last_ns)) << " (" << duration_s(r)
-      << " s, " << r.events << " events).</p>\n";
-  if (r.cut_off) out << "<p><strong>Warning:</strong> " << html_escape(r.cut_off_note) << "</p>\n";
-  if (!r.skipped.empty()) {
-    out << "<p><strong>Warning:</strong> " << skipped_bytes(r) << " corrupt bytes skipped; what came after is "
-        << "reported:</p>\n<ul>\n";
-    for (const SkippedBytes& s : r.skipped) out << "<li>" << html_escape(skipped_note(s)) << "</li>\n";
-    out << "</ul>\n";
-  }
-
-  // Timeline: one stacked bar per second, coloured by cause.
-  const int width = 900, height = 240, left = 50, bottom = 30;
-  uint64_t peak = 1;
-  for (const auto& [s, causes] : r.per_second) {
-    uint64_t total = 0;
-    for (const auto& [c, n] : causes) total += n;
-    peak = std::max(peak, total);
-  }
-  const int64_t t0 = r.first_ns ? *r.first_ns / 1'000'000'000 : 0;
-  const int64_t t1 = r.last_ns ? *r.last_ns / 1'000'000'000 : t0;
-  const double seconds = static_cast<double>(std::max<int64_t>(t1 - t0 + 1, 1));
-  const double bar = (width - left - 10) / seconds;
-  out << "<h2>Errors per second, by cause</h2>\n<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\""
-      << width << "\" height=\"" << height << "\" role=\"img\">\n"
-      << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height << "\" fill=\"#fff\"/>\n"
-      << "<line x1=\"" << left << "\" y1=\"" << height - bottom << "\" x2=\"" << width - 10 << "\" y2=\""
-      << height - bottom << "\" stroke=\"#444\"/>\n<line x1=\"" << left << "\" y1=\"10\" x2=\"" << left << "\" y2=\""
-      << height - bottom << "\" stroke=\"#444\"/>\n<text x=\"5\" y=\"20\" font-size=\"11\">" << peak
-      << "/s</text>\n<text x=\"" << left << "\" y=\"" << height - 8 << "\" font-size=\"11\">"
-      << html_escape(when(r.first_ns)) << "</text>\n";
-  for (const auto& [second, causes] : r.per_second) {
-    double y = height - bottom;
-    const double x = left + (second - t0) * bar;
-    for (const auto& [cause, n] : causes) {
-      const double h = (height - bottom - 10) * static_cast<double>(n) / static_cast<double>(peak);
-      y -= h;
-      out << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << std::max(bar - 1, 1.0) << "\" height=\"" << h
-          << "\" fill=\"" << cause_colour(cause) << "\"><title>" << html_escape(cause) << ": " << n
-          << "</title></rect>\n";
-    }
-  }
-  out << "</svg>\n<div class=\"legend\">";
-  for (const auto& [cause, n] : r.by_cause)
-    out << "<span style=\"background:" << cause_colour(cause) << "\"></span>" << html_escape(cause) << " (" << n << ")";
-  out << "</div>\n";
-
-  // One table per upstream: its errors by cause and a sample of evidence.
-  out << "<h2>By upstream</h2>\n";
-  for (const auto& [upstream, total] : r.by_upstream) {
-    out << "<h3>" << html_escape(upstream) << " — " << total << " errors</h3>\n<table><tr><th>cause</th><th>count</th>"
-        << "<th>example evidence</th></tr>\n";
-    std::map<std::string, std::pair<uint64_t, std::string>> rows;
-    for (const Record& rec : r.records) {
-      if (rec.type != "gateway_error" || (rec.upstream.empty() ? "-" : rec.upstream) != upstream) continue;
-      auto& row = rows[std::string(cause_name(rec.cause))];
-      ++row.first;
-      if (row.second.empty() && !rec.evidence.empty()) row.second = rec.evidence.size() > 1 ? rec.evidence[1] : rec.evidence[0];
-    }
-    for (const auto& [cause, row] : rows)
-      out << "<tr><td>" << html_escape(cause) << "</td><td>" << row.first << "</td><td>" << html_escape(row.second)
-          << "</td></tr>\n";
-    out << "</table>\n";
-  }
-  out << "<h2>Top evidence</h2>\n<table><tr><th>count</th><th>evidence</th></tr>\n";
-  for (const auto& [line, n] : r.top_evidence)
-    out << "<tr><td>" << n << "</td><td>" << html_escape(line) << "</td></tr>\n";
-  out << "</table>\n</body></html>\n";
   return out.str();
 }
 

@@ -23,6 +23,9 @@ struct SkippedBytes {
 
 // "FILE: skipped N bytes at offset O (PROBLEM)": one line.
 std::string skipped_note(const SkippedBytes& skipped);
+struct Report;
+// The corrupt bytes a report passed over, in all.
+uint64_t skipped_bytes(const Report& report);
 
 struct Report {
   std::vector<std::string> files;
@@ -42,9 +45,18 @@ struct Report {
 // Summarises records already filtered to the window.
 void summarise(Report& report);
 
+// Seconds from the first to the last recorded event (0 without events).
+double recording_seconds(const Report& report);
+// Rounded for people: "2.743 s", "42.7 s", "4 min 12 s", "3 h 5 min".
+std::string format_duration(double seconds);
+// A record's upstream as the summaries count it: "-" (nginx's word in
+// $upstream_addr) when there was none, e.g. a limit_req rejection.
+std::string upstream_label(const Record& record);
+
 std::string report_text(const Report& report);
 std::string report_json(const Report& report);
-// One self-contained page: no scripts or styles from anywhere else.
+// One self-contained page for a postmortem: headline, timeline, summaries and
+// the records; its scripts and styles are inline, it loads nothing.
 std::string report_html(const Report& report);
 
 // RFC 3339 (2026-11-21T23:30:10Z, fractions and offsets allowed) → ns since
