@@ -41,8 +41,6 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-}  // namespace
-
 uint64_t skipped_bytes(const Report& r) {
   uint64_t total = 0;
   for (const SkippedBytes& s : r.skipped) total += s.bytes;
