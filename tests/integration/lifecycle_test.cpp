@@ -22,11 +22,11 @@ std::string refused_server(const std::string& refused) {
   return "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n";
 }
 
-// A copy of Debian's nginx at path (a new inode each time).
+// A copy of the nginx under test at path (a new inode each time).
 void install_nginx_copy(const std::string& path) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   const std::string staged = path + ".new";
-  std::filesystem::copy_file("/usr/sbin/nginx", staged, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(nginx_under_test(), staged, std::filesystem::copy_options::overwrite_existing);
   std::filesystem::permissions(staged, std::filesystem::perms::owner_all);
   std::filesystem::rename(staged, path);
 }
@@ -53,7 +53,7 @@ TEST_F(Lifecycle, ReloadAndRestartKeepEveryErrorAttributed) {
   // Reload: new workers replace the old ones.
   const std::vector<pid_t> old_workers = s.nginx_workers();
   int status = -1;
-  run_command({"/usr/sbin/nginx", "-c", s.dir() + "/nginx.conf", "-p", s.dir(), "-s", "reload"}, &status);
+  run_command({nginx_under_test(), "-c", s.dir() + "/nginx.conf", "-p", s.dir(), "-s", "reload"}, &status);
   ASSERT_EQ(status, 0);
   ASSERT_TRUE(wait_until([&] { return !s.nginx_workers().empty() && s.nginx_workers() != old_workers; }, 10s));
   EXPECT_EQ(s.curl({url, url}), (std::vector<int>{502, 502}));

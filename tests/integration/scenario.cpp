@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -183,6 +184,11 @@ void Scenario::stop_nginx() {
   std::filesystem::remove(dir_ + "/nginx.pid");
 }
 
+std::string nginx_under_test() {
+  const char* binary = std::getenv("WHY502_TEST_NGINX");
+  return binary && *binary ? binary : "/usr/sbin/nginx";
+}
+
 void Scenario::start_nginx(const std::string& servers, int workers, int worker_connections,
                            const std::string& binary, bool daemon) {
   std::string conf = std::string(daemon ? "daemon on;" : "daemon off;") + "\nmaster_process on;\nworker_processes " +
@@ -202,6 +208,9 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
   conf = replace_all(conf, "{TLS_PORT}", std::to_string(tls_port_));
   conf = replace_all(conf, "{DIR}", dir_);
   std::ofstream(dir_ + "/nginx.conf") << conf;
+  // Where a source build logs until it has read error_log (its default
+  // error-log path is logs/error.log under -p).
+  std::filesystem::create_directories(dir_ + "/logs");
   nginx_ = std::make_unique<ChildProcess>(in_netns({binary, "-c", dir_ + "/nginx.conf", "-p", dir_}));
   if (daemon) {
     if (nginx_->wait_exit(10s) != 0) throw std::runtime_error("nginx did not start: " + nginx_->output());

@@ -15,6 +15,10 @@
 
 namespace why502::testing {
 
+// The nginx the suites run: $WHY502_TEST_NGINX (a build of the matrix, see
+// scripts/test-matrix.sh) or Debian's /usr/sbin/nginx.
+std::string nginx_under_test();
+
 struct AccessLine {
   std::string client;         // as why502 writes it: ip:port, [ip6]:port
   int status = 0;
@@ -54,7 +58,7 @@ class Scenario {
   // may use {PORT} and {TLS_PORT} and {DIR}; a /healthz location is added.
   // daemon: nginx detaches (a binary upgrade needs it); stopped by pid file.
   void start_nginx(const std::string& servers, int workers = 1, int worker_connections = 1024,
-                   const std::string& binary = "/usr/sbin/nginx", bool daemon = false);
+                   const std::string& binary = nginx_under_test(), bool daemon = false);
   // The master's pid from {DIR}/nginx.pid (a new master after a binary upgrade).
   pid_t nginx_master() const;
   // The master's children (its workers), from /proc.

@@ -1,4 +1,5 @@
-// Function symbols of an ELF file (dynamic and static tables), read with libelf.
+// Function symbols of an ELF file (dynamic and static tables) and the bytes of
+// one of its sections, read with libelf.
 #pragma once
 
 #include <string>
@@ -13,5 +14,14 @@ struct ElfFunctions {
 };
 
 ElfFunctions read_elf_functions(const std::string& path);
+
+struct ElfSection {
+  bool ok = false;
+  std::string error;  // why the file or the section could not be read
+  std::string bytes;
+};
+
+// The contents of the section called name (e.g. ".rodata").
+ElfSection read_elf_section(const std::string& path, const std::string& name);
 
 }  // namespace why502

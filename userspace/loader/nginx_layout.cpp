@@ -1,38 +1,163 @@
 #include "loader/nginx_layout.hpp"
 
-#include <fstream>
+#include <cstdint>
 #include <iterator>
 
 #include "loader/elf_symbols.hpp"
 
 namespace why502 {
+namespace {
 
-w5_nginx_layout default_nginx_layout() {
-  w5_nginx_layout l{};
-  l.r_connection = 0x8;
-  l.r_upstream = 0x48;
-  l.r_upstream_states = 0x50;
-  l.c_fd = 0x18;
-  l.c_log = 0x50;
-  l.c_sockaddr = 0x68;
-  l.log_connection = 0x10;
-  l.log_data = 0x28;
-  l.log_action = 0x40;
-  l.ctx_request = 0x8;
-  l.r_request_line = 0x3e0;  // Debian 1.22.1's configure flags; checked by userspace before use
-  l.ctx_current_request = 0x10;
-  l.u_peer = 0x10;
-  l.pc_connection = 0x0;
-  l.pc_name = 0x18;
-  l.state_size = 72;
-  l.state_status = 0x0;
-  l.state_response_time = 0x8;
-  l.state_connect_time = 0x10;
-  l.state_header_time = 0x18;
-  l.state_bytes_received = 0x30;
-  l.state_bytes_sent = 0x38;
-  l.state_peer = 0x40;
-  return l;
+// Which builds an offset holds for, from their configure arguments.
+bool any_build(const NginxBuildInfo&) { return true; }
+bool with_http_cache(const NginxBuildInfo& b) { return !b.has("--without-http-cache"); }
+bool without_http_cache(const NginxBuildInfo& b) { return b.has("--without-http-cache"); }
+bool with_compat(const NginxBuildInfo& b) { return b.has("--with-compat"); }
+bool without_compat(const NginxBuildInfo& b) { return !b.has("--with-compat"); }
+// --with-compat fixes every #if of ngx_http_headers_in_t (auto/modules defines
+// NGX_HTTP_GZIP, _DAV, _REALIP, _X_FORWARDED_FOR, _HEADERS), so what lies after
+// headers_in/headers_out depends on the version and the cache alone.
+bool compat_with_cache(const NginxBuildInfo& b) { return with_compat(b) && with_http_cache(b); }
+// `auto/configure --with-http_ssl_module --with-http_v2_module`, nothing else
+// that changes a struct (paths and compiler options do not).
+bool default_configure_ssl_v2(const NginxBuildInfo& b) {
+  return b.features == std::vector<std::string>{"--with-http_ssl_module", "--with-http_v2_module"};
+}
+
+constexpr unsigned v(unsigned major, unsigned minor, unsigned patch) { return major * 1000000 + minor * 1000 + patch; }
+
+struct Offset {
+  uint32_t w5_nginx_layout::*field;
+  const char* name;
+  uint32_t value;
+  bool (*holds_for)(const NginxBuildInfo&);
+  unsigned first, last;  // versions it was measured or derived for
+  // A field at the head of its struct or of a struct that has not changed in
+  // years: taken for versions outside [first, last] too. Otherwise such a
+  // version gets the nearest row and the layout says the field is assumed.
+  bool stable;
+};
+
+#define W5_FIELD(f) &w5_nginx_layout::f, #f
+
+// THE table of where why502 reads nginx's structs (x86-64). Derived with
+// scripts/nginx-layout.py (pahole on the DWARF of scripts/build-nginx.sh's
+// builds: 1.30.4 and 1.31.4, each "default" = auto/configure + ssl + v2, and
+// "nginxorg" = nginx.org's package configure line, --with-compat). Debian 12's
+// 1.22.1 (stripped, --with-compat --with-debug) was measured earlier with its
+// nginx-dev headers and cross-checked on the running binary (notes/nginx.md),
+// as were the stable fields on 1.18–1.29 builds. The BPF programs read every
+// number here; ngx_str_t {len 0, data 8}, ngx_array_t {elts 0, nelts 8} and
+// ngx_http_log_ctx_t.connection 0 are fixed in bpf/nginx_uprobes.bpf.h (the
+// script checks them too).
+constexpr Offset kOffsets[] = {
+    // ngx_http_request_s.connection: right after uint32_t signature.
+    {W5_FIELD(r_connection), 0x8, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_http_request_s.upstream / .upstream_states: after `ngx_http_cache_t *cache`,
+    // which only NGX_HTTP_CACHE builds have. 0x48/0x50 measured on all four matrix
+    // builds and Debian's; 0x40/0x48 derived from the source (one pointer fewer).
+    {W5_FIELD(r_upstream), 0x48, with_http_cache, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(r_upstream), 0x40, without_http_cache, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(r_upstream_states), 0x50, with_http_cache, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(r_upstream_states), 0x48, without_http_cache, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_http_request_s.request_line (ngx_str_t): after headers_in and headers_out,
+    // whose size varies with modules and versions (1.23 reworked header lists).
+    // Only measured builds get one; others get 0 and --capture-request is off.
+    {W5_FIELD(r_request_line), 0x3e0, compat_with_cache, v(1, 22, 1), v(1, 22, 1), false},  // Debian 1.22.1
+    {W5_FIELD(r_request_line), 0x378, compat_with_cache, v(1, 30, 4), v(1, 31, 4), false},  // nginxorg
+    {W5_FIELD(r_request_line), 0x340, default_configure_ssl_v2, v(1, 30, 4), v(1, 31, 4), false},  // default
+    // ngx_connection_s.fd / .log / .sockaddr: its head, no #if before them.
+    {W5_FIELD(c_fd), 0x18, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(c_log), 0x50, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(c_sockaddr), 0x68, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_log_s.connection / .data / .action.
+    {W5_FIELD(log_connection), 0x10, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(log_data), 0x28, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(log_action), 0x40, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_http_log_ctx_s.request / .current_request (after connection at 0).
+    {W5_FIELD(ctx_request), 0x8, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(ctx_current_request), 0x10, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_http_upstream_s.peer (an ngx_peer_connection_t, after two handlers).
+    {W5_FIELD(u_peer), 0x10, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_peer_connection_s.connection / .name (ngx_str_t *).
+    {W5_FIELD(pc_connection), 0x0, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(pc_name), 0x18, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // sizeof(ngx_http_upstream_state_t), the stride of r->upstream_states->elts.
+    // 1.31 added NGX_COMPAT_BEGIN(2) (uint64_t spare[2]) at its end: 88 bytes when
+    // built --with-compat (nginx.org's and most distributions' packages), 72
+    // without. 1.30.4 and Debian's 1.22.1 --with-compat have 72. Which 1.31.x
+    // added it was not checked, so 1.31.0–1.31.3 get the nearest row, assumed.
+    {W5_FIELD(state_size), 72, any_build, v(1, 18, 0), v(1, 30, 4), false},
+    {W5_FIELD(state_size), 72, without_compat, v(1, 31, 4), v(1, 31, 4), false},
+    {W5_FIELD(state_size), 88, with_compat, v(1, 31, 4), v(1, 31, 4), false},
+    // ngx_http_upstream_state_t's members (status, times, bytes, peer): unchanged.
+    {W5_FIELD(state_status), 0x0, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_response_time), 0x8, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_connect_time), 0x10, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_header_time), 0x18, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_bytes_received), 0x30, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_bytes_sent), 0x38, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    {W5_FIELD(state_peer), 0x40, any_build, v(1, 18, 0), v(1, 31, 4), true},
+};
+
+#undef W5_FIELD
+
+// Fields that may be 0 when no row fits: the BPF side skips them.
+bool optional_field(uint32_t w5_nginx_layout::*field) { return field == &w5_nginx_layout::r_request_line; }
+
+const Offset* first_row_of(uint32_t w5_nginx_layout::*field) {
+  for (const Offset& o : kOffsets)
+    if (o.field == field) return &o;
+  return nullptr;
+}
+
+unsigned distance(unsigned version, const Offset& o) {
+  if (version < o.first) return o.first - version;
+  if (version > o.last) return version - o.last;
+  return 0;
+}
+
+std::string build_name(const NginxBuildInfo& build) {
+  std::string name = (build.server.empty() ? "nginx" : build.server) + " " +
+                     (build.version.empty() ? "(version unknown)" : build.version);
+  if (build.configure.empty()) return name + ", configure arguments unknown";
+  if (with_compat(build)) name += ", --with-compat";
+  if (without_http_cache(build)) name += ", --without-http-cache";
+  return name;
+}
+
+}  // namespace
+
+NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
+  NginxLayout layout;
+  // A fork's own version numbers say nothing about nginx's structs: 0, unknown.
+  const unsigned version = build.server == "nginx" ? nginx_version_number(build.version) : 0;
+  std::string assumed, unknown;
+  const auto note = [](std::string& list, const char* name) { list += (list.empty() ? "" : ", ") + std::string(name); };
+  for (const Offset& field : kOffsets) {
+    if (&field != first_row_of(field.field)) continue;  // each field once
+    // The matching row nearest in version; distance 0: measured for it.
+    const Offset* best = nullptr;
+    for (const Offset& o : kOffsets)
+      if (o.field == field.field && o.holds_for(build) && (!best || distance(version, o) < distance(version, *best)))
+        best = &o;
+    if (best && distance(version, *best) != 0 && !best->stable) {
+      if (optional_field(field.field)) best = nullptr;
+      else note(assumed, field.name);
+    }
+    if (best) layout.offsets.*field.field = best->value;
+    else note(optional_field(field.field) ? unknown : assumed, field.name);  // stays 0
+  }
+  layout.description = build_name(build);
+  if (assumed.empty() && unknown.empty()) {
+    layout.description += ": layout measured for this build";
+    return layout;
+  }
+  layout.measured = false;
+  layout.description += ": not a measured build";
+  if (!assumed.empty()) layout.description += "; assumed from the nearest measured one: " + assumed;
+  if (!unknown.empty()) layout.description += "; unknown: " + unknown + " (--capture-request off)";
+  return layout;
 }
 
 std::string unusable_nginx_symbols(const std::string& binary_path) {
@@ -44,17 +169,13 @@ std::string unusable_nginx_symbols(const std::string& binary_path) {
 }
 
 NginxLayout nginx_layout_for(const std::string& binary_path) {
-  NginxLayout layout{default_nginx_layout(), "nginx x86-64, http cache built in"};
-  // nginx embeds its configure arguments (for "nginx -V") in the binary.
-  std::ifstream in(binary_path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.find("--without-http-cache") != std::string::npos) {
-    layout.offsets.r_upstream = 0x40;
-    layout.offsets.r_upstream_states = 0x48;
-    layout.offsets.r_request_line = 0x3d8;
-    layout.description = "nginx x86-64, built --without-http-cache";
+  NginxBuildInfo build;
+  if (const std::string error = read_nginx_build_info(binary_path, build); !error.empty()) {
+    NginxLayout layout = nginx_layout_for_build(build);
+    layout.description += " (" + error + ")";
+    return layout;
   }
-  return layout;
+  return nginx_layout_for_build(build);
 }
 
 }  // namespace why502

@@ -3,19 +3,25 @@
 
 #include <string>
 
+#include "loader/nginx_build_info.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
 
 struct NginxLayout {
   w5_nginx_layout offsets{};
-  std::string description;  // e.g. "nginx x86-64 (http cache built in)"
+  // False when some field was not measured for this version and build: the
+  // description names the fields taken from the nearest measured build.
+  bool measured = true;
+  // e.g. "nginx 1.31.4, --with-compat: layout measured for this build"; for
+  // the attach message and doctor.
+  std::string description;
 };
 
-// Offsets checked against Debian's nginx 1.22.1 and its headers; the only
-// layout change seen across 1.18–1.29 builds is the cache pointers that
-// --without-http-cache removes from ngx_http_request_t.
+// The offsets for a build, chosen from the table in nginx_layout.cpp by the
+// version and configure arguments the binary carries (what `nginx -V` prints).
 NginxLayout nginx_layout_for(const std::string& binary_path);
+NginxLayout nginx_layout_for_build(const NginxBuildInfo& build);
 
 // The functions the uprobes go on.
 inline constexpr const char* kNginxUprobeFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
@@ -23,8 +29,5 @@ inline constexpr const char* kNginxUprobeFunctions[] = {"ngx_log_error_core", "n
 // "" when binary_path has every kNginxUprobeFunctions symbol; else why not
 // (unreadable, or which symbol is missing), in words for a warning.
 std::string unusable_nginx_symbols(const std::string& binary_path);
-
-// The default layout (nginx built with the http cache).
-w5_nginx_layout default_nginx_layout();
 
 }  // namespace why502

@@ -1,0 +1,177 @@
+// Which offsets why502 reads nginx's structs at: chosen from what the binary
+// says about itself (its `nginx -V` strings), and checked against the debug
+// info of the matrix builds when scripts/build-nginx.sh has made them.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "loader/nginx_build_info.hpp"
+#include "loader/nginx_layout.hpp"
+
+namespace why502 {
+namespace {
+
+using namespace std::string_literals;
+
+// .rodata as nginx.c's literals leave it: NUL-separated, with neighbours.
+std::string rodata_of(const std::string& version, const std::string& configure) {
+  return "\0Server: \0nginx version: nginx/"s + version + "\n\0"s + "configure arguments:" + configure + "\n\0"s +
+         "nginx/" + version + "\0"s;
+}
+
+NginxBuildInfo build(const std::string& version, const std::string& configure) {
+  return parse_nginx_build_info(rodata_of(version, configure));
+}
+
+TEST(NginxBuildInfo, ReadsVersionAndConfigureArgumentsFromTheirLiterals) {
+  const NginxBuildInfo info =
+      build("1.31.4", " --prefix=/opt/n --with-cc-opt='-g -O2 -fPIC' --with-compat --with-http_v3_module"
+                      " --with-stream=dynamic --without-http-cache");
+  EXPECT_EQ(info.server, "nginx");
+  EXPECT_EQ(info.version, "1.31.4");
+  EXPECT_EQ(info.arguments[1], "--with-cc-opt=-g -O2 -fPIC");  // quoted, one argument
+  EXPECT_EQ(info.features, (std::vector<std::string>{"--with-compat", "--with-http_v3_module", "--without-http-cache"}));
+  EXPECT_TRUE(info.has("--with-compat"));
+  EXPECT_FALSE(info.has("--with-debug"));
+}
+
+TEST(NginxBuildInfo, OnlyALiteralsStartCountsNotTheTailOfAnotherString) {
+  const NginxBuildInfo info = parse_nginx_build_info("\0see nginx version: nginx/9.9.9\n\0"s);
+  EXPECT_EQ(info.version, "");
+  EXPECT_EQ(info.configure, "");
+}
+
+TEST(NginxBuildInfo, ForkNamesItselfAndVersionsParseOnlyAsThreeNumbers) {
+  const NginxBuildInfo info = parse_nginx_build_info("\0nginx version: openresty/1.21.4.1 (build)\n\0"s);
+  EXPECT_EQ(info.server, "openresty");
+  EXPECT_EQ(info.version, "1.21.4.1");
+  EXPECT_EQ(nginx_version_number("1.31.4"), 1031004u);
+  EXPECT_EQ(nginx_version_number("1.21.4.1"), 0u);
+  EXPECT_EQ(nginx_version_number("1.x.4"), 0u);
+  EXPECT_EQ(nginx_version_number(""), 0u);
+}
+
+const char* kNginxOrgConfigure =
+    " --prefix=/etc/nginx --with-compat --with-file-aio --with-threads --with-http_ssl_module"
+    " --with-http_v2_module --with-http_v3_module --with-stream --with-cc-opt='-g -O2'";
+
+TEST(NginxLayoutTable, NginxOrgPackagesOf131HaveTheLongerUpstreamState) {
+  const NginxLayout layout = nginx_layout_for_build(build("1.31.4", kNginxOrgConfigure));
+  EXPECT_TRUE(layout.measured) << layout.description;
+  EXPECT_EQ(layout.offsets.state_size, 88u);  // NGX_COMPAT_BEGIN(2) at its end
+  EXPECT_EQ(layout.offsets.r_request_line, 0x378u);
+  EXPECT_EQ(layout.offsets.r_upstream, 0x48u);
+  EXPECT_EQ(build("1.31.4", kNginxOrgConfigure).version, "1.31.4");
+  // The same version without --with-compat: the 72-byte state.
+  const NginxLayout plain =
+      nginx_layout_for_build(build("1.31.4", " --prefix=/x --with-http_ssl_module --with-http_v2_module"));
+  EXPECT_TRUE(plain.measured) << plain.description;
+  EXPECT_EQ(plain.offsets.state_size, 72u);
+  EXPECT_EQ(plain.offsets.r_request_line, 0x340u);
+}
+
+TEST(NginxLayoutTable, DebiansBuildKeepsItsMeasuredOffsets) {
+  const NginxLayout layout = nginx_layout_for_build(
+      build("1.22.1", " --with-cc-opt='-g -O2' --prefix=/usr/share/nginx --with-compat --with-debug --with-pcre-jit"
+                      " --with-http_ssl_module --with-stream=dynamic"));
+  EXPECT_TRUE(layout.measured) << layout.description;
+  EXPECT_EQ(layout.offsets.state_size, 72u);
+  EXPECT_EQ(layout.offsets.r_request_line, 0x3e0u);
+  EXPECT_EQ(layout.offsets.r_upstream_states, 0x50u);
+}
+
+TEST(NginxLayoutTable, WithoutTheHttpCacheTheUpstreamPointersMoveUp) {
+  const NginxLayout layout =
+      nginx_layout_for_build(build("1.30.4", " --with-compat --without-http-cache --with-http_ssl_module"));
+  EXPECT_EQ(layout.offsets.r_upstream, 0x40u);
+  EXPECT_EQ(layout.offsets.r_upstream_states, 0x48u);
+  // No measured build has that request line: capture is off, and it says so.
+  EXPECT_EQ(layout.offsets.r_request_line, 0u);
+  EXPECT_FALSE(layout.measured);
+  EXPECT_NE(layout.description.find("unknown: r_request_line"), std::string::npos) << layout.description;
+}
+
+TEST(NginxLayoutTable, AnUnmeasuredVersionNamesWhatWasAssumed) {
+  const NginxLayout layout = nginx_layout_for_build(build("1.33.0", kNginxOrgConfigure));
+  EXPECT_FALSE(layout.measured);
+  EXPECT_EQ(layout.offsets.state_size, 88u);  // the nearest measured: 1.31.4 --with-compat
+  EXPECT_EQ(layout.offsets.r_request_line, 0u);
+  EXPECT_EQ(layout.offsets.c_fd, 0x18u);  // stable fields carry over
+  EXPECT_NE(layout.description.find("assumed from the nearest measured one: state_size"), std::string::npos)
+      << layout.description;
+}
+
+TEST(NginxLayoutTable, AForkOrABinaryWithoutVersionGetsOnlyStableFieldsForCertain) {
+  for (const NginxBuildInfo& b : {parse_nginx_build_info(""), build("1.21.4.1", kNginxOrgConfigure)}) {
+    const NginxLayout layout = nginx_layout_for_build(b);
+    EXPECT_FALSE(layout.measured);
+    EXPECT_EQ(layout.offsets.r_connection, 0x8u);
+    EXPECT_EQ(layout.offsets.r_request_line, 0u);
+    EXPECT_NE(layout.description.find("state_size"), std::string::npos) << layout.description;
+  }
+}
+
+// The table against pahole's reading of each matrix build's DWARF
+// (scripts/nginx-layout.py). scripts/test-matrix.sh builds them first.
+TEST(NginxLayoutTable, AgreesWithTheDebugInfoOfEveryMatrixBuild) {
+  const std::filesystem::path matrix = WHY502_SOURCE_DIR "/build/nginx-matrix";
+  std::string binaries;
+  if (std::filesystem::is_directory(matrix))
+    for (const auto& entry : std::filesystem::directory_iterator(matrix))
+      if (std::filesystem::exists(entry.path() / "prefix/sbin/nginx"))
+        binaries += " '" + (entry.path() / "prefix/sbin/nginx").string() + "'";
+  if (binaries.empty()) GTEST_SKIP() << "no nginx builds in " << matrix << ": run scripts/build-nginx.sh";
+  const std::string command = "python3 " WHY502_SOURCE_DIR "/scripts/nginx-layout.py --json" + binaries;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  ASSERT_TRUE(pipe);
+  std::string out;
+  char chunk[4096];
+  while (size_t n = fread(chunk, 1, sizeof(chunk), pipe.get())) out.append(chunk, n);
+  const nlohmann::json results = nlohmann::json::parse(out);
+  ASSERT_FALSE(results.empty());
+  for (const auto& r : results) {
+    const std::string binary = r["binary"];
+    ASSERT_FALSE(r.contains("error")) << binary << ": " << r["error"];
+    const NginxLayout layout = nginx_layout_for(binary);
+    EXPECT_TRUE(layout.measured) << binary << ": " << layout.description;
+    const auto& dwarf = r["offsets"];
+    const w5_nginx_layout& l = layout.offsets;
+    const std::pair<const char*, uint32_t> ours[] = {
+        {"r_connection", l.r_connection},
+        {"r_upstream", l.r_upstream},
+        {"r_upstream_states", l.r_upstream_states},
+        {"r_request_line", l.r_request_line},
+        {"c_fd", l.c_fd},
+        {"c_log", l.c_log},
+        {"c_sockaddr", l.c_sockaddr},
+        {"log_connection", l.log_connection},
+        {"log_data", l.log_data},
+        {"log_action", l.log_action},
+        {"ctx_request", l.ctx_request},
+        {"ctx_current_request", l.ctx_current_request},
+        {"u_peer", l.u_peer},
+        {"pc_connection", l.pc_connection},
+        {"pc_name", l.pc_name},
+        {"state_size", l.state_size},
+        {"state_status", l.state_status},
+        {"state_response_time", l.state_response_time},
+        {"state_connect_time", l.state_connect_time},
+        {"state_header_time", l.state_header_time},
+        {"state_bytes_received", l.state_bytes_received},
+        {"state_bytes_sent", l.state_bytes_sent},
+        {"state_peer", l.state_peer},
+    };
+    for (const auto& [name, value] : ours) EXPECT_EQ(dwarf.at(name).get<uint32_t>(), value) << binary << " " << name;
+    // What the BPF programs take as fixed.
+    for (const auto& [name, value] : {std::pair{"ctx_connection", 0}, {"str_len", 0}, {"str_data", 8},
+                                      {"array_elts", 0}, {"array_nelts", 8}})
+      EXPECT_EQ(dwarf.at(name).get<int>(), value) << binary << " " << name;
+  }
+}
+
+}  // namespace
+}  // namespace why502
