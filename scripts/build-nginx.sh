@@ -11,7 +11,8 @@
 # Each build goes to build/nginx-matrix/VERSION-FLAVOUR/ and is reused while the
 # archive's sha256 and the configure line stay the same. Prints one line per build
 # on stdout: "VERSION-FLAVOUR BINARY"; progress and timings go to stderr.
-# $WHY502_NGINX_FLAVOURS picks flavours (default "default nginxorg").
+# $WHY502_NGINX_FLAVOURS picks flavours (default "default nginxorg");
+# $WHY502_NGINX_BUILDS, if set, only these VERSION-FLAVOUR builds (test.sh's two).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,6 +61,7 @@ build_one() {  # archive flavour
   local version
   version=$(basename "$archive" .tar.gz)
   version=${version#nginx-}
+  if [[ -n ${WHY502_NGINX_BUILDS:-} && " $WHY502_NGINX_BUILDS " != *" $version-$flavour "* ]]; then return 0; fi
   local dir=$cache/$version-$flavour
   local args cflags
   args=$(configure_args "$flavour")

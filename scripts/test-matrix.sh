@@ -10,7 +10,9 @@
 # one archive (default ../shared/nginx-src next to the repo). Without them only
 # the Debian leg runs, and the last line says how to run the rest.
 # BUILD_DIR (default build) is the CMake build; WHY502_MATRIX_FILTER overrides
-# the gtest filter of the suites.
+# the gtest filter of the suites; WHY502_MATRIX_DEBIAN=0 leaves out the Debian
+# leg (test.sh has run every suite against it already); WHY502_NGINX_BUILDS
+# picks builds (see scripts/build-nginx.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then
@@ -56,7 +58,9 @@ if [[ -e $source ]]; then
   fi
 fi
 
-leg "Debian /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*: //')" suites /usr/sbin/nginx
+if [[ ${WHY502_MATRIX_DEBIAN:-1} != 0 ]]; then
+  leg "Debian /usr/sbin/nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*: //')" suites /usr/sbin/nginx
+fi
 for line in "${builds[@]}"; do
   leg "nginx ${line%% *}" suites "${line#* }"
 done

@@ -46,11 +46,16 @@ if stage "install dependencies" scripts/install-deps.sh; then
     # and 20 s of the always-on soak (serve --lean, reloads and an upgrade).
     stage "soak smoke" scripts/soak.py --seconds 10 --why502 "$build_dir/why502"
     stage "always-on soak smoke" scripts/soak.py --always-on --seconds 20 --why502 "$build_dir/why502"
+    # The suites that read nginx's memory against nginx built from source
+    # (../shared/nginx-src): nginx.org's flavour of 1.31.4 and the default
+    # configure of 1.30.4, within CI's time (scripts/test-matrix.sh runs all four).
+    stage "nginx build matrix" env WHY502_MATRIX_DEBIAN=0 WHY502_NGINX_BUILDS="1.31.4-nginxorg 1.30.4-default" \
+      scripts/test-matrix.sh
     # The .deb: built, installed with apt, run, verified, purged.
     stage "Debian package" tests/package/install_test.sh
   else
     for s in "unit tests" "integration tests (root)" "benchmark smoke" "soak smoke" "always-on soak smoke" \
-             "Debian package"; do not_run "$s" "the build failed"; done
+             "nginx build matrix" "Debian package"; do not_run "$s" "the build failed"; done
   fi
   # The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
   # a finding fails the test whose process hit it. Built by clang in the fuzz
