@@ -44,7 +44,7 @@ inline constexpr int kUsageExit = 2;
 // flags that the parser, the man page test and the completion test read.
 void define_command_line(CLI::App& app, CommandLine& line);
 
-// "why502 0.1.0 (commit 1a2b3c4d5e6f)": the version and what it was built from.
+// "why502 <version> (commit <git describe>)": the version and what it was built from.
 std::string version_line();
 
 // Parses argv (argv[0] is the program). --help and --version print to out,
