@@ -110,4 +110,5 @@ tracer_pid=""
 echo
 echo "== nginx's access log, for comparison:"
 cat "$work/access.log"
-echo "== $(tail -n1 "$work/why502.err")"
+# The summary: records, events and lost events (the line that counts them).
+echo "== $(grep -m1 " gateway errors, " "$work/why502.err")"
