@@ -50,6 +50,19 @@ def fail(message):
     sys.exit(2)
 
 
+def check_host(why502, tools):
+    """What every load script needs: root, the tools, a built why502, two CPUs."""
+    if os.geteuid() != 0:
+        fail("run as root (why502 needs CAP_BPF and CAP_PERFMON; bpf_stats needs sysctl)")
+    for tool in tools:
+        if not shutil.which(tool):
+            fail("%s is not installed (scripts/install-deps.sh --bench)" % tool)
+    if not os.access(why502, os.X_OK):
+        fail("%s is not built (scripts/build.sh)" % why502)
+    if os.cpu_count() < 2:
+        fail("needs 2 CPUs: nginx on one, the load and why502 on the other")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -271,15 +284,7 @@ def main():
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, records)")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        fail("run as root (why502 needs CAP_BPF and CAP_PERFMON; bpf_stats needs sysctl)")
-    for tool in ("nginx", "wrk", "bpftool", "taskset"):
-        if not shutil.which(tool):
-            fail("%s is not installed (scripts/install-deps.sh --bench)" % tool)
-    if not os.access(args.why502, os.X_OK):
-        fail("%s is not built (scripts/build.sh)" % args.why502)
-    if os.cpu_count() < 2:
-        fail("needs 2 CPUs: nginx on one, the load and why502 on the other")
+    check_host(args.why502, ("nginx", "wrk", "bpftool", "taskset"))
     modes = tuple(m for m in MODES if m in args.modes.split(","))
     if "off" not in modes or len(modes) < 2:
         fail("--modes needs off and at least one of %s" % ", ".join(TRACED_MODES))

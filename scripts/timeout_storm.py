@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench import fail, free_port, wait_for_port  # scripts/bench.py, next to this one
+from bench import check_host, fail, free_port, wait_for_port  # scripts/bench.py, next to this one
 
 PR_SET_PDEATHSIG = 1
 
@@ -147,15 +147,7 @@ def main():
     parser.add_argument("--why502", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "why502"))
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        fail("run as root (why502 needs CAP_BPF and CAP_PERFMON)")
-    for tool in ("nginx", "wrk", "taskset"):
-        if not shutil.which(tool):
-            fail("%s is not installed (scripts/install-deps.sh --bench)" % tool)
-    if not os.access(args.why502, os.X_OK):
-        fail("%s is not built (scripts/build.sh)" % args.why502)
-    if os.cpu_count() < 2:
-        fail("needs 2 CPUs: nginx on one, the load and why502 on the other")
+    check_host(args.why502, ("nginx", "wrk", "taskset"))
 
     workdir = tempfile.mkdtemp(prefix="why502-storm-")
     crowd, listeners, proxy, tracer = [], [], None, None
