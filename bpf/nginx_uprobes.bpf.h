@@ -124,6 +124,17 @@ static __always_inline __u64 connection_number(const struct w5_nginx_layout *l, 
 	return log ? user_u64(log + l->log_connection) : 0;
 }
 
+/* c->requests, which tells the requests of one client connection apart (an
+ * earlier one may have left its memory to this one); 0, unknown, unless
+ * c->number reads back as the connection's number, so that a wrong offset in
+ * a layout leaves the engine as it was without it. */
+static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l, __u64 c, __u64 number)
+{
+	if (!c || !l->c_requests || !number || user_u64(c + l->c_number) != number)
+		return 0;
+	return (__u32)user_u64(c + l->c_requests);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, const char *fmt)
 {
@@ -150,6 +161,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		return 0;
 	e->request = r;
 	e->connection = user_u64(log + l->log_connection);
+	e->requests = connection_requests(l, client_conn, e->connection);
 	e->level = (__u32)level;
 	e->err = err;
 	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
@@ -228,6 +240,7 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	e->status = (__u32)status;
 
 	e->connection = connection_number(l, client_conn);
+	e->requests = connection_requests(l, client_conn, e->connection);
 	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
 	e->client_sk = (__u64)fd_to_sock(connection_fd(l, client_conn));
 

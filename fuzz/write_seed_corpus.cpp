@@ -198,6 +198,16 @@ std::vector<Scenario> scenarios() {
                  {bytes_of(nginx_log(t, "connect() failed", ECONNREFUSED, "connecting to upstream")),
                   bytes_of(client_response(t + 100, 200))}});
 
+  // --lean: no client echo; why502 read in the worker's memory that the request ended.
+  auto ended = event<w5_request_ended>(W5_EV_REQUEST_ENDED, t + kSecond, kWorker);
+  ended.h.tid = 0;
+  ended.request = 0x5555000010;
+  ended.connection = 7;
+  ended.requests = 1;
+  auto lean_failure = nginx_log(t, "connect() failed", ECONNREFUSED, "connecting to upstream");
+  lean_failure.requests = 1;
+  all.push_back({"recovered_under_lean", {bytes_of(lean_failure), bytes_of(ended)}});
+
   auto fork = event<w5_process_fork>(W5_EV_PROCESS_FORK, t, 1000);
   fork.parent_tgid = 1000;
   fork.child_tgid = kWorker;

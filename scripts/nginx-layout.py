@@ -27,6 +27,8 @@ FIELDS = [
     ("c_fd", "ngx_connection_s", "fd"),
     ("c_log", "ngx_connection_s", "log"),
     ("c_sockaddr", "ngx_connection_s", "sockaddr"),
+    ("c_number", "ngx_connection_s", "number"),
+    ("c_requests", "ngx_connection_s", "requests"),
     ("log_connection", "ngx_log_s", "connection"),
     ("log_data", "ngx_log_s", "data"),
     ("log_action", "ngx_log_s", "action"),

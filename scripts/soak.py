@@ -10,7 +10,9 @@ and every 502 is either reported or counted as lost.
 an nginx reload every --reload-every seconds and a binary upgrade (USR2 to a
 new file at the same path) halfway. Every gateway error must be in /metrics,
 no event may be lost, the table of pending failures must stay within its
-capacity, and on runs of 300 s or more why502's memory must stay flat.
+capacity and empty within seconds once the traffic stops (every failure was
+retried, or answered with a gateway error), and on runs of 300 s or more
+why502's memory must stay flat.
 
 Usage: sudo scripts/soak.py [--seconds 60] [--idle 10000] [--why502 build/why502]
        sudo scripts/soak.py --always-on [--seconds 60] [--reload-every 3]
@@ -184,6 +186,7 @@ def wait_until(done, timeout, what):
 
 
 STEADY_STATE_S = 300
+PENDING_DRAIN_S = 10
 
 
 def always_on(args):
@@ -245,6 +248,13 @@ def always_on(args):
         time.sleep(1.0)  # every gateway error must be in /metrics within a second
         logged = sum(bench.count_status(access_log, status) for status in ("502", "503", "504"))
         final = metrics(tracer.listen)
+        # Every request is over: each pending failure is read to be (once a
+        # second, a second after it was logged), or its worker is gone.
+        drained_by = time.monotonic() + PENDING_DRAIN_S
+        left = final.get("why502_pending_requests", -1)
+        while left != 0 and time.monotonic() < drained_by:
+            time.sleep(0.1)
+            left = metrics(tracer.listen).get("why502_pending_requests", -1)
         counted = final.get("why502_gateway_errors_total", 0)
         lost = final.get("why502_events_lost_total", -1)
         records, _ = tracer.stop()
@@ -278,6 +288,8 @@ def always_on(args):
             failures.append("/metrics has no why502_pending_requests or its capacity")
         elif max(pending) > capacity:
             failures.append("the table of pending failures held %d, over its capacity %d" % (max(pending), capacity))
+        if left != 0:
+            failures.append("%d failures still pending %d s after the traffic stopped" % (left, PENDING_DRAIN_S))
     finally:
         for load in loads:
             if load.poll() is None:

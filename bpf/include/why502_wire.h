@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #endif
 
-#define W5_WIRE_VERSION 1
+#define W5_WIRE_VERSION 2
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
@@ -56,6 +56,10 @@ enum w5_event_type {
 	W5_EV_REQUEST_LINE = 13,
 	/* A traced process, or a process named nginx, executed a new binary. */
 	W5_EV_PROCESS_EXEC = 14,
+	/* Made in userspace, not by BPF: a request with failed attempts is over
+	 * without an error page (nginx recovered, or the client went away), read
+	 * from the worker's memory (cli/request_liveness). Since wire version 2. */
+	W5_EV_REQUEST_ENDED = 15,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -113,6 +117,10 @@ struct w5_ngx_log {
 	char peer[W5_NAME_LEN];  /* u->peer.name */
 	char fmt[W5_FMT_LEN];
 	char action[W5_ACTION_LEN];
+	/* c->requests of the client connection: which of its requests this is
+	 * (an HTTP/2 stream's own count); 0 when unknown (wire version 1, or
+	 * c->number did not read back as the connection number). Was padding. */
+	__u32 requests;
 };
 
 struct w5_ngx_error_page {
@@ -124,7 +132,7 @@ struct w5_ngx_error_page {
 	__u32 n_states; /* entries of r->upstream_states; states[] holds the last
 			 * min(n_states, W5_MAX_STATES) of them */
 	__u32 has_upstream;
-	__u32 pad;
+	__u32 requests; /* as in w5_ngx_log (was padding in wire version 1) */
 	struct w5_addr client;
 	char peer[W5_NAME_LEN]; /* u->peer.name: last peer tried or the group name */
 	struct w5_upstream_state states[W5_MAX_STATES];
@@ -256,6 +264,18 @@ struct w5_nginx_layout {
 	__u32 state_peer;
 	__u32 ctx_request;
 	__u32 r_request_line; /* ngx_str_t; build-dependent (after headers_in/out) */
+	__u32 c_number;       /* ngx_connection_t.number: checks c_requests */
+	__u32 c_requests;     /* ngx_connection_t.requests */
+	__u32 pad;
+};
+
+/* See W5_EV_REQUEST_ENDED: the request (w5_ngx_log's request, connection and
+ * requests) whose failed attempts ended without an error page. */
+struct w5_request_ended {
+	struct w5_header h; /* tgid: the worker; tid 0 */
+	__u64 request;
+	__u64 connection;
+	__u32 requests;
 	__u32 pad;
 };
 

@@ -156,14 +156,13 @@ std::string stale_bytes(const std::string& bytes) {
       check_tail(e.peer, "ngx_log.peer", out);
       check_tail(e.fmt, "ngx_log.fmt", out);
       check_tail(e.action, "ngx_log.action", out);
-      constexpr size_t kEnd = offsetof(w5_ngx_log, action) + sizeof(e.action);
+      constexpr size_t kEnd = offsetof(w5_ngx_log, requests) + sizeof(e.requests);
       check_zero(bytes.data() + kEnd, sizeof(e) - kEnd, "ngx_log's trailing padding", out);
       break;
     }
     case W5_EV_NGX_ERROR_PAGE: {
       const auto e = as<w5_ngx_error_page>(bytes);
       check_tail(e.peer, "error_page.peer", out);
-      check_zero(&e.pad, sizeof(e.pad), "error_page.pad", out);
       for (const w5_upstream_state& st : e.states) {
         check_tail(st.peer, "error_page.states.peer", out);
         check_zero(&st.pad, sizeof(st.pad), "error_page.states.pad", out);

@@ -167,6 +167,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
   cases.push_back({"oom_victim: no address", make_oom_victim(sec(1), 101), make_oom_victim(sec(1), 101)});
   cases.push_back({"request_line: no address field", make_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
                    make_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
+  cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
+                   make_request_ended(sec(1), 0x10, 7, 2)});
   return cases;
 }
 

@@ -1576,6 +1576,102 @@ TEST(EngineRecovery, AnotherStreamOnTheSameHttp2ConnectionDoesNotEndAFailure) {
   EXPECT_EQ(h.engine().stats().superseded_requests, 0u);
 }
 
+TEST(EngineRecovery, TheNextRequestOfAKeepaliveConnectionAtTheSameAddressEndsTheEarlierOne) {
+  EngineHarness h(lean());
+  // Request 1 of connection 1 fails once, and its retry works (nothing seen).
+  h.feed(make_log({.ts = sec(490), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .requests = 1}));
+  // Request 2 of the same connection, in the same memory, is reset.
+  h.feed(make_log({.ts = sec(491), .request = kReq1, .connection = 1, .fmt = "recv() failed", .err = ECONNRESET,
+                   .action = kReadingHeader, .peer = kBackendName, .client = kClientA, .client_sk = kClientSk1,
+                   .requests = 2}));
+  EXPECT_EQ(h.engine().stats().superseded_requests, 1u);
+  h.feed(make_error_page({.ts = sec(491.001), .request = kReq1, .connection = 1, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {connected_no_header(kBackendName, 502, 1)}, .requests = 2}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::reset) << dump(h.records()[0]);
+  EXPECT_EQ(lines_with(h.records()[0], "refused"), 0) << dump(h.records()[0]);
+  EXPECT_EQ(h.engine().stats().pending_requests, 0u);
+}
+
+TEST(EngineRecovery, ARequestNumberNotKnownOnOneSideMatchesAsBefore) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(492), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(492.001), .request = kReq1, .connection = 1, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {not_connected(kBackendName)}, .requests = 5}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::refused) << dump(h.records()[0]);
+  EXPECT_FALSE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+  EXPECT_EQ(h.engine().stats().superseded_requests, 0u);
+}
+
+TEST(EngineRecovery, ARequestReadToBeOverLeavesTheTable) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(493), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .requests = 3}));
+  h.feed(make_log({.ts = sec(493), .request = kReq2, .connection = 2, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientB,
+                   .client_sk = kClientSk2, .requests = 1}));
+  ASSERT_EQ(h.engine().stats().pending_requests, 2u);
+  h.feed(make_request_ended(sec(494.5), kReq1, 1, 3));
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  EXPECT_EQ(h.engine().stats().ended_requests, 1u);
+  EXPECT_TRUE(h.records().empty()) << dump(h.records());
+  // Its client socket is free for the next connection: nothing is superseded.
+  h.feed(make_log({.ts = sec(495), .request = kReq1, .connection = 9, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .requests = 1}));
+  EXPECT_EQ(h.engine().stats().superseded_requests, 0u);
+  EXPECT_EQ(h.engine().stats().pending_requests, 2u);
+}
+
+TEST(EngineRecovery, AnAnswerAboutAnEarlierRequestLeavesTheOneNowAtItsAddress) {
+  EngineHarness h(lean());
+  h.feed(make_log({.ts = sec(496), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .requests = 3}));
+  h.feed(make_log({.ts = sec(496.5), .request = kReq1, .connection = 1, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .requests = 4}));
+  // The check read request 3 to be over; request 4 has its memory now.
+  h.feed(make_request_ended(sec(497), kReq1, 1, 3));
+  h.feed(make_request_ended(sec(497), kReq1, 2, 4));  // another connection's request 4: not this one
+  EXPECT_EQ(h.engine().stats().pending_requests, 1u);
+  EXPECT_EQ(h.engine().stats().ended_requests, 0u);
+  h.feed(make_error_page({.ts = sec(497.1), .request = kReq1, .connection = 1, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {not_connected(kBackendName)}, .requests = 4}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_FALSE(h.records()[0].nginx_error.empty()) << dump(h.records()[0]);
+}
+
+TEST(EngineRecovery, ThePendingRequestsToCheckAreTheOldestPastTheirAge) {
+  Engine engine(lean());
+  std::vector<Record> out;
+  for (uint64_t i = 0; i < 5; ++i)
+    engine.handle(make_log({.ts = sec(500 + static_cast<double>(i)), .request = kReq1 + i * 0x1000,
+                            .connection = 10 + i, .fmt = "connect() failed", .err = ECONNREFUSED,
+                            .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                            .requests = static_cast<uint32_t>(i + 1)}),
+                  out);
+  // At 504.5 s, those logged 2 s ago or more: 500, 501, 502; at most 2.
+  const auto due = engine.pending_older_than(sec(504.5), sec(2), 2);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].request, kReq1);
+  EXPECT_EQ(due[0].connection, 10u);
+  EXPECT_EQ(due[0].requests, 1u);
+  EXPECT_EQ(due[0].tgid, kWorker);
+  EXPECT_EQ(due[1].request, kReq1 + 0x1000);
+  EXPECT_EQ(engine.pending_older_than(sec(504.5), sec(2), 100).size(), 3u);
+  EXPECT_TRUE(engine.pending_older_than(sec(500.5), sec(2), 100).empty());
+}
+
 TEST(EngineRecovery, TheSameAddressInAnotherWorkerEndsNothing) {
   EngineHarness h(lean());
   h.feed(make_log({.ts = sec(490), .pid = 1001, .request = kReq1, .connection = 1, .fmt = "connect() failed",

@@ -105,6 +105,7 @@ struct Log {
   w5_addr client{};
   uint64_t client_sk = 0;  // the client's kernel sock; set only when the request has an upstream
   w5_addr upstream_local{};  // nginx's end of the upstream socket
+  uint32_t requests = 0;     // c->requests; 0 unknown
 };
 
 inline w5_ngx_log make_log(const Log& l) {
@@ -122,6 +123,7 @@ inline w5_ngx_log make_log(const Log& l) {
   set_str(e.peer, l.peer);
   set_str(e.fmt, l.fmt);
   set_str(e.action, l.action);
+  e.requests = l.requests;
   return e;
 }
 
@@ -161,6 +163,7 @@ struct ErrorPage {
   w5_addr client{};
   std::vector<State> states;
   int n_states = -1;  // -1: states.size()
+  uint32_t requests = 0;  // c->requests; 0 unknown
 };
 
 inline w5_ngx_error_page make_error_page(const ErrorPage& p) {
@@ -172,6 +175,7 @@ inline w5_ngx_error_page make_error_page(const ErrorPage& p) {
   e.status = p.status;
   e.n_states = p.n_states >= 0 ? static_cast<uint32_t>(p.n_states) : static_cast<uint32_t>(p.states.size());
   e.has_upstream = p.has_upstream ? 1 : 0;
+  e.requests = p.requests;
   e.client = p.client;
   if (p.has_upstream) set_str(e.peer, p.peer);
   // Like the BPF side: with more states than fit, the last W5_MAX_STATES.
@@ -187,6 +191,17 @@ inline w5_ngx_error_page make_error_page(const ErrorPage& p) {
     w.bytes_sent = s.bytes_sent;
     set_str(w.peer, s.peer);
   }
+  return e;
+}
+
+// why502 read in the worker's memory that a pending request is over.
+inline w5_request_ended make_request_ended(uint64_t ts, uint64_t request, uint64_t connection, uint32_t requests,
+                                           uint32_t pid = kWorker) {
+  w5_request_ended e{};
+  e.h = header(W5_EV_REQUEST_ENDED, sizeof(e), ts, pid, 0);
+  e.request = request;
+  e.connection = connection;
+  e.requests = requests;
   return e;
 }
 

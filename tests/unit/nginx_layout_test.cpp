@@ -95,6 +95,30 @@ TEST(NginxLayoutTable, WithoutTheHttpCacheTheUpstreamPointersMoveUp) {
   EXPECT_NE(layout.description.find("unknown: r_request_line"), std::string::npos) << layout.description;
 }
 
+// ngx_connection_s.number/.requests move with the #if'd ssl and quic pointers.
+TEST(NginxLayoutTable, TheConnectionsRequestCountMovesWithSslAndQuic) {
+  struct Case {
+    const char* version;
+    std::string configure;
+    uint32_t number;
+  } cases[] = {
+      {"1.22.1", " --with-debug --with-compat --with-http_ssl_module", 0xc8},  // Debian 12: no quic yet
+      {"1.31.4", kNginxOrgConfigure, 0xd0},                                   // --with-compat: ssl and quic
+      {"1.30.4", " --with-http_ssl_module --with-http_v2_module", 0xc8},
+      {"1.30.4", " --with-http_v2_module", 0xc0},
+      {"1.30.4", " --with-http_ssl_module --with-http_v3_module", 0xd0},
+  };
+  for (const Case& c : cases) {
+    const NginxLayout layout = nginx_layout_for_build(build(c.version, c.configure));
+    EXPECT_EQ(layout.offsets.c_number, c.number) << c.version << c.configure;
+    EXPECT_EQ(layout.offsets.c_requests, c.number + 16) << c.version << c.configure;
+  }
+  // A fork says nothing of its structs: unknown, and said.
+  const NginxLayout fork = nginx_layout_for_build(parse_nginx_build_info(""));
+  EXPECT_EQ(fork.offsets.c_requests, 0u);
+  EXPECT_NE(fork.description.find("c_number and c_requests"), std::string::npos) << fork.description;
+}
+
 TEST(NginxLayoutTable, AnUnmeasuredVersionNamesWhatWasAssumed) {
   const NginxLayout layout = nginx_layout_for_build(build("1.33.0", kNginxOrgConfigure));
   EXPECT_FALSE(layout.measured);
@@ -148,6 +172,8 @@ TEST(NginxLayoutTable, AgreesWithTheDebugInfoOfEveryMatrixBuild) {
         {"c_fd", l.c_fd},
         {"c_log", l.c_log},
         {"c_sockaddr", l.c_sockaddr},
+        {"c_number", l.c_number},
+        {"c_requests", l.c_requests},
         {"log_connection", l.log_connection},
         {"log_data", l.log_data},
         {"log_action", l.log_action},

@@ -67,6 +67,14 @@ class AgeOrderedMap {
     return true;
   }
 
+  // Calls f(key, value) from the least recently touched entry on, as long as
+  // it returns true.
+  template <typename F>
+  void for_each_oldest_first(F&& f) const {
+    for (const Slot* slot = oldest_; slot && f(slot->first, slot->second.value); slot = slot->second.newer) {
+    }
+  }
+
   // The least recently touched entry, or null when the map is empty.
   const Key* oldest_key() const { return oldest_ ? &oldest_->first : nullptr; }
   const Value* oldest_value() const { return oldest_ ? &oldest_->second.value : nullptr; }

@@ -115,6 +115,8 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
           if (std::string line = plausible_request_line(e); !line.empty())
             request_lines_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(line);
+        } else if constexpr (std::is_same_v<T, w5_request_ended>) {
+          on_request_ended(e);
         }
       },
       event);
@@ -163,7 +165,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
-  PendingRequest& p = pending_for(key, e.client_sk);
+  PendingRequest& p = pending_for(key, e.requests, e.client_sk);
   p.last_ts_ns = e.h.ts_ns;
   p.client = e.client;
   if (e.client_sk != 0) {
@@ -193,7 +195,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   if (e.client_sk != 0) supersede_on_socket(e.h.tgid, e.client_sk, e.connection);
   const RequestAddress address{e.h.tgid, e.request};
   if (PendingRequest* found = pending_.find(address)) {
-    if (found->connection == e.connection)
+    if (found->connection == e.connection && same_request_number(*found, e.requests))
       p = std::move(*found);  // its connection number and socket stay readable for forget()
     else
       ++stats_.superseded_requests;  // an earlier request at this address, long gone
@@ -530,14 +532,13 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
 // What made nginx mark the peers failed: this worker's last failure on each
 // peer within the last ten minutes, newest first.
 void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const {
-  constexpr uint64_t kRecentNs = 600'000'000'000ull;
   constexpr size_t kMaxPeers = 8;
   auto it = recent_failures_.find(tgid);
   if (it == recent_failures_.end()) return;
   std::array<std::string_view, kMaxPeers> seen;
   size_t n_seen = 0;
   for (auto f = it->second.rbegin(); f != it->second.rend() && n_seen < kMaxPeers; ++f) {
-    if (age_ns(now_ns, f->ts_ns) > kRecentNs) break;
+    if (age_ns(now_ns, f->ts_ns) > kRecentFailureNs) break;
     if (std::find(seen.begin(), seen.begin() + n_seen, f->peer) != seen.begin() + n_seen) continue;
     seen[n_seen++] = f->peer;
     char ago[32];
@@ -582,11 +583,13 @@ Engine::PendingRequest* Engine::find_pending(const RequestKey& key) {
 // memory holds one request at a time, and a client socket one connection.
 // (A new request pointer on the same connection proves nothing: it may be
 // another stream of the same HTTP/2 connection.)
-Engine::PendingRequest& Engine::pending_for(const RequestKey& key, uint64_t client_sk) {
+Engine::PendingRequest& Engine::pending_for(const RequestKey& key, uint32_t requests, uint64_t client_sk) {
   if (client_sk != 0) supersede_on_socket(key.tgid, client_sk, key.connection);
   const RequestAddress address{key.tgid, key.request};
   PendingRequest* existing = pending_.find(address);
-  if (existing && existing->connection != key.connection) {
+  // A later request of the same keepalive connection often gets the memory
+  // of the one before it: c->requests tells them apart.
+  if (existing && (existing->connection != key.connection || !same_request_number(*existing, requests))) {
     forget(address);
     ++stats_.superseded_requests;
     existing = nullptr;
@@ -597,7 +600,27 @@ Engine::PendingRequest& Engine::pending_for(const RequestKey& key, uint64_t clie
   }
   auto [p, created] = pending_.touch(address);
   if (created) p.connection = key.connection;
+  if (p.requests == 0) p.requests = requests;
   return p;
+}
+
+void Engine::on_request_ended(const w5_request_ended& e) {
+  const RequestAddress address{e.h.tgid, e.request};
+  const PendingRequest* p = pending_.find(address);
+  // The answer may come after a later request took the address: that one stays.
+  if (!p || p->connection != e.connection || !same_request_number(*p, e.requests)) return;
+  forget(address);
+  ++stats_.ended_requests;
+}
+
+std::vector<PendingRequestRef> Engine::pending_older_than(uint64_t now_ns, uint64_t min_age_ns, size_t max) const {
+  std::vector<PendingRequestRef> out;
+  pending_.for_each_oldest_first([&](const RequestAddress& address, const PendingRequest& p) {
+    if (out.size() >= max || age_ns(now_ns, p.last_ts_ns) < min_age_ns) return false;
+    out.push_back(PendingRequestRef{address.tgid, address.request, p.connection, p.requests});
+    return true;
+  });
+  return out;
 }
 
 void Engine::supersede_on_socket(uint32_t tgid, uint64_t client_sk, uint64_t connection) {
@@ -632,6 +655,9 @@ void Engine::expire(uint64_t now) {
     forget(*pending_.oldest_key());
     ++stats_.expired_requests;
   }
+  // Workers come and go with every reload: forget those with no recent failure.
+  std::erase_if(recent_failures_,
+                [&](const auto& kv) { return age_ns(now, kv.second.back().ts_ns) > kRecentFailureNs; });
   std::erase_if(upstream_5xx_, [&](const auto& kv) {
     return age_ns(now, kv.second.h.ts_ns) > options_.expectation_max_age_ns;
   });

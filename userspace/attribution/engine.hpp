@@ -47,6 +47,18 @@ struct EngineStats {
   // client went away).
   uint64_t superseded_requests = 0;
   uint64_t expired_requests = 0;  // older than request_max_age_ns
+  // Pending requests read in nginx's memory to be over (W5_EV_REQUEST_ENDED):
+  // they ended without an error page.
+  uint64_t ended_requests = 0;
+};
+
+// A pending request as the liveness check reads it in its worker's memory
+// (its address, connection number and c->requests, 0 when unknown).
+struct PendingRequestRef {
+  uint32_t tgid;
+  uint64_t request;
+  uint64_t connection;
+  uint32_t requests;
 };
 
 class Engine {
@@ -61,6 +73,10 @@ class Engine {
   // At the end of a session or a recording: releases every held record.
   void finish(std::vector<Record>& out);
   EngineStats stats() const;
+  // Up to max pending requests last logged at least min_age_ns before now_ns,
+  // oldest first: those the liveness check reads (an answer comes back as
+  // W5_EV_REQUEST_ENDED events).
+  std::vector<PendingRequestRef> pending_older_than(uint64_t now_ns, uint64_t min_age_ns, size_t max) const;
   // Turned on once an nginx without usable symbols is being traced.
   void set_kernel_only_fallback(bool on) { options_.kernel_only_fallback = on; }
   void set_client_echo_expected(bool on) { options_.client_echo_expected = on; }
@@ -98,6 +114,7 @@ class Engine {
   };
   struct PendingRequest {
     uint64_t connection = 0;  // the client connection's number
+    uint32_t requests = 0;    // c->requests when it was logged; 0 unknown
     uint64_t last_ts_ns = 0;
     uint64_t client_sk = 0;
     w5_addr client{};
@@ -135,7 +152,13 @@ class Engine {
   // The entry a failure of key goes into, made the newest: what it replaces
   // at its address or on its client socket is superseded; a full table loses
   // its oldest entry.
-  PendingRequest& pending_for(const RequestKey& key, uint64_t client_sk);
+  PendingRequest& pending_for(const RequestKey& key, uint32_t requests, uint64_t client_sk);
+  // Whether a request logged with `requests` can be the pending request p
+  // (the same connection is checked apart): one of them does not know.
+  static bool same_request_number(const PendingRequest& p, uint32_t requests) {
+    return p.requests == 0 || requests == 0 || p.requests == requests;
+  }
+  void on_request_ended(const w5_request_ended& e);
   // A request on client_sk with connection number `connection`: a request of
   // another connection last seen on that socket ended with its connection.
   void supersede_on_socket(uint32_t tgid, uint64_t client_sk, uint64_t connection);
@@ -195,7 +218,8 @@ class Engine {
     std::string peer;
     Cause cause;
   };
-  std::unordered_map<uint32_t, std::deque<PeerFailure>> recent_failures_;
+  std::unordered_map<uint32_t, std::deque<PeerFailure>> recent_failures_;  // never an empty deque
+  static constexpr uint64_t kRecentFailureNs = 600'000'000'000ull;  // ten minutes
   uint64_t last_expiry_ns_ = 0;
 };
 

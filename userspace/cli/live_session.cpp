@@ -27,6 +27,8 @@
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
 #include "loader/probe_session.hpp"
+#include "loader/request_liveness.hpp"
+#include "loader/uprobe_broker.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {
@@ -36,6 +38,29 @@ std::atomic<bool> g_stop{false};
 
 void request_stop(int) { g_stop = true; }
 
+// Hands the placing of later uprobes to a helper that alone keeps
+// CAP_SYS_ADMIN; false (after a warning) when it cannot, and this process
+// keeps CAP_SYS_ADMIN instead.
+bool start_uprobe_broker(ProbeSession& session, int verbosity) {
+  if (!has_capability(effective_capabilities(), kCapSysAdmin)) return false;  // uprobes are refused anyway
+  std::string why;
+  std::unique_ptr<UprobeBroker> broker = UprobeBroker::start(&why);
+  if (!broker) {
+    std::fprintf(stderr, "why502: warning: no uprobe helper (%s): why502 keeps CAP_SYS_ADMIN itself\n", why.c_str());
+    return false;
+  }
+  if (verbosity > 0)
+    std::fprintf(stderr, "why502: uprobe helper pid %d keeps CAP_SYS_ADMIN; this process drops it\n",
+                 static_cast<int>(broker->pid()));
+  session.use_uprobe_broker(std::move(broker));
+  return true;
+}
+
+// Pending requests are read in nginx's memory once a second when they were
+// last logged this long ago (a retry that works takes less), at most this
+// many a second (a few system calls per worker for all of them).
+constexpr uint64_t kPendingCheckMinAgeNs = 1'000'000'000ull;
+constexpr size_t kPendingChecksPerSecond = 8192;
 
 void install_signal_handlers() {
   struct sigaction sa{};
@@ -160,8 +185,11 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     throw FatalError("--lean needs nginx's uprobes and no nginx binary could take them (see above); run without --lean");
 
   install_signal_handlers();
-  // Attached: from here on only what attaching to later nginx binaries needs.
-  if (std::string error = keep_only_needed_capabilities(); !error.empty())
+  // Attached: from here on only what attaching to later nginx binaries needs,
+  // and CAP_SYS_ADMIN only in the helper that places their uprobes.
+  const bool broker_placing_uprobes = !options.no_uprobes && start_uprobe_broker(session, options.verbosity);
+  if (std::string error = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
+      !error.empty())
     std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
   std::fprintf(stderr, "ready: %zu kernel probes, nginx uprobes on %zu binar%s, %zu nginx process%s%s\n",
                session.kernel_probes(), nginx.attached(), nginx.attached() == 1 ? "y" : "ies",
@@ -177,6 +205,22 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   } revoke{hooks};
   if (hooks.on_tables_reader) hooks.on_tables_reader([&session] { return session.read_tables(); });
   if (hooks.on_ready) hooks.on_ready();
+
+  // Requests whose failed attempts nginx recovered from leave the pending
+  // table once read to be over (W5_EV_REQUEST_ENDED, recorded like the rest).
+  RequestLiveness liveness([&nginx](pid_t pid) { return nginx.layout_of_process(pid); });
+  auto check_pending_requests = [&] {
+    const uint64_t now_ns = monotonic_now_ns();
+    const std::vector<PendingRequestRef> pending =
+        engine.pending_older_than(now_ns, kPendingCheckMinAgeNs, kPendingChecksPerSecond);
+    if (pending.empty()) return;
+    for (const w5_request_ended& ended : liveness.ended(pending, now_ns)) {
+      const Event event = ended;
+      pipeline.push(event, event_bytes(event), now_ns);
+    }
+    if (std::string warning = liveness.take_warning(); !warning.empty())
+      std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
+  };
 
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -217,6 +261,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (now - last_scan >= std::chrono::seconds(1)) {
       last_scan = now;
       nginx.scan();
+      check_pending_requests();
     }
   }
   session.poll(0);  // flush what is pending

@@ -85,12 +85,21 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
     if (!options_.lean) engine_.set_kernel_only_fallback(true);
     return false;
   }
+  attached.layout = layout.offsets;
   binaries_.emplace(inode, attached);
   if (options_.verbose)
     std::fprintf(stderr, "why502: attached to %s (%s; inode %llu:%llu, layout slot %u), found at %s\n", path.c_str(),
                  layout.description.c_str(), static_cast<unsigned long long>(inode.first),
                  static_cast<unsigned long long>(inode.second), attached.slot, found_by);
   return true;
+}
+
+std::optional<w5_nginx_layout> NginxFollower::layout_of_process(pid_t pid) const {
+  struct stat st{};
+  if (stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0) return std::nullopt;
+  auto it = binaries_.find(Inode{st.st_dev, st.st_ino});
+  if (it == binaries_.end()) return std::nullopt;
+  return it->second.layout;
 }
 
 void NginxFollower::scan() {

@@ -9,11 +9,13 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "loader/nginx_discovery.hpp"
+#include "why502_wire.h"
 
 namespace why502 {
 
@@ -39,12 +41,15 @@ class NginxFollower {
   void scan();
 
   size_t attached() const { return binaries_.size(); }
+  // The layout the uprobes read a process's binary with, if it is attached.
+  std::optional<w5_nginx_layout> layout_of_process(pid_t pid) const;
   size_t processes() const { return followed_.size(); }
 
  private:
   using Inode = std::pair<dev_t, ino_t>;
   struct Binary {
     uint32_t slot = 0;
+    w5_nginx_layout layout{};
     bool named = false;  // kept when no process runs it
     int scans_unused = 0;
   };

@@ -93,7 +93,7 @@ int run_serve(const ServeOptions& options) {
     health.listener_probes_queue_full = s.listener_probes.queue_full;
     health.listener_probes_late = s.listener_probes.late;
     health.pending = PendingTable{s.engine.pending_requests, s.max_pending_requests, s.engine.evicted_requests,
-                                  s.engine.superseded_requests, s.engine.expired_requests};
+                                  s.engine.superseded_requests, s.engine.expired_requests, s.engine.ended_requests};
     state.set_health(health);
   };
   hooks.on_tables_reader = [&](std::function<KernelTables()> reader) { state.set_tables_reader(std::move(reader)); };

@@ -34,8 +34,9 @@ namespace why502 {
   S(w5_process_death, 48) \
   S(w5_oom_victim, 32) \
   S(w5_listener_state, 96) \
-  S(w5_nginx_layout, 96) \
+  S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
+  S(w5_request_ended, 48) \
   S(w5_latency_key, 68) \
   S(w5_latency_histogram, 136)
 
@@ -50,10 +51,10 @@ namespace why502 {
   F(w5_ngx_log, h, 0) F(w5_ngx_log, request, 24) F(w5_ngx_log, connection, 32) F(w5_ngx_log, upstream_sk, 40) \
   F(w5_ngx_log, client_sk, 48) F(w5_ngx_log, level, 56) F(w5_ngx_log, err, 60) F(w5_ngx_log, client, 64) \
   F(w5_ngx_log, upstream, 84) F(w5_ngx_log, upstream_local, 104) F(w5_ngx_log, peer, 124) \
-  F(w5_ngx_log, fmt, 188) F(w5_ngx_log, action, 252) \
+  F(w5_ngx_log, fmt, 188) F(w5_ngx_log, action, 252) F(w5_ngx_log, requests, 300) \
   F(w5_ngx_error_page, h, 0) F(w5_ngx_error_page, request, 24) F(w5_ngx_error_page, connection, 32) \
   F(w5_ngx_error_page, client_sk, 40) F(w5_ngx_error_page, status, 48) F(w5_ngx_error_page, n_states, 52) \
-  F(w5_ngx_error_page, has_upstream, 56) F(w5_ngx_error_page, pad, 60) F(w5_ngx_error_page, client, 64) \
+  F(w5_ngx_error_page, has_upstream, 56) F(w5_ngx_error_page, requests, 60) F(w5_ngx_error_page, client, 64) \
   F(w5_ngx_error_page, peer, 84) F(w5_ngx_error_page, states, 152) \
   F(w5_client_response, h, 0) F(w5_client_response, sk, 24) F(w5_client_response, status, 32) \
   F(w5_client_response, pad, 36) F(w5_client_response, local, 40) F(w5_client_response, remote, 60) \
@@ -88,9 +89,11 @@ namespace why502 {
   F(w5_nginx_layout, state_connect_time, 64) F(w5_nginx_layout, state_header_time, 68) \
   F(w5_nginx_layout, state_bytes_received, 72) F(w5_nginx_layout, state_bytes_sent, 76) \
   F(w5_nginx_layout, state_peer, 80) F(w5_nginx_layout, ctx_request, 84) F(w5_nginx_layout, r_request_line, 88) \
-  F(w5_nginx_layout, pad, 92) \
+  F(w5_nginx_layout, c_number, 92) F(w5_nginx_layout, c_requests, 96) F(w5_nginx_layout, pad, 100) \
   F(w5_request_line, h, 0) F(w5_request_line, request, 24) F(w5_request_line, connection, 32) \
   F(w5_request_line, len, 40) F(w5_request_line, pad, 44) F(w5_request_line, line, 48) \
+  F(w5_request_ended, h, 0) F(w5_request_ended, request, 24) F(w5_request_ended, connection, 32) \
+  F(w5_request_ended, requests, 40) F(w5_request_ended, pad, 44) \
   F(w5_latency_key, upstream, 0) F(w5_latency_key, unix_path, 20) \
   F(w5_latency_histogram, buckets, 0) F(w5_latency_histogram, sum_ns, 128)
 

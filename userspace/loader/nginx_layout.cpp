@@ -24,6 +24,17 @@ bool default_configure_ssl_v2(const NginxBuildInfo& b) {
   return b.features == std::vector<std::string>{"--with-http_ssl_module", "--with-http_v2_module"};
 }
 
+// ngx_connection_s has `ngx_ssl_connection_t *ssl` when NGX_SSL (any SSL
+// module, or HTTP/3) or NGX_COMPAT, and, from 1.25.0, `ngx_quic_stream_t
+// *quic` before it when NGX_QUIC (HTTP/3) or NGX_COMPAT.
+bool with_ssl(const NginxBuildInfo& b) {
+  return with_compat(b) || b.has("--with-http_ssl_module") || b.has("--with-stream_ssl_module") ||
+         b.has("--with-mail_ssl_module") || b.has("--with-http_v3_module");
+}
+bool without_ssl(const NginxBuildInfo& b) { return !with_ssl(b); }
+bool with_quic(const NginxBuildInfo& b) { return with_compat(b) || b.has("--with-http_v3_module"); }
+bool ssl_without_quic(const NginxBuildInfo& b) { return with_ssl(b) && !with_quic(b); }
+
 constexpr unsigned v(unsigned major, unsigned minor, unsigned patch) { return major * 1000000 + minor * 1000 + patch; }
 
 struct Offset {
@@ -70,6 +81,18 @@ constexpr Offset kOffsets[] = {
     {W5_FIELD(c_fd), 0x18, any_build, v(1, 18, 0), v(1, 31, 4), true},
     {W5_FIELD(c_log), 0x50, any_build, v(1, 18, 0), v(1, 31, 4), true},
     {W5_FIELD(c_sockaddr), 0x68, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_connection_s.number / .requests: after the #if'd ssl and quic
+    // pointers (see with_ssl). Derived from the source of 1.22.1, 1.30.4 and
+    // 1.31.4 and measured on the matrix builds; optional, and checked where
+    // read (c->number must read back as the connection's number).
+    {W5_FIELD(c_number), 0xc0, without_ssl, v(1, 18, 0), v(1, 31, 4), false},
+    {W5_FIELD(c_number), 0xc8, with_ssl, v(1, 18, 0), v(1, 24, 0), false},
+    {W5_FIELD(c_number), 0xc8, ssl_without_quic, v(1, 25, 0), v(1, 31, 4), false},
+    {W5_FIELD(c_number), 0xd0, with_quic, v(1, 25, 0), v(1, 31, 4), false},
+    {W5_FIELD(c_requests), 0xd0, without_ssl, v(1, 18, 0), v(1, 31, 4), false},
+    {W5_FIELD(c_requests), 0xd8, with_ssl, v(1, 18, 0), v(1, 24, 0), false},
+    {W5_FIELD(c_requests), 0xd8, ssl_without_quic, v(1, 25, 0), v(1, 31, 4), false},
+    {W5_FIELD(c_requests), 0xe0, with_quic, v(1, 25, 0), v(1, 31, 4), false},
     // ngx_log_s.connection / .data / .action.
     {W5_FIELD(log_connection), 0x10, any_build, v(1, 18, 0), v(1, 31, 4), true},
     {W5_FIELD(log_data), 0x28, any_build, v(1, 18, 0), v(1, 31, 4), true},
@@ -103,7 +126,10 @@ constexpr Offset kOffsets[] = {
 #undef W5_FIELD
 
 // Fields that may be 0 when no row fits: the BPF side skips them.
-bool optional_field(uint32_t w5_nginx_layout::*field) { return field == &w5_nginx_layout::r_request_line; }
+bool optional_field(uint32_t w5_nginx_layout::*field) {
+  return field == &w5_nginx_layout::r_request_line || field == &w5_nginx_layout::c_number ||
+         field == &w5_nginx_layout::c_requests;
+}
 
 const Offset* first_row_of(uint32_t w5_nginx_layout::*field) {
   for (const Offset& o : kOffsets)
@@ -146,7 +172,10 @@ NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
       else note(assumed, field.name);
     }
     if (best) layout.offsets.*field.field = best->value;
-    else note(optional_field(field.field) ? unknown : assumed, field.name);  // stays 0
+    else if (!optional_field(field.field)) note(assumed, field.name);  // stays 0
+    else if (field.field == &w5_nginx_layout::r_request_line) note(unknown, "r_request_line (--capture-request off)");
+    else if (field.field == &w5_nginx_layout::c_requests)
+      note(unknown, "c_number and c_requests (a recovered failure leaves the pending table later)");
   }
   layout.description = build_name(build);
   if (assumed.empty() && unknown.empty()) {
@@ -156,7 +185,7 @@ NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
   layout.measured = false;
   layout.description += ": not a measured build";
   if (!assumed.empty()) layout.description += "; assumed from the nearest measured one: " + assumed;
-  if (!unknown.empty()) layout.description += "; unknown: " + unknown + " (--capture-request off)";
+  if (!unknown.empty()) layout.description += "; unknown: " + unknown;
   return layout;
 }
 

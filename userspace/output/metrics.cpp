@@ -159,10 +159,12 @@ std::string Metrics::render(const ProbeHealth& h) const {
       << "# HELP why502_pending_requests_capacity Requests the table of pending failures holds at most.\n"
       << "# TYPE why502_pending_requests_capacity gauge\nwhy502_pending_requests_capacity " << h.pending.capacity
       << "\n"
-      << "# HELP why502_pending_requests_dropped_total Pending requests dropped, by reason: superseded (their "
-         "memory or client socket went to a later request: they ended without an error page, e.g. retried), "
-         "expired, evicted (the table was full: a later error page of theirs lacks nginx's words).\n"
+      << "# HELP why502_pending_requests_dropped_total Pending requests dropped, by reason: ended (read in "
+         "nginx's memory to be over without an error page, e.g. retried), superseded (their memory or client "
+         "socket went to a later request: ended too), expired, evicted (the table was full: a later error page "
+         "of theirs lacks nginx's words).\n"
       << "# TYPE why502_pending_requests_dropped_total counter\n"
+      << "why502_pending_requests_dropped_total{reason=\"ended\"} " << h.pending.ended << "\n"
       << "why502_pending_requests_dropped_total{reason=\"superseded\"} " << h.pending.superseded << "\n"
       << "why502_pending_requests_dropped_total{reason=\"expired\"} " << h.pending.expired << "\n"
       << "why502_pending_requests_dropped_total{reason=\"evicted\"} " << h.pending.evicted << "\n";

@@ -22,6 +22,7 @@ struct PendingTable {
   uint64_t evicted = 0;     // dropped because the table was full
   uint64_t superseded = 0;  // ended without an error page (their memory or client socket was reused)
   uint64_t expired = 0;     // older than the engine keeps them
+  uint64_t ended = 0;       // read in nginx's memory to be over (no error page)
 };
 
 struct ProbeHealth {

@@ -1,16 +1,34 @@
 #include "recording/replay.hpp"
 
+#include <cstddef>
+#include <cstring>
+
 #include "events/event.hpp"
 
 namespace why502::recording {
 namespace {
 
-// A recorded event's bytes as this why502's decoder takes them. Wire version
-// 1 is today's and goes as it is. A wire version that changes a struct must
-// convert the older layouts here, so that every recording stays readable.
-static_assert(W5_WIRE_VERSION == 1, "a new wire version: convert the events of older ones here");
-std::span<const uint8_t> in_current_wire(uint32_t /*wire_version*/, const std::vector<uint8_t>& bytes) {
-  return bytes;
+// A recorded event's bytes as this why502's decoder takes them (converted
+// into scratch when they must change). A wire version that changes a struct
+// must convert the older layouts here, so that every recording stays readable.
+static_assert(W5_WIRE_VERSION == 2, "a new wire version: convert the events of older ones here");
+std::span<const uint8_t> in_current_wire(uint32_t wire_version, const std::vector<uint8_t>& bytes,
+                                         std::vector<uint8_t>& scratch) {
+  if (wire_version >= 2 || bytes.size() < sizeof(w5_header)) return bytes;
+  // Version 1 had padding where version 2 says which request of its client
+  // connection an nginx event is about: unknown (0), whatever bytes were there.
+  w5_header h;
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  size_t requests_at;
+  if (h.type == W5_EV_NGX_LOG && bytes.size() == sizeof(w5_ngx_log))
+    requests_at = offsetof(w5_ngx_log, requests);
+  else if (h.type == W5_EV_NGX_ERROR_PAGE && bytes.size() == sizeof(w5_ngx_error_page))
+    requests_at = offsetof(w5_ngx_error_page, requests);
+  else
+    return bytes;
+  scratch = bytes;
+  std::memset(scratch.data() + requests_at, 0, sizeof(uint32_t));
+  return scratch;
 }
 
 }  // namespace
@@ -29,8 +47,9 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
   }
   live_records_.insert(live_records_.end(), contents.records.begin(), contents.records.end());
   for (const SkippedRegion& s : contents.skipped) report_.skipped.push_back({file, s.offset, s.bytes, s.problem});
+  std::vector<uint8_t> scratch;
   for (const auto& bytes : contents.events) {
-    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes));
+    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes, scratch));
     if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
     const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;
