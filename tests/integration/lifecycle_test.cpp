@@ -23,15 +23,6 @@ std::string refused_server(const std::string& refused) {
   return "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n";
 }
 
-// A copy of the nginx under test at path (a new inode each time).
-void install_nginx_copy(const std::string& path) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  const std::string staged = path + ".new";
-  std::filesystem::copy_file(nginx_under_test(), staged, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::permissions(staged, std::filesystem::perms::owner_all);
-  std::filesystem::rename(staged, path);
-}
-
 template <typename Condition>
 bool wait_until(Condition done, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

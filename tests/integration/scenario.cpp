@@ -189,6 +189,14 @@ std::string nginx_under_test() {
   return binary && *binary ? binary : "/usr/sbin/nginx";
 }
 
+void install_nginx_copy(const std::string& path) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  const std::string staged = path + ".new";
+  std::filesystem::copy_file(nginx_under_test(), staged, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(staged, std::filesystem::perms::owner_all);
+  std::filesystem::rename(staged, path);
+}
+
 void Scenario::start_nginx(const std::string& servers, int workers, int worker_connections,
                            const std::string& binary, bool daemon) {
   std::string conf = std::string(daemon ? "daemon on;" : "daemon off;") + "\nmaster_process on;\nworker_processes " +

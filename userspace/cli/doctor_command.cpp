@@ -51,9 +51,11 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
 
   // What trace keeps once attached (keep_only_needed_capabilities), said exactly.
   rows.push_back({"privileges kept while tracing", Verdict::ok,
-                  "of CAP_BPF CAP_PERFMON CAP_SYS_ADMIN CAP_DAC_READ_SEARCH CAP_SYS_PTRACE, those held; every other "
-                  "one is dropped once attached. CAP_SYS_ADMIN stays: a uprobe on an nginx started later (an upgrade, "
-                  "another path) needs it again"});
+                  "of CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH CAP_SYS_PTRACE, those held; every other one is dropped "
+                  "once attached (CAP_SYS_PTRACE also reads nginx workers' memory to see that a request nginx "
+                  "recovered from is over). CAP_SYS_ADMIN stays only in a helper process, why502-uprobes, that holds "
+                  "nothing else and only places the uprobes of nginx binaries started later (an upgrade, another "
+                  "path): the kernel refuses them without it"});
   if (!privileges.empty()) return nullptr;  // the kernel would refuse the rest for that reason alone
   const int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "w5_doctor", 0, 0, 4096, nullptr);
   rows.push_back({"ring buffer maps", ring >= 0 ? Verdict::ok : Verdict::fail,

@@ -30,7 +30,12 @@ void collect_functions(Elf* elf, Elf_Scn* section, const GElf_Shdr& header, ElfF
     if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
     if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
     const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
-    if (name && *name) out.names.insert(name);
+    if (!name || !*name) continue;
+    out.names.insert(name);
+    // A symbol's value is an address: its section maps it to the file.
+    GElf_Shdr code;
+    if (sym.st_shndx < SHN_LORESERVE && gelf_getshdr(elf_getscn(elf, sym.st_shndx), &code) && code.sh_addr <= sym.st_value)
+      out.file_offsets.emplace(name, sym.st_value - code.sh_addr + code.sh_offset);
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace why502 {
@@ -11,6 +12,8 @@ struct ElfFunctions {
   bool ok = false;
   std::string error;  // why the file could not be read
   std::unordered_set<std::string> names;
+  // Where each function's code is in the file: what a uprobe is placed at.
+  std::unordered_map<std::string, uint64_t> file_offsets;
 };
 
 ElfFunctions read_elf_functions(const std::string& path);

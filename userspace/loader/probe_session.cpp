@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "common/fatal_error.hpp"
+#include "loader/elf_symbols.hpp"
 #include "loader/kernel_programs.hpp"
 #include "why502.skel.h"
 
@@ -127,12 +129,29 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
       {skel_->progs.ngx_log_error_core_entry, "ngx_log_error_core"},
       {skel_->progs.ngx_special_response_entry, "ngx_http_special_response_handler"},
   };
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> attached;
-  for (const Target& t : targets) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = index, .retprobe = false, .func_name = t.function);
-    bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
-    if (!link) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + std::strerror(errno);
-    attached.emplace_back(link);
+  std::vector<NginxUprobe> attached;
+  if (broker_) {
+    // The helper takes the binary as a descriptor and the function as its
+    // offset in the file (libbpf finds it by name when it attaches itself).
+    const OwnedFd binary(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (binary.get() < 0) return "cannot open " + path + ": " + std::strerror(errno);
+    const ElfFunctions functions = read_elf_functions(path);
+    for (const Target& t : targets) {
+      const auto offset = functions.file_offsets.find(t.function);
+      if (offset == functions.file_offsets.end()) return path + " has no symbol " + t.function;
+      std::string why;
+      OwnedFd link = broker_->attach(binary.get(), offset->second, bpf_program__fd(t.prog), index, &why);
+      if (link.get() < 0) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + why;
+      attached.push_back(NginxUprobe{nullptr, std::move(link)});
+    }
+  } else {
+    for (const Target& t : targets) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = index, .retprobe = false, .func_name = t.function);
+      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
+      if (!link)
+        return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + std::strerror(errno);
+      attached.push_back(NginxUprobe{std::unique_ptr<bpf_link, LinkDeleter>(link), OwnedFd()});
+    }
   }
   nginx_links_[index] = std::move(attached);
   if (slot) *slot = index;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "loader/nginx_layout.hpp"
+#include "loader/uprobe_broker.hpp"
 #include "output/kernel_tables.hpp"
 
 struct why502_bpf;
@@ -65,6 +66,10 @@ class ProbeSession {
   std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot = nullptr);
   // Detaches that binary's uprobes and frees its slot for another binary.
   void detach_nginx_binary(uint32_t slot);
+  // From now on nginx uprobes are placed by this helper (which keeps
+  // CAP_SYS_ADMIN), so that this process can do without it.
+  void use_uprobe_broker(std::unique_ptr<UprobeBroker> broker) { broker_ = std::move(broker); }
+  const UprobeBroker* uprobe_broker() const { return broker_.get(); }
   void trace_process(pid_t pid);
   // Whether the kernel side traces this tgid (listed, or forked by one that is).
   bool is_traced(pid_t pid) const;
@@ -102,8 +107,14 @@ class ProbeSession {
   std::vector<KernelProgram> kernel_programs_;
   std::vector<std::string> warnings_;
   size_t kernel_probes_ = 0;
+  // One uprobe: placed by libbpf, or a link the broker made.
+  struct NginxUprobe {
+    std::unique_ptr<bpf_link, LinkDeleter> link;
+    OwnedFd brokered;
+  };
   // The uprobe links of each layout slot; an empty slot is free.
-  std::array<std::vector<std::unique_ptr<bpf_link, LinkDeleter>>, W5_MAX_LAYOUTS> nginx_links_;
+  std::array<std::vector<NginxUprobe>, W5_MAX_LAYOUTS> nginx_links_;
+  std::unique_ptr<UprobeBroker> broker_;
 };
 
 }  // namespace why502

@@ -1,0 +1,235 @@
+#include "loader/uprobe_broker.hpp"
+
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "loader/privileges.hpp"
+
+namespace why502 {
+
+OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+OwnedFd::~OwnedFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int OwnedFd::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+namespace {
+
+struct Request {
+  uint64_t file_offset;
+  uint64_t cookie;
+};
+struct Reply {
+  int32_t error;  // 0, or the errno of what failed
+  int32_t step;   // 1: perf_event_open, 2: BPF_LINK_CREATE
+};
+
+// Sends data with up to two descriptors; recvmsg's counterpart below.
+bool send_with_fds(int socket, const void* data, size_t size, const int* fds, int n_fds) {
+  iovec iov{const_cast<void*>(data), size};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (n_fds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+  }
+  ssize_t sent;
+  do sent = sendmsg(socket, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  return sent == static_cast<ssize_t>(size);
+}
+
+// Receives exactly size bytes and the descriptors that came with them (-1
+// for those that did not); 0 at the end of the stream, -1 on an error.
+ssize_t receive_with_fds(int socket, void* data, size_t size, int* fds, int max_fds) {
+  for (int i = 0; i < max_fds; ++i) fds[i] = -1;
+  iovec iov{data, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t got;
+  do got = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  while (got < 0 && errno == EINTR);
+  if (got <= 0) return got;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const int n = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (i < max_fds) fds[i] = fd;
+      else close(fd);
+    }
+  }
+  return got == static_cast<ssize_t>(size) ? got : -1;
+}
+
+// "/proc/self/fd/N" without allocating.
+void fd_path(int fd, char (&out)[32]) {
+  char digits[12];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + fd % 10);
+  while ((fd /= 10) > 0 && n < 11);
+  const char prefix[] = "/proc/self/fd/";
+  size_t at = 0;
+  for (; prefix[at]; ++at) out[at] = prefix[at];
+  while (n > 0) out[at++] = digits[--n];
+  out[at] = 0;
+}
+
+// The helper: keeps CAP_SYS_ADMIN alone and answers requests until the
+// tracer's end of the socket closes. System calls only.
+[[noreturn]] void run_helper(int socket, pid_t parent, uint32_t uprobe_pmu) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(0);
+  prctl(PR_SET_NAME, "why502-uprobes");
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGPIPE, SIG_IGN);
+  // Nothing of the tracer's: its BPF object, files and sockets stay there.
+  if (socket != 3) {
+    if (dup2(socket, 3) != 3) _exit(1);
+    socket = 3;
+  }
+  syscall(SYS_close_range, 4u, ~0u, 0u);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2] = {};
+  caps[0].permitted = caps[0].effective = 1u << kCapSysAdmin;
+  if (syscall(SYS_capset, &header, caps) != 0) _exit(1);
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+
+  for (;;) {
+    Request request;
+    int fds[2];
+    const ssize_t got = receive_with_fds(socket, &request, sizeof(request), fds, 2);
+    if (got <= 0) _exit(0);  // the tracer is gone
+    Reply reply{EBADF, 0};
+    int link = -1;
+    if (fds[0] >= 0 && fds[1] >= 0) {
+      char path[32];
+      fd_path(fds[0], path);
+      perf_event_attr attr{};
+      attr.size = sizeof(attr);
+      attr.type = uprobe_pmu;
+      attr.config1 = reinterpret_cast<uint64_t>(path);
+      attr.config2 = request.file_offset;
+      const int event = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+      if (event < 0) {
+        reply = {errno, 1};
+      } else {
+        bpf_attr link_attr{};
+        link_attr.link_create.prog_fd = static_cast<uint32_t>(fds[1]);
+        link_attr.link_create.target_fd = static_cast<uint32_t>(event);
+        link_attr.link_create.attach_type = BPF_PERF_EVENT;
+        link_attr.link_create.perf_event.bpf_cookie = request.cookie;
+        link = static_cast<int>(syscall(SYS_bpf, BPF_LINK_CREATE, &link_attr, sizeof(link_attr)));
+        reply = link < 0 ? Reply{errno, 2} : Reply{0, 0};
+        close(event);  // the link holds the event
+      }
+    }
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+    send_with_fds(socket, &reply, sizeof(reply), &link, link >= 0 ? 1 : 0);
+    if (link >= 0) close(link);
+  }
+}
+
+// The uprobe PMU's perf type (what perf_event_open's attr.type takes).
+bool uprobe_pmu_type(uint32_t* type, std::string* why) {
+  std::ifstream in("/sys/bus/event_source/devices/uprobe/type");
+  if (!(in >> *type)) {
+    *why = "the kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe/type)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<UprobeBroker> UprobeBroker::start(std::string* why) {
+  uint32_t pmu = 0;
+  if (!uprobe_pmu_type(&pmu, why)) return nullptr;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    *why = std::string("socketpair: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    *why = std::string("fork: ") + std::strerror(errno);
+    close(pair[0]);
+    close(pair[1]);
+    return nullptr;
+  }
+  if (pid == 0) {
+    close(pair[0]);
+    run_helper(pair[1], parent, pmu);
+  }
+  close(pair[1]);
+  return std::unique_ptr<UprobeBroker>(new UprobeBroker(pair[0], pid));
+}
+
+UprobeBroker::~UprobeBroker() {
+  socket_ = OwnedFd();  // the helper reads the end of the stream and exits
+  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+OwnedFd UprobeBroker::attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie, std::string* why) {
+  const Request request{file_offset, cookie};
+  const int fds[2] = {binary_fd, prog_fd};
+  if (!send_with_fds(socket_.get(), &request, sizeof(request), fds, 2)) {
+    *why = std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") is gone: " + std::strerror(errno);
+    return OwnedFd();
+  }
+  Reply reply{};
+  int link = -1;
+  if (receive_with_fds(socket_.get(), &reply, sizeof(reply), &link, 1) <= 0) {
+    *why = std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") did not answer";
+    return OwnedFd();
+  }
+  OwnedFd held(link);
+  if (reply.error != 0 || link < 0) {
+    *why = std::string(reply.step == 2 ? "BPF_LINK_CREATE" : "perf_event_open of the uprobe") + ": " +
+           std::strerror(reply.error != 0 ? reply.error : EPROTO);
+    return OwnedFd();
+  }
+  return held;
+}
+
+}  // namespace why502
