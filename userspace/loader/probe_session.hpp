@@ -65,6 +65,9 @@ class ProbeSession {
   std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot = nullptr);
   // Detaches that binary's uprobes and frees its slot for another binary.
   void detach_nginx_binary(uint32_t slot);
+  // What the uprobes found of a slot's layout since it was attached: read
+  // failures and the live checks (bpf/nginx_uprobes.bpf.h); zeros if unread.
+  w5_layout_health layout_health(uint32_t slot) const;
   void trace_process(pid_t pid);
   // Whether the kernel side traces this tgid (listed, or forked by one that is).
   bool is_traced(pid_t pid) const;

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "attribution/record.hpp"
 #include "output/consumer_lag.hpp"
@@ -24,6 +25,14 @@ struct PendingTable {
   uint64_t expired = 0;     // older than the engine keeps them
 };
 
+// What the uprobes found of one nginx binary's struct layout.
+struct NginxBinaryHealth {
+  std::string binary;          // its path
+  uint64_t read_failures = 0;  // reads of nginx's memory that failed
+  uint64_t checked = 0;        // events whose live layout checks passed
+  bool check_failed = false;   // a check failed: uprobes detached, kernel-only
+};
+
 struct ProbeHealth {
   uint64_t events = 0;
   uint64_t lost_ringbuf_full = 0;
@@ -35,6 +44,7 @@ struct ProbeHealth {
   uint64_t listener_probes_queue_full = 0;  // skipped: its queue was full
   uint64_t listener_probes_late = 0;        // skipped: the events went on without them
   PendingTable pending;
+  std::vector<NginxBinaryHealth> nginx_binaries;
 };
 
 class Metrics {
