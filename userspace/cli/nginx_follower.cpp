@@ -114,12 +114,14 @@ void NginxFollower::check_layouts() {
     session_.detach_nginx_binary(b.slot);
     b.rejected = true;
     b.last_health = health;
+    if (!options_.lean) engine_.set_kernel_only_fallback(true);
+    // Once per binary, if it is released and attached again and fails again.
+    if (!layout_warned_.insert(inode).second) continue;
     std::fprintf(stderr, "why502: warning: nginx binary %s (%s) failed the live layout check: %s; detached its uprobes, %s\n",
                  b.path.c_str(), b.layout.description.c_str(),
                  layout_check_failures(health, b.layout.offsets).c_str(),
                  options_.lean ? "--lean sees no gateway error of this nginx (run without --lean)"
                                : "kernel-only attribution (plain HTTP/1.x clients only)");
-    if (!options_.lean) engine_.set_kernel_only_fallback(true);
   }
 }
 

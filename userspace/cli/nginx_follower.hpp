@@ -81,6 +81,7 @@ class NginxFollower {
   std::set<pid_t> followed_;
   std::map<Inode, Binary> binaries_;
   std::set<Inode> warned_;  // binaries whose failure was said once
+  std::set<Inode> layout_warned_;  // binaries whose live layout check failed
 };
 
 }  // namespace why502
