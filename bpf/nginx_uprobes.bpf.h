@@ -20,6 +20,15 @@ struct {
 	__type(value, struct w5_nginx_layout);
 } layouts SEC(".maps");
 
+/* Per layout slot: read failures and the live checks' results (a wrong
+ * offset shows as failed reads, or a failed check, before anything else). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, W5_MAX_LAYOUTS);
+	__type(key, __u32);
+	__type(value, struct w5_layout_health);
+} layout_health SEC(".maps");
+
 /* With --pid only the chosen processes count (only_listed_processes, in
  * common.bpf.h); otherwise any process running a traced binary is nginx, and
  * joins nginx_tgid_bits so the kernel-side hooks see it too (a master started
@@ -48,7 +57,31 @@ static __always_inline const struct w5_nginx_layout *layout_of(void *ctx)
 	return bpf_map_lookup_elem(&layouts, &index);
 }
 
-static __always_inline __u64 user_u64(__u64 addr)
+static __always_inline struct w5_layout_health *health_of(void *ctx)
+{
+	__u32 index = (__u32)bpf_get_attach_cookie(ctx);
+	return bpf_map_lookup_elem(&layout_health, &index);
+}
+
+/* bpf_probe_read_user, counting a failure in the slot's health. */
+static __always_inline long read_user(struct w5_layout_health *hl, void *dst, __u32 size, __u64 src)
+{
+	long err = bpf_probe_read_user(dst, size, (const void *)src);
+	if (err)
+		__sync_fetch_and_add(&hl->read_failures, 1);
+	return err;
+}
+
+static __always_inline void read_user_str(struct w5_layout_health *hl, char *dst, __u32 size, __u64 src)
+{
+	if (bpf_probe_read_user_str(dst, size, (const void *)src) < 0)
+		__sync_fetch_and_add(&hl->read_failures, 1);
+}
+
+/* Not counted: log->data of a log that is not about an HTTP request (the
+ * stream module's, say) is no ngx_http_log_ctx_t, and reading through it can
+ * fail with any layout. */
+static __always_inline __u64 peek_u64(__u64 addr)
 {
 	__u64 value = 0;
 	if (addr)
@@ -56,26 +89,35 @@ static __always_inline __u64 user_u64(__u64 addr)
 	return value;
 }
 
+static __always_inline __u64 user_u64(struct w5_layout_health *hl, __u64 addr)
+{
+	__u64 value = 0;
+	if (addr)
+		read_user(hl, &value, sizeof(value), addr);
+	return value;
+}
+
 /* Copies an ngx_str_t (not NUL-terminated) into a NUL-terminated buffer. */
-static __always_inline void read_ngx_str(__u64 str_addr, char *out, __u32 out_len)
+static __always_inline void read_ngx_str(struct w5_layout_health *hl, __u64 str_addr, char *out,
+					 __u32 out_len)
 {
 	struct {
 		__u64 len;
 		__u64 data;
 	} s = {};
-	if (!str_addr || bpf_probe_read_user(&s, sizeof(s), (const void *)str_addr))
+	if (!str_addr || read_user(hl, &s, sizeof(s), str_addr))
 		return;
 	__u64 n = s.len < out_len - 1 ? s.len : out_len - 1;
 	n &= (W5_NAME_LEN - 1);
-	if (n && bpf_probe_read_user(out, n, (const void *)s.data) == 0)
+	if (n && read_user(hl, out, n, s.data) == 0)
 		out[n] = 0;
 }
 
 /* nginx's view of a peer address (struct sockaddr in nginx's memory). */
-static __always_inline void read_user_sockaddr(__u64 addr, struct w5_addr *out)
+static __always_inline void read_user_sockaddr(struct w5_layout_health *hl, __u64 addr, struct w5_addr *out)
 {
 	__u8 sa[28] = {};
-	if (!addr || bpf_probe_read_user(sa, sizeof(sa), (const void *)addr))
+	if (!addr || read_user(hl, sa, sizeof(sa), addr))
 		return;
 	__u16 family = sa[0] | (sa[1] << 8);
 	out->family = family;
@@ -109,30 +151,106 @@ static __always_inline struct sock *fd_to_sock(__s32 fd)
 	return sk;
 }
 
-static __always_inline __s32 connection_fd(const struct w5_nginx_layout *l, __u64 c)
+static __always_inline __s32 connection_fd(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+					   __u64 c)
 {
 	__s32 fd = -1;
 	if (c)
-		bpf_probe_read_user(&fd, sizeof(fd), (const void *)(c + l->c_fd));
+		read_user(hl, &fd, sizeof(fd), c + l->c_fd);
 	return fd;
 }
 
 /* Connection number nginx logs for this client connection (ngx_log_t.connection). */
-static __always_inline __u64 connection_number(const struct w5_nginx_layout *l, __u64 c)
+static __always_inline __u64 connection_number(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+					       __u64 c)
 {
-	__u64 log = user_u64(c + l->c_log);
-	return log ? user_u64(log + l->log_connection) : 0;
+	__u64 log = user_u64(hl, c + l->c_log);
+	return log ? user_u64(hl, log + l->log_connection) : 0;
+}
+
+#define W5_PEER_NAME_MAX 1024 /* longer is no address or upstream name */
+#define W5_PEER_NAME_PROBE 16 /* bytes of it looked at */
+
+/* W5_CHECK_PEER_NAME for one ngx_str_t *: 0 when it holds, or is NULL or
+ * empty (nothing to judge). */
+static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 str_addr)
+{
+	struct {
+		__u64 len;
+		__u64 data;
+	} s = {};
+	if (!str_addr)
+		return 0;
+	if (read_user(hl, &s, sizeof(s), str_addr))
+		return W5_CHECK_PEER_NAME;
+	if (s.len == 0)
+		return 0;
+	if (s.len > W5_PEER_NAME_MAX)
+		return W5_CHECK_PEER_NAME;
+	char head[W5_PEER_NAME_PROBE] = {};
+	__u32 n = s.len < W5_PEER_NAME_PROBE - 1 ? (__u32)s.len : W5_PEER_NAME_PROBE - 1;
+	n &= W5_PEER_NAME_PROBE - 1;
+	if (n && read_user(hl, head, n, s.data))
+		return W5_CHECK_PEER_NAME;
+	for (__u32 i = 0; i < W5_PEER_NAME_PROBE; i++) {
+		if (i >= n)
+			break;
+		if (head[i] <= ' ' || head[i] > '~')
+			return W5_CHECK_PEER_NAME;
+	}
+	return 0;
+}
+
+/* The live layout checks, on the request an event is about (r, its client
+ * connection, its upstream u or 0). On a failure the slot is marked for good
+ * and the caller emits nothing: userspace detaches this binary's uprobes and
+ * attributes it kernel-only, rather than report what wrong offsets read. */
+static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
+					 __u64 client_conn, __u64 u)
+{
+	__u32 failed = 0;
+	/* A closed connection's fd is -1: nothing to judge. */
+	__s32 fd = connection_fd(l, hl, client_conn);
+	if (fd >= 0 && !fd_to_sock(fd))
+		failed |= W5_CHECK_CLIENT_FD;
+
+	__u64 states = user_u64(hl, r + l->r_upstream_states);
+	if (states) {
+		struct {
+			__u64 elts;
+			__u64 nelts;
+			__u64 size;
+			__u64 nalloc;
+		} a = {};
+		if (read_user(hl, &a, sizeof(a), states) || a.size != l->state_size || a.nelts > a.nalloc) {
+			failed |= W5_CHECK_STATE_SIZE;
+			hl->seen_state_size = (__u32)a.size;
+		} else if (a.nelts && a.nelts <= W5_PEER_NAME_MAX) {
+			__u64 last = a.elts + (a.nelts - 1) * l->state_size;
+			failed |= check_peer_name(hl, user_u64(hl, last + l->state_peer));
+		}
+	}
+	if (u)
+		failed |= check_peer_name(hl, user_u64(hl, u + l->u_peer + l->pc_name));
+
+	if (failed) {
+		__sync_fetch_and_or(&hl->failed, failed);
+		return false;
+	}
+	__sync_fetch_and_add(&hl->checked, 1);
+	return true;
 }
 
 /* c->requests, which tells the requests of one client connection apart (an
  * earlier one may have left its memory to this one); 0, unknown, unless
  * c->number reads back as the connection's number, so that a wrong offset in
  * a layout leaves the engine as it was without it. */
-static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l, __u64 c, __u64 number)
+static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						 __u64 c, __u64 number)
 {
-	if (!c || !l->c_requests || !number || user_u64(c + l->c_number) != number)
+	if (!c || !l->c_requests || !number || user_u64(hl, c + l->c_number) != number)
 		return 0;
-	return (__u32)user_u64(c + l->c_requests);
+	return (__u32)user_u64(hl, c + l->c_requests);
 }
 
 SEC("uprobe")
@@ -141,38 +259,41 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (level > NGX_LOG_WARN || !admit_current_process())
 		return 0;
 	const struct w5_nginx_layout *l = layout_of(ctx);
-	if (!l)
+	struct w5_layout_health *hl = health_of(ctx);
+	if (!l || !hl || hl->failed)
 		return 0;
 
 	/* Only logs written in the context of an HTTP request: log->data is an
 	 * ngx_http_log_ctx_t whose request belongs to its connection. */
-	__u64 log_ctx = user_u64(log + l->log_data);
+	__u64 log_ctx = peek_u64(log + l->log_data);
 	if (!log_ctx)
 		return 0;
-	__u64 client_conn = user_u64(log_ctx);
-	__u64 r = user_u64(log_ctx + l->ctx_current_request);
+	__u64 client_conn = peek_u64(log_ctx);
+	__u64 r = peek_u64(log_ctx + l->ctx_current_request);
 	if (!r)
-		r = user_u64(log_ctx + l->ctx_request);
-	if (!r || !client_conn || user_u64(r + l->r_connection) != client_conn)
+		r = peek_u64(log_ctx + l->ctx_request);
+	if (!r || !client_conn || peek_u64(r + l->r_connection) != client_conn)
+		return 0;
+	__u64 u = user_u64(hl, r + l->r_upstream);
+	if (!layout_holds(l, hl, r, client_conn, u))
 		return 0;
 
 	struct w5_ngx_log *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG);
 	if (!e)
 		return 0;
 	e->request = r;
-	e->connection = user_u64(log + l->log_connection);
-	e->requests = connection_requests(l, client_conn, e->connection);
+	e->connection = user_u64(hl, log + l->log_connection);
+	e->requests = connection_requests(l, hl, client_conn, e->connection);
 	e->level = (__u32)level;
 	e->err = err;
-	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
-	bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt);
-	__u64 action = user_u64(log + l->log_action);
+	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
+	read_user_str(hl, e->fmt, sizeof(e->fmt), (__u64)fmt);
+	__u64 action = user_u64(hl, log + l->log_action);
 	if (action)
-		bpf_probe_read_user_str(e->action, sizeof(e->action), (const void *)action);
+		read_user_str(hl, e->action, sizeof(e->action), action);
 
-	__u64 u = user_u64(r + l->r_upstream);
 	if (u) {
-		struct sock *client_sk = fd_to_sock(connection_fd(l, client_conn));
+		struct sock *client_sk = fd_to_sock(connection_fd(l, hl, client_conn));
 		e->client_sk = (__u64)client_sk;
 		if (client_sk && client_responses_traced) {
 			__u32 tgid = e->h.tgid;
@@ -181,9 +302,9 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 				__sync_fetch_and_add(&clients_with_failures_added, 1);
 		}
 		__u64 pc = u + l->u_peer;
-		read_ngx_str(user_u64(pc + l->pc_name), e->peer, sizeof(e->peer));
-		__u64 upstream_conn = user_u64(pc + l->pc_connection);
-		struct sock *sk = fd_to_sock(connection_fd(l, upstream_conn));
+		read_ngx_str(hl, user_u64(hl, pc + l->pc_name), e->peer, sizeof(e->peer));
+		__u64 upstream_conn = user_u64(hl, pc + l->pc_connection);
+		struct sock *sk = fd_to_sock(connection_fd(l, hl, upstream_conn));
 		if (sk) {
 			e->upstream_sk = (__u64)sk;
 			read_sock_addrs(sk, &e->upstream_local, &e->upstream);
@@ -193,17 +314,17 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	return 0;
 }
 
-static __always_inline void read_upstream_state(const struct w5_nginx_layout *l, __u64 state,
-						struct w5_upstream_state *out)
+static __always_inline void read_upstream_state(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						__u64 state, struct w5_upstream_state *out)
 {
-	__u64 status = user_u64(state + l->state_status);
+	__u64 status = user_u64(hl, state + l->state_status);
 	out->status = (__u32)status;
-	out->response_ms = user_u64(state + l->state_response_time);
-	out->connect_ms = user_u64(state + l->state_connect_time);
-	out->header_ms = user_u64(state + l->state_header_time);
-	out->bytes_received = user_u64(state + l->state_bytes_received);
-	out->bytes_sent = user_u64(state + l->state_bytes_sent);
-	read_ngx_str(user_u64(state + l->state_peer), out->peer, sizeof(out->peer));
+	out->response_ms = user_u64(hl, state + l->state_response_time);
+	out->connect_ms = user_u64(hl, state + l->state_connect_time);
+	out->header_ms = user_u64(hl, state + l->state_header_time);
+	out->bytes_received = user_u64(hl, state + l->state_bytes_received);
+	out->bytes_sent = user_u64(hl, state + l->state_bytes_sent);
+	read_ngx_str(hl, user_u64(hl, state + l->state_peer), out->peer, sizeof(out->peer));
 }
 
 SEC("uprobe")
@@ -214,21 +335,25 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	if (!admit_current_process())
 		return 0;
 	const struct w5_nginx_layout *l = layout_of(ctx);
-	if (!l || !r)
+	struct w5_layout_health *hl = health_of(ctx);
+	if (!l || !hl || hl->failed || !r)
 		return 0;
 
-	__u64 client_conn = user_u64(r + l->r_connection);
+	__u64 client_conn = user_u64(hl, r + l->r_connection);
+	__u64 u = user_u64(hl, r + l->r_upstream);
+	if (!layout_holds(l, hl, r, client_conn, u))
+		return 0;
 	if (capture_request_line && l->r_request_line) {
 		struct w5_request_line *line = reserve_event(sizeof(*line), W5_EV_REQUEST_LINE);
 		if (line) {
 			line->request = r;
-			line->connection = connection_number(l, client_conn);
-			__u64 len = user_u64(r + l->r_request_line);
-			__u64 data = user_u64(r + l->r_request_line + 8);
+			line->connection = connection_number(l, hl, client_conn);
+			__u64 len = user_u64(hl, r + l->r_request_line);
+			__u64 data = user_u64(hl, r + l->r_request_line + 8);
 			line->len = (__u32)len;
 			__u32 n = len < W5_REQUEST_LINE_LEN - 1 ? (__u32)len : W5_REQUEST_LINE_LEN - 1;
 			if (data && n)
-				bpf_probe_read_user(line->line, n, (const void *)data);
+				read_user(hl, line->line, n, data);
 			bpf_ringbuf_submit(line, 0);
 		}
 	}
@@ -239,27 +364,26 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	e->request = r;
 	e->status = (__u32)status;
 
-	e->connection = connection_number(l, client_conn);
-	e->requests = connection_requests(l, client_conn, e->connection);
-	read_user_sockaddr(user_u64(client_conn + l->c_sockaddr), &e->client);
-	e->client_sk = (__u64)fd_to_sock(connection_fd(l, client_conn));
+	e->connection = connection_number(l, hl, client_conn);
+	e->requests = connection_requests(l, hl, client_conn, e->connection);
+	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
+	e->client_sk = (__u64)fd_to_sock(connection_fd(l, hl, client_conn));
 
-	__u64 u = user_u64(r + l->r_upstream);
 	e->has_upstream = u != 0;
 	if (u)
-		read_ngx_str(user_u64(u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
+		read_ngx_str(hl, user_u64(hl, u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
 
-	__u64 states = user_u64(r + l->r_upstream_states);
+	__u64 states = user_u64(hl, r + l->r_upstream_states);
 	if (states) {
-		__u64 elts = user_u64(states);
-		__u64 nelts = user_u64(states + 8);
+		__u64 elts = user_u64(hl, states);
+		__u64 nelts = user_u64(hl, states + 8);
 		e->n_states = (__u32)nelts;
 		/* The last attempts matter most: with more than fit, keep the last. */
 		__u64 first = nelts > W5_MAX_STATES ? nelts - W5_MAX_STATES : 0;
 		for (__u32 i = 0; i < W5_MAX_STATES; i++) {
 			if (first + i >= nelts)
 				break;
-			read_upstream_state(l, elts + (first + i) * l->state_size, &e->states[i]);
+			read_upstream_state(l, hl, elts + (first + i) * l->state_size, &e->states[i]);
 		}
 	}
 	bpf_ringbuf_submit(e, 0);

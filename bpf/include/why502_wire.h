@@ -290,6 +290,28 @@ struct w5_request_line {
 
 #define W5_MAX_LAYOUTS 8
 
+/* Checks the uprobes make of a layout on live requests, before they emit an
+ * event: facts nginx's memory must show when the offsets are right. */
+enum w5_layout_check {
+	/* r->connection->fd is a socket this worker holds (or -1, closed). */
+	W5_CHECK_CLIENT_FD = 1 << 0,
+	/* r->upstream_states->size (ngx_array_t, size at +16) equals state_size,
+	 * and its nelts is at most its nalloc. */
+	W5_CHECK_STATE_SIZE = 1 << 1,
+	/* A peer name (u->peer.name, the last state's peer: ngx_str_t *) reads as
+	 * an address or group name: printable, no spaces, a sane length. */
+	W5_CHECK_PEER_NAME = 1 << 2,
+};
+
+/* What the uprobes found of one layout slot (the layout_health array, indexed
+ * like layouts); userspace zeroes it when it gives the slot to a binary. */
+struct w5_layout_health {
+	__u64 read_failures;   /* bpf_probe_read_user(_str) calls that failed */
+	__u64 checked;         /* events whose checks all passed */
+	__u32 failed;          /* W5_CHECK_* bits that failed; once set, the slot emits nothing */
+	__u32 seen_state_size; /* the array's own element size, when W5_CHECK_STATE_SIZE failed */
+};
+
 /* Counters of what could not be delivered; indexes of the per-CPU array. */
 enum w5_counter {
 	W5_LOST_RINGBUF_FULL = 0,

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "netns_host.hpp"
@@ -78,6 +80,12 @@ TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
       ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
       EXPECT_EQ(r["attempts"][0]["upstream"], dead_a);
       EXPECT_EQ(r["attempts"][0]["cause"], "refused");
+      // The second element of r->upstream_states, read at state_size: a
+      // wrong stride reads another peer, or none, and another status.
+      EXPECT_EQ(r["attempts"][1]["upstream"], dead_b) << r.dump();
+      EXPECT_EQ(r["attempts"][1]["status"], 502) << r.dump();
+      EXPECT_EQ(r["attempts"][1]["cause"], "refused") << r.dump();
+      EXPECT_EQ(r["attempts"][0]["status"], 502) << r.dump();
     }
     if (r["cause"] == "refused" && r["upstream"] == refused) {
       EXPECT_NE(r.dump().find("RST in reply to SYN"), std::string::npos) << r.dump();
@@ -322,6 +330,57 @@ TEST_F(GatewayErrors, KernelOnlyFallback) {
   ASSERT_EQ(unknown_records.size(), 1u) << s.tracer_output();
   EXPECT_EQ(unknown_records[0]["status"], 502);
   for (const auto& r : records) EXPECT_EQ(r["source"], "kernel") << r.dump();
+}
+
+// Sets an environment variable for the scope (the tracer inherits it).
+struct ScopedEnvironment {
+  const char* name;
+  ScopedEnvironment(const char* n, const std::string& value) : name(n) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnvironment() { unsetenv(name); }
+};
+
+// A layout whose r->upstream_states stride is wrong (WHY502_LAYOUT_OVERRIDE):
+// the live check catches it on the first failed request, before any uprobe
+// event of it goes out. One warning names the binary; every 502 is then
+// attributed kernel-only, none from what the wrong offset read.
+TEST_F(GatewayErrors, LayoutThatFailsTheLiveCheckFallsBackToKernelOnly) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  upstream pair { server " + dead_a + " max_fails=0; server " + dead_b + " max_fails=0; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
+                proxy("/reset", "http://" + reset) + proxy("/pair", "http://pair") + "  }\n");
+  const std::string binary = nginx_under_test();
+  {
+    // No real nginx has 8-byte upstream states (72 or 88).
+    const ScopedEnvironment perturbed("WHY502_LAYOUT_OVERRIDE", binary + ":state_size=8");
+    s.start_tracer();
+  }
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/refused", base + "/pair", base + "/reset", base + "/refused", base + "/pair"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 502, 502}));
+
+  const std::string out = s.tracer_output();
+  size_t warnings = 0;
+  for (size_t at = 0; (at = out.find("failed the live layout check", at)) != std::string::npos; ++at) ++warnings;
+  EXPECT_EQ(warnings, 1u) << out;
+  const auto line_start = out.rfind('\n', out.find("failed the live layout check"));
+  const std::string warning = out.substr(line_start + 1, out.find('\n', line_start + 1) - line_start - 1);
+  EXPECT_NE(warning.find("nginx binary " + std::filesystem::canonical(binary).string()), std::string::npos) << out;
+  EXPECT_NE(warning.find("state_size=8"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("kernel-only attribution"), std::string::npos) << warning;
+
+  // Every 502 of the access log, kernel-only: the refused and reset ones named
+  // from the kernel's view of the worker's sockets, /pair's by its last peer
+  // (round robin: either).
+  for (const auto& r : records) EXPECT_EQ(r["source"], "kernel") << r.dump();
+  EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"),
+                          Causes{{refused, "refused"}, {reset, "reset"}, {dead_a, "refused"}, {dead_b, "refused"}}),
+            "")
+      << s.error_log() << out;
 }
 
 }  // namespace

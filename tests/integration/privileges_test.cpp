@@ -157,6 +157,10 @@ TEST_F(Privileges, DoctorSaysWhetherTracingWillWork) {
         << program << "\n" << healthy;
   EXPECT_TRUE(std::regex_search(healthy, std::regex("\nuprobes +ok +a uprobe attaches"))) << healthy;
   EXPECT_NE(healthy.find("uprobes attach"), std::string::npos) << healthy;
+  // Each nginx binary's layout, and what doctor's moment could judge of it.
+  EXPECT_TRUE(std::regex_search(healthy, std::regex("layout: nginx [^\n]*; live layout check(: not yet checked \\(no "
+                                                    "error response seen\\)| passed on [0-9]+ events); read failures [0-9]+")))
+      << healthy;
   EXPECT_EQ(healthy.find("FAIL"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("why502 can trace on this host"), std::string::npos) << healthy;
 

@@ -1,6 +1,8 @@
 // `why502 serve`: the counters by cause reach /metrics while nginx answers 502s.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -48,6 +50,16 @@ TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
   EXPECT_NE(metrics.find("# TYPE why502_gateway_errors_total counter"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("why502_process_resident_memory_bytes "), std::string::npos) << metrics;
   EXPECT_EQ(run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://" + listen + "/nope"}), "404");
+  // The binary's layout passed its live check on those errors, with no read
+  // of nginx's memory failing.
+  const std::string binary = "binary=\"" + std::filesystem::canonical(nginx_under_test()).string() + "\"";
+  const std::string want_passed = "why502_nginx_layout_check{" + binary + ",state=\"passed\"} 1";
+  for (int i = 0; i < 50 && metrics.find(want_passed) == std::string::npos; ++i) {  // health goes out each tick
+    std::this_thread::sleep_for(100ms);
+    metrics = run_command({"curl", "-s", "--max-time", "2", "http://" + listen + "/metrics"});
+  }
+  EXPECT_NE(metrics.find(want_passed), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("why502_nginx_read_failures_total{" + binary + "} 0\n"), std::string::npos) << metrics;
 
   serve.signal(SIGTERM);
   ASSERT_EQ(serve.wait_exit(10s), 0) << serve.output();

@@ -84,6 +84,46 @@ TEST(NginxLayoutTable, DebiansBuildKeepsItsMeasuredOffsets) {
   EXPECT_EQ(layout.offsets.r_upstream_states, 0x50u);
 }
 
+TEST(LayoutOverride, SetsOneNamedFieldOfOneBinary) {
+  std::string error;
+  const auto o = parse_layout_override("/opt/a:b/nginx:state_size=0x50", &error);
+  ASSERT_TRUE(o) << error;
+  EXPECT_EQ(o->path, "/opt/a:b/nginx");  // the last colon splits
+  EXPECT_EQ(o->field, "state_size");
+  EXPECT_EQ(o->value, 80u);
+  NginxLayout layout = nginx_layout_for_build(build("1.22.1", " --with-compat"));
+  apply_layout_override(*o, layout);
+  EXPECT_EQ(layout.offsets.state_size, 80u);
+  EXPECT_NE(layout.description.find("WHY502_LAYOUT_OVERRIDE set state_size=80"), std::string::npos)
+      << layout.description;
+}
+
+TEST(LayoutOverride, MalformedTextSaysWhatIsWrong) {
+  std::string error;
+  EXPECT_FALSE(parse_layout_override("state_size=8", &error));
+  EXPECT_NE(error.find("PATH:FIELD=VALUE"), std::string::npos) << error;
+  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:no_such=8", &error));
+  EXPECT_NE(error.find("no layout field no_such"), std::string::npos) << error;
+  EXPECT_NE(error.find("state_size"), std::string::npos) << error;  // lists the fields
+  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=-1", &error));
+  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=72x", &error));
+  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=4294967296", &error));
+  EXPECT_NE(error.find("not a number"), std::string::npos) << error;
+}
+
+TEST(LayoutCheck, FailuresAreNamedWithTheNumbersSeen) {
+  w5_nginx_layout offsets{};
+  offsets.state_size = 88;
+  w5_layout_health health{};
+  EXPECT_EQ(layout_check_failures(health, offsets), "");
+  health.failed = W5_CHECK_STATE_SIZE | W5_CHECK_PEER_NAME;
+  health.seen_state_size = 72;
+  const std::string words = layout_check_failures(health, offsets);
+  EXPECT_NE(words.find("elements are 72 bytes, the layout says state_size=88"), std::string::npos) << words;
+  EXPECT_NE(words.find("peer name"), std::string::npos) << words;
+  EXPECT_EQ(words.find("fd"), std::string::npos) << words;
+}
+
 TEST(NginxLayoutTable, WithoutTheHttpCacheTheUpstreamPointersMoveUp) {
   const NginxLayout layout =
       nginx_layout_for_build(build("1.30.4", " --with-compat --without-http-cache --with-http_ssl_module"));

@@ -88,5 +88,23 @@ TEST(ConsumerLag, QuantilesAreBucketBoundsAndTheHistogramIsExported) {
   EXPECT_NE(text.find("why502_consumer_lag_seconds_count 101\n"), std::string::npos) << text;
 }
 
+TEST(Metrics, EachNginxBinaryHasItsReadFailuresAndLayoutCheckState) {
+  ProbeHealth health;
+  health.nginx_binaries = {{"/usr/sbin/nginx", 3, 10, false},
+                           {"/opt/nginx/sbin/nginx", 0, 0, false},
+                           {"/srv/odd\"nginx", 7, 1, true}};
+  const std::string text = Metrics().render(health);
+  EXPECT_NE(text.find("why502_nginx_read_failures_total{binary=\"/usr/sbin/nginx\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("why502_nginx_layout_check{binary=\"/usr/sbin/nginx\",state=\"passed\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_nginx_layout_check{binary=\"/usr/sbin/nginx\",state=\"failed\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("why502_nginx_layout_check{binary=\"/opt/nginx/sbin/nginx\",state=\"unchecked\"} 1\n"),
+            std::string::npos);
+  // A failed binary is failed, whatever passed before; its label is escaped.
+  EXPECT_NE(text.find("why502_nginx_layout_check{binary=\"/srv/odd\\\"nginx\",state=\"failed\"} 1\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("why502_nginx_layout_check{binary=\"/srv/odd\\\"nginx\",state=\"passed\"} 0\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace why502

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -94,17 +95,37 @@ void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
     rows.push_back({"nginx", Verdict::warn, "no nginx runs and none is on PATH (use --nginx-binary with trace)"});
     return;
   }
+  std::string override_error;
+  const std::optional<LayoutOverride> override = layout_override_from_environment(&override_error);
+  if (!override_error.empty()) rows.push_back({"layout override", Verdict::warn, override_error + " (ignored)"});
   for (const std::string& path : binaries) {
     Row row{"nginx " + path, Verdict::ok, ""};
     if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
       row = {row.check, Verdict::warn, problem + ": kernel-only attribution"};
     } else {
-      const NginxLayout layout = nginx_layout_for(path);
-      const std::string error = session ? session->attach_nginx_binary(path, layout) : "";
-      if (!error.empty())
+      NginxLayout layout = nginx_layout_for(path);
+      if (override && layout_override_applies(*override, path)) apply_layout_override(*override, layout);
+      uint32_t slot = 0;
+      const std::string error = session ? session->attach_nginx_binary(path, layout, &slot) : "";
+      if (!error.empty()) {
         row = {row.check, Verdict::warn, error + ": kernel-only attribution"};
-      else
+      } else {
         row.detail = std::string(session ? "uprobes attach" : "symbols usable") + "; layout: " + layout.description;
+        if (session) {
+          // doctor lives a moment: the check runs on error responses, which
+          // trace and serve see; any seen meanwhile are judged here.
+          const w5_layout_health health = session->layout_health(slot);
+          if (health.failed) {
+            row.verdict = Verdict::warn;
+            row.detail += "; live layout check FAILED: " + layout_check_failures(health, layout.offsets) +
+                          ": kernel-only attribution";
+          } else {
+            row.detail += health.checked ? "; live layout check passed on " + std::to_string(health.checked) + " events"
+                                         : "; live layout check: not yet checked (no error response seen)";
+          }
+          row.detail += "; read failures " + std::to_string(health.read_failures);
+        }
+      }
     }
     rows.push_back(row);
   }

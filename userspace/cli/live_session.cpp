@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -88,6 +89,14 @@ std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
   return chosen;
 }
 
+// $WHY502_LAYOUT_OVERRIDE, a testing aid; throws FatalError when malformed.
+std::optional<LayoutOverride> checked_layout_override() {
+  std::string error;
+  auto parsed = layout_override_from_environment(&error);
+  if (!error.empty()) throw FatalError(error);
+  return parsed;
+}
+
 }  // namespace
 
 // --duration: past a year it is a typo.
@@ -115,6 +124,7 @@ void add_live_options(CLI::App& command, LiveOptions& o) {
 }
 
 void check_live_options(const LiveOptions& options) {
+  checked_layout_override();
   if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
   if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
   for (const auto& path : options.nginx_binaries)
@@ -139,6 +149,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   probe_options.lean = options.lean;
   probe_options.capture_request_line = options.capture_request;
   std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
+  NginxFollower* follower = nullptr;  // once attached
   ConsumerLag lag;
   auto feed_engine = [&](const Event& event) {
     lag.add(header_of(event).ts_ns, monotonic_now_ns());
@@ -160,6 +171,9 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       return;
     }
     if (const auto* exec = std::get_if<w5_process_exec>(&decoded.event)) executed.push_back(exec->h.tgid);
+    // A layout that failed its check just now: this response is already
+    // attributed kernel-only, as the request's uprobe events were dropped.
+    if (follower && std::holds_alternative<w5_client_response>(decoded.event)) follower->check_layouts();
     if (options.anonymise_clients) {
       anonymise_clients(decoded.event);
       bytes = event_bytes(decoded.event);
@@ -173,7 +187,9 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   engine.set_client_echo_expected(!options.lean);
   NginxFollower nginx(session, engine,
                       {.use_uprobes = !options.no_uprobes, .lean = options.lean,
-                       .only_listed = !options.pids.empty(), .verbose = options.verbosity > 0});
+                       .only_listed = !options.pids.empty(), .verbose = options.verbosity > 0,
+                       .layout_override = checked_layout_override()});
+  follower = &nginx;
   for (const NginxProcess& p : processes) nginx.follow(p.pid, "start");
   for (const auto& path : options.nginx_binaries) nginx.attach_named(path);
   if (processes.empty() && options.nginx_binaries.empty()) {
@@ -239,6 +255,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.listener_probes = pipeline.counts();
     s.engine = engine.stats();
     s.max_pending_requests = options.max_pending_requests;
+    s.nginx_binaries = nginx.health();
     return s;
   };
   while (!g_stop) {

@@ -15,6 +15,7 @@
 #include "loader/listener_pipeline.hpp"
 #include "output/consumer_lag.hpp"
 #include "output/kernel_tables.hpp"
+#include "output/metrics.hpp"
 
 namespace CLI {
 class App;
@@ -48,6 +49,7 @@ struct LiveStatus {
   ListenerProbeCounts listener_probes;
   EngineStats engine;
   size_t max_pending_requests = 0;
+  std::vector<NginxBinaryHealth> nginx_binaries;  // read failures and layout checks
 };
 
 struct LiveHooks {

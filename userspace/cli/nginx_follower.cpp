@@ -19,6 +19,14 @@ namespace {
 // Binaries not run for this many scans (seconds) are released.
 constexpr int kScansBeforeRelease = 2;
 
+// /proc/PID/exe resolved to the binary's path, for messages and metrics.
+std::string shown_path(const std::string& path) {
+  if (path.rfind("/proc/", 0) != 0) return path;
+  char target[4096];
+  const ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : path;
+}
+
 struct Descriptor {
   int fd;
   ~Descriptor() {
@@ -65,6 +73,8 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
   attached.named = named;
   if (problem.empty()) {
     layout = nginx_layout_for(held);
+    if (options_.layout_override && layout_override_applies(*options_.layout_override, held))
+      apply_layout_override(*options_.layout_override, layout);
     if (binaries_.size() >= W5_MAX_LAYOUTS) {
       // Every layout slot is taken: free those of binaries nothing runs now,
       // without waiting for the scans (binaries may come and go faster).
@@ -85,7 +95,8 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
     if (!options_.lean) engine_.set_kernel_only_fallback(true);
     return false;
   }
-  attached.layout = layout.offsets;
+  attached.path = shown_path(path);
+  attached.layout = layout;
   binaries_.emplace(inode, attached);
   if (options_.verbose)
     std::fprintf(stderr, "why502: attached to %s (%s; inode %llu:%llu, layout slot %u), found at %s\n", path.c_str(),
@@ -99,10 +110,44 @@ std::optional<w5_nginx_layout> NginxFollower::layout_of_process(pid_t pid) const
   if (stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0) return std::nullopt;
   auto it = binaries_.find(Inode{st.st_dev, st.st_ino});
   if (it == binaries_.end()) return std::nullopt;
-  return it->second.layout;
+  // A layout that failed the live check is trusted for nothing.
+  if (it->second.rejected) return std::nullopt;
+  return it->second.layout.offsets;
+}
+
+void NginxFollower::check_layouts() {
+  for (auto& [inode, b] : binaries_) {
+    if (b.rejected) continue;
+    const w5_layout_health health = session_.layout_health(b.slot);
+    if (!health.failed) continue;
+    // The BPF side emits nothing more for the slot; free it for another binary.
+    session_.detach_nginx_binary(b.slot);
+    b.rejected = true;
+    b.last_health = health;
+    if (!options_.lean) engine_.set_kernel_only_fallback(true);
+    // Once per binary, if it is released and attached again and fails again.
+    if (!layout_warned_.insert(inode).second) continue;
+    std::fprintf(stderr, "why502: warning: nginx binary %s (%s) failed the live layout check: %s; detached its uprobes, %s\n",
+                 b.path.c_str(), b.layout.description.c_str(),
+                 layout_check_failures(health, b.layout.offsets).c_str(),
+                 options_.lean ? "--lean sees no gateway error of this nginx (run without --lean)"
+                               : "kernel-only attribution (plain HTTP/1.x clients only)");
+  }
+}
+
+std::vector<NginxBinaryHealth> NginxFollower::health() const {
+  std::vector<NginxBinaryHealth> out;
+  out.reserve(binaries_.size());
+  for (const auto& [inode, b] : binaries_) {
+    // A rejected binary's slot may serve another binary now: its counts as they were.
+    const w5_layout_health health = b.rejected ? b.last_health : session_.layout_health(b.slot);
+    out.push_back({b.path, health.read_failures, health.checked, b.rejected});
+  }
+  return out;
 }
 
 void NginxFollower::scan() {
+  check_layouts();
   std::set<Inode> running;
   for (const NginxProcess& p : find_nginx_processes()) {
     running.insert({p.dev, p.ino});
@@ -124,7 +169,7 @@ void NginxFollower::release_unused(const std::set<Inode>& running, int scans) {
       ++it;
       continue;
     }
-    session_.detach_nginx_binary(b.slot);
+    if (!b.rejected) session_.detach_nginx_binary(b.slot);
     if (options_.verbose)
       std::fprintf(stderr, "why502: released the uprobes of nginx binary %llu:%llu (layout slot %u): no process runs it\n",
                    static_cast<unsigned long long>(it->first.first), static_cast<unsigned long long>(it->first.second),

@@ -2,7 +2,9 @@
 // and the uprobes on each binary they run, by inode. A binary is attached
 // when a process running it appears (at start, at its exec, or in the scan
 // each second), retried with the next process that runs it when an attach
-// fails, and released, with its layout slot, once no process runs it.
+// fails, and released, with its layout slot, once no process runs it. A
+// binary whose layout fails the uprobes' live check is detached for good and
+// attributed kernel-only.
 #pragma once
 
 #include <sys/types.h>
@@ -13,9 +15,12 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "loader/nginx_discovery.hpp"
 #include "why502_wire.h"
+#include "loader/nginx_layout.hpp"
+#include "output/metrics.hpp"
 
 namespace why502 {
 
@@ -29,6 +34,7 @@ class NginxFollower {
     bool lean = false;            // a binary without uprobes is not seen at all
     bool only_listed = false;     // --pid: adopt only processes the kernel side traces
     bool verbose = false;
+    std::optional<LayoutOverride> layout_override;  // $WHY502_LAYOUT_OVERRIDE
   };
   NginxFollower(ProbeSession& session, Engine& engine, Options options);
 
@@ -40,6 +46,14 @@ class NginxFollower {
   // Each second: nginx processes not followed yet, and binaries nothing runs.
   void scan();
 
+  // Reads each attached binary's layout health; a binary whose live check
+  // failed gets one warning, loses its uprobes and is attributed kernel-only.
+  // Call it before the engine takes a kernel-only view (a client response),
+  // so that the request that failed the check is already attributed so.
+  void check_layouts();
+  // The binaries followed now: layout health, for metrics.
+  std::vector<NginxBinaryHealth> health() const;
+
   size_t attached() const { return binaries_.size(); }
   // The layout the uprobes read a process's binary with, if it is attached.
   std::optional<w5_nginx_layout> layout_of_process(pid_t pid) const;
@@ -49,9 +63,12 @@ class NginxFollower {
   using Inode = std::pair<dev_t, ino_t>;
   struct Binary {
     uint32_t slot = 0;
-    w5_nginx_layout layout{};
     bool named = false;  // kept when no process runs it
     int scans_unused = 0;
+    std::string path;    // as the user knows it (/proc/PID/exe resolved)
+    NginxLayout layout;
+    bool rejected = false;  // failed the live check: detached, slot freed
+    w5_layout_health last_health{};  // when it was rejected
   };
   // Attaches through a descriptor opened once: /proc/PID/exe may vanish
   // with its process (a daemonizing nginx exits at once) before the uprobes
@@ -67,6 +84,7 @@ class NginxFollower {
   std::set<pid_t> followed_;
   std::map<Inode, Binary> binaries_;
   std::set<Inode> warned_;  // binaries whose failure was said once
+  std::set<Inode> layout_warned_;  // binaries whose live layout check failed
 };
 
 }  // namespace why502

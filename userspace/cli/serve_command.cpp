@@ -89,6 +89,7 @@ int run_serve(const ServeOptions& options) {
     health.lost_undecodable = s.undecodable;
     health.lost_slot_taken = s.lost_slot_taken;
     health.lag = s.lag;
+    health.nginx_binaries = s.nginx_binaries;
     health.listener_probes = s.listener_probes.asked;
     health.listener_probes_queue_full = s.listener_probes.queue_full;
     health.listener_probes_late = s.listener_probes.late;

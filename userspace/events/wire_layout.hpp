@@ -38,7 +38,8 @@ namespace why502 {
   S(w5_request_line, 208) \
   S(w5_request_ended, 48) \
   S(w5_latency_key, 68) \
-  S(w5_latency_histogram, 136)
+  S(w5_latency_histogram, 136) \
+  S(w5_layout_health, 24)
 
 // F(struct, field, offset in bytes), in declaration order
 #define W5_WIRE_FIELDS(F) \
@@ -95,7 +96,9 @@ namespace why502 {
   F(w5_request_ended, h, 0) F(w5_request_ended, request, 24) F(w5_request_ended, connection, 32) \
   F(w5_request_ended, requests, 40) F(w5_request_ended, pad, 44) \
   F(w5_latency_key, upstream, 0) F(w5_latency_key, unix_path, 20) \
-  F(w5_latency_histogram, buckets, 0) F(w5_latency_histogram, sum_ns, 128)
+  F(w5_latency_histogram, buckets, 0) F(w5_latency_histogram, sum_ns, 128) \
+  F(w5_layout_health, read_failures, 0) F(w5_layout_health, checked, 8) F(w5_layout_health, failed, 16) \
+  F(w5_layout_health, seen_state_size, 20)
 
 struct WireField {
   std::string_view struct_name;

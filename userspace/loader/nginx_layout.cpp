@@ -1,7 +1,12 @@
 #include "loader/nginx_layout.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
+
+#include <cerrno>
 
 #include "loader/elf_symbols.hpp"
 
@@ -137,6 +142,12 @@ const Offset* first_row_of(uint32_t w5_nginx_layout::*field) {
   return nullptr;
 }
 
+const Offset* first_row_of_name(const std::string& name) {
+  for (const Offset& o : kOffsets)
+    if (name == o.name) return &o;
+  return nullptr;
+}
+
 unsigned distance(unsigned version, const Offset& o) {
   if (version < o.first) return o.first - version;
   if (version > o.last) return version - o.last;
@@ -187,6 +198,70 @@ NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
   if (!assumed.empty()) layout.description += "; assumed from the nearest measured one: " + assumed;
   if (!unknown.empty()) layout.description += "; unknown: " + unknown;
   return layout;
+}
+
+std::optional<LayoutOverride> parse_layout_override(const std::string& text, std::string* error) {
+  const auto colon = text.rfind(':');
+  const auto equals = text.find('=', colon == std::string::npos ? 0 : colon);
+  LayoutOverride o;
+  if (colon == std::string::npos || colon == 0 || equals == std::string::npos) {
+    *error = "give PATH:FIELD=VALUE, e.g. /usr/sbin/nginx:state_size=80";
+    return std::nullopt;
+  }
+  o.path = text.substr(0, colon);
+  o.field = text.substr(colon + 1, equals - colon - 1);
+  const std::string value = text.substr(equals + 1);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long number = std::strtoull(value.c_str(), &end, 0);
+  if (value.empty() || *end != '\0' || errno != 0 || number > UINT32_MAX || value[0] == '-') {
+    *error = "VALUE " + value + " is not a number from 0 to 4294967295";
+    return std::nullopt;
+  }
+  o.value = static_cast<uint32_t>(number);
+  if (!first_row_of_name(o.field)) {
+    std::string names;
+    for (const Offset& row : kOffsets)
+      if (&row == first_row_of(row.field)) names += (names.empty() ? "" : " ") + std::string(row.name);
+    *error = "no layout field " + o.field + " (fields: " + names + ")";
+    return std::nullopt;
+  }
+  return o;
+}
+
+std::optional<LayoutOverride> layout_override_from_environment(std::string* error) {
+  const char* text = std::getenv(kLayoutOverrideVariable);
+  if (!text || !*text) return std::nullopt;
+  auto parsed = parse_layout_override(text, error);
+  if (!parsed) *error = std::string(kLayoutOverrideVariable) + "=" + text + ": " + *error;
+  return parsed;
+}
+
+bool layout_override_applies(const LayoutOverride& override, const std::string& binary_path) {
+  struct stat named{}, binary{};
+  return stat(override.path.c_str(), &named) == 0 && stat(binary_path.c_str(), &binary) == 0 &&
+         named.st_dev == binary.st_dev && named.st_ino == binary.st_ino;
+}
+
+void apply_layout_override(const LayoutOverride& override, NginxLayout& layout) {
+  const Offset* row = first_row_of_name(override.field);
+  if (!row) return;
+  layout.offsets.*row->field = override.value;
+  layout.description += "; " + std::string(kLayoutOverrideVariable) + " set " + override.field + "=" +
+                        std::to_string(override.value);
+}
+
+std::string layout_check_failures(const w5_layout_health& health, const w5_nginx_layout& layout) {
+  std::string failures;
+  const auto add = [&](const std::string& what) { failures += (failures.empty() ? "" : "; ") + what; };
+  if (health.failed & W5_CHECK_CLIENT_FD)
+    add("the request's connection fd (r_connection, c_fd) is not a socket of the worker");
+  if (health.failed & W5_CHECK_STATE_SIZE)
+    add("r->upstream_states says its elements are " + std::to_string(health.seen_state_size) +
+        " bytes, the layout says state_size=" + std::to_string(layout.state_size) + " (or r_upstream_states is off)");
+  if (health.failed & W5_CHECK_PEER_NAME)
+    add("a peer name (u_peer, pc_name or state_peer) does not read as an address");
+  return failures;
 }
 
 std::string unusable_nginx_symbols(const std::string& binary_path) {

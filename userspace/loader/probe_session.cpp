@@ -119,7 +119,10 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
   while (index < W5_MAX_LAYOUTS && !nginx_links_[index].empty()) ++index;
   if (index == W5_MAX_LAYOUTS)
     return "too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) + ")";
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0)
+  // The slot's counts start over with its new binary.
+  const w5_layout_health fresh{};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0 ||
+      bpf_map_update_elem(bpf_map__fd(skel_->maps.layout_health), &index, &fresh, BPF_ANY) != 0)
     return std::string("cannot store the struct layout: ") + std::strerror(errno);
 
   struct Target {
@@ -160,6 +163,12 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
 
 void ProbeSession::detach_nginx_binary(uint32_t slot) {
   if (slot < W5_MAX_LAYOUTS) nginx_links_[slot].clear();
+}
+
+w5_layout_health ProbeSession::layout_health(uint32_t slot) const {
+  w5_layout_health health{};
+  if (slot < W5_MAX_LAYOUTS) bpf_map_lookup_elem(bpf_map__fd(skel_->maps.layout_health), &slot, &health);
+  return health;
 }
 
 void ProbeSession::trace_process(pid_t pid) {

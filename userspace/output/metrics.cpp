@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 namespace why502 {
 namespace {
@@ -182,6 +183,19 @@ std::string Metrics::render(const ProbeHealth& h) const {
   out << "# HELP why502_bpf_map_capacity Capacity of each bounded BPF map (LRU maps evict the oldest when full).\n"
       << "# TYPE why502_bpf_map_capacity gauge\n";
   for (const MapFill& m : maps_) out << "why502_bpf_map_capacity{map=\"" << label_value(m.name) << "\"} " << m.capacity << "\n";
+  out << "# HELP why502_nginx_read_failures_total Reads of nginx's memory that failed in the uprobes, by "
+         "binary (a wrong struct offset shows here first).\n# TYPE why502_nginx_read_failures_total counter\n";
+  for (const NginxBinaryHealth& b : h.nginx_binaries)
+    out << "why502_nginx_read_failures_total{binary=\"" << label_value(b.binary) << "\"} " << b.read_failures << "\n";
+  out << "# HELP why502_nginx_layout_check The live check of each binary's struct layout, one-hot by state: "
+         "unchecked (no error seen yet), passed, failed (its uprobes detached: kernel-only attribution).\n"
+      << "# TYPE why502_nginx_layout_check gauge\n";
+  for (const NginxBinaryHealth& b : h.nginx_binaries) {
+    const char* state = b.check_failed ? "failed" : b.checked ? "passed" : "unchecked";
+    for (const char* s : {"unchecked", "passed", "failed"})
+      out << "why502_nginx_layout_check{binary=\"" << label_value(b.binary) << "\",state=\"" << s << "\"} "
+          << (std::string_view(s) == state ? 1 : 0) << "\n";
+  }
   out << "# HELP why502_upstream_label_values Distinct upstream label values in use (capped; the rest is other).\n"
       << "# TYPE why502_upstream_label_values gauge\nwhy502_upstream_label_values " << upstreams_.size() << "\n";
   const auto [cpu, rss] = own_cpu_and_rss();

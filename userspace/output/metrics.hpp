@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "attribution/record.hpp"
 #include "output/consumer_lag.hpp"
@@ -25,6 +26,14 @@ struct PendingTable {
   uint64_t ended = 0;       // read in nginx's memory to be over (no error page)
 };
 
+// What the uprobes found of one nginx binary's struct layout.
+struct NginxBinaryHealth {
+  std::string binary;          // its path
+  uint64_t read_failures = 0;  // reads of nginx's memory that failed
+  uint64_t checked = 0;        // events whose live layout checks passed
+  bool check_failed = false;   // a check failed: uprobes detached, kernel-only
+};
+
 struct ProbeHealth {
   uint64_t events = 0;
   uint64_t lost_ringbuf_full = 0;
@@ -36,6 +45,7 @@ struct ProbeHealth {
   uint64_t listener_probes_queue_full = 0;  // skipped: its queue was full
   uint64_t listener_probes_late = 0;        // skipped: the events went on without them
   PendingTable pending;
+  std::vector<NginxBinaryHealth> nginx_binaries;
 };
 
 class Metrics {
