@@ -122,6 +122,52 @@ TEST_F(MoreCauses, ResolverFailure) {
       << s.error_log() << s.tracer_output();
 }
 
+// A variable in proxy_pass naming a host, and no resolver: nginx cannot look
+// it up at request time. No packet is sent anywhere.
+TEST_F(MoreCauses, NoResolverConfigured) {
+  Scenario s;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/nores", "set $backend \"nosuch.why502.test\"; proxy_pass http://$backend:80;") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/nores", "http://127.0.0.1:{PORT}/nores"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502}));
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 2u);
+  EXPECT_EQ(match_records(access, records, [](const AccessLine&) { return std::string("dns_failure"); }), "")
+      << s.error_log() << s.tracer_output();
+  for (const auto& r : records) {
+    const std::string evidence = r["evidence"].dump();
+    EXPECT_NE(evidence.find("no resolver is configured"), std::string::npos) << evidence;
+    EXPECT_EQ(r["nginx_error"].get<std::string>().rfind("no resolver defined to resolve ", 0), 0u) << r.dump();
+  }
+}
+
+// `return 502;`: nothing upstream failed, nginx's configuration said so.
+TEST_F(MoreCauses, ReturnInTheConfigurationIsNamedAsSuch) {
+  Scenario s;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/closed", "return 502;") +
+                location("/maintenance", "return 503;") + "  }\n");
+  s.start_tracer({"--capture-request"});
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/closed", "http://127.0.0.1:{PORT}/maintenance"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 503}));
+  const auto access = s.access_log();
+  EXPECT_EQ(match_records(access, records, [](const AccessLine&) { return std::string("unknown"); }), "")
+      << s.error_log() << s.tracer_output();
+  for (const auto& line : access) {
+    for (const auto& r : records) {
+      if (r["client"] != line.client || r["status"] != line.status) continue;
+      const std::string status = std::to_string(line.status);
+      EXPECT_EQ(r["evidence"][0], "nginx's configuration produced the " + status + " itself (e.g. `return " + status +
+                                      ";`): no upstream was involved")
+          << r.dump();
+      EXPECT_EQ(r["evidence"][1], "the location matching \"GET " + line.uri + " HTTP/1.1\" answered so") << r.dump();
+      EXPECT_TRUE(r["upstream"].is_null()) << r.dump();
+    }
+  }
+}
+
 TEST_F(MoreCauses, UnreachableHost) {
   SilentHost host;
   Scenario s;

@@ -19,20 +19,9 @@
 namespace why502::test {
 namespace {
 
-w5_request_line make_line(uint64_t ts, uint64_t request, uint64_t connection, std::string_view text,
-                          uint32_t len = UINT32_MAX) {
-  w5_request_line e{};
-  e.h = header(W5_EV_REQUEST_LINE, sizeof(e), ts, kWorker, 0);
-  e.request = request;
-  e.connection = connection;
-  e.len = len == UINT32_MAX ? static_cast<uint32_t>(text.size()) : len;
-  set_str(e.line, text);
-  return e;
-}
-
 std::string request_of(std::string_view text, uint32_t len = UINT32_MAX) {
   EngineHarness h;
-  h.feed(make_line(sec(1), 0x10, 7, text, len));
+  h.feed(make_request_line(sec(1), 0x10, 7, text, len));
   h.feed(make_error_page({.ts = sec(1), .request = 0x10, .connection = 7, .status = 502, .has_upstream = false,
                           .client = ipv4("10.0.0.9", 5000)}));
   const std::vector<Record>& records = h.records();
@@ -58,7 +47,7 @@ TEST(CaptureRequest, WhatDoesNotLookLikeARequestLineIsDropped) {
 
 TEST(CaptureRequest, AnotherRequestsLineIsNotUsed) {
   EngineHarness h;
-  h.feed(make_line(sec(1), 0x99, 7, "GET /other HTTP/1.1"));
+  h.feed(make_request_line(sec(1), 0x99, 7, "GET /other HTTP/1.1"));
   h.feed(make_error_page({.ts = sec(1), .request = 0x10, .connection = 7, .status = 502, .has_upstream = false,
                           .client = ipv4("10.0.0.9", 5000)}));
   ASSERT_EQ(h.records().size(), 1u);
@@ -165,8 +154,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
   set_str(exec.comm, "nginx");
   cases.push_back({"process_exec: no address", exec, exec});
   cases.push_back({"oom_victim: no address", make_oom_victim(sec(1), 101), make_oom_victim(sec(1), 101)});
-  cases.push_back({"request_line: no address field", make_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
-                   make_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
+  cases.push_back({"request_line: no address field", make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
+                   make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
   return cases;
 }
 

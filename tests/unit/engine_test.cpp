@@ -353,6 +353,28 @@ TEST(EngineCause, DnsFailure) {
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   EXPECT_EQ(h.records()[0].cause, Cause::dns_failure) << dump(h.records()[0]);
+  // A resolver that answered badly is configured: nothing says it is missing.
+  EXPECT_EQ(lines_with(h.records()[0], "no resolver"), 0) << dump(h.records()[0]);
+}
+
+TEST(EngineCause, NoResolverConfiguredIsADnsFailure) {
+  EngineHarness h;
+  // proxy_pass http://$backend with no resolver: nginx gives up in
+  // ngx_http_upstream_init_request, before it connects or records a state.
+  h.feed(make_log({.ts = sec(9), .request = kReq1, .connection = 20, .fmt = "no resolver defined to resolve %V",
+                   .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(9.0001), .request = kReq1, .connection = 20, .client_sk = kClientSk1,
+                          .status = 502, .peer = "", .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(9.0002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::dns_failure) << dump(r);
+  EXPECT_EQ(r.upstream, "");
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx could not resolve the upstream's host name");
+  EXPECT_EQ(r.evidence[1].rfind("no resolver is configured: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.nginx_error.rfind("no resolver defined to resolve ", 0), 0u) << r.nginx_error;
 }
 
 TEST(EngineCause, TlsHandshakeFailure) {
@@ -412,7 +434,7 @@ TEST(EngineCause, Plain500OnTlsClientIsNotAGatewayError) {
   EXPECT_TRUE(h.records().empty()) << dump(h.records());
 }
 
-TEST(EngineCause, Return502WithoutLogIsUnknown) {
+TEST(EngineCause, Return502IsNginxsConfiguration) {
   EngineHarness h;
   // "return 502;" in the config: an error page, no log, no upstream.
   h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
@@ -428,8 +450,36 @@ TEST(EngineCause, Return502WithoutLogIsUnknown) {
   EXPECT_EQ(r.source, "uprobe");
   EXPECT_TRUE(r.attempts.empty());
   EXPECT_TRUE(r.nginx_error.empty());
-  ASSERT_EQ(r.evidence.size(), 1u) << dump(r);
-  EXPECT_EQ(r.evidence[0], "nginx answered 502; no upstream failure explains it");
+  ASSERT_EQ(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration produced the 502 itself (e.g. `return 502;`): no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the request line (and so the location) is shown with --capture-request");
+}
+
+TEST(EngineCause, Return503NamesTheRequestAndTheUnloggedLimits) {
+  EngineHarness h;
+  h.feed(make_request_line(sec(13), kReq1, 24, "GET /maintenance HTTP/1.1"));
+  h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
+                          .status = 503, .has_upstream = false, .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(13.0001), .sk = kClientSk1, .status = 503, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.request, "GET /maintenance HTTP/1.1");
+  ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration produced the 503 itself (e.g. `return 503;`): no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the location matching \"GET /maintenance HTTP/1.1\" answered so");
+  EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
+}
+
+TEST(EngineCause, UnloggedUpstreamFailureIsNotBlamedOnTheConfiguration) {
+  EngineHarness h;
+  // An upstream was involved (error_log above "error" hid its failure).
+  h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
+                          .status = 502, .peer = "backend", .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(lines_with(h.records()[0], "configuration"), 0) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[0].evidence[0], "nginx answered 502; no upstream failure explains it");
 }
 
 TEST(EngineCause, UnexplainedStatusLineIsReportedFromTheKernel) {

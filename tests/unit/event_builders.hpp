@@ -107,6 +107,18 @@ struct Log {
   w5_addr upstream_local{};  // nginx's end of the upstream socket
 };
 
+// The request line sent (with --capture-request) before its error page.
+inline w5_request_line make_request_line(uint64_t ts, uint64_t request, uint64_t connection, std::string_view text,
+                                         uint32_t len = UINT32_MAX) {
+  w5_request_line e{};
+  e.h = header(W5_EV_REQUEST_LINE, sizeof(e), ts, kWorker, 0);
+  e.request = request;
+  e.connection = connection;
+  e.len = len == UINT32_MAX ? static_cast<uint32_t>(text.size()) : len;
+  set_str(e.line, text);
+  return e;
+}
+
 inline w5_ngx_log make_log(const Log& l) {
   w5_ngx_log e{};
   e.h = header(W5_EV_NGX_LOG, sizeof(e), l.ts, l.pid, 0);

@@ -61,7 +61,9 @@ std::string headline(Cause cause, std::string_view peer, int status) {
     case Cause::unreachable:
       return concat(peer, " is unreachable");
     case Cause::dns_failure:
-      return concat("nginx could not resolve ", peer);
+      // Without a resolver nginx fails before it names a peer.
+      return peer.empty() ? "nginx could not resolve the upstream's host name"
+                          : concat("nginx could not resolve ", peer);
     case Cause::tls_failure:
       return concat("TLS handshake with ", peer, " failed");
     case Cause::limited:
@@ -72,6 +74,22 @@ std::string headline(Cause cause, std::string_view peer, int status) {
       break;
   }
   return concat("nginx answered ", Decimal(status), "; no upstream failure explains it");
+}
+
+// An error page of a request that never had an upstream, and nothing nginx
+// logged: its configuration made the status (`return 502;`, or an error_page
+// or try_files naming it). What is known of where: the request line, when
+// captured; the location's name is not read (its offset is build-dependent).
+void explain_without_upstream(Record& r) {
+  r.evidence.push_back(concat("nginx's configuration produced the ", Decimal(r.status),
+                              " itself (e.g. `return ", Decimal(r.status), ";`): no upstream was involved"));
+  if (!r.request.empty())
+    r.evidence.push_back(concat("the location matching \"", r.request, "\" answered so"));
+  else
+    r.evidence.push_back("the request line (and so the location) is shown with --capture-request");
+  if (r.status == 503)
+    r.evidence.push_back(
+        "limit_req / limit_conn answer 503 too, unlogged when their log level is below error_log's");
 }
 
 }  // namespace
@@ -284,9 +302,13 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   constexpr size_t kTypicalLines = 6;
   r.evidence.reserve(kTypicalLines + death_evidence.size() + p.notes.size() +
                      (r.attempts.size() > 1 ? r.attempts.size() : 0));
-  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  if (!e.has_upstream && r.cause == Cause::unknown && !last_failure && !upstream_5xx)
+    explain_without_upstream(r);
+  else
+    r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
                     std::make_move_iterator(death_evidence.end()));
+  if (last_failure && !last_failure->failure.meaning.empty()) r.evidence.emplace_back(last_failure->failure.meaning);
   // p was taken out of pending_: its words can move into the record.
   if (last_failure) {
     r.evidence.push_back(concat("nginx: ", last_failure->message));

@@ -62,6 +62,13 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
     return LoggedFailure{Cause::invalid_response, true};
   if (starts_with(fmt, "no live upstreams")) return LoggedFailure{Cause::no_live_upstreams, true};
   if (contains(fmt, "could not be resolved")) return LoggedFailure{Cause::dns_failure, true};
+  // proxy_pass (fastcgi_pass, ...) with a variable naming a host that no
+  // upstream{} block defines: nginx resolves it per request, and cannot
+  // without a resolver.
+  if (starts_with(fmt, "no resolver defined"))
+    return LoggedFailure{Cause::dns_failure, true,
+                         "no resolver is configured: a host in proxy_pass given by a variable is resolved per "
+                         "request, which needs a `resolver` directive (or an upstream{} block of that name)"};
   if (contains(action, "SSL handshaking") || contains(fmt, "upstream SSL certificate") ||
       starts_with(fmt, "SSL_do_handshake"))
     return LoggedFailure{Cause::tls_failure, true};
