@@ -143,6 +143,11 @@ std::vector<AnonymiseCase> anonymise_cases() {
   listener.addr = kUpstream;  // an upstream's listener
   listener.queued = 5;
   cases.push_back({"listener_state: an upstream's listener, kept", listener, listener});
+  w5_port_usage ports{};
+  ports.h = header(W5_EV_PORT_USAGE, sizeof(ports), sec(1), kWorker, 0);
+  ports.remote = kUpstream;  // an upstream nginx connects to
+  ports.established = 4;
+  cases.push_back({"port_usage: an upstream's address, kept", ports, ports});
   w5_process_fork fork{};
   fork.h = header(W5_EV_PROCESS_FORK, sizeof(fork), sec(1), 100, 100);
   fork.child_tgid = 101;

@@ -482,6 +482,94 @@ TEST(EngineCause, UnloggedUpstreamFailureIsNotBlamedOnTheConfiguration) {
   EXPECT_EQ(h.records()[0].evidence[0], "nginx answered 502; no upstream failure explains it");
 }
 
+w5_port_usage port_usage(uint64_t ts, const std::string& peer, w5_addr remote, uint32_t established,
+                         uint32_t time_wait) {
+  w5_port_usage e{};
+  e.h = header(W5_EV_PORT_USAGE, sizeof(e), ts, kWorker, 0);
+  e.remote = remote;
+  e.port_low = 61000;
+  e.port_high = 61003;
+  e.established = established;
+  e.time_wait = time_wait;
+  set_str(e.peer, peer);
+  return e;
+}
+
+Log no_local_port(uint64_t ts, const std::string& peer) {
+  // connect() fails at once: the socket never got a remote end.
+  return {.ts = ts, .request = kReq1, .connection = 26, .level = kLogCrit, .fmt = "connect() to %V failed",
+          .err = EADDRNOTAVAIL, .action = kConnecting, .peer = peer, .upstream_sk = kUpSk1, .client = kClientA,
+          .client_sk = kClientSk1};
+}
+
+// nginx logs the failed connect() and answers 502 for the attempt.
+void feed_failed_connect(EngineHarness& h, const Log& log) {
+  h.feed(make_log(log));
+  h.feed(make_error_page({.ts = log.ts + msec(0.1), .request = kReq1, .connection = 26, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {not_connected(kBackendName)}}));
+}
+
+TEST(EngineCause, PortsExhaustedWithTheNamespacesPorts) {
+  EngineHarness h;
+  h.feed(port_usage(sec(16), kBackendName, kBackend, 1, 3));
+  feed_failed_connect(h, no_local_port(sec(16), kBackendName));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::ports_exhausted) << dump(r);
+  ASSERT_GE(r.evidence.size(), 4u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "no free local port to connect to 127.0.0.1:9000 (EADDRNOTAVAIL)");
+  EXPECT_EQ(r.evidence[1], "nginx's network namespace has local ports 61000-61003 (4) for outgoing connections "
+                           "(net.ipv4.ip_local_port_range)");
+  EXPECT_EQ(r.evidence[2], "4 connections to 127.0.0.1:9000 hold a local port: 1 established, 3 in TIME_WAIT, 0 in "
+                           "other states");
+  EXPECT_EQ(lines_with(r, "keep upstream connections alive"), 1) << dump(r);
+  EXPECT_EQ(r.attempts.at(0).cause, Cause::ports_exhausted);
+}
+
+TEST(EngineCause, PortsExhaustedWithoutAUsageReadOfItsOwn) {
+  EngineHarness h;
+  // Read for another upstream, and for this one too long ago: neither is evidence.
+  h.feed(port_usage(sec(1), kBackendName, kBackend, 4, 0));
+  h.feed(port_usage(sec(16), kBackend2Name, kBackend2, 4, 0));
+  feed_failed_connect(h, no_local_port(sec(16), kBackendName));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::ports_exhausted) << dump(r);
+  EXPECT_EQ(lines_with(r, "local port"), 1) << dump(r);  // the headline only
+}
+
+TEST(EngineCause, RefusedIsNotPortsExhaustedWhateverThePorts) {
+  EngineHarness h;
+  h.feed(port_usage(sec(16), kBackendName, kBackend, 4, 0));
+  Log refused = no_local_port(sec(16), kBackendName);
+  refused.err = ECONNREFUSED;
+  feed_failed_connect(h, refused);
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::refused);
+  EXPECT_EQ(lines_with(h.records()[0], "local port"), 0) << dump(h.records()[0]);
+}
+
+TEST(EngineCause, ProxyBindToAnAbsentAddressIsAConfigurationError) {
+  EngineHarness h;
+  // bind() fails inside ngx_event_connect_peer: NGX_ERROR, so nginx answers
+  // 500, and sets no peer in the state.
+  h.feed(make_log({.ts = sec(17), .request = kReq1, .connection = 27, .level = kLogCrit, .fmt = "bind(%V) failed",
+                   .err = EADDRNOTAVAIL, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .args = {ngx_string("192.0.2.77")}}));
+  h.feed(make_error_page({.ts = sec(17.0001), .request = kReq1, .connection = 27, .client_sk = kClientSk1,
+                          .status = 500, .peer = kBackendName, .client = kClientA,
+                          .states = {State{0, 0, kUnset, kUnset, 0, 0, ""}}}));
+  h.feed(make_client_response({.ts = sec(17.0002), .sk = kClientSk1, .status = 500, .remote = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.evidence.at(0), "a configuration error: proxy_bind names an address this host does not have, so nginx "
+                              "cannot bind its end of the upstream connection to it");
+  EXPECT_EQ(r.nginx_error, "bind(192.0.2.77) failed (99: Cannot assign requested address) while connecting to upstream");
+}
+
 TEST(EngineCause, UnexplainedStatusLineIsReportedFromTheKernel) {
   EngineHarness h;
   // A 5xx status line with nothing from nginx's side (its symbols unavailable).

@@ -30,6 +30,8 @@ Cause connect_errno_cause(int err) {
       return Cause::fd_exhausted;
     case ECONNRESET:
       return Cause::reset;
+    case EADDRNOTAVAIL:
+      return Cause::ports_exhausted;  // no free local port toward that address
     default:
       return Cause::unknown;
   }
@@ -51,6 +53,14 @@ Cause io_errno_cause(int err) {
 std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, std::string_view action) {
   if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to "))
     return LoggedFailure{connect_errno_cause(err), true};
+  // proxy_bind (fastcgi_bind, ...) to an address this host lacks.
+  if (starts_with(fmt, "bind(") && contains(fmt, ") failed"))
+    return LoggedFailure{Cause::unknown, true,
+                         err == EADDRNOTAVAIL
+                             ? "a configuration error: proxy_bind names an address this host does not have, so nginx "
+                               "cannot bind its end of the upstream connection to it"
+                             : "nginx could not bind its end of the upstream connection to the proxy_bind address",
+                         true};
   if (starts_with(fmt, "socket() failed") || contains(fmt, "worker_connections are not enough"))
     return LoggedFailure{Cause::fd_exhausted, true};
   if (starts_with(fmt, "upstream timed out"))

@@ -17,6 +17,9 @@ struct LoggedFailure {
   // What the message means beyond its cause, when nginx's words leave it
   // unsaid (evidence right after the headline); empty when they say it all.
   std::string_view meaning = {};
+  // It failed before any connect(): nginx answers 500 then, which is still
+  // about the upstream.
+  bool before_connect = false;
 };
 
 // nullopt when the message is not about an upstream failure (it may still be

@@ -61,6 +61,8 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_request_line>(bytes, h);
     case W5_EV_PROCESS_EXEC:
       return copy_as<w5_process_exec>(bytes, h);
+    case W5_EV_PORT_USAGE:
+      return copy_as<w5_port_usage>(bytes, h);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

@@ -1,16 +1,31 @@
 #include "recording/replay.hpp"
 
+#include <cstring>
+
 #include "events/event.hpp"
 
 namespace why502::recording {
 namespace {
 
 // A recorded event's bytes as this why502's decoder takes them. Wire version
-// 1 is today's and goes as it is. A wire version that changes a struct must
-// convert the older layouts here, so that every recording stays readable.
-static_assert(W5_WIRE_VERSION == 1, "a new wire version: convert the events of older ones here");
-std::span<const uint8_t> in_current_wire(uint32_t /*wire_version*/, const std::vector<uint8_t>& bytes) {
-  return bytes;
+// 2 grew w5_ngx_log at its end (nginx's format arguments): a version-1
+// event gets the new fields zeroed (no arguments), so that it reads, and is
+// described, as it was. A wire version that changes a struct must convert
+// the older layouts here, so that every recording stays readable.
+static_assert(W5_WIRE_VERSION == 2, "a new wire version: convert the events of older ones here");
+constexpr uint32_t kNgxLogSizeV1 = 304;
+std::span<const uint8_t> in_current_wire(const std::vector<uint8_t>& bytes, std::vector<uint8_t>& converted) {
+  // By size: version 2 never writes a log event of version 1's size, and a
+  // file rewritten from version-1 events (report --verify's tests) keeps them.
+  if (bytes.size() != kNgxLogSizeV1) return bytes;
+  w5_header h;
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  if (h.type != W5_EV_NGX_LOG || h.size != kNgxLogSizeV1) return bytes;
+  converted.assign(sizeof(w5_ngx_log), 0);
+  std::memcpy(converted.data(), bytes.data(), bytes.size());
+  h.size = sizeof(w5_ngx_log);
+  std::memcpy(converted.data(), &h, sizeof(h));
+  return converted;
 }
 
 }  // namespace
@@ -29,8 +44,9 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
   }
   live_records_.insert(live_records_.end(), contents.records.begin(), contents.records.end());
   for (const SkippedRegion& s : contents.skipped) report_.skipped.push_back({file, s.offset, s.bytes, s.problem});
+  std::vector<uint8_t> converted;
   for (const auto& bytes : contents.events) {
-    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes));
+    DecodeResult decoded = decode_event(in_current_wire(bytes, converted));
     if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
     const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;
