@@ -253,6 +253,62 @@ static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l
 	return (__u32)user_u64(hl, c + l->c_requests);
 }
 
+/* One variadic argument word and what it points to, both ways it may be
+ * meant (see struct w5_log_arg). A word that is no pointer fails to read. */
+static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, bool copy_text)
+{
+	a->word = word;
+	if (!copy_text || word < 4096)
+		return;
+	if (bpf_probe_read_user_str(a->cstr, sizeof(a->cstr), (const void *)word) > 0)
+		a->readable |= W5_ARG_CSTR;
+	struct {
+		__u64 len;
+		__u64 data;
+	} s = {};
+	if (bpf_probe_read_user(&s, sizeof(s), (const void *)word))
+		return;
+	a->str_len = s.len;
+	__u64 n = s.len < W5_ARG_TEXT_LEN - 1 ? s.len : W5_ARG_TEXT_LEN - 1;
+	n &= (W5_ARG_TEXT_LEN - 1);
+	if (n == 0 || bpf_probe_read_user(a->ngx_str, n, (const void *)s.data) == 0)
+		a->readable |= W5_ARG_NGX_STR;
+}
+
+/* Messages whose arguments are bytes of an upstream's response or a client's
+ * request ("upstream sent invalid header: ..."): their text is not copied
+ * (no header is ever read). Mirrors withholds_argument_text() in userspace. */
+static __always_inline bool withholds_text(const char *fmt)
+{
+	const char upstream[] = "upstream sent";
+	const char client[] = "client sent";
+	bool is_upstream = true, is_client = true;
+#pragma unroll
+	for (int i = 0; i < (int)sizeof(upstream) - 1; i++) {
+		if (fmt[i] != upstream[i])
+			is_upstream = false;
+		if (i < (int)sizeof(client) - 1 && fmt[i] != client[i])
+			is_client = false;
+	}
+	return is_upstream || is_client;
+}
+
+/* ngx_log_error_core(level, log, err, fmt, ...): on x86-64 the variadic
+ * words are in r8 and r9, then on the stack above the return address. */
+static __always_inline void read_log_args(struct pt_regs *ctx, struct w5_ngx_log *e)
+{
+	__u64 words[W5_LOG_ARGS] = {};
+	words[0] = PT_REGS_PARM5(ctx);
+	words[1] = ctx->r9; /* libbpf 1.1 has no PT_REGS_PARM6 */
+	__u64 stack_args = PT_REGS_SP(ctx) + 8;
+	if (bpf_probe_read_user(&words[2], (W5_LOG_ARGS - 2) * sizeof(__u64), (const void *)stack_args))
+		return;
+	const bool copy_text = !withholds_text(e->fmt);
+	for (int i = 0; i < W5_LOG_ARGS; i++)
+		read_log_arg(words[i], &e->args[i], copy_text);
+	e->n_args = W5_LOG_ARGS;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, const char *fmt)
 {
@@ -287,7 +343,11 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->level = (__u32)level;
 	e->err = err;
 	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
-	read_user_str(hl, e->fmt, sizeof(e->fmt), (__u64)fmt);
+	/* A format longer than fmt[] goes on in fmt_rest[]. Neither it nor the
+	 * arguments (any word may or may not be a pointer) count as read failures. */
+	if (bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt) == sizeof(e->fmt))
+		bpf_probe_read_user_str(e->fmt_rest, sizeof(e->fmt_rest), fmt + sizeof(e->fmt) - 1);
+	read_log_args(ctx, e);
 	__u64 action = user_u64(hl, log + l->log_action);
 	if (action)
 		read_user_str(hl, e->action, sizeof(e->action), action);

@@ -13,8 +13,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Every wire struct, so that the object's BTF holds each one (some are only
- * cast from ring-buffer bytes, w5_listener_state and w5_request_ended are
- * made in userspace): a test
+ * cast from ring-buffer bytes, w5_listener_state, w5_request_ended and
+ * w5_port_usage are made in userspace): a test
  * checks their sizes and offsets against the C++ side's (wire_layout). */
 struct w5_wire_structs {
 	struct w5_ngx_log ngx_log;
@@ -30,5 +30,6 @@ struct w5_wire_structs {
 	struct w5_request_line request_line;
 	struct w5_process_exec process_exec;
 	struct w5_request_ended request_ended;
+	struct w5_port_usage port_usage;
 };
 struct w5_wire_structs *w5_wire_structs_in_btf __attribute__((unused));

@@ -135,9 +135,26 @@ struct Scenario {
   bool kernel_only = false;
 };
 
+// A wire-version-2 log line with its format's arguments, as limit_req logs it.
+w5_ngx_log limiting_log(uint64_t ts) {
+  auto e = nginx_log(ts, "limiting requests%s, excess: %ui.%03ui by zone \"%V\"", 0, "");
+  e.upstream_sk = 0;
+  e.n_args = W5_LOG_ARGS;
+  e.args[0].readable = W5_ARG_CSTR;
+  e.args[0].word = 0x5555000100;
+  e.args[1].word = 1;
+  e.args[2].word = 0;
+  e.args[3].readable = W5_ARG_NGX_STR;
+  e.args[3].word = 0x5555000200;
+  e.args[3].str_len = 3;
+  set_text(e.args[3].ngx_str, "one");
+  return e;
+}
+
 std::vector<Scenario> scenarios() {
   std::vector<Scenario> all;
   const uint64_t t = kStart;
+  all.push_back({"limited", {bytes_of(limiting_log(t + 100)), bytes_of(error_page(t + 200, 503, kUnsetMs, 0))}});
   all.push_back({"refused",
                  {bytes_of(sock_evidence(W5_EV_TCP_RESET, t, 2, 0)),
                   bytes_of(sock_evidence(W5_EV_SOCK_ERROR, t + 10, 7, ECONNREFUSED)),
@@ -390,6 +407,9 @@ void write_classifier_seeds(const fs::path& dir) {
       {"dns", 0, "%V could not be resolved", "", ""},
       {"tls", 0, "SSL_do_handshake() failed", "SSL handshaking to upstream", "127.0.0.1:443"},
       {"limited", 0, "limiting requests, excess: %ui.%03ui by zone", "", ""},
+      {"no_local_port", EADDRNOTAVAIL, "connect() to %V failed", "connecting to upstream", "127.0.0.1:9000"},
+      {"proxy_bind", EADDRNOTAVAIL, "bind(%V) failed", "connecting to upstream", "127.0.0.1:9000"},
+      {"no_resolver", 0, "no resolver defined to resolve %V", "", ""},
   };
   for (const Seed& s : seeds) {
     Bytes input = bytes_of(s.err);

@@ -112,7 +112,11 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
  * tails of strings read up to their NUL, padding and fields a program leaves
  * unset would carry bytes of older events into userspace and recordings. size
  * is a sizeof() at every caller, so once inlined this is a fixed run of 8-byte
- * stores (at most ~75, for w5_ngx_error_page), on error paths only. */
+ * stores (at most ~161, for w5_ngx_log), on error paths only. */
+#define W5_INLINE_ZERO 512
+/* Never written: the zeroes reserve_event clears large events with. */
+char w5_zeroes[sizeof(struct w5_ngx_log) - W5_INLINE_ZERO];
+
 static __always_inline void *reserve_event(__u32 size, __u32 type)
 {
 	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);
@@ -120,7 +124,12 @@ static __always_inline void *reserve_event(__u32 size, __u32 type)
 		count_lost(W5_LOST_RINGBUF_FULL);
 		return NULL;
 	}
-	__builtin_memset(h, 0, size);
+	/* clang expands a memset inline only up to a size (a call is refused):
+	 * past it, w5_ngx_log's tail (its format arguments) is copied from
+	 * zeroes in one helper call. */
+	__builtin_memset(h, 0, size < W5_INLINE_ZERO ? size : W5_INLINE_ZERO);
+	if (size > W5_INLINE_ZERO)
+		bpf_probe_read_kernel((char *)h + W5_INLINE_ZERO, size - W5_INLINE_ZERO, w5_zeroes);
 	__u64 id = bpf_get_current_pid_tgid();
 	h->type = type;
 	h->size = size;

@@ -17,6 +17,8 @@
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
+#define W5_LOG_ARGS 6       /* variadic argument words of ngx_log_error_core copied */
+#define W5_ARG_TEXT_LEN 64  /* bytes copied of what an argument word points to */
 #define W5_ACTION_LEN 48 /* nginx's log->action ("connecting to upstream") */
 #define W5_MAX_STATES 4  /* upstream attempts copied per error response */
 #define W5_COMM_LEN 16
@@ -60,6 +62,10 @@ enum w5_event_type {
 	 * without an error page (nginx recovered, or the client went away), read
 	 * from the worker's memory (cli/request_liveness). Since wire version 2. */
 	W5_EV_REQUEST_ENDED = 15,
+	/* Made in userspace, not by BPF: the local ports of an nginx worker's
+	 * network namespace toward an upstream, read when its connect() there
+	 * failed with EADDRNOTAVAIL (sent just before that W5_EV_NGX_LOG). */
+	W5_EV_PORT_USAGE = 16,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -103,6 +109,23 @@ struct w5_upstream_state {
 	char peer[W5_NAME_LEN];
 };
 
+/* What w5_log_arg.readable says was read at the word. */
+#define W5_ARG_CSTR 1    /* cstr[]: the NUL-terminated string at word (its first bytes) */
+#define W5_ARG_NGX_STR 2 /* str_len, ngx_str[]: the ngx_str_t at word and its first bytes */
+
+/* One variadic argument of ngx_log_error_core (a register or stack word) and,
+ * if it is a pointer, what it points to read both ways nginx's directives
+ * may want it (%s, %*s: a C string; %V, %v: an ngx_str_t): which way is
+ * right only the format says, and userspace reads the format. */
+struct w5_log_arg {
+	__u64 word;
+	__u64 str_len; /* the ngx_str_t's len */
+	__u32 readable;
+	__u32 pad;
+	char cstr[W5_ARG_TEXT_LEN];
+	char ngx_str[W5_ARG_TEXT_LEN];
+};
+
 struct w5_ngx_log {
 	struct w5_header h;
 	__u64 request;     /* ngx_http_request_t* — identity within one worker */
@@ -117,10 +140,14 @@ struct w5_ngx_log {
 	char peer[W5_NAME_LEN];  /* u->peer.name */
 	char fmt[W5_FMT_LEN];
 	char action[W5_ACTION_LEN];
-	/* c->requests of the client connection: which of its requests this is
-	 * (an HTTP/2 stream's own count); 0 when unknown (wire version 1, or
-	 * c->number did not read back as the connection number). Was padding. */
+	/* Wire version 2. c->requests of the client connection: which of its
+	 * requests this is (an HTTP/2 stream's own count); 0 when unknown (wire
+	 * version 1, or c->number did not read back as the connection number). */
 	__u32 requests;
+	__u32 pad2;
+	__u32 n_args;  /* entries of args[] filled: 0 in wire version 1 */
+	char fmt_rest[W5_FMT_LEN]; /* the format's next bytes when fmt[] is full */
+	struct w5_log_arg args[W5_LOG_ARGS];
 };
 
 struct w5_ngx_error_page {
@@ -236,6 +263,18 @@ struct w5_listener_state {
 	__u32 fd_limit;      /* its RLIMIT_NOFILE soft limit */
 	__u64 listen_overflows; /* TcpExtListenOverflows of this network namespace */
 	char owner_comm[W5_COMM_LEN];
+};
+
+struct w5_port_usage {
+	struct w5_header h;    /* tgid: the worker whose connect() failed; tid: the same */
+	struct w5_addr remote; /* the upstream */
+	__u32 port_low;        /* net.ipv4.ip_local_port_range of its namespace; 0 when unread */
+	__u32 port_high;
+	__u32 established;     /* TCP sockets of the namespace toward remote, by state */
+	__u32 time_wait;
+	__u32 other;
+	__u32 pad;
+	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
 };
 
 /* Where in nginx's structs to read; set per traced binary through the uprobe

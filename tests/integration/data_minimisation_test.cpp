@@ -156,8 +156,13 @@ std::string stale_bytes(const std::string& bytes) {
       check_tail(e.peer, "ngx_log.peer", out);
       check_tail(e.fmt, "ngx_log.fmt", out);
       check_tail(e.action, "ngx_log.action", out);
-      constexpr size_t kEnd = offsetof(w5_ngx_log, requests) + sizeof(e.requests);
-      check_zero(bytes.data() + kEnd, sizeof(e) - kEnd, "ngx_log's trailing padding", out);
+      check_zero(&e.pad2, sizeof(e.pad2), "ngx_log.pad2", out);
+      check_tail(e.fmt_rest, "ngx_log.fmt_rest", out);
+      for (const w5_log_arg& a : e.args) {
+        check_zero(&a.pad, sizeof(a.pad), "ngx_log.args.pad", out);
+        check_tail(a.cstr, "ngx_log.args.cstr", out);
+        check_tail(a.ngx_str, "ngx_log.args.ngx_str", out);
+      }
       break;
     }
     case W5_EV_NGX_ERROR_PAGE: {

@@ -73,6 +73,7 @@ TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
                                                     {"deadgroup", "no_live_upstreams"}});
   EXPECT_EQ(problems, "") << s.error_log() << s.tracer_output();
   EXPECT_EQ(records.size(), 10u);
+  EXPECT_EQ(errors_as_nginx_wrote(all_records, s.error_log()), "") << s.error_log();
 
   // The first /dead request tried both peers: both attempts are reported.
   for (const auto& r : records) {
@@ -136,6 +137,7 @@ TEST_F(GatewayErrors, UnixSocketUpstreams) {
                                  {stale, "refused"}}),
             "")
       << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
 }
 
 TEST_F(GatewayErrors, Ipv6Upstreams) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "netns_host.hpp"
 #include "root_test.hpp"
 #include "scenario.hpp"
 
@@ -185,20 +186,6 @@ TEST_F(Lifecycle, TwoInstancesAtOnceBothSeeEveryError) {
   EXPECT_EQ(match_records(s.access_log(), first, {{refused, "refused"}}), "");
   EXPECT_EQ(match_records(s.access_log(), others, {{refused, "refused"}}), "") << second.output();
 }
-
-// A network namespace this test owns (as a container has), removed at the end.
-class OwnNetns {
- public:
-  OwnNetns() : name_("w5test" + std::to_string(getpid())) {
-    run_command({"ip", "netns", "add", name_});
-    run_command({"ip", "netns", "exec", name_, "ip", "link", "set", "lo", "up"});
-  }
-  ~OwnNetns() { run_command({"ip", "netns", "delete", name_}); }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-};
 
 // nginx, its upstreams and its clients inside another network namespace:
 // every error is attributed, with the addresses that nginx sees there.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <regex>
+
 #include "netns_host.hpp"
 #include "root_test.hpp"
 #include "scenario.hpp"
@@ -86,7 +88,15 @@ TEST_F(MoreCauses, LimitReqAndNoLiveUpstreamsWithTheirEvidence) {
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{"", "limited"}, {dead2, "refused"}, {"down", "no_live_upstreams"}}),
             "")
       << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
   for (const auto& r : records) {
+    if (r["cause"] == "limited") {
+      // nginx's own words, the zone named right (not its format string).
+      // (The excess depends on the milliseconds between the requests.)
+      const std::regex words(R"(limiting requests, excess: [0-9]+\.[0-9]{3} by zone "one")");
+      EXPECT_TRUE(std::regex_match(r["nginx_error"].get<std::string>(), words)) << r.dump();
+      EXPECT_EQ(r["evidence"][1], "nginx: " + r["nginx_error"].get<std::string>()) << r.dump();
+    }
     if (r["cause"] != "no_live_upstreams") continue;
     const std::string evidence = r["evidence"].dump();
     EXPECT_NE(evidence.find("earlier: " + dead + " failed (refused)"), std::string::npos) << evidence;
@@ -105,6 +115,7 @@ TEST_F(MoreCauses, TlsToAPlainTextUpstream) {
   EXPECT_EQ(codes, (std::vector<int>{502}));
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{plain, "tls_failure"}}), "")
       << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
 }
 
 TEST_F(MoreCauses, ResolverFailure) {
@@ -120,6 +131,124 @@ TEST_F(MoreCauses, ResolverFailure) {
   ASSERT_EQ(access.size(), 1u);
   EXPECT_EQ(match_records(access, records, Causes{{access[0].last_upstream, "dns_failure"}}), "")
       << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["nginx_error"].get<std::string>().rfind("nosuch.why502.test could not be resolved (", 0), 0u)
+      << records[0].dump();
+}
+
+// A variable in proxy_pass naming a host, and no resolver: nginx cannot look
+// it up at request time. No packet is sent anywhere.
+TEST_F(MoreCauses, NoResolverConfigured) {
+  Scenario s;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/nores", "set $backend \"nosuch.why502.test\"; proxy_pass http://$backend:80;") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/nores", "http://127.0.0.1:{PORT}/nores"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502}));
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 2u);
+  EXPECT_EQ(match_records(access, records, [](const AccessLine&) { return std::string("dns_failure"); }), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  for (const auto& r : records) {
+    const std::string evidence = r["evidence"].dump();
+    EXPECT_NE(evidence.find("no resolver is configured"), std::string::npos) << evidence;
+    EXPECT_EQ(r["nginx_error"], "no resolver defined to resolve nosuch.why502.test") << r.dump();
+  }
+}
+
+// `return 502;`: nothing upstream failed, nginx's configuration said so.
+TEST_F(MoreCauses, ReturnInTheConfigurationIsNamedAsSuch) {
+  Scenario s;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/closed", "return 502;") +
+                location("/maintenance", "return 503;") + "  }\n");
+  s.start_tracer({"--capture-request"});
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/closed", "http://127.0.0.1:{PORT}/maintenance"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 503}));
+  const auto access = s.access_log();
+  EXPECT_EQ(match_records(access, records, [](const AccessLine&) { return std::string("unknown"); }), "")
+      << s.error_log() << s.tracer_output();
+  for (const auto& line : access) {
+    for (const auto& r : records) {
+      if (r["client"] != line.client || r["status"] != line.status) continue;
+      const std::string status = std::to_string(line.status);
+      EXPECT_EQ(r["evidence"][0], "nginx's configuration produced the " + status + " itself (e.g. `return " + status +
+                                      ";`): no upstream was involved")
+          << r.dump();
+      EXPECT_EQ(r["evidence"][1], "the location matching \"GET " + line.uri + " HTTP/1.1\" answered so") << r.dump();
+      EXPECT_TRUE(r["upstream"].is_null()) << r.dump();
+    }
+  }
+}
+
+// connect() finds no free local port toward the upstream: nginx in a
+// namespace with four ephemeral ports, every one held by a connection to its
+// backend.
+TEST_F(MoreCauses, PortsExhaustedTowardTheUpstream) {
+  OwnNetns ns;
+  ns.run({"sysctl", "-qw", "net.ipv4.ip_local_port_range=61000 61003"});
+  Scenario s;
+  s.use_netns(ns.name());
+  // A fixed port: one bound to port 0 would take one of the four.
+  const std::string backend = s.start_backend("ok", "127.0.0.1:" + std::to_string(Scenario::free_port()));
+  const std::string held =
+      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/hold_ports.py", backend, "16"});
+  ASSERT_EQ(held, "4");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/churn", "proxy_pass http://" + backend + ";") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/churn", "http://127.0.0.1:{PORT}/churn"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "ports_exhausted"}}), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r["evidence"][0], "no free local port to connect to " + backend + " (EADDRNOTAVAIL)") << r.dump();
+    EXPECT_EQ(r["nginx_error"],
+              "connect() to " + backend + " failed (99: Cannot assign requested address) while connecting to upstream");
+  }
+  // Read once a second at most: the first record has what was read.
+  const std::string evidence = records[0]["evidence"].dump();
+  EXPECT_NE(evidence.find("nginx's network namespace has local ports 61000-61003 (4) for outgoing connections"),
+            std::string::npos)
+      << evidence;
+  EXPECT_NE(evidence.find("4 connections to " + backend + " hold a local port: 4 established, 0 in TIME_WAIT, 0 in "
+                          "other states"),
+            std::string::npos)
+      << evidence;
+}
+
+// proxy_bind to an address the host does not have: bind() fails, nginx
+// answers 500, and the record says what it tried to bind.
+TEST_F(MoreCauses, ProxyBindToAnAbsentAddressIsAConfigurationError) {
+  OwnNetns ns;
+  Scenario s;
+  s.use_netns(ns.name());
+  const std::string backend = s.start_backend("ok");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/bound", "proxy_bind 192.0.2.77; proxy_pass http://" + backend + ";") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/bound"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{500})) << s.error_log();
+  const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 1u);
+  ASSERT_EQ(records.size(), 1u) << s.tracer_output();
+  const auto& r = records[0];
+  EXPECT_EQ(r["client"], access[0].client);
+  EXPECT_EQ(r["status"], 500);
+  EXPECT_EQ(r["cause"], "unknown");
+  EXPECT_EQ(r["evidence"][0], "a configuration error: proxy_bind names an address this host does not have, so nginx "
+                              "cannot bind its end of the upstream connection to it")
+      << r.dump();
+  EXPECT_EQ(r["nginx_error"], "bind(192.0.2.77) failed (99: Cannot assign requested address) while connecting to upstream")
+      << r.dump();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
 }
 
 TEST_F(MoreCauses, UnreachableHost) {
@@ -134,6 +263,7 @@ TEST_F(MoreCauses, UnreachableHost) {
   EXPECT_EQ(codes, (std::vector<int>{502}));
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{absent, "unreachable"}}), "")
       << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
 }
 
 }  // namespace

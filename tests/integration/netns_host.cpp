@@ -21,6 +21,20 @@ void run_or_throw(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+OwnNetns::OwnNetns() : name_("w5test" + std::to_string(getpid())) {
+  run_command({"ip", "netns", "del", name_});  // a leftover from a killed run
+  run_or_throw({"ip", "netns", "add", name_});
+  run({"ip", "link", "set", "lo", "up"});
+}
+
+OwnNetns::~OwnNetns() { run_command({"ip", "netns", "delete", name_}); }
+
+void OwnNetns::run(const std::vector<std::string>& argv) const {
+  std::vector<std::string> in_ns{"ip", "netns", "exec", name_};
+  in_ns.insert(in_ns.end(), argv.begin(), argv.end());
+  run_or_throw(in_ns);
+}
+
 SilentHost::SilentHost() {
   const int id = getpid() % 200 + 20;  // distinct per test process
   name_ = "why502t" + std::to_string(id);

@@ -4,8 +4,25 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace why502::testing {
+
+// A network namespace this test owns (as a container has), with its
+// loopback up; removed at the end.
+class OwnNetns {
+ public:
+  OwnNetns();
+  ~OwnNetns();
+  OwnNetns(const OwnNetns&) = delete;
+  OwnNetns& operator=(const OwnNetns&) = delete;
+  const std::string& name() const { return name_; }
+  // Runs argv inside it; throws when it fails.
+  void run(const std::vector<std::string>& argv) const;
+
+ private:
+  std::string name_;
+};
 
 class SilentHost {
  public:

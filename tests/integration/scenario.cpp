@@ -411,4 +411,41 @@ std::string match_records(const std::vector<AccessLine>& access, const std::vect
   return problems;
 }
 
+std::string errors_as_nginx_wrote(const std::vector<nlohmann::json>& records, const std::string& error_log) {
+  std::string problems;
+  for (const auto& r : records) {
+    const auto words = r.find("nginx_error");
+    if (words == r.end() || !words->is_string()) continue;
+    const std::string text = words->get<std::string>();
+    // "..." stands for text why502 withholds (an upstream's header bytes):
+    // the pieces around it must appear in order in one line.
+    std::vector<std::string_view> pieces;
+    for (size_t at = 0;;) {
+      const size_t gap = text.find("...", at);
+      pieces.push_back(std::string_view(text).substr(at, gap == std::string::npos ? std::string::npos : gap - at));
+      if (gap == std::string::npos) break;
+      at = gap + 3;
+    }
+    bool found = false;
+    for (size_t start = 0; start < error_log.size() && !found;) {
+      size_t end = error_log.find('\n', start);
+      if (end == std::string::npos) end = error_log.size();
+      const std::string_view line = std::string_view(error_log).substr(start, end - start);
+      size_t at = 0;
+      found = true;
+      for (std::string_view piece : pieces) {
+        const size_t where = line.find(piece, at);
+        if (where == std::string_view::npos) {
+          found = false;
+          break;
+        }
+        at = where + piece.size();
+      }
+      start = end + 1;
+    }
+    if (!found) problems += "nginx_error not in error.log: " + text + "\n";
+  }
+  return problems;
+}
+
 }  // namespace why502::testing

@@ -131,4 +131,9 @@ std::string match_records(const std::vector<AccessLine>& access, const std::vect
 std::string match_records(const std::vector<AccessLine>& access, const std::vector<nlohmann::json>& records,
                           const std::map<std::string, std::string>& cause_by_upstream);
 
+// Every record's nginx_error must be what nginx wrote: a part of one line of
+// error_log, word for word (its arguments filled in as nginx filled them).
+// Returns "" or the records whose words error.log does not show.
+std::string errors_as_nginx_wrote(const std::vector<nlohmann::json>& records, const std::string& error_log);
+
 }  // namespace why502::testing

@@ -17,18 +17,18 @@ namespace {
 const char* const kCauseNames[] = {
     "refused",         "reset",          "closed_early",    "slow_backend",     "connect_timeout", "invalid_response",
     "upstream_status", "no_live_upstreams", "backlog_full", "fd_exhausted",     "backend_crashed", "unreachable",
-    "dns_failure",     "tls_failure",    "limited",         "unknown",
+    "dns_failure",     "tls_failure",    "limited",         "ports_exhausted",  "unknown",
 };
 
-TEST(CauseNames, AllSixteenHaveTheirDocumentedNames) {
-  static_assert(std::size(kCauseNames) == 16);
-  static_assert(static_cast<int>(Cause::unknown) == 15, "a cause was added: extend kCauseNames");
-  for (int i = 0; i < 16; ++i) EXPECT_EQ(cause_name(static_cast<Cause>(i)), kCauseNames[i]) << i;
+TEST(CauseNames, AllSeventeenHaveTheirDocumentedNames) {
+  static_assert(std::size(kCauseNames) == 17);
+  static_assert(static_cast<int>(Cause::unknown) == 16, "a cause was added: extend kCauseNames");
+  for (int i = 0; i < 17; ++i) EXPECT_EQ(cause_name(static_cast<Cause>(i)), kCauseNames[i]) << i;
 }
 
-TEST(CauseNames, AllSixteenRoundTrip) {
+TEST(CauseNames, AllSeventeenRoundTrip) {
   std::set<std::string_view> seen;
-  for (int i = 0; i < 16; ++i) {
+  for (int i = 0; i < 17; ++i) {
     const Cause c = static_cast<Cause>(i);
     const std::string_view name = cause_name(c);
     EXPECT_TRUE(seen.insert(name).second) << "duplicate name " << name;
@@ -36,7 +36,7 @@ TEST(CauseNames, AllSixteenRoundTrip) {
     ASSERT_TRUE(back.has_value()) << name;
     EXPECT_EQ(*back, c) << name;
   }
-  EXPECT_EQ(seen.size(), 16u);
+  EXPECT_EQ(seen.size(), 17u);
 }
 
 TEST(CauseNames, UnknownNamesAreRejected) {
@@ -108,7 +108,10 @@ INSTANTIATE_TEST_SUITE_P(
         LogCase{"tls_certificate", "upstream SSL certificate verify error: (%l:%s)", 0,
                 "SSL handshaking to upstream", Cause::tls_failure, true},
         LogCase{"limit_req", "limiting requests, excess: %ui.%03ui by zone \"%V\"", 0, "", Cause::limited, false},
-        LogCase{"limit_conn", "limiting connections by zone \"%V\"", 0, "", Cause::limited, false}),
+        LogCase{"limit_conn", "limiting connections by zone \"%V\"", 0, "", Cause::limited, false},
+        LogCase{"no_local_port", "connect() to %V failed", EADDRNOTAVAIL, kConnecting, Cause::ports_exhausted, true},
+        LogCase{"proxy_bind", "bind(%V) failed", EADDRNOTAVAIL, kConnecting, Cause::unknown, true},
+        LogCase{"no_resolver", "no resolver defined to resolve %V", 0, "", Cause::dns_failure, true}),
     [](const ::testing::TestParamInfo<LogCase>& info) { return std::string(info.param.name); });
 
 TEST(ClassifyNginxLogNone, MessagesThatAreNotUpstreamFailures) {

@@ -19,20 +19,9 @@
 namespace why502::test {
 namespace {
 
-w5_request_line make_line(uint64_t ts, uint64_t request, uint64_t connection, std::string_view text,
-                          uint32_t len = UINT32_MAX) {
-  w5_request_line e{};
-  e.h = header(W5_EV_REQUEST_LINE, sizeof(e), ts, kWorker, 0);
-  e.request = request;
-  e.connection = connection;
-  e.len = len == UINT32_MAX ? static_cast<uint32_t>(text.size()) : len;
-  set_str(e.line, text);
-  return e;
-}
-
 std::string request_of(std::string_view text, uint32_t len = UINT32_MAX) {
   EngineHarness h;
-  h.feed(make_line(sec(1), 0x10, 7, text, len));
+  h.feed(make_request_line(sec(1), 0x10, 7, text, len));
   h.feed(make_error_page({.ts = sec(1), .request = 0x10, .connection = 7, .status = 502, .has_upstream = false,
                           .client = ipv4("10.0.0.9", 5000)}));
   const std::vector<Record>& records = h.records();
@@ -58,7 +47,7 @@ TEST(CaptureRequest, WhatDoesNotLookLikeARequestLineIsDropped) {
 
 TEST(CaptureRequest, AnotherRequestsLineIsNotUsed) {
   EngineHarness h;
-  h.feed(make_line(sec(1), 0x99, 7, "GET /other HTTP/1.1"));
+  h.feed(make_request_line(sec(1), 0x99, 7, "GET /other HTTP/1.1"));
   h.feed(make_error_page({.ts = sec(1), .request = 0x10, .connection = 7, .status = 502, .has_upstream = false,
                           .client = ipv4("10.0.0.9", 5000)}));
   ASSERT_EQ(h.records().size(), 1u);
@@ -154,6 +143,11 @@ std::vector<AnonymiseCase> anonymise_cases() {
   listener.addr = kUpstream;  // an upstream's listener
   listener.queued = 5;
   cases.push_back({"listener_state: an upstream's listener, kept", listener, listener});
+  w5_port_usage ports{};
+  ports.h = header(W5_EV_PORT_USAGE, sizeof(ports), sec(1), kWorker, 0);
+  ports.remote = kUpstream;  // an upstream nginx connects to
+  ports.established = 4;
+  cases.push_back({"port_usage: an upstream's address, kept", ports, ports});
   w5_process_fork fork{};
   fork.h = header(W5_EV_PROCESS_FORK, sizeof(fork), sec(1), 100, 100);
   fork.child_tgid = 101;
@@ -165,8 +159,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
   set_str(exec.comm, "nginx");
   cases.push_back({"process_exec: no address", exec, exec});
   cases.push_back({"oom_victim: no address", make_oom_victim(sec(1), 101), make_oom_victim(sec(1), 101)});
-  cases.push_back({"request_line: no address field", make_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
-                   make_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
+  cases.push_back({"request_line: no address field", make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
+                   make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
   cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
                    make_request_ended(sec(1), 0x10, 7, 2)});
   return cases;

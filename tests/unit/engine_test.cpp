@@ -353,6 +353,28 @@ TEST(EngineCause, DnsFailure) {
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   EXPECT_EQ(h.records()[0].cause, Cause::dns_failure) << dump(h.records()[0]);
+  // A resolver that answered badly is configured: nothing says it is missing.
+  EXPECT_EQ(lines_with(h.records()[0], "no resolver"), 0) << dump(h.records()[0]);
+}
+
+TEST(EngineCause, NoResolverConfiguredIsADnsFailure) {
+  EngineHarness h;
+  // proxy_pass http://$backend with no resolver: nginx gives up in
+  // ngx_http_upstream_init_request, before it connects or records a state.
+  h.feed(make_log({.ts = sec(9), .request = kReq1, .connection = 20, .fmt = "no resolver defined to resolve %V",
+                   .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(9.0001), .request = kReq1, .connection = 20, .client_sk = kClientSk1,
+                          .status = 502, .peer = "", .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(9.0002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::dns_failure) << dump(r);
+  EXPECT_EQ(r.upstream, "");
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx could not resolve the upstream's host name");
+  EXPECT_EQ(r.evidence[1].rfind("no resolver is configured: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.nginx_error.rfind("no resolver defined to resolve ", 0), 0u) << r.nginx_error;
 }
 
 TEST(EngineCause, TlsHandshakeFailure) {
@@ -412,7 +434,7 @@ TEST(EngineCause, Plain500OnTlsClientIsNotAGatewayError) {
   EXPECT_TRUE(h.records().empty()) << dump(h.records());
 }
 
-TEST(EngineCause, Return502WithoutLogIsUnknown) {
+TEST(EngineCause, Return502IsNginxsConfiguration) {
   EngineHarness h;
   // "return 502;" in the config: an error page, no log, no upstream.
   h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
@@ -428,8 +450,124 @@ TEST(EngineCause, Return502WithoutLogIsUnknown) {
   EXPECT_EQ(r.source, "uprobe");
   EXPECT_TRUE(r.attempts.empty());
   EXPECT_TRUE(r.nginx_error.empty());
-  ASSERT_EQ(r.evidence.size(), 1u) << dump(r);
-  EXPECT_EQ(r.evidence[0], "nginx answered 502; no upstream failure explains it");
+  ASSERT_EQ(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration produced the 502 itself (e.g. `return 502;`): no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the request line (and so the location) is shown with --capture-request");
+}
+
+TEST(EngineCause, Return503NamesTheRequestAndTheUnloggedLimits) {
+  EngineHarness h;
+  h.feed(make_request_line(sec(13), kReq1, 24, "GET /maintenance HTTP/1.1"));
+  h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
+                          .status = 503, .has_upstream = false, .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(13.0001), .sk = kClientSk1, .status = 503, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.request, "GET /maintenance HTTP/1.1");
+  ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration produced the 503 itself (e.g. `return 503;`): no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the location matching \"GET /maintenance HTTP/1.1\" answered so");
+  EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
+}
+
+TEST(EngineCause, UnloggedUpstreamFailureIsNotBlamedOnTheConfiguration) {
+  EngineHarness h;
+  // An upstream was involved (error_log above "error" hid its failure).
+  h.feed(make_error_page({.ts = sec(13), .request = kReq1, .connection = 24, .client_sk = kClientSk1,
+                          .status = 502, .peer = "backend", .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(lines_with(h.records()[0], "configuration"), 0) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[0].evidence[0], "nginx answered 502; no upstream failure explains it");
+}
+
+w5_port_usage port_usage(uint64_t ts, const std::string& peer, w5_addr remote, uint32_t established,
+                         uint32_t time_wait) {
+  w5_port_usage e{};
+  e.h = header(W5_EV_PORT_USAGE, sizeof(e), ts, kWorker, 0);
+  e.remote = remote;
+  e.port_low = 61000;
+  e.port_high = 61003;
+  e.established = established;
+  e.time_wait = time_wait;
+  set_str(e.peer, peer);
+  return e;
+}
+
+Log no_local_port(uint64_t ts, const std::string& peer) {
+  // connect() fails at once: the socket never got a remote end.
+  return {.ts = ts, .request = kReq1, .connection = 26, .level = kLogCrit, .fmt = "connect() to %V failed",
+          .err = EADDRNOTAVAIL, .action = kConnecting, .peer = peer, .upstream_sk = kUpSk1, .client = kClientA,
+          .client_sk = kClientSk1};
+}
+
+// nginx logs the failed connect() and answers 502 for the attempt.
+void feed_failed_connect(EngineHarness& h, const Log& log) {
+  h.feed(make_log(log));
+  h.feed(make_error_page({.ts = log.ts + msec(0.1), .request = kReq1, .connection = 26, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {not_connected(kBackendName)}}));
+}
+
+TEST(EngineCause, PortsExhaustedWithTheNamespacesPorts) {
+  EngineHarness h;
+  h.feed(port_usage(sec(16), kBackendName, kBackend, 1, 3));
+  feed_failed_connect(h, no_local_port(sec(16), kBackendName));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::ports_exhausted) << dump(r);
+  ASSERT_GE(r.evidence.size(), 4u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "no free local port to connect to 127.0.0.1:9000 (EADDRNOTAVAIL)");
+  EXPECT_EQ(r.evidence[1], "nginx's network namespace has local ports 61000-61003 (4) for outgoing connections "
+                           "(net.ipv4.ip_local_port_range)");
+  EXPECT_EQ(r.evidence[2], "4 connections to 127.0.0.1:9000 hold a local port: 1 established, 3 in TIME_WAIT, 0 in "
+                           "other states");
+  EXPECT_EQ(lines_with(r, "keep upstream connections alive"), 1) << dump(r);
+  EXPECT_EQ(r.attempts.at(0).cause, Cause::ports_exhausted);
+}
+
+TEST(EngineCause, PortsExhaustedWithoutAUsageReadOfItsOwn) {
+  EngineHarness h;
+  // Read for another upstream, and for this one too long ago: neither is evidence.
+  h.feed(port_usage(sec(1), kBackendName, kBackend, 4, 0));
+  h.feed(port_usage(sec(16), kBackend2Name, kBackend2, 4, 0));
+  feed_failed_connect(h, no_local_port(sec(16), kBackendName));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::ports_exhausted) << dump(r);
+  EXPECT_EQ(lines_with(r, "local port"), 1) << dump(r);  // the headline only
+}
+
+TEST(EngineCause, RefusedIsNotPortsExhaustedWhateverThePorts) {
+  EngineHarness h;
+  h.feed(port_usage(sec(16), kBackendName, kBackend, 4, 0));
+  Log refused = no_local_port(sec(16), kBackendName);
+  refused.err = ECONNREFUSED;
+  feed_failed_connect(h, refused);
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::refused);
+  EXPECT_EQ(lines_with(h.records()[0], "local port"), 0) << dump(h.records()[0]);
+}
+
+TEST(EngineCause, ProxyBindToAnAbsentAddressIsAConfigurationError) {
+  EngineHarness h;
+  // bind() fails inside ngx_event_connect_peer: NGX_ERROR, so nginx answers
+  // 500, and sets no peer in the state.
+  h.feed(make_log({.ts = sec(17), .request = kReq1, .connection = 27, .level = kLogCrit, .fmt = "bind(%V) failed",
+                   .err = EADDRNOTAVAIL, .action = kConnecting, .peer = kBackendName, .client = kClientA,
+                   .client_sk = kClientSk1, .args = {ngx_string("192.0.2.77")}}));
+  h.feed(make_error_page({.ts = sec(17.0001), .request = kReq1, .connection = 27, .client_sk = kClientSk1,
+                          .status = 500, .peer = kBackendName, .client = kClientA,
+                          .states = {State{0, 0, kUnset, kUnset, 0, 0, ""}}}));
+  h.feed(make_client_response({.ts = sec(17.0002), .sk = kClientSk1, .status = 500, .remote = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.evidence.at(0), "a configuration error: proxy_bind names an address this host does not have, so nginx "
+                              "cannot bind its end of the upstream connection to it");
+  EXPECT_EQ(r.nginx_error, "bind(192.0.2.77) failed (99: Cannot assign requested address) while connecting to upstream");
 }
 
 TEST(EngineCause, UnexplainedStatusLineIsReportedFromTheKernel) {

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -89,6 +90,17 @@ inline w5_header header(uint32_t type, uint32_t size, uint64_t ts, uint32_t tgid
 
 inline constexpr uint32_t kWorker = 4242;
 
+// One variadic argument of ngx_log_error_core as the uprobe copies it: the
+// word, and what could be read at it as a C string and as an ngx_str_t.
+struct Arg {
+  uint64_t word = 0;
+  std::optional<std::string> cstr;
+  std::optional<std::string> ngx_str;
+};
+inline Arg num(uint64_t word) { return Arg{word, {}, {}}; }
+inline Arg c_string(std::string text) { return Arg{0x7ffd0000a000, std::move(text), {}}; }
+inline Arg ngx_string(std::string text) { return Arg{0x55d0c0b0c000, {}, std::move(text)}; }
+
 // ngx_log_error_core(level, log, err, fmt, ...) inside an HTTP request.
 struct Log {
   uint64_t ts = 0;
@@ -106,7 +118,21 @@ struct Log {
   uint64_t client_sk = 0;  // the client's kernel sock; set only when the request has an upstream
   w5_addr upstream_local{};  // nginx's end of the upstream socket
   uint32_t requests = 0;     // c->requests; 0 unknown
+  // The format's arguments; none: an event of wire version 1.
+  std::vector<Arg> args = {};
 };
+
+// The request line sent (with --capture-request) before its error page.
+inline w5_request_line make_request_line(uint64_t ts, uint64_t request, uint64_t connection, std::string_view text,
+                                         uint32_t len = UINT32_MAX) {
+  w5_request_line e{};
+  e.h = header(W5_EV_REQUEST_LINE, sizeof(e), ts, kWorker, 0);
+  e.request = request;
+  e.connection = connection;
+  e.len = len == UINT32_MAX ? static_cast<uint32_t>(text.size()) : len;
+  set_str(e.line, text);
+  return e;
+}
 
 inline w5_ngx_log make_log(const Log& l) {
   w5_ngx_log e{};
@@ -122,8 +148,24 @@ inline w5_ngx_log make_log(const Log& l) {
   e.upstream_local = l.upstream_local;
   set_str(e.peer, l.peer);
   set_str(e.fmt, l.fmt);
+  if (l.fmt.size() >= W5_FMT_LEN - 1) set_str(e.fmt_rest, std::string_view(l.fmt).substr(W5_FMT_LEN - 1));
   set_str(e.action, l.action);
   e.requests = l.requests;
+  if (!l.args.empty()) e.n_args = W5_LOG_ARGS;
+  for (size_t i = 0; i < l.args.size() && i < W5_LOG_ARGS; ++i) {
+    const Arg& a = l.args[i];
+    w5_log_arg& out = e.args[i];
+    out.word = a.word;
+    if (a.cstr) {
+      out.readable |= W5_ARG_CSTR;
+      set_str(out.cstr, *a.cstr);
+    }
+    if (a.ngx_str) {
+      out.readable |= W5_ARG_NGX_STR;
+      out.str_len = a.ngx_str->size();
+      set_str(out.ngx_str, *a.ngx_str);
+    }
+  }
   return e;
 }
 

@@ -6,7 +6,7 @@
 namespace why502 {
 namespace {
 
-constexpr std::array<std::pair<Cause, std::string_view>, 16> kNames{{
+constexpr std::array<std::pair<Cause, std::string_view>, 17> kNames{{
     {Cause::refused, "refused"},
     {Cause::reset, "reset"},
     {Cause::closed_early, "closed_early"},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<Cause, std::string_view>, 16> kNames{{
     {Cause::dns_failure, "dns_failure"},
     {Cause::tls_failure, "tls_failure"},
     {Cause::limited, "limited"},
+    {Cause::ports_exhausted, "ports_exhausted"},
     {Cause::unknown, "unknown"},
 }};
 

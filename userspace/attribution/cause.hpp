@@ -22,6 +22,7 @@ enum class Cause {
   dns_failure,
   tls_failure,
   limited,
+  ports_exhausted,
   unknown,
 };
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attribution/nginx_log_format.hpp"
 #include "attribution/time_window.hpp"
 #include "common/text.hpp"
 #include "events/address.hpp"
@@ -61,17 +62,37 @@ std::string headline(Cause cause, std::string_view peer, int status) {
     case Cause::unreachable:
       return concat(peer, " is unreachable");
     case Cause::dns_failure:
-      return concat("nginx could not resolve ", peer);
+      // Without a resolver nginx fails before it names a peer.
+      return peer.empty() ? "nginx could not resolve the upstream's host name"
+                          : concat("nginx could not resolve ", peer);
     case Cause::tls_failure:
       return concat("TLS handshake with ", peer, " failed");
     case Cause::limited:
       return "rejected by nginx's own limit_req / limit_conn";
+    case Cause::ports_exhausted:
+      return concat("no free local port to connect to ", peer, " (EADDRNOTAVAIL)");
     case Cause::backend_crashed:
       return concat("the backend process behind ", peer, " died");
     case Cause::unknown:
       break;
   }
   return concat("nginx answered ", Decimal(status), "; no upstream failure explains it");
+}
+
+// An error page of a request that never had an upstream, and nothing nginx
+// logged: its configuration made the status (`return 502;`, or an error_page
+// or try_files naming it). What is known of where: the request line, when
+// captured; the location's name is not read (its offset is build-dependent).
+void explain_without_upstream(Record& r) {
+  r.evidence.push_back(concat("nginx's configuration produced the ", Decimal(r.status),
+                              " itself (e.g. `return ", Decimal(r.status), ";`): no upstream was involved"));
+  if (!r.request.empty())
+    r.evidence.push_back(concat("the location matching \"", r.request, "\" answered so"));
+  else
+    r.evidence.push_back("the request line (and so the location) is shown with --capture-request");
+  if (r.status == 503)
+    r.evidence.push_back(
+        "limit_req / limit_conn answer 503 too, unlogged when their log level is below error_log's");
 }
 
 }  // namespace
@@ -111,6 +132,9 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           deaths_.add_oom_victim(e);
         } else if constexpr (std::is_same_v<T, w5_listener_state>) {
           listeners_[{e.addr.family, e.addr.port}] = e;
+        } else if constexpr (std::is_same_v<T, w5_port_usage>) {
+          if (port_usage_.size() >= 4096) port_usage_.clear();  // each is for the error that follows it
+          port_usage_[{e.h.tgid, wire_string(e.peer)}] = e;
         } else if constexpr (std::is_same_v<T, w5_request_line>) {
           if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
           if (std::string line = plausible_request_line(e); !line.empty())
@@ -139,7 +163,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   const bool disabled_note = fmt.starts_with("upstream server temporarily disabled");
   if (!failure && !disabled_note) return;
 
-  std::string message = describe_nginx_log(fmt, e.err, action, peer);
+  std::string message = format_nginx_log(e);
   // A failure while reading the body: the client already has the header (a
   // 2xx, typically) and gets a cut-off response; no error page follows.
   if (failure && failure->is_attempt && action == "reading upstream") {
@@ -149,7 +173,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     r.pid = e.h.tgid;
     r.cause = failure->cause;
     const std::vector<std::string> death_evidence = explain_by_death(
-        LoggedAttempt{e.h.ts_ns, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local},
+        LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local},
         -1, r.cause);
     r.client = format_endpoint(e.client);
     r.upstream = peer;
@@ -181,7 +205,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     p.limited_message = std::move(message);
     return;
   }
-  p.failures.push_back(LoggedAttempt{e.h.ts_ns, std::string(peer), *failure, std::move(message), e.upstream_sk,
+  p.failures.push_back(LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, std::move(message), e.upstream_sk,
                                      e.upstream, e.upstream_local});
   if (failure->cause != Cause::no_live_upstreams) {
     auto& recent = recent_failures_[e.h.tgid];
@@ -272,13 +296,15 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     r.cause = Cause::upstream_status;
   }
   // A 500 is a gateway error only when opening the upstream connection failed.
-  if (r.status == 500 && r.cause != Cause::fd_exhausted) return;
+  if (r.status == 500 && r.cause != Cause::fd_exhausted && !(last_failure && last_failure->failure.before_connect))
+    return;
   if (r.upstream.empty() && !r.attempts.empty()) r.upstream = r.attempts.back().upstream;
 
   std::vector<std::string> death_evidence;
   if (last_failure && !r.attempts.empty()) {
     death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
     if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
+    if (r.cause == Cause::ports_exhausted) death_evidence = explain_by_ports(*last_failure);
     r.attempts.back().cause = r.cause;
   }
   // Room for the lines of a typical record: headline, nginx's words, what
@@ -286,9 +312,14 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   constexpr size_t kTypicalLines = 6;
   r.evidence.reserve(kTypicalLines + death_evidence.size() + p.notes.size() +
                      (r.attempts.size() > 1 ? r.attempts.size() : 0));
-  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  const bool has_meaning = last_failure && !last_failure->failure.meaning.empty();
+  if (!e.has_upstream && r.cause == Cause::unknown && !last_failure && !upstream_5xx)
+    explain_without_upstream(r);
+  else if (r.cause != Cause::unknown || !has_meaning)  // else what nginx's words mean says it best
+    r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
                     std::make_move_iterator(death_evidence.end()));
+  if (has_meaning) r.evidence.emplace_back(last_failure->failure.meaning);
   // p was taken out of pending_: its words can move into the record.
   if (last_failure) {
     r.evidence.push_back(concat("nginx: ", last_failure->message));
@@ -421,8 +452,9 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
 
 void Engine::confirm_held(HeldRecords::iterator held, const w5_client_response& echo, std::vector<Record>& out) {
   Record& r = held->second.front().record;
+  // A record of status 500 was let through: nginx failed to open the upstream connection.
   const bool gateway_status = echo.status == 502 || echo.status == 503 || echo.status == 504 ||
-                              (echo.status == 500 && r.cause == Cause::fd_exhausted);
+                              (echo.status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
   if (echo.status != 0 && !gateway_status) {
     ++stats_.hidden_by_error_page;  // error_page answered with something else: no gateway error
   } else {
@@ -526,6 +558,29 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
   }
   if (!evidence.empty() && l.owners > 1)
     evidence.push_back(std::to_string(l.owners) + " processes hold that listener");
+  return evidence;
+}
+
+// EADDRNOTAVAIL from connect(): the port range of nginx's namespace and who
+// holds its ports toward that upstream, as read (by the live session) when
+// nginx logged it.
+std::vector<std::string> Engine::explain_by_ports(const LoggedAttempt& f) const {
+  std::vector<std::string> evidence;
+  auto it = port_usage_.find({f.tgid, f.peer});
+  if (it == port_usage_.end()) return evidence;
+  const w5_port_usage& u = it->second;
+  // Read just before nginx's log line reached the engine.
+  if (u.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, u.h.ts_ns) > 5'000'000'000ull) return evidence;
+  if (u.port_high != 0)
+    evidence.push_back(concat("nginx's network namespace has local ports ", Decimal(u.port_low), "-",
+                              Decimal(u.port_high), " (", Decimal(u.port_high - u.port_low + 1),
+                              ") for outgoing connections (net.ipv4.ip_local_port_range)"));
+  evidence.push_back(concat(Decimal(u.established + u.time_wait + u.other), " connections to ", f.peer,
+                            " hold a local port: ", Decimal(u.established), " established, ", Decimal(u.time_wait),
+                            " in TIME_WAIT, ", Decimal(u.other), " in other states"));
+  evidence.push_back("each connection to one address needs its own local port: keep upstream connections alive "
+                     "(keepalive in upstream{}, proxy_http_version 1.1, an empty Connection header), widen the "
+                     "port range, or spread over more upstream addresses");
   return evidence;
 }
 

@@ -105,6 +105,7 @@ class Engine {
   };
   struct LoggedAttempt {
     uint64_t ts_ns;
+    uint32_t tgid;
     std::string peer;
     LoggedFailure failure;
     std::string message;  // nginx's words
@@ -169,6 +170,8 @@ class Engine {
   std::vector<std::string> explain_by_death(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   // A full accept queue or a backend out of descriptors behind a timeout.
   std::vector<std::string> explain_by_listener(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
+  // No free local port toward the upstream (ports_exhausted).
+  std::vector<std::string> explain_by_ports(const LoggedAttempt& failure) const;
   Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;
@@ -211,6 +214,9 @@ class Engine {
   ProcessDeaths deaths_;
   // The latest state seen of each local TCP listener, by family and port.
   std::map<std::pair<uint16_t, uint16_t>, w5_listener_state> listeners_;
+  // The local ports of each worker's namespace toward an upstream (by
+  // nginx's name of it), read when a connect() there found none free.
+  std::map<std::pair<uint32_t, std::string>, w5_port_usage> port_usage_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

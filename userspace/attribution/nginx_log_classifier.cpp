@@ -30,6 +30,8 @@ Cause connect_errno_cause(int err) {
       return Cause::fd_exhausted;
     case ECONNRESET:
       return Cause::reset;
+    case EADDRNOTAVAIL:
+      return Cause::ports_exhausted;  // no free local port toward that address
     default:
       return Cause::unknown;
   }
@@ -51,6 +53,14 @@ Cause io_errno_cause(int err) {
 std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, std::string_view action) {
   if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to "))
     return LoggedFailure{connect_errno_cause(err), true};
+  // proxy_bind (fastcgi_bind, ...) to an address this host lacks.
+  if (starts_with(fmt, "bind(") && contains(fmt, ") failed"))
+    return LoggedFailure{Cause::unknown, true,
+                         err == EADDRNOTAVAIL
+                             ? "a configuration error: proxy_bind names an address this host does not have, so nginx "
+                               "cannot bind its end of the upstream connection to it"
+                             : "nginx could not bind its end of the upstream connection to the proxy_bind address",
+                         true};
   if (starts_with(fmt, "socket() failed") || contains(fmt, "worker_connections are not enough"))
     return LoggedFailure{Cause::fd_exhausted, true};
   if (starts_with(fmt, "upstream timed out"))
@@ -62,6 +72,13 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
     return LoggedFailure{Cause::invalid_response, true};
   if (starts_with(fmt, "no live upstreams")) return LoggedFailure{Cause::no_live_upstreams, true};
   if (contains(fmt, "could not be resolved")) return LoggedFailure{Cause::dns_failure, true};
+  // proxy_pass (fastcgi_pass, ...) with a variable naming a host that no
+  // upstream{} block defines: nginx resolves it per request, and cannot
+  // without a resolver.
+  if (starts_with(fmt, "no resolver defined"))
+    return LoggedFailure{Cause::dns_failure, true,
+                         "no resolver is configured: a host in proxy_pass given by a variable is resolved per "
+                         "request, which needs a `resolver` directive (or an upstream{} block of that name)"};
   if (contains(action, "SSL handshaking") || contains(fmt, "upstream SSL certificate") ||
       starts_with(fmt, "SSL_do_handshake"))
     return LoggedFailure{Cause::tls_failure, true};

@@ -14,6 +14,12 @@ namespace why502 {
 struct LoggedFailure {
   Cause cause;
   bool is_attempt;  // a failed upstream attempt (false: request-level, e.g. limit_req)
+  // What the message means beyond its cause, when nginx's words leave it
+  // unsaid (evidence right after the headline); empty when they say it all.
+  std::string_view meaning = {};
+  // It failed before any connect(): nginx answers 500 then, which is still
+  // about the upstream.
+  bool before_connect = false;
 };
 
 // nullopt when the message is not about an upstream failure (it may still be

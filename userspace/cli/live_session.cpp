@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -18,12 +19,15 @@
 #include "attribution/engine.hpp"
 #include "cli/nginx_follower.hpp"
 #include "cli/option_checks.hpp"
+#include "events/address.hpp"
 #include "events/anonymise.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
 #include "common/fatal_error.hpp"
+#include "common/text.hpp"
 #include "loader/listener_pipeline.hpp"
 #include "loader/listener_probe.hpp"
+#include "loader/port_usage.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -164,6 +168,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       },
       [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
       ListenerPipeline::Options{});
+  PortUsageProber ports;
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
@@ -177,6 +182,14 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (options.anonymise_clients) {
       anonymise_clients(decoded.event);
       bytes = event_bytes(decoded.event);
+    }
+    // No free local port: what holds them is read now, before nginx's words
+    // reach the engine (rare, and at most once a second per upstream).
+    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event); log && log->err == EADDRNOTAVAIL) {
+      if (auto usage = ports.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), monotonic_now_ns())) {
+        const Event usage_event = *usage;
+        pipeline.push(usage_event, event_bytes(usage_event), monotonic_now_ns());
+      }
     }
     pipeline.push(decoded.event, bytes, monotonic_now_ns());
   });

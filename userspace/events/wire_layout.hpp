@@ -22,7 +22,8 @@ namespace why502 {
   S(w5_addr, 20) \
   S(w5_header, 24) \
   S(w5_upstream_state, 112) \
-  S(w5_ngx_log, 304) \
+  S(w5_log_arg, 152) \
+  S(w5_ngx_log, 1288) \
   S(w5_ngx_error_page, 600) \
   S(w5_client_response, 80) \
   S(w5_upstream_status, 144) \
@@ -34,6 +35,7 @@ namespace why502 {
   S(w5_process_death, 48) \
   S(w5_oom_victim, 32) \
   S(w5_listener_state, 96) \
+  S(w5_port_usage, 136) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
   S(w5_request_ended, 48) \
@@ -52,7 +54,10 @@ namespace why502 {
   F(w5_ngx_log, h, 0) F(w5_ngx_log, request, 24) F(w5_ngx_log, connection, 32) F(w5_ngx_log, upstream_sk, 40) \
   F(w5_ngx_log, client_sk, 48) F(w5_ngx_log, level, 56) F(w5_ngx_log, err, 60) F(w5_ngx_log, client, 64) \
   F(w5_ngx_log, upstream, 84) F(w5_ngx_log, upstream_local, 104) F(w5_ngx_log, peer, 124) \
-  F(w5_ngx_log, fmt, 188) F(w5_ngx_log, action, 252) F(w5_ngx_log, requests, 300) \
+  F(w5_ngx_log, fmt, 188) F(w5_ngx_log, action, 252) F(w5_ngx_log, requests, 300) F(w5_ngx_log, pad2, 304) \
+  F(w5_ngx_log, n_args, 308) F(w5_ngx_log, fmt_rest, 312) F(w5_ngx_log, args, 376) \
+  F(w5_log_arg, word, 0) F(w5_log_arg, str_len, 8) F(w5_log_arg, readable, 16) F(w5_log_arg, pad, 20) \
+  F(w5_log_arg, cstr, 24) F(w5_log_arg, ngx_str, 88) \
   F(w5_ngx_error_page, h, 0) F(w5_ngx_error_page, request, 24) F(w5_ngx_error_page, connection, 32) \
   F(w5_ngx_error_page, client_sk, 40) F(w5_ngx_error_page, status, 48) F(w5_ngx_error_page, n_states, 52) \
   F(w5_ngx_error_page, has_upstream, 56) F(w5_ngx_error_page, requests, 60) F(w5_ngx_error_page, client, 64) \
@@ -81,6 +86,9 @@ namespace why502 {
   F(w5_listener_state, backlog, 48) F(w5_listener_state, owner_pid, 52) F(w5_listener_state, owners, 56) \
   F(w5_listener_state, fds_open, 60) F(w5_listener_state, fd_limit, 64) \
   F(w5_listener_state, listen_overflows, 72) F(w5_listener_state, owner_comm, 80) \
+  F(w5_port_usage, h, 0) F(w5_port_usage, remote, 24) F(w5_port_usage, port_low, 44) F(w5_port_usage, port_high, 48) \
+  F(w5_port_usage, established, 52) F(w5_port_usage, time_wait, 56) F(w5_port_usage, other, 60) \
+  F(w5_port_usage, pad, 64) F(w5_port_usage, peer, 68) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \
   F(w5_nginx_layout, c_sockaddr, 20) F(w5_nginx_layout, log_connection, 24) F(w5_nginx_layout, log_data, 28) \

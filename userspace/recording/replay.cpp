@@ -9,26 +9,38 @@ namespace why502::recording {
 namespace {
 
 // A recorded event's bytes as this why502's decoder takes them (converted
-// into scratch when they must change). A wire version that changes a struct
-// must convert the older layouts here, so that every recording stays readable.
+// into `converted` when they must change). A wire version that changes a
+// struct must convert the older layouts here, so that every recording stays
+// readable. Wire version 2:
+// - grew w5_ngx_log at its end (nginx's format arguments), and put which
+//   request of its connection it is (`requests`) where version 1 had tail
+//   padding: a version-1 log event gets them zeroed (no arguments, request
+//   unknown), so that it reads, and is described, as it was. By size: version
+//   2 never writes a log event of version 1's size, and a file rewritten from
+//   version-1 events (report --verify's tests) keeps them.
+// - put `requests` where w5_ngx_error_page had `pad`: zeroed (unknown) in
+//   events of a version-1 file.
 static_assert(W5_WIRE_VERSION == 2, "a new wire version: convert the events of older ones here");
+constexpr uint32_t kNgxLogSizeV1 = 304;
+constexpr size_t kNgxLogRequestsV1 = 300;  // where version 1's padding began
 std::span<const uint8_t> in_current_wire(uint32_t wire_version, const std::vector<uint8_t>& bytes,
-                                         std::vector<uint8_t>& scratch) {
-  if (wire_version >= 2 || bytes.size() < sizeof(w5_header)) return bytes;
-  // Version 1 had padding where version 2 says which request of its client
-  // connection an nginx event is about: unknown (0), whatever bytes were there.
+                                         std::vector<uint8_t>& converted) {
+  if (bytes.size() < sizeof(w5_header)) return bytes;
   w5_header h;
   std::memcpy(&h, bytes.data(), sizeof(h));
-  size_t requests_at;
-  if (h.type == W5_EV_NGX_LOG && bytes.size() == sizeof(w5_ngx_log))
-    requests_at = offsetof(w5_ngx_log, requests);
-  else if (h.type == W5_EV_NGX_ERROR_PAGE && bytes.size() == sizeof(w5_ngx_error_page))
-    requests_at = offsetof(w5_ngx_error_page, requests);
-  else
-    return bytes;
-  scratch = bytes;
-  std::memset(scratch.data() + requests_at, 0, sizeof(uint32_t));
-  return scratch;
+  if (h.type == W5_EV_NGX_LOG && bytes.size() == kNgxLogSizeV1 && h.size == kNgxLogSizeV1) {
+    converted.assign(sizeof(w5_ngx_log), 0);
+    std::memcpy(converted.data(), bytes.data(), kNgxLogRequestsV1);
+    h.size = sizeof(w5_ngx_log);
+    std::memcpy(converted.data(), &h, sizeof(h));
+    return converted;
+  }
+  if (wire_version < 2 && h.type == W5_EV_NGX_ERROR_PAGE && bytes.size() == sizeof(w5_ngx_error_page)) {
+    converted = bytes;
+    std::memset(converted.data() + offsetof(w5_ngx_error_page, requests), 0, sizeof(uint32_t));
+    return converted;
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -47,9 +59,9 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
   }
   live_records_.insert(live_records_.end(), contents.records.begin(), contents.records.end());
   for (const SkippedRegion& s : contents.skipped) report_.skipped.push_back({file, s.offset, s.bytes, s.problem});
-  std::vector<uint8_t> scratch;
+  std::vector<uint8_t> converted;
   for (const auto& bytes : contents.events) {
-    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes, scratch));
+    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes, converted));
     if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
     const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;

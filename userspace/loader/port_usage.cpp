@@ -1,0 +1,153 @@
+#include "loader/port_usage.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace why502 {
+namespace {
+
+constexpr uint64_t kReadEveryNs = 1'000'000'000ull;
+constexpr unsigned kTcpEstablished = 1;
+constexpr unsigned kTcpTimeWait = 6;
+
+// /proc/net/tcp writes an address as the hex of its bytes read as 32-bit
+// words in host order: 127.0.0.1 is "0100007F" on x86-64.
+bool address_in_hex(std::string_view hex, uint8_t* out, size_t bytes) {
+  if (hex.size() != bytes * 2) return false;
+  for (size_t word = 0; word < bytes / 4; ++word) {
+    uint32_t value = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      const char c = hex[word * 8 + i];
+      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (digit < 0) return false;
+      value = value << 4 | static_cast<uint32_t>(digit);
+    }
+    std::memcpy(out + word * 4, &value, 4);  // host order, as the kernel printed it
+  }
+  return true;
+}
+
+// The namespace's port range: only a task inside it reads its net sysctls,
+// so a thread of ours joins it for the read.
+std::optional<PortRange> port_range_of(pid_t worker) {
+  const int ns = open(("/proc/" + std::to_string(worker) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return std::nullopt;
+  std::optional<PortRange> range;
+  std::thread reader([&] {
+    if (setns(ns, CLONE_NEWNET) != 0) return;
+    std::ifstream sysctl("/proc/sys/net/ipv4/ip_local_port_range");
+    range = port_range_in(sysctl);
+  });
+  reader.join();
+  close(ns);
+  return range;
+}
+
+}  // namespace
+
+std::optional<w5_addr> address_of_peer(std::string_view peer) {
+  w5_addr a{};
+  std::string host;
+  std::string_view port;
+  if (peer.starts_with('[')) {
+    const size_t close = peer.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    host = peer.substr(1, close - 1);
+    port = peer.substr(close + 2);
+    a.family = AF_INET6;
+    if (inet_pton(AF_INET6, host.c_str(), a.addr) != 1) return std::nullopt;
+  } else {
+    const size_t colon = peer.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = peer.substr(0, colon);
+    port = peer.substr(colon + 1);
+    a.family = AF_INET;
+    if (inet_pton(AF_INET, host.c_str(), a.addr) != 1) return std::nullopt;
+  }
+  uint32_t value = 0;
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value == 0 || value > 65535) return std::nullopt;
+  a.port = static_cast<uint16_t>(value);
+  return a;
+}
+
+std::optional<PortRange> port_range_in(std::istream& sysctl) {
+  PortRange r;
+  if (!(sysctl >> r.low >> r.high) || r.low == 0 || r.low > r.high || r.high > 65535) return std::nullopt;
+  return r;
+}
+
+PortHolders port_holders_in(std::istream& proc_net_tcp, const w5_addr& remote) {
+  PortHolders holders;
+  const size_t bytes = remote.family == AF_INET6 ? 16 : 4;
+  std::string line;
+  std::getline(proc_net_tcp, line);  // the column names
+  while (std::getline(proc_net_tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, rem, state;
+    if (!(fields >> slot >> local >> rem >> state)) continue;
+    const size_t colon = rem.find(':');
+    if (colon == std::string::npos) continue;
+    uint8_t addr[16] = {};
+    if (!address_in_hex(std::string_view(rem).substr(0, colon), addr, bytes)) continue;
+    unsigned long port = 0;
+    unsigned long st = 0;
+    try {
+      port = std::stoul(rem.substr(colon + 1), nullptr, 16);
+      st = std::stoul(state, nullptr, 16);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (port != remote.port || std::memcmp(addr, remote.addr, bytes) != 0) continue;
+    if (st == kTcpEstablished) ++holders.established;
+    else if (st == kTcpTimeWait) ++holders.time_wait;
+    else ++holders.other;
+  }
+  return holders;
+}
+
+std::optional<w5_port_usage> PortUsageProber::probe(pid_t worker, std::string_view peer, uint64_t ts_ns) {
+  const std::optional<w5_addr> remote = address_of_peer(peer);
+  if (!remote) return std::nullopt;
+  auto [last, first] = last_read_ns_.try_emplace({worker, std::string(peer)}, ts_ns);
+  if (!first && ts_ns - last->second < kReadEveryNs) return std::nullopt;
+  last->second = ts_ns;
+  if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
+
+  w5_port_usage e{};
+  e.h.type = W5_EV_PORT_USAGE;
+  e.h.size = sizeof(e);
+  e.h.ts_ns = ts_ns;
+  e.h.tgid = static_cast<uint32_t>(worker);
+  e.h.tid = e.h.tgid;
+  e.remote = *remote;
+  const size_t n = std::min(peer.size(), sizeof(e.peer) - 1);
+  std::memcpy(e.peer, peer.data(), n);
+  if (const std::optional<PortRange> range = port_range_of(worker)) {
+    e.port_low = range->low;
+    e.port_high = range->high;
+  }
+  // /proc/PID/net shows the sockets of PID's namespace.
+  std::ifstream tcp("/proc/" + std::to_string(worker) + (remote->family == AF_INET6 ? "/net/tcp6" : "/net/tcp"));
+  if (!tcp) return std::nullopt;
+  const PortHolders holders = port_holders_in(tcp, *remote);
+  e.established = holders.established;
+  e.time_wait = holders.time_wait;
+  e.other = holders.other;
+  return e;
+}
+
+}  // namespace why502

@@ -1,0 +1,56 @@
+// Local ports toward one upstream, read when nginx's connect() found none
+// free (EADDRNOTAVAIL): the ephemeral port range of nginx's network namespace
+// and its TCP sockets toward that address by state. Read on that error only,
+// at most once a second per worker and upstream, so a storm of such errors
+// costs one read a second.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <istream>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "why502_wire.h"
+
+namespace why502 {
+
+class PortUsageProber {
+ public:
+  // The usage toward peer (nginx's name of the upstream, "127.0.0.1:9000",
+  // "[::1]:9000") as seen by worker's network namespace, as an event stamped
+  // with ts_ns; nullopt when peer is no IP address, the worker is gone, or it
+  // was read less than a second ago.
+  std::optional<w5_port_usage> probe(pid_t worker, std::string_view peer, uint64_t ts_ns);
+
+ private:
+  std::map<std::pair<pid_t, std::string>, uint64_t> last_read_ns_;  // (worker, peer)
+};
+
+// The parsers behind it, apart from the kernel they read.
+
+// "127.0.0.1:9000" or "[::1]:9000" as nginx names a peer; nullopt otherwise
+// (a unix socket, a group name).
+std::optional<w5_addr> address_of_peer(std::string_view peer);
+
+struct PortRange {
+  uint32_t low = 0;
+  uint32_t high = 0;
+};
+// net.ipv4.ip_local_port_range ("32768\t60999"); nullopt when malformed.
+std::optional<PortRange> port_range_in(std::istream& sysctl);
+
+struct PortHolders {
+  uint32_t established = 0;
+  uint32_t time_wait = 0;
+  uint32_t other = 0;
+};
+// The sockets of /proc/PID/net/tcp (or tcp6) whose remote end is remote,
+// by state. Listeners (remote 0) never match.
+PortHolders port_holders_in(std::istream& proc_net_tcp, const w5_addr& remote);
+
+}  // namespace why502
