@@ -56,7 +56,8 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
                   "once attached (CAP_SYS_PTRACE also reads nginx workers' memory to see that a request nginx "
                   "recovered from is over). CAP_SYS_ADMIN stays only in a helper process, why502-uprobes, that holds "
                   "nothing else and only places the uprobes of nginx binaries started later (an upgrade, another "
-                  "path): the kernel refuses them without it"});
+                  "path), which the kernel refuses without it, and reads the port range of another network "
+                  "namespace (ports_exhausted)"});
   if (!privileges.empty()) return nullptr;  // the kernel would refuse the rest for that reason alone
   const int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "w5_doctor", 0, 0, 4096, nullptr);
   rows.push_back({"ring buffer maps", ring >= 0 ? Verdict::ok : Verdict::fail,

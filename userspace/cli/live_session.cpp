@@ -217,6 +217,11 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   // Attached: from here on only what attaching to later nginx binaries needs,
   // and CAP_SYS_ADMIN only in the helper that places their uprobes.
   const bool broker_placing_uprobes = !options.no_uprobes && start_uprobe_broker(session, options.verbosity);
+  // Without CAP_SYS_ADMIN only the broker may join another network namespace.
+  if (broker_placing_uprobes)
+    ports.read_other_namespaces_with([broker = session.uprobe_broker()](int netns, uint32_t* low, uint32_t* high) {
+      return broker->port_range(netns, low, high);
+    });
   if (std::string error = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
       !error.empty())
     std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,12 +37,27 @@ bool address_in_hex(std::string_view hex, uint8_t* out, size_t bytes) {
   return true;
 }
 
-// The namespace's port range: only a task inside it reads its net sysctls,
-// so a thread of ours joins it for the read.
-std::optional<PortRange> port_range_of(pid_t worker) {
-  const int ns = open(("/proc/" + std::to_string(worker) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+// The namespace's port range: only a task inside it reads its net sysctls.
+// Ours is read here; another one by whoever holds CAP_SYS_ADMIN, which
+// setns needs: the uprobe broker when there is one, else a thread of ours
+// joins it for the read.
+std::optional<PortRange> port_range_of(pid_t worker, const PortUsageProber::RangeReader& other_namespace) {
+  struct stat ours{}, theirs{};
+  const std::string ns_path = "/proc/" + std::to_string(worker) + "/ns/net";
+  if (stat("/proc/self/ns/net", &ours) == 0 && stat(ns_path.c_str(), &theirs) == 0 && ours.st_ino == theirs.st_ino &&
+      ours.st_dev == theirs.st_dev) {
+    std::ifstream sysctl("/proc/sys/net/ipv4/ip_local_port_range");
+    return port_range_in(sysctl);
+  }
+  const int ns = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (ns < 0) return std::nullopt;
   std::optional<PortRange> range;
+  if (other_namespace) {
+    PortRange r;
+    if (other_namespace(ns, &r.low, &r.high)) range = r;
+    close(ns);
+    return range;
+  }
   std::thread reader([&] {
     if (setns(ns, CLONE_NEWNET) != 0) return;
     std::ifstream sysctl("/proc/sys/net/ipv4/ip_local_port_range");
@@ -136,7 +152,7 @@ std::optional<w5_port_usage> PortUsageProber::probe(pid_t worker, std::string_vi
   e.remote = *remote;
   const size_t n = std::min(peer.size(), sizeof(e.peer) - 1);
   std::memcpy(e.peer, peer.data(), n);
-  if (const std::optional<PortRange> range = port_range_of(worker)) {
+  if (const std::optional<PortRange> range = port_range_of(worker, range_reader_)) {
     e.port_low = range->low;
     e.port_high = range->high;
   }

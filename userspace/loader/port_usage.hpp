@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,8 +27,13 @@ class PortUsageProber {
   // with ts_ns; nullopt when peer is no IP address, the worker is gone, or it
   // was read less than a second ago.
   std::optional<w5_port_usage> probe(pid_t worker, std::string_view peer, uint64_t ts_ns);
+  // Reads the port range of another network namespace (open as a
+  // descriptor) for a process without CAP_SYS_ADMIN: the uprobe broker.
+  using RangeReader = std::function<bool(int netns_fd, uint32_t* low, uint32_t* high)>;
+  void read_other_namespaces_with(RangeReader reader) { range_reader_ = std::move(reader); }
 
  private:
+  RangeReader range_reader_;
   std::map<std::pair<pid_t, std::string>, uint64_t> last_read_ns_;  // (worker, peer)
 };
 

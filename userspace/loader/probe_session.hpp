@@ -69,7 +69,7 @@ class ProbeSession {
   // From now on nginx uprobes are placed by this helper (which keeps
   // CAP_SYS_ADMIN), so that this process can do without it.
   void use_uprobe_broker(std::unique_ptr<UprobeBroker> broker) { broker_ = std::move(broker); }
-  const UprobeBroker* uprobe_broker() const { return broker_.get(); }
+  UprobeBroker* uprobe_broker() { return broker_.get(); }
   // What the uprobes found of a slot's layout since it was attached: read
   // failures and the live checks (bpf/nginx_uprobes.bpf.h); zeros if unread.
   w5_layout_health layout_health(uint32_t slot) const;

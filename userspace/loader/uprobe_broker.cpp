@@ -1,6 +1,7 @@
 #include "loader/uprobe_broker.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
@@ -39,14 +40,57 @@ int OwnedFd::release() {
 
 namespace {
 
+enum RequestKind : uint64_t { kAttachUprobe = 1, kPortRange = 2 };
 struct Request {
-  uint64_t file_offset;
-  uint64_t cookie;
+  uint64_t kind;
+  uint64_t file_offset;  // kAttachUprobe (descriptors: binary, program)
+  uint64_t cookie;       // kAttachUprobe; kPortRange has one descriptor, the namespace
 };
 struct Reply {
   int32_t error;  // 0, or the errno of what failed
   int32_t step;   // 1: perf_event_open, 2: BPF_LINK_CREATE
+  uint32_t low, high;  // kPortRange
 };
+
+// Two numbers of "32768\t60999\n" without allocating; false unless both are there.
+bool parse_two_numbers(const char* text, ssize_t n, uint32_t* a, uint32_t* b) {
+  uint32_t values[2] = {0, 0};
+  int found = 0;
+  bool in_number = false;
+  for (ssize_t i = 0; i < n && found < 2; ++i) {
+    if (text[i] >= '0' && text[i] <= '9') {
+      values[found] = values[found] * 10 + static_cast<uint32_t>(text[i] - '0');
+      in_number = true;
+    } else if (in_number) {
+      ++found;
+      in_number = false;
+    }
+  }
+  if (in_number && found < 2) ++found;
+  *a = values[0];
+  *b = values[1];
+  return found == 2;
+}
+
+// The helper's side of kPortRange: joins the namespace for one read (only a
+// task inside it sees its net sysctls) and comes back.
+Reply read_port_range(int netns) {
+  Reply reply{0, 0, 0, 0};
+  const int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return Reply{errno, 0, 0, 0};
+  if (setns(netns, CLONE_NEWNET) != 0) {
+    reply.error = errno;
+  } else {
+    const int sysctl = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+    char text[64];
+    const ssize_t n = sysctl < 0 ? -1 : read(sysctl, text, sizeof(text));
+    if (n <= 0 || !parse_two_numbers(text, n, &reply.low, &reply.high)) reply.error = n < 0 ? errno : EINVAL;
+    if (sysctl >= 0) close(sysctl);
+    if (setns(home, CLONE_NEWNET) != 0) _exit(1);  // never go on in another namespace
+  }
+  close(home);
+  return reply;
+}
 
 // Sends data with up to two descriptors; recvmsg's counterpart below.
 bool send_with_fds(int socket, const void* data, size_t size, const int* fds, int n_fds) {
@@ -137,9 +181,11 @@ void fd_path(int fd, char (&out)[32]) {
     int fds[2];
     const ssize_t got = receive_with_fds(socket, &request, sizeof(request), fds, 2);
     if (got <= 0) _exit(0);  // the tracer is gone
-    Reply reply{EBADF, 0};
+    Reply reply{EBADF, 0, 0, 0};
     int link = -1;
-    if (fds[0] >= 0 && fds[1] >= 0) {
+    if (request.kind == kPortRange && fds[0] >= 0) {
+      reply = read_port_range(fds[0]);
+    } else if (request.kind == kAttachUprobe && fds[0] >= 0 && fds[1] >= 0) {
       char path[32];
       fd_path(fds[0], path);
       perf_event_attr attr{};
@@ -149,7 +195,7 @@ void fd_path(int fd, char (&out)[32]) {
       attr.config2 = request.file_offset;
       const int event = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
       if (event < 0) {
-        reply = {errno, 1};
+        reply = {errno, 1, 0, 0};
       } else {
         bpf_attr link_attr{};
         link_attr.link_create.prog_fd = static_cast<uint32_t>(fds[1]);
@@ -157,7 +203,7 @@ void fd_path(int fd, char (&out)[32]) {
         link_attr.link_create.attach_type = BPF_PERF_EVENT;
         link_attr.link_create.perf_event.bpf_cookie = request.cookie;
         link = static_cast<int>(syscall(SYS_bpf, BPF_LINK_CREATE, &link_attr, sizeof(link_attr)));
-        reply = link < 0 ? Reply{errno, 2} : Reply{0, 0};
+        reply = link < 0 ? Reply{errno, 2, 0, 0} : Reply{0, 0, 0, 0};
         close(event);  // the link holds the event
       }
     }
@@ -211,7 +257,7 @@ UprobeBroker::~UprobeBroker() {
 }
 
 OwnedFd UprobeBroker::attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie, std::string* why) {
-  const Request request{file_offset, cookie};
+  const Request request{kAttachUprobe, file_offset, cookie};
   const int fds[2] = {binary_fd, prog_fd};
   if (!send_with_fds(socket_.get(), &request, sizeof(request), fds, 2)) {
     *why = std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") is gone: " + std::strerror(errno);
@@ -230,6 +276,20 @@ OwnedFd UprobeBroker::attach(int binary_fd, uint64_t file_offset, int prog_fd, u
     return OwnedFd();
   }
   return held;
+}
+
+bool UprobeBroker::port_range(int netns_fd, uint32_t* low, uint32_t* high) {
+  const Request request{kPortRange, 0, 0};
+  Reply reply{};
+  int none = -1;
+  if (!send_with_fds(socket_.get(), &request, sizeof(request), &netns_fd, 1) ||
+      receive_with_fds(socket_.get(), &reply, sizeof(reply), &none, 1) <= 0 || reply.error != 0) {
+    if (none >= 0) close(none);
+    return false;
+  }
+  *low = reply.low;
+  *high = reply.high;
+  return true;
 }
 
 }  // namespace why502

@@ -1,5 +1,7 @@
 // The one part of why502 that keeps CAP_SYS_ADMIN once tracing: a child
-// process that places uprobes and does nothing else.
+// process that places uprobes and, for the ports_exhausted evidence, reads
+// the local port range of another network namespace (setns needs it), and
+// does nothing else.
 //
 // The kernel's uprobe PMU refuses perf_event_open without CAP_SYS_ADMIN, and
 // a long-running tracer must attach to nginx binaries started later (an
@@ -50,6 +52,9 @@ class UprobeBroker {
   // A uprobe at file_offset of the binary open as binary_fd, running the BPF
   // program prog_fd with that cookie: the link, or an invalid one and *why.
   OwnedFd attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie, std::string* why);
+  // net.ipv4.ip_local_port_range of the network namespace open as netns_fd;
+  // false when it could not be read.
+  bool port_range(int netns_fd, uint32_t* low, uint32_t* high);
   pid_t pid() const { return pid_; }
 
  private:
