@@ -123,6 +123,10 @@ TEST(RequestLiveness, AWorkerThatIsGoneHasNoRequestsLeft) {
   const auto ended = check({ref});
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].h.tgid, static_cast<uint32_t>(child));
+  // Its binary may be released already (no process runs it): still over.
+  const auto without_layout = check({ref}, std::nullopt);
+  ASSERT_EQ(without_layout.size(), 1u);
+  EXPECT_EQ(without_layout[0].request, ref.request);
 }
 
 TEST(RequestLiveness, AWorkerWithoutAnAttachedBinaryIsNotRead) {

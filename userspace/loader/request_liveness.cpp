@@ -1,5 +1,6 @@
 #include "loader/request_liveness.hpp"
 
+#include <signal.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -46,6 +47,18 @@ std::vector<std::optional<uint64_t>> read_process_words(pid_t pid, std::span<con
 
 namespace {
 
+w5_request_ended ended_event(const PendingRequestRef& p, uint64_t now_ns) {
+  w5_request_ended e{};
+  e.h.type = W5_EV_REQUEST_ENDED;
+  e.h.size = sizeof(e);
+  e.h.ts_ns = now_ns;
+  e.h.tgid = p.tgid;
+  e.request = p.request;
+  e.connection = p.connection;
+  e.requests = p.requests;
+  return e;
+}
+
 // What one round reads for each request still undecided: the word at
 // base + offset, base being what an earlier round read.
 struct Round {
@@ -61,8 +74,14 @@ std::vector<w5_request_ended> RequestLiveness::ended(std::span<const PendingRequ
   for (const PendingRequestRef& p : pending) by_worker[p.tgid].push_back(p);
   for (const auto& [tgid, requests] : by_worker) {
     const std::optional<w5_nginx_layout> layout = layout_of_(static_cast<pid_t>(tgid));
-    if (!layout) continue;  // a binary not attached (any more): nothing to read by
-    check_worker(static_cast<pid_t>(tgid), *layout, requests, now_ns, out);
+    if (layout) {
+      check_worker(static_cast<pid_t>(tgid), *layout, requests, now_ns, out);
+    } else if (kill(static_cast<pid_t>(tgid), 0) != 0 && errno == ESRCH) {
+      // Gone (after a reload, say), and its binary with it: no request is left.
+      counts_.checked += requests.size();
+      for (const PendingRequestRef& p : requests) out.push_back(ended_event(p, now_ns));
+    }
+    // Otherwise a binary not attached (any more): nothing to read by.
   }
   counts_.ended += out.size();
   return out;
@@ -142,16 +161,7 @@ void RequestLiveness::check_worker(pid_t tgid, const w5_nginx_layout& l, std::sp
                 ctx_connection != connections[i] || ctx_request == 0 ||
                 (ctx_request != p.request && ctx_current != p.request);
     }
-    if (!gone && !over[i]) continue;
-    w5_request_ended e{};
-    e.h.type = W5_EV_REQUEST_ENDED;
-    e.h.size = sizeof(e);
-    e.h.ts_ns = now_ns;
-    e.h.tgid = static_cast<uint32_t>(tgid);
-    e.request = p.request;
-    e.connection = p.connection;
-    e.requests = p.requests;
-    out.push_back(e);
+    if (gone || over[i]) out.push_back(ended_event(p, now_ns));
   }
 }
 
