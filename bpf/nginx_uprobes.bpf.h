@@ -29,10 +29,6 @@ struct {
 	__type(value, struct w5_layout_health);
 } layout_health SEC(".maps");
 
-/* With --pid only the chosen processes count (only_listed_processes, in
- * common.bpf.h); otherwise any process running a traced binary is nginx, and
- * joins nginx_tgid_bits so the kernel-side hooks see it too (a master started
- * after why502 was). */
 /* --capture-request: the request line of each error-page request. */
 const volatile bool capture_request_line = false;
 /* The send program is loaded (not with --lean): it takes the client sockets
@@ -40,6 +36,10 @@ const volatile bool capture_request_line = false;
  * fill the map. */
 const volatile bool client_responses_traced = true;
 
+/* With --pid only the chosen processes count (only_listed_processes, in
+ * common.bpf.h); otherwise any process running a traced binary is nginx, and
+ * joins nginx_tgid_bits so the kernel-side hooks see it too (a master started
+ * after why502 was). */
 static __always_inline bool admit_current_process(void)
 {
 	__u32 tgid = current_tgid();

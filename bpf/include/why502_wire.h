@@ -4,7 +4,8 @@
  *
  * Included by bpf/why502.bpf.c (with vmlinux.h types) and by the C++ decoder.
  * Every event starts with struct w5_header; type numbers are explicit and never
- * reused. Userspace checks sizes before it trusts a record (see events/decode).
+ * reused. Userspace checks sizes before it trusts a record (decode_event in
+ * userspace/events/event.cpp).
  */
 #ifndef WHY502_WIRE_H
 #define WHY502_WIRE_H

@@ -17,8 +17,6 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
   expire(e.h.ts_ns);
   auto [it, inserted] = by_socket_.try_emplace(e.sk);
   SocketFacts& f = it->second;
-  // A kernel socket address is reused after the socket is freed: facts older
-  // than a fresh connection attempt (a new SYN_SENT episode) start over.
   // A kernel socket address is reused as soon as the socket is freed. A reset
   // ends a connection, so anything after it (but the error report that comes
   // with it) belongs to a new socket; so does anything about another peer.

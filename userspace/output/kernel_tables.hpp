@@ -11,7 +11,7 @@
 
 namespace why502 {
 
-// The bucket bounds BPF uses, in seconds; the last bucket is +Inf.
+// The bucket bounds BPF uses, in microseconds; the last bucket is +Inf.
 inline constexpr std::array<uint64_t, W5_LATENCY_BUCKETS - 1> kLatencyBoundsUs = W5_LATENCY_BOUNDS_US;
 
 struct UpstreamLatency {
