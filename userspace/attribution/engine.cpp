@@ -302,9 +302,12 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
 
   std::vector<std::string> death_evidence;
   if (last_failure && !r.attempts.empty()) {
-    death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
-    if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
-    if (r.cause == Cause::ports_exhausted) death_evidence = explain_by_ports(*last_failure);
+    if (r.cause == Cause::ports_exhausted) {
+      death_evidence = explain_by_ports(*last_failure);  // no connection was made: no backend to blame
+    } else {
+      death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
+      if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
+    }
     r.attempts.back().cause = r.cause;
   }
   // Room for the lines of a typical record: headline, nginx's words, what

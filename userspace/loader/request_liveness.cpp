@@ -78,18 +78,15 @@ std::vector<w5_request_ended> RequestLiveness::ended(std::span<const PendingRequ
       check_worker(static_cast<pid_t>(tgid), *layout, requests, now_ns, out);
     } else if (kill(static_cast<pid_t>(tgid), 0) != 0 && errno == ESRCH) {
       // Gone (after a reload, say), and its binary with it: no request is left.
-      counts_.checked += requests.size();
       for (const PendingRequestRef& p : requests) out.push_back(ended_event(p, now_ns));
     }
     // Otherwise a binary not attached (any more): nothing to read by.
   }
-  counts_.ended += out.size();
   return out;
 }
 
 void RequestLiveness::check_worker(pid_t tgid, const w5_nginx_layout& l, std::span<const PendingRequestRef> pending,
                                    uint64_t now_ns, std::vector<w5_request_ended>& out) {
-  counts_.checked += pending.size();
   const size_t n = pending.size();
   std::vector<bool> over(n, false);
   bool gone = false;
@@ -137,7 +134,6 @@ void RequestLiveness::check_worker(pid_t tgid, const w5_nginx_layout& l, std::sp
   // ngx_http_log_ctx_t: connection at 0, as the BPF side takes it.
   const auto ctx = read_round(contexts, {0, l.ctx_request, l.ctx_current_request});
   if (refused != 0) {
-    counts_.not_readable += n;
     if (!warned_) {
       warned_ = true;
       warning_ = "cannot read nginx worker " + std::to_string(tgid) + "'s memory (" + std::strerror(refused) +

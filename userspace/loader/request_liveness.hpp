@@ -28,12 +28,6 @@
 
 namespace why502 {
 
-struct RequestLivenessCounts {
-  uint64_t checked = 0;
-  uint64_t ended = 0;
-  uint64_t not_readable = 0;  // the kernel refused the reads (no CAP_SYS_PTRACE?)
-};
-
 class RequestLiveness {
  public:
   // The layout of the binary a worker runs, or none (not attached, gone).
@@ -42,7 +36,6 @@ class RequestLiveness {
 
   // The requests of `pending` that are over, as events stamped now_ns.
   std::vector<w5_request_ended> ended(std::span<const PendingRequestRef> pending, uint64_t now_ns);
-  const RequestLivenessCounts& counts() const { return counts_; }
   // Why the last reads were refused, once; empty otherwise.
   std::string take_warning();
 
@@ -51,7 +44,6 @@ class RequestLiveness {
                     uint64_t now_ns, std::vector<w5_request_ended>& out);
 
   LayoutOf layout_of_;
-  RequestLivenessCounts counts_;
   std::string warning_;
   bool warned_ = false;
 };
