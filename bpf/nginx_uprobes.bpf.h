@@ -29,6 +29,10 @@ struct {
 	__type(value, struct w5_layout_health);
 } layout_health SEC(".maps");
 
+/* CONFIG_HZ, set by userspace from the kernel's config (0: unknown): what
+ * the jiffies of a W5_EV_UPSTREAM_REUSE mean. */
+const volatile __u32 kernel_hz = 0;
+
 /* --capture-request: the request line of each error-page request. */
 const volatile bool capture_request_line = false;
 /* The send program is loaded (not with --lean): it takes the client sockets
@@ -309,6 +313,56 @@ static __always_inline void read_log_args(struct pt_regs *ctx, struct w5_ngx_log
 	e->n_args = W5_LOG_ARGS;
 }
 
+/* W5_EV_UPSTREAM_REUSE for a failure on an upstream connection that carried
+ * earlier requests (c->requests counts them, this one included, at
+ * requests_addr: the client connection's offset, trusted once that read
+ * back). The failure path only: a healthy request never comes here. A global
+ * function, verified once on its own: inlined, it took the log uprobe past
+ * the verifier's complexity limit. Scalars only, as a global function's
+ * arguments must be. */
+__noinline int emit_upstream_reuse(__u64 r, __u64 number, __u64 requests_addr, __u64 sk_addr)
+{
+	__u64 carried = 0;
+	if (bpf_probe_read_user(&carried, sizeof(carried), (const void *)requests_addr) || carried < 2)
+		return 0;
+	struct w5_upstream_reuse *e = reserve_event(sizeof(*e), W5_EV_UPSTREAM_REUSE);
+	if (!e)
+		return 0;
+	const struct sock *sk = (const struct sock *)sk_addr;
+	e->request = r;
+	e->connection = number;
+	e->upstream_sk = sk_addr;
+	e->upstream_requests = carried > 0xffffffffULL ? 0xffffffffU : (__u32)carried;
+	e->tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (kernel_hz && (family == AF_INET || family == AF_INET6)) {
+		const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+		e->hz = kernel_hz;
+		e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3; /* kept scaled by 8 */
+		e->now_jiffies = (__u32)bpf_jiffies64();
+		e->sent_jiffies = BPF_CORE_READ(tp, lsndtime);
+		e->data_in_jiffies = BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime);
+		e->ack_in_jiffies = BPF_CORE_READ(tp, rcv_tstamp);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 1;
+}
+
+/* The kernel socket of an upstream connection c (its fd at c_fd), as an
+ * address; 0 when there is none. Global, for the reason above: the log
+ * uprobe needs it before it reserves its event. */
+__noinline __u64 upstream_socket(struct w5_layout_health *hl, __u64 c, __u32 c_fd)
+{
+	__s32 fd = -1;
+	if (!hl || !c)
+		return 0;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(c + c_fd))) {
+		__sync_fetch_and_add(&hl->read_failures, 1);
+		return 0;
+	}
+	return (__u64)fd_to_sock(fd);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, const char *fmt)
 {
@@ -334,12 +388,23 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (!layout_holds(l, hl, r, client_conn, u))
 		return 0;
 
+	__u64 number = user_u64(hl, log + l->log_connection);
+	__u32 requests = connection_requests(l, hl, client_conn, number);
+	__u64 upstream_conn = u ? user_u64(hl, u + l->u_peer + l->pc_connection) : 0;
+	__u64 upstream_sk = upstream_socket(hl, upstream_conn, l->c_fd);
+	/* Before the log event, so that it is there when the engine reads that. */
+	if (upstream_sk && requests)
+		emit_upstream_reuse(r, number, upstream_conn + l->c_requests, upstream_sk);
+
 	struct w5_ngx_log *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG);
 	if (!e)
 		return 0;
+	/* Stored at once: a value kept in a register across the argument reads
+	 * below doubles the paths the verifier walks. */
 	e->request = r;
-	e->connection = user_u64(hl, log + l->log_connection);
-	e->requests = connection_requests(l, hl, client_conn, e->connection);
+	e->connection = number;
+	e->requests = requests;
+	e->upstream_sk = upstream_sk;
 	e->level = (__u32)level;
 	e->err = err;
 	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
@@ -361,14 +426,9 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 					   W5_LOST_MAP_FULL) == 0)
 				__sync_fetch_and_add(&clients_with_failures_added, 1);
 		}
-		__u64 pc = u + l->u_peer;
-		read_ngx_str(hl, user_u64(hl, pc + l->pc_name), e->peer, sizeof(e->peer));
-		__u64 upstream_conn = user_u64(hl, pc + l->pc_connection);
-		struct sock *sk = fd_to_sock(connection_fd(l, hl, upstream_conn));
-		if (sk) {
-			e->upstream_sk = (__u64)sk;
-			read_sock_addrs(sk, &e->upstream_local, &e->upstream);
-		}
+		read_ngx_str(hl, user_u64(hl, u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
+		if (e->upstream_sk)
+			read_sock_addrs((const struct sock *)e->upstream_sk, &e->upstream_local, &e->upstream);
 	}
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -233,6 +233,25 @@ std::vector<Scenario> scenarios() {
                  {bytes_of(fork), bytes_of(nginx_log(t + 100, "upstream prematurely closed connection", 0,
                                                      "reading upstream"))}});
 
+  // A pooled connection the backend closed as nginx's POST went out.
+  auto reuse = event<w5_upstream_reuse>(W5_EV_UPSTREAM_REUSE, t + 100);
+  reuse.request = 0x5555000010;
+  reuse.connection = 7;
+  reuse.upstream_sk = kUpstreamSk;
+  reuse.upstream_requests = 3;
+  reuse.tcp_state = 8;  // CLOSE_WAIT: a FIN came
+  reuse.hz = 250;
+  reuse.srtt_us = 40;
+  reuse.data_in_jiffies = 1000;
+  reuse.sent_jiffies = 1500;
+  reuse.ack_in_jiffies = 1500;
+  reuse.now_jiffies = 1501;
+  all.push_back({"keepalive_race",
+                 {bytes_of(reuse),
+                  bytes_of(nginx_log(t + 100, "upstream prematurely closed connection", 0,
+                                     "reading response header from upstream")),
+                  bytes_of(error_page(t + 200, 502, 1, 0)), bytes_of(client_response(t + 300, 502))}});
+
   all.push_back({"kernel_only",
                  {bytes_of(sock_evidence(W5_EV_TCP_RESET, t, 2, 0)), bytes_of(client_response(t + 100, 502))},
                  true});

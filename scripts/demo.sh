@@ -56,6 +56,7 @@ start_backend resetting reset
 start_backend closing close
 start_backend slow slow 3
 start_backend app502 status502
+start_backend pooled keepalive_fin
 refused="127.0.0.1:$(free_port)"
 port=$(free_port)
 
@@ -73,6 +74,7 @@ http {
   uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
   upstream app { server $healthy; keepalive 8; }
   upstream flaky { server $refused; server $healthy; }
+  upstream pool { server $pooled; keepalive 8; }
   server {
     listen 127.0.0.1:$port;
     proxy_read_timeout 1s;
@@ -83,6 +85,7 @@ http {
     location /closed   { proxy_pass http://$closing; }
     location /slow     { proxy_pass http://$slow; }
     location /app-502  { proxy_pass http://$app502; }
+    location /order    { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 CONF
@@ -94,7 +97,8 @@ for _ in $(seq 200); do
 done
 
 echo "== nginx on 127.0.0.1:$port; upstreams: healthy $healthy, refusing $refused, resetting $resetting,"
-echo "   closing $closing, slow $slow, answering 502 itself $app502"
+echo "   closing $closing, slow $slow, answering 502 itself $app502,"
+echo "   closing pooled keepalive connections as they are reused $pooled"
 echo "== why502 trace (one line per gateway error, as it happens):"
 "$root/build/why502" trace --format text 2>"$work/why502.err" &
 tracer_pid=$!
@@ -103,6 +107,9 @@ wait_for_line "$work/why502.err" "ready" >/dev/null
 for path in healthy refused healthy reset closed retried app-502 slow healthy refused; do
   curl -s -o /dev/null -w "" "http://127.0.0.1:$port/$path" || true
 done
+# A GET, then a POST on the same client connection (so the same worker and
+# its keepalive pool): the backend hangs up on the pooled connection.
+curl -s -o /dev/null "http://127.0.0.1:$port/order" --next -s -o /dev/null -d item=1 "http://127.0.0.1:$port/order" || true
 sleep 0.2  # let the last record print before the summary below
 kill -INT "$tracer_pid"
 wait "$tracer_pid" || true

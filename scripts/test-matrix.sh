@@ -20,7 +20,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 2
 fi
 build_dir=${BUILD_DIR:-build}
-filter=${WHY502_MATRIX_FILTER:-GatewayErrors.*:MoreCauses.*:BackendDeaths.*:ListenerLimits.*:Lifecycle.*}
+filter=${WHY502_MATRIX_FILTER:-GatewayErrors.*:MoreCauses.*:BackendDeaths.*:ListenerLimits.*:Lifecycle.*:HookSets/KeepaliveRaces.*}
 source=${WHY502_NGINX_SRC:-$(scripts/nginx-src.sh)}
 
 summary=()

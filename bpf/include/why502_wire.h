@@ -67,6 +67,11 @@ enum w5_event_type {
 	 * network namespace toward an upstream, read when its connect() there
 	 * failed with EADDRNOTAVAIL (sent just before that W5_EV_NGX_LOG). */
 	W5_EV_PORT_USAGE = 16,
+	/* The upstream connection of a request nginx is logging a failure of had
+	 * carried earlier requests (nginx took it from its keepalive pool): its
+	 * count and the kernel's times of its last send and receipts (sent just
+	 * before that W5_EV_NGX_LOG, by the same uprobe). */
+	W5_EV_UPSTREAM_REUSE = 17,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -276,6 +281,23 @@ struct w5_port_usage {
 	__u32 other;
 	__u32 pad;
 	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
+};
+
+/* See W5_EV_UPSTREAM_REUSE. The times are the kernel's jiffies (their low 32
+ * bits, as struct tcp_sock keeps them): only differences mean anything. */
+struct w5_upstream_reuse {
+	struct w5_header h;
+	__u64 request;           /* as in the W5_EV_NGX_LOG that follows */
+	__u64 connection;
+	__u64 upstream_sk;
+	__u32 upstream_requests; /* c->requests of the upstream connection, this request included */
+	__u32 tcp_state;         /* the socket's state when nginx logged (TCP_CLOSE_WAIT = 8: FIN received) */
+	__u32 hz;                /* jiffies per second (CONFIG_HZ); 0 when unknown, or not TCP: no times */
+	__u32 srtt_us;           /* smoothed round-trip time */
+	__u32 now_jiffies;       /* when nginx logged */
+	__u32 sent_jiffies;      /* tp->lsndtime: nginx's last send on it */
+	__u32 data_in_jiffies;   /* icsk_ack.lrcvtime: the last data it received */
+	__u32 ack_in_jiffies;    /* tp->rcv_tstamp: the last ACK it received (a FIN carries one) */
 };
 
 /* Where in nginx's structs to read; set per traced binary through the uprobe

@@ -22,6 +22,11 @@ words:
   hog             print "request", then allocate memory until killed (OOM)
   fd_exhausted    use up every descriptor (RLIMIT_NOFILE lowered to 64) after
                   listening: accept() fails with EMFILE, connections queue up
+  keepalive_fin   answer a connection's first request (200, keep-alive), then
+                  hang up with FIN as its next one arrives: the keepalive race
+                  of a backend whose idle timeout ran out as nginx reused the
+                  connection (nginx: upstream prematurely closed connection)
+  keepalive_reset the same, but with RST (nginx: recv() failed (104: ...))
 
 Usage: misbehave.py --listen ADDR --mode MODE [--delay SECONDS] [--backlog N]
 ADDR is 127.0.0.1:PORT, [::1]:PORT or unix:/path/to.sock; PORT 0 picks a free
@@ -40,11 +45,12 @@ import struct
 import sys
 import threading
 import time
+import weakref
 
 MODES = (
     "ok", "reset", "close", "slow", "invalid_header", "big_header",
     "status502", "status503", "status504", "truncate", "accept_never",
-    "hang", "segv", "hog", "fd_exhausted",
+    "hang", "segv", "hog", "fd_exhausted", "keepalive_fin", "keepalive_reset",
 )
 
 SLOW_DEFAULT_DELAY = 5.0
@@ -362,7 +368,22 @@ def exhaust_descriptors():
             return hoard
 
 
+def keepalive_then(hang_up):
+    """The first request of each connection is answered; its next is hung up on."""
+    served = weakref.WeakKeyDictionary()   # connection -> requests answered
+
+    def handler(conn, request):
+        if served.get(conn, 0) == 0:
+            served[conn] = 1
+            return answer(conn, request, 200, b"ok\n")
+        hang_up(conn)
+        return False
+    return handler
+
+
 HANDLERS = {
+    "keepalive_fin": keepalive_then(hang_up_with_fin),
+    "keepalive_reset": keepalive_then(hang_up_with_rst),
     "fd_exhausted": mode_ok,
     "hang": mode_hang,
     "segv": mode_segv,

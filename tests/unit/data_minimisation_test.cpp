@@ -163,6 +163,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
                    make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
   cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
                    make_request_ended(sec(1), 0x10, 7, 2)});
+  const w5_upstream_reuse reuse = make_reuse({.ts = sec(1), .request = 0x10, .connection = 7, .upstream_sk = 0x20});
+  cases.push_back({"upstream_reuse: counters and times, no address", reuse, reuse});
   return cases;
 }
 

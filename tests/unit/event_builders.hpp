@@ -247,6 +247,40 @@ inline w5_request_ended make_request_ended(uint64_t ts, uint64_t request, uint64
   return e;
 }
 
+// The history of a pooled upstream connection, sent before the log line of
+// a failure on it. Times in jiffies at hz; hz 0: none known.
+struct Reuse {
+  uint64_t ts = 0;
+  uint64_t request = 0;
+  uint64_t connection = 0;
+  uint64_t upstream_sk = 0;
+  uint32_t upstream_requests = 2;  // this one included
+  uint32_t tcp_state = 8;          // TCP_CLOSE_WAIT: a FIN came
+  uint32_t hz = 1000;
+  uint32_t srtt_us = 50;
+  uint32_t data_in = 0;  // the previous response's last data
+  uint32_t sent = 0;     // nginx's send of this request
+  uint32_t ack_in = 0;   // the last ACK (a FIN's)
+  uint32_t now = 0;      // when nginx logged
+};
+
+inline w5_upstream_reuse make_reuse(const Reuse& u) {
+  w5_upstream_reuse e{};
+  e.h = header(W5_EV_UPSTREAM_REUSE, sizeof(e), u.ts, kWorker, 0);
+  e.request = u.request;
+  e.connection = u.connection;
+  e.upstream_sk = u.upstream_sk;
+  e.upstream_requests = u.upstream_requests;
+  e.tcp_state = u.tcp_state;
+  e.hz = u.hz;
+  e.srtt_us = u.srtt_us;
+  e.data_in_jiffies = u.data_in;
+  e.sent_jiffies = u.sent;
+  e.ack_in_jiffies = u.ack_in;
+  e.now_jiffies = u.now;
+  return e;
+}
+
 // A 5xx status line (or, status 0, unreadable bytes) sent on a client socket.
 struct ClientResponse {
   uint64_t ts = 0;

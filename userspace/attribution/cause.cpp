@@ -6,7 +6,7 @@
 namespace why502 {
 namespace {
 
-constexpr std::array<std::pair<Cause, std::string_view>, 17> kNames{{
+constexpr std::array<std::pair<Cause, std::string_view>, 18> kNames{{
     {Cause::refused, "refused"},
     {Cause::reset, "reset"},
     {Cause::closed_early, "closed_early"},
@@ -23,6 +23,7 @@ constexpr std::array<std::pair<Cause, std::string_view>, 17> kNames{{
     {Cause::tls_failure, "tls_failure"},
     {Cause::limited, "limited"},
     {Cause::ports_exhausted, "ports_exhausted"},
+    {Cause::keepalive_race, "keepalive_race"},
     {Cause::unknown, "unknown"},
 }};
 

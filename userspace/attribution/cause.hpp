@@ -23,6 +23,7 @@ enum class Cause {
   tls_failure,
   limited,
   ports_exhausted,
+  keepalive_race,
   unknown,
 };
 

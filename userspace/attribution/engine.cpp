@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attribution/keepalive_race.hpp"
 #include "attribution/nginx_log_format.hpp"
 #include "attribution/time_window.hpp"
 #include "common/text.hpp"
@@ -73,6 +74,8 @@ std::string headline(Cause cause, std::string_view peer, int status) {
       return concat("no free local port to connect to ", peer, " (EADDRNOTAVAIL)");
     case Cause::backend_crashed:
       return concat("the backend process behind ", peer, " died");
+    case Cause::keepalive_race:
+      return concat("upstream ", peer, " closed a keepalive connection as nginx reused it");
     case Cause::unknown:
       break;
   }
@@ -139,6 +142,9 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
           if (std::string line = plausible_request_line(e); !line.empty())
             request_lines_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(line);
+        } else if constexpr (std::is_same_v<T, w5_upstream_reuse>) {
+          if (reuses_.size() >= 4096) reuses_.clear();  // each is for the log event that follows it
+          reuses_[RequestKey{e.h.tgid, e.request, e.connection}] = e;
         } else if constexpr (std::is_same_v<T, w5_request_ended>) {
           on_request_ended(e);
         }
@@ -173,7 +179,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     r.pid = e.h.tgid;
     r.cause = failure->cause;
     const std::vector<std::string> death_evidence = explain_by_death(
-        LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local},
+        LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local, {}},
         -1, r.cause);
     r.client = format_endpoint(e.client);
     r.upstream = peer;
@@ -189,6 +195,17 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
+  std::vector<std::string> reuse_evidence;
+  if (auto reuse = reuses_.find(key); reuse != reuses_.end()) {
+    if (failure && failure->is_attempt && reuse->second.upstream_sk == e.upstream_sk &&
+        (failure->cause == Cause::closed_early || failure->cause == Cause::reset)) {
+      ReusedConnectionVerdict verdict =
+          judge_reused_connection(reuse->second, failure->cause, action == "sending request to upstream");
+      if (verdict.race) failure->cause = Cause::keepalive_race;
+      reuse_evidence = std::move(verdict.evidence);
+    }
+    reuses_.erase(reuse);
+  }
   PendingRequest& p = pending_for(key, e.requests, e.client_sk);
   p.last_ts_ns = e.h.ts_ns;
   p.client = e.client;
@@ -206,7 +223,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     return;
   }
   p.failures.push_back(LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, std::move(message), e.upstream_sk,
-                                     e.upstream, e.upstream_local});
+                                     e.upstream, e.upstream_local, std::move(reuse_evidence)});
   if (failure->cause != Cause::no_live_upstreams) {
     auto& recent = recent_failures_[e.h.tgid];
     recent.push_back(PeerFailure{e.h.ts_ns, std::string(peer), failure->cause});
@@ -322,6 +339,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
                     std::make_move_iterator(death_evidence.end()));
+  if (last_failure)
+    r.evidence.insert(r.evidence.end(), std::make_move_iterator(last_failure->reuse_evidence.begin()),
+                      std::make_move_iterator(last_failure->reuse_evidence.end()));
   if (has_meaning) r.evidence.emplace_back(last_failure->failure.meaning);
   // p was taken out of pending_: its words can move into the record.
   if (last_failure) {
@@ -618,10 +638,11 @@ Record Engine::retried_record(const PendingRequest& p, const w5_client_response&
   r.upstream = last.peer;
   r.source = "uprobe";
   r.nginx_error = last.message;
-  r.evidence.reserve(1 + p.failures.size());
+  r.evidence.reserve(1 + last.reuse_evidence.size() + p.failures.size());
   r.attempts.reserve(p.failures.size());
   r.evidence.push_back(concat("nginx retried after ", cause_name(last.failure.cause), " on ", last.peer,
                               "; the client got ", Decimal(client.status)));
+  r.evidence.insert(r.evidence.end(), last.reuse_evidence.begin(), last.reuse_evidence.end());
   for (const LoggedAttempt& f : p.failures) {
     r.evidence.push_back(concat("nginx: ", f.message, " (", f.peer, ")"));
     r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});

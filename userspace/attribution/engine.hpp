@@ -112,6 +112,8 @@ class Engine {
     uint64_t upstream_sk;
     w5_addr upstream_addr;   // the socket's peer when nginx logged
     w5_addr upstream_local;  // nginx's end of it
+    // The connection came from nginx's keepalive pool: what its history says.
+    std::vector<std::string> reuse_evidence;
   };
   struct PendingRequest {
     uint64_t connection = 0;  // the client connection's number
@@ -217,6 +219,8 @@ class Engine {
   // The local ports of each worker's namespace toward an upstream (by
   // nginx's name of it), read when a connect() there found none free.
   std::map<std::pair<uint32_t, std::string>, w5_port_usage> port_usage_;
+  // A pooled upstream connection's history, for the log event that follows it.
+  std::unordered_map<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

@@ -36,6 +36,7 @@ namespace why502 {
   S(w5_oom_victim, 32) \
   S(w5_listener_state, 96) \
   S(w5_port_usage, 136) \
+  S(w5_upstream_reuse, 80) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
   S(w5_request_ended, 48) \
@@ -89,6 +90,11 @@ namespace why502 {
   F(w5_port_usage, h, 0) F(w5_port_usage, remote, 24) F(w5_port_usage, port_low, 44) F(w5_port_usage, port_high, 48) \
   F(w5_port_usage, established, 52) F(w5_port_usage, time_wait, 56) F(w5_port_usage, other, 60) \
   F(w5_port_usage, pad, 64) F(w5_port_usage, peer, 68) \
+  F(w5_upstream_reuse, h, 0) F(w5_upstream_reuse, request, 24) F(w5_upstream_reuse, connection, 32) \
+  F(w5_upstream_reuse, upstream_sk, 40) F(w5_upstream_reuse, upstream_requests, 48) \
+  F(w5_upstream_reuse, tcp_state, 52) F(w5_upstream_reuse, hz, 56) F(w5_upstream_reuse, srtt_us, 60) \
+  F(w5_upstream_reuse, now_jiffies, 64) F(w5_upstream_reuse, sent_jiffies, 68) \
+  F(w5_upstream_reuse, data_in_jiffies, 72) F(w5_upstream_reuse, ack_in_jiffies, 76) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \
   F(w5_nginx_layout, c_sockaddr, 20) F(w5_nginx_layout, log_connection, 24) F(w5_nginx_layout, log_data, 28) \

@@ -12,6 +12,7 @@
 
 #include "common/fatal_error.hpp"
 #include "loader/elf_symbols.hpp"
+#include "loader/kernel_config.hpp"
 #include "loader/kernel_programs.hpp"
 #include "why502.skel.h"
 
@@ -44,6 +45,7 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   skel_->rodata->measure_connect = options.measure_connect;
   skel_->rodata->capture_request_line = options.capture_request_line;
   skel_->rodata->client_responses_traced = !options.lean;
+  skel_->rodata->kernel_hz = kernel_hz();
   if (!options.measure_connect) bpf_program__set_autoload(skel_->progs.on_inet_sock_set_state, false);
   if (options.lean) {
     // Every send and receive of every process runs these two: --lean trades
