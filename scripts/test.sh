@@ -36,8 +36,29 @@ sanitized_ctest() {
     ctest --test-dir build-sanitize --output-on-failure --no-tests=error "$@"
 }
 
+# The sanitizer build, started once the first build is done: it runs beside
+# the stages that mostly wait on nginx, backends and sleeps (integration,
+# soaks, the matrix), niced so that they come first. Its log is printed when
+# it is waited for.
+sanitize_log=$(mktemp)
+trap 'rm -f "$sanitize_log"' EXIT
+start_sanitizer_build() {
+  env CC=clang-14 CXX=clang++-14 BUILD_DIR=build-sanitize nice -n 19 scripts/build.sh -DWHY502_FUZZ=ON \
+    >"$sanitize_log" 2>&1 &
+  sanitize_pid=$!
+}
+wait_for_sanitizer_build() {
+  local rc=0
+  wait "$sanitize_pid" || rc=$?
+  cat "$sanitize_log" >&2
+  return "$rc"
+}
+
 if stage "install dependencies" scripts/install-deps.sh; then
-  if stage "build" scripts/build.sh; then
+  stage "build" scripts/build.sh
+  built=$?
+  start_sanitizer_build
+  if ((built == 0)); then
     stage "unit tests" ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --label-exclude root
     stage "integration tests (root)" ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --label-regex root
     # One short round of the benchmark, only to show it still runs (docs/BENCHMARKS.md).
@@ -60,7 +81,7 @@ if stage "install dependencies" scripts/install-deps.sh; then
   # The whole suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer:
   # a finding fails the test whose process hit it. Built by clang in the fuzz
   # targets' configuration, so CI's fuzzing (.ci/run) reuses this build.
-  if stage "sanitizer build (clang)" env CC=clang-14 CXX=clang++-14 BUILD_DIR=build-sanitize scripts/build.sh -DWHY502_FUZZ=ON; then
+  if stage "sanitizer build (clang; beside the stages above)" wait_for_sanitizer_build; then
     stage "unit and integration tests under ASan+UBSan" sanitized_ctest
   else
     not_run "unit and integration tests under ASan+UBSan" "the sanitizer build failed"
