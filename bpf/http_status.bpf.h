@@ -15,11 +15,11 @@
 #define WHY502_HTTP_STATUS_BPF_H
 
 #include "common.bpf.h"
+#include "byte_parsers.h"
 #include "requests_in_flight.bpf.h"
 #include "upstream_latency.bpf.h"
 
 #define PEEK_LEN 16
-#define FCGI_SCAN_LEN 96
 #define MSG_PEEK 2
 
 #define SYS_READ 0
@@ -42,43 +42,6 @@ struct {
 /* Entries put in upstream_5xx_pending, less those taken out (see
  * clients_with_failures_added). */
 __u64 pending_5xx_threads = 0;
-
-static __always_inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static __always_inline __u32 three_digits(const char *p)
-{
-	if (!is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2]))
-		return 0;
-	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-}
-
-/* "HTTP/1.x NNN" → NNN, else 0. */
-static __always_inline __u32 http_status_line(const char *b)
-{
-	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
-	    b[5] != '1' || b[6] != '.' || b[8] != ' ')
-		return 0;
-	return three_digits(&b[9]);
-}
-
-/* An HTTP request line ("GET /", "POST http://…") or a FastCGI BEGIN_REQUEST. */
-static __always_inline __u32 request_protocol(const char *b)
-{
-	if (b[0] == 1 && b[1] == 1 && b[4] == 0 && b[5] == 8)
-		return W5_PROTO_FASTCGI;
-	int i = 0;
-#pragma unroll
-	for (; i < 8; i++) {
-		if (b[i] < 'A' || b[i] > 'Z')
-			break;
-	}
-	if (i >= 3 && i < 8 && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == 'h'))
-		return W5_PROTO_HTTP;
-	return 0;
-}
 
 static __always_inline void emit_client_response(const struct sock *sk, __u32 status)
 {
@@ -115,23 +78,13 @@ static __always_inline const void *syscall_buffer(void)
 	return iov.iov_base;
 }
 
-/* "Status: NNN" among the first CGI headers of a FastCGI STDOUT record. */
+/* "Status: NNN" among the first CGI headers of a FastCGI STDOUT record in buf. */
 static __always_inline __u32 fastcgi_status(const void *buf, int len)
 {
-	char b[FCGI_SCAN_LEN] = {};
+	char b[W5_FCGI_SCAN_LEN] = {};
 	if (len < 16 || bpf_probe_read_user(b, sizeof(b), buf))
 		return 0;
-	if (b[0] != 1 || b[1] != 6) /* version 1, FCGI_STDOUT */
-		return 0;
-	for (int i = 8; i < FCGI_SCAN_LEN - 11; i++) {
-		if (i + 11 > len)
-			break;
-		if ((i == 8 || b[i - 1] == '\n') && b[i] == 'S' && b[i + 1] == 't' &&
-		    b[i + 2] == 'a' && b[i + 3] == 't' && b[i + 4] == 'u' && b[i + 5] == 's' &&
-		    b[i + 6] == ':' && b[i + 7] == ' ')
-			return three_digits(&b[i + 8]);
-	}
-	return 0;
+	return w5_fastcgi_status(b, len);
 }
 
 /* Both tracepoints: TP_PROTO(struct sock *sk, int ret, int flags). */
@@ -163,13 +116,13 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 		if (bpf_map_delete_elem(&upstream_5xx_pending, &tid) == 0)
 			__sync_fetch_and_sub(&pending_5xx_threads, 1);
 	}
-	__u32 status = http_status_line(b);
+	__u32 status = w5_http_status_line(b);
 	if (status) {
 		if ((status >= 500 && status <= 504) || after_failure)
 			emit_client_response(sk, status);
 		return 0;
 	}
-	__u32 proto = request_protocol(b);
+	__u32 proto = w5_request_protocol(b);
 	if (proto) {
 		__u64 now = bpf_ktime_get_ns();
 		struct in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
@@ -208,7 +161,7 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	if (protocol == W5_PROTO_HTTP) {
 		char b[PEEK_LEN] = {};
 		if (ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
-			status = http_status_line(b);
+			status = w5_http_status_line(b);
 	} else {
 		status = fastcgi_status(buf, ret);
 	}

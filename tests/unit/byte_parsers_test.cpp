@@ -1,0 +1,79 @@
+// The BPF programs' pure parsers (bpf/include/byte_parsers.h), compiled here
+// as the BPF object compiles them.
+#include <linux/types.h>
+
+#include <algorithm>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "byte_parsers.h"
+
+namespace why502::test {
+namespace {
+
+// The bytes a program copied in: the text, zero-padded to n.
+std::string copied(std::string text, size_t n) {
+  text.resize(std::max(n, text.size()), '\0');
+  return text;
+}
+
+__u32 status_line(const std::string& text) { return w5_http_status_line(copied(text, 16).data()); }
+__u32 protocol(const std::string& text) { return w5_request_protocol(copied(text, 16).data()); }
+__u32 fastcgi(const std::string& record) {
+  return w5_fastcgi_status(copied(record, W5_FCGI_SCAN_LEN).data(), static_cast<int>(record.size()));
+}
+
+// A FastCGI STDOUT record (version 1, type 6) carrying body.
+std::string stdout_record(const std::string& body) {
+  std::string r = {1, 6, 0, 1, static_cast<char>(body.size() >> 8), static_cast<char>(body.size() & 0xff), 0, 0};
+  return r + body;
+}
+
+TEST(ByteParsers, HttpStatusLine) {
+  EXPECT_EQ(status_line("HTTP/1.1 502 Bad Gateway\r\n"), 502u);
+  EXPECT_EQ(status_line("HTTP/1.0 200 OK\r\n"), 200u);
+  EXPECT_EQ(status_line("HTTP/2 502\r\n"), 0u);  // not HTTP/1.x
+  EXPECT_EQ(status_line("HTTP/1.1 5x2 Bad\r\n"), 0u);
+  EXPECT_EQ(status_line("HTTP/1.1  502\r\n"), 0u);
+  EXPECT_EQ(status_line("GET / HTTP/1.1\r\n"), 0u);
+  EXPECT_EQ(status_line(""), 0u);
+}
+
+TEST(ByteParsers, RequestProtocol) {
+  EXPECT_EQ(protocol("GET / HTTP/1.1\r\n"), static_cast<__u32>(W5_PROTO_HTTP));
+  EXPECT_EQ(protocol("OPTIONS /x HTTP/1.1"), static_cast<__u32>(W5_PROTO_HTTP));
+  EXPECT_EQ(protocol("POST http://a/ HTTP/1.1"), static_cast<__u32>(W5_PROTO_HTTP));
+  EXPECT_EQ(protocol("GE / HTTP/1.1"), 0u);         // too short a method
+  EXPECT_EQ(protocol("PROPPATCHX / HTTP"), 0u);     // too long a method
+  EXPECT_EQ(protocol("get / HTTP/1.1"), 0u);        // methods are upper case
+  EXPECT_EQ(protocol("GET x HTTP/1.1"), 0u);        // neither a path nor an absolute URI
+  EXPECT_EQ(protocol("HTTP/1.1 200 OK"), 0u);       // a response
+  // FCGI_BEGIN_REQUEST: version 1, type 1, content length 8.
+  EXPECT_EQ(protocol(std::string{1, 1, 0, 1, 0, 8, 0, 0}), static_cast<__u32>(W5_PROTO_FASTCGI));
+  EXPECT_EQ(protocol(std::string{1, 6, 0, 1, 0, 8, 0, 0}), 0u);  // STDOUT, not a request
+}
+
+TEST(ByteParsers, FastcgiStatusHeader) {
+  EXPECT_EQ(fastcgi(stdout_record("Status: 503 Service Unavailable\r\nContent-type: text/html\r\n\r\n")), 503u);
+  EXPECT_EQ(fastcgi(stdout_record("Content-type: text/html\r\nStatus: 502 Bad Gateway\r\n\r\n")), 502u);
+  // "Status" inside another header's value is no header.
+  EXPECT_EQ(fastcgi(stdout_record("X-Note: Status: 500\r\n\r\n")), 0u);
+  EXPECT_EQ(fastcgi(stdout_record("Content-type: text/html\r\n\r\nhello")), 0u);
+  // Not a STDOUT record, or too short to hold a header.
+  std::string stderr_record = stdout_record("Status: 500 Internal\r\n");
+  stderr_record[1] = 7;
+  EXPECT_EQ(fastcgi(stderr_record), 0u);
+  EXPECT_EQ(fastcgi(stdout_record("Stat")), 0u);
+  // Only the bytes received count: the header must end within len.
+  const std::string whole = stdout_record("Status: 504 Gateway Timeout\r\n");
+  EXPECT_EQ(w5_fastcgi_status(copied(whole, W5_FCGI_SCAN_LEN).data(), 18), 0u);
+}
+
+TEST(ByteParsers, FastcgiStatusPastTheScannedBytesIsUnseen) {
+  const std::string padding(W5_FCGI_SCAN_LEN, 'x');
+  EXPECT_EQ(fastcgi(stdout_record("X-Pad: " + padding + "\r\nStatus: 502 Bad\r\n")), 0u);
+}
+
+}  // namespace
+}  // namespace why502::test
