@@ -12,25 +12,13 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Every wire struct, so that the object's BTF holds each one (some are only
- * cast from ring-buffer bytes, w5_listener_state, w5_request_ended and
- * w5_port_usage are made in userspace): a test
- * checks their sizes and offsets against the C++ side's (wire_layout). */
+/* Every event's struct, so that the object's BTF holds each one (some are
+ * only cast from ring-buffer bytes; w5_listener_state, w5_request_ended and
+ * w5_port_usage are made in userspace): a test checks their sizes and
+ * offsets against the C++ side's (wire_layout). */
+#define W5_BTF_ANCHOR(type_number, type) struct type type_number##_struct;
 struct w5_wire_structs {
-	struct w5_ngx_log ngx_log;
-	struct w5_ngx_error_page ngx_error_page;
-	struct w5_client_response client_response;
-	struct w5_upstream_status upstream_status;
-	struct w5_sock_evidence sock_evidence;
-	struct w5_process_fork process_fork;
-	struct w5_process_death process_death;
-	struct w5_signal signal;
-	struct w5_oom_victim oom_victim;
-	struct w5_listener_state listener_state;
-	struct w5_request_line request_line;
-	struct w5_process_exec process_exec;
-	struct w5_request_ended request_ended;
-	struct w5_port_usage port_usage;
-	struct w5_upstream_reuse upstream_reuse;
+	W5_EVENT_TYPES(W5_BTF_ANCHOR)
 };
+#undef W5_BTF_ANCHOR
 struct w5_wire_structs *w5_wire_structs_in_btf __attribute__((unused));

@@ -416,6 +416,29 @@ struct w5_latency_histogram {
 	__u64 sum_ns;
 };
 
+/* Every event type and the struct it carries, in one list. Userspace builds
+ * from it its Event variant and its decoder (events/event.*), the BPF object
+ * its BTF anchor (why502.bpf.c). A new type is a line here and its struct
+ * above; see docs/ARCHITECTURE.md for what else it needs. */
+#define W5_EVENT_TYPES(X)                               \
+	X(W5_EV_NGX_LOG, w5_ngx_log)                    \
+	X(W5_EV_NGX_ERROR_PAGE, w5_ngx_error_page)      \
+	X(W5_EV_CLIENT_RESPONSE, w5_client_response)    \
+	X(W5_EV_UPSTREAM_STATUS, w5_upstream_status)    \
+	X(W5_EV_TCP_RESET, w5_sock_evidence)            \
+	X(W5_EV_SOCK_ERROR, w5_sock_evidence)           \
+	X(W5_EV_SYN_RETRANSMIT, w5_sock_evidence)       \
+	X(W5_EV_PROCESS_FORK, w5_process_fork)          \
+	X(W5_EV_PROCESS_DEATH, w5_process_death)        \
+	X(W5_EV_SIGNAL, w5_signal)                      \
+	X(W5_EV_OOM_VICTIM, w5_oom_victim)              \
+	X(W5_EV_LISTENER_STATE, w5_listener_state)      \
+	X(W5_EV_REQUEST_LINE, w5_request_line)          \
+	X(W5_EV_PROCESS_EXEC, w5_process_exec)          \
+	X(W5_EV_REQUEST_ENDED, w5_request_ended)        \
+	X(W5_EV_PORT_USAGE, w5_port_usage)              \
+	X(W5_EV_UPSTREAM_REUSE, w5_upstream_reuse)
+
 #define W5_RINGBUF_BYTES (4u << 20)
 #define W5_MAX_NGINX_PROCS 4096
 #define W5_TGID_BITMAP_WORDS (4194304 / 64) /* PID_MAX_LIMIT bits */

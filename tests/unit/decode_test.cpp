@@ -1,6 +1,7 @@
 // decode_event: ring-buffer bytes are checked for type and size before use.
 #include <cstring>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -20,29 +21,28 @@ std::vector<uint8_t> header_bytes(uint32_t type, uint32_t size, size_t total) {
 
 size_t wire_size(uint32_t type) {
   switch (type) {
-    case W5_EV_NGX_LOG: return sizeof(w5_ngx_log);
-    case W5_EV_NGX_ERROR_PAGE: return sizeof(w5_ngx_error_page);
-    case W5_EV_CLIENT_RESPONSE: return sizeof(w5_client_response);
-    case W5_EV_UPSTREAM_STATUS: return sizeof(w5_upstream_status);
-    case W5_EV_TCP_RESET:
-    case W5_EV_SOCK_ERROR:
-    case W5_EV_SYN_RETRANSMIT: return sizeof(w5_sock_evidence);
-    case W5_EV_PROCESS_FORK: return sizeof(w5_process_fork);
-    case W5_EV_PROCESS_DEATH: return sizeof(w5_process_death);
-    case W5_EV_SIGNAL: return sizeof(w5_signal);
-    case W5_EV_OOM_VICTIM: return sizeof(w5_oom_victim);
-    case W5_EV_LISTENER_STATE: return sizeof(w5_listener_state);
-    case W5_EV_PORT_USAGE: return sizeof(w5_port_usage);
-    case W5_EV_UPSTREAM_REUSE: return sizeof(w5_upstream_reuse);
+#define W5_SIZE_CASE(type_number, type) \
+  case type_number:                     \
+    return sizeof(type);
+    W5_EVENT_TYPES(W5_SIZE_CASE)
+#undef W5_SIZE_CASE
     default: return 0;
   }
 }
 
-const uint32_t kAllTypes[] = {W5_EV_NGX_LOG,        W5_EV_NGX_ERROR_PAGE, W5_EV_CLIENT_RESPONSE,
-                              W5_EV_UPSTREAM_STATUS, W5_EV_TCP_RESET,      W5_EV_SOCK_ERROR,
-                              W5_EV_SYN_RETRANSMIT,  W5_EV_PROCESS_FORK,   W5_EV_PROCESS_DEATH,
-                              W5_EV_SIGNAL,          W5_EV_OOM_VICTIM,     W5_EV_LISTENER_STATE,
-                              W5_EV_PORT_USAGE,      W5_EV_UPSTREAM_REUSE};
+#define W5_TYPE_NUMBER(type_number, type) type_number,
+const uint32_t kAllTypes[] = {W5_EVENT_TYPES(W5_TYPE_NUMBER)};
+#undef W5_TYPE_NUMBER
+
+// The list names every type number from 1 up, each once: a type left out
+// would never decode.
+TEST(EventTypes, TheListHasEveryTypeNumberOnce) {
+  std::set<uint32_t> numbers(std::begin(kAllTypes), std::end(kAllTypes));
+  EXPECT_EQ(numbers.size(), std::size(kAllTypes));
+  EXPECT_EQ(*numbers.begin(), 1u);
+  EXPECT_EQ(*numbers.rbegin(), std::size(kAllTypes));
+  EXPECT_EQ(*numbers.rbegin(), static_cast<uint32_t>(W5_EV_UPSTREAM_REUSE)) << "the newest type is not listed";
+}
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {
   DecodeResult r = decode_event({});

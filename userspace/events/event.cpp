@@ -35,38 +35,11 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
                            " ns, which no CLOCK_MONOTONIC shows"};
   }
   switch (h.type) {
-    case W5_EV_NGX_LOG:
-      return copy_as<w5_ngx_log>(bytes, h);
-    case W5_EV_NGX_ERROR_PAGE:
-      return copy_as<w5_ngx_error_page>(bytes, h);
-    case W5_EV_CLIENT_RESPONSE:
-      return copy_as<w5_client_response>(bytes, h);
-    case W5_EV_UPSTREAM_STATUS:
-      return copy_as<w5_upstream_status>(bytes, h);
-    case W5_EV_TCP_RESET:
-    case W5_EV_SOCK_ERROR:
-    case W5_EV_SYN_RETRANSMIT:
-      return copy_as<w5_sock_evidence>(bytes, h);
-    case W5_EV_PROCESS_FORK:
-      return copy_as<w5_process_fork>(bytes, h);
-    case W5_EV_PROCESS_DEATH:
-      return copy_as<w5_process_death>(bytes, h);
-    case W5_EV_SIGNAL:
-      return copy_as<w5_signal>(bytes, h);
-    case W5_EV_OOM_VICTIM:
-      return copy_as<w5_oom_victim>(bytes, h);
-    case W5_EV_LISTENER_STATE:
-      return copy_as<w5_listener_state>(bytes, h);
-    case W5_EV_REQUEST_LINE:
-      return copy_as<w5_request_line>(bytes, h);
-    case W5_EV_PROCESS_EXEC:
-      return copy_as<w5_process_exec>(bytes, h);
-    case W5_EV_REQUEST_ENDED:
-      return copy_as<w5_request_ended>(bytes, h);
-    case W5_EV_PORT_USAGE:
-      return copy_as<w5_port_usage>(bytes, h);
-    case W5_EV_UPSTREAM_REUSE:
-      return copy_as<w5_upstream_reuse>(bytes, h);
+#define W5_DECODE_CASE(type_number, type) \
+  case type_number:                       \
+    return copy_as<type>(bytes, h);
+    W5_EVENT_TYPES(W5_DECODE_CASE)
+#undef W5_DECODE_CASE
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

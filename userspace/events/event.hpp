@@ -4,16 +4,30 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "why502_wire.h"
 
 namespace why502 {
 
-using Event = std::variant<w5_ngx_log, w5_ngx_error_page, w5_client_response, w5_upstream_status,
-                           w5_sock_evidence, w5_process_fork, w5_process_death, w5_signal, w5_oom_victim,
-                           w5_listener_state, w5_request_line, w5_process_exec, w5_request_ended,
-                           w5_port_usage, w5_upstream_reuse>;
+namespace detail {
+// Variant appends each of Ts not already among its alternatives, in order:
+// a struct that several event types carry (w5_sock_evidence) is one.
+template <typename Variant, typename... Ts>
+struct UniqueVariant {
+  using type = Variant;
+};
+template <typename... Vs, typename T, typename... Ts>
+struct UniqueVariant<std::variant<Vs...>, T, Ts...>
+    : std::conditional_t<(std::is_same_v<T, Vs> || ...), UniqueVariant<std::variant<Vs...>, Ts...>,
+                         UniqueVariant<std::variant<Vs..., T>, Ts...>> {};
+}  // namespace detail
+
+// One alternative per struct of W5_EVENT_TYPES (why502_wire.h), in its order.
+#define W5_EVENT_STRUCT(type_number, type) , type
+using Event = detail::UniqueVariant<std::variant<> W5_EVENT_TYPES(W5_EVENT_STRUCT)>::type;
+#undef W5_EVENT_STRUCT
 
 struct DecodeResult {
   bool ok = false;
