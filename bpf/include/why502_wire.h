@@ -220,6 +220,10 @@ struct w5_held_socket {
 	__u16 state; /* TCP_LISTEN = 10, TCP_ESTABLISHED = 1, ...; unix: the same numbers */
 	__u32 server_side; /* W5_SERVER_SIDE or 0 (was padding; 0 in older recordings) */
 	struct w5_addr local;
+	/* unix: remote.addr[0..7] is the kernel address of the peer's struct sock
+	 * (the connecting end, e.g. nginx's upstream socket; w5_ngx_log.upstream_sk),
+	 * which tells apart the connections of one unix listener; 0 when none, and
+	 * in recordings made before it was sent. */
 	struct w5_addr remote;
 	char path[W5_PATH_LEN]; /* unix: the listener's path */
 };

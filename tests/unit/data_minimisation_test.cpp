@@ -129,7 +129,7 @@ std::vector<AnonymiseCase> anonymise_cases() {
                    held_side(kTcpEstablished, kListener, kClient, W5_SERVER_SIDE),      // a client's connection
                    held_side(kTcpEstablished, kListener, kClient6, W5_SERVER_SIDE),
                    held_side(kTcpEstablished, kNginxSource, kUpstream, 0),              // towards an upstream
-                   held(kTcpEstablished, unix_sock(), {}, "/run/php.sock")}});
+                   held(kTcpEstablished, unix_sock(), unix_peer(0xffff888105b01000), "/run/php.sock")}});
   signal_before.sockets[0].server_side = W5_SERVER_SIDE;
   w5_signal signal_after = signal_before;
   signal_after.sockets[2].remote = kClientCut;

@@ -1404,6 +1404,69 @@ TEST(EngineBackendDeath, UnixSocketBackendCrash) {
   EXPECT_EQ(lines_with_all(h.records()[0], {"pid 6001 (php-fpm)", "SIGSEGV"}), 1) << dump(h.records()[0]);
 }
 
+// php-fpm's master stops children past request_terminate_timeout with
+// SIGTERM; every child holds the pool's listener and each connection it
+// accepted carries the listener's path. Two requests in a row, one child each:
+// the second request's record names its own child, not the one killed for the
+// first request a moment before (the unix peer tells their connections apart).
+void feed_fpm_kill(EngineHarness& h, double at, uint32_t child, uint64_t nginx_sk, uint64_t request,
+                   uint64_t connection, uint64_t client_sk, const w5_addr& client, uint64_t waited_ms) {
+  const std::string peer = "unix:/run/php.sock";
+  h.feed(make_signal({.ts = sec(at), .sender = 6000, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = child, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kHeldListen, unix_sock(), {}, "/run/php.sock"),
+                                  held(kTcpEstablished, unix_sock(), unix_peer(nginx_sk), "/run/php.sock")}}));
+  // PHP's signal handler raises SIGTERM again, itself.
+  h.feed(make_signal({.ts = sec(at + 0.0001), .sender = child, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = child, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kHeldListen, unix_sock(), {}, "/run/php.sock"),
+                                  held(kTcpEstablished, unix_sock(), unix_peer(nginx_sk), "/run/php.sock")}}));
+  h.feed(make_log({.ts = sec(at + 0.001), .request = request, .connection = connection, .fmt = "recv() failed",
+                   .err = ECONNRESET, .action = kReadingHeader, .peer = peer, .upstream_sk = nginx_sk,
+                   .upstream = unix_sock(), .client = client, .client_sk = client_sk, .upstream_local = unix_sock()}));
+  h.feed(make_error_page({.ts = sec(at + 0.0011), .request = request, .connection = connection,
+                          .client_sk = client_sk, .status = 502, .peer = peer, .client = client,
+                          .states = {connected_no_header(peer, 502, waited_ms)}}));
+}
+
+TEST(EngineBackendDeath, PhpFpmKillsTwoRequestsInARowEachNamesItsChild) {
+  EngineHarness h;
+  feed_fpm_kill(h, 400, 6001, kUpSk1, kReq1, 101, kClientSk1, kClientA, 1140);
+  // The second request waited in the listener's queue while 6001 was killed.
+  feed_fpm_kill(h, 401.3, 6002, kUpSk2, kReq2, 102, kClientSk2, kClientB, 2440);
+  ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
+  for (size_t i = 0; i < 2; ++i) {
+    const Record& r = h.records()[i];
+    const std::string child = i == 0 ? "pid 6001 (php-fpm)" : "pid 6002 (php-fpm)";
+    const std::string other = i == 0 ? "pid 6002" : "pid 6001";
+    EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
+    EXPECT_EQ(lines_with_all(r, {"stopped by its supervisor", child, "SIGTERM from pid 6000 (php-fpm), its parent"}),
+              1)
+        << dump(r);
+    EXPECT_EQ(lines_with(r, other), 0) << dump(r);
+  }
+}
+
+// A child killed holding another client's connection, and not the listener:
+// not this request's death.
+TEST(EngineBackendDeath, UnixConnectionOfAnotherClientIsNotTheDeath) {
+  EngineHarness h;
+  const std::string peer = "unix:/run/php.sock";
+  h.feed(make_signal({.ts = sec(420), .sender = 6000, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = 6003, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kTcpEstablished, unix_sock(), unix_peer(kUpSk2), "/run/php.sock")}}));
+  h.feed(make_log({.ts = sec(420.001), .request = kReq1, .connection = 103, .fmt = "recv() failed", .err = ECONNRESET,
+                   .action = kReadingHeader, .peer = peer, .upstream_sk = kUpSk1,
+                   .upstream = unix_sock(), .client = kClientA, .client_sk = kClientSk1,
+                   .upstream_local = unix_sock()}));
+  h.feed(make_error_page({.ts = sec(420.0011), .request = kReq1, .connection = 103, .client_sk = kClientSk1,
+                          .status = 502, .peer = peer, .client = kClientA,
+                          .states = {connected_no_header(peer, 502, 900)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::reset) << dump(h.records()[0]);
+  EXPECT_EQ(lines_with(h.records()[0], "pid 6003"), 0) << dump(h.records()[0]);
+}
+
 // ---------------------------------------------------------------------------
 // Kernel-only view: nginx without usable symbols, so no uprobe events.
 

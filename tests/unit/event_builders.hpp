@@ -78,6 +78,14 @@ inline w5_addr unix_sock() {
   return a;
 }
 
+// A held unix connection's other end as the signal program records it: the
+// peer's kernel socket (see w5_held_socket.remote).
+inline w5_addr unix_peer(uint64_t peer_sk) {
+  w5_addr a = unix_sock();
+  std::memcpy(a.addr, &peer_sk, sizeof(peer_sk));
+  return a;
+}
+
 inline w5_header header(uint32_t type, uint32_t size, uint64_t ts, uint32_t tgid, uint32_t tid) {
   w5_header h{};
   h.type = type;

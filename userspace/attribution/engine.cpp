@@ -506,7 +506,7 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
 }
 
 std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double waited_ms, Cause& cause) const {
-  const UpstreamConnection conn{f.peer, f.upstream_addr, f.upstream_local};
+  const UpstreamConnection conn{f.peer, f.upstream_addr, f.upstream_local, f.upstream_sk};
   std::vector<std::string> evidence;
   if (cause == Cause::refused) {
     // Nothing listens any more: was it there a moment ago?
