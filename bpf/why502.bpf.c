@@ -31,5 +31,6 @@ struct w5_wire_structs {
 	struct w5_process_exec process_exec;
 	struct w5_request_ended request_ended;
 	struct w5_port_usage port_usage;
+	struct w5_ngx_location ngx_location;
 };
 struct w5_wire_structs *w5_wire_structs_in_btf __attribute__((unused));

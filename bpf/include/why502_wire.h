@@ -67,9 +67,15 @@ enum w5_event_type {
 	 * network namespace toward an upstream, read when its connect() there
 	 * failed with EADDRNOTAVAIL (sent just before that W5_EV_NGX_LOG). */
 	W5_EV_PORT_USAGE = 16,
+	/* The name of the location (ngx_http_core_loc_conf_t.name) of a request
+	 * nginx answers with an error page without an upstream (a configured
+	 * `return 502;`), sent just before its W5_EV_NGX_ERROR_PAGE; only when
+	 * the binary's layout has r_loc_conf. */
+	W5_EV_NGX_LOCATION = 20,
 };
 
 #define W5_REQUEST_LINE_LEN 160
+#define W5_LOCATION_LEN 128 /* a power of two: the BPF side masks with it */
 
 /* Client/upstream protocol hint in w5_client_response. */
 enum w5_upstream_proto {
@@ -310,7 +316,7 @@ struct w5_nginx_layout {
 	__u32 r_request_line; /* ngx_str_t; build-dependent (after headers_in/out) */
 	__u32 c_number;       /* ngx_connection_t.number: checks c_requests */
 	__u32 c_requests;     /* ngx_connection_t.requests */
-	__u32 pad;
+	__u32 r_loc_conf;     /* ngx_http_request_t.loc_conf (void **); 0: unknown (was pad) */
 };
 
 /* See W5_EV_REQUEST_ENDED: the request (w5_ngx_log's request, connection and
@@ -321,6 +327,16 @@ struct w5_request_ended {
 	__u64 connection;
 	__u32 requests;
 	__u32 pad;
+};
+
+/* See W5_EV_NGX_LOCATION. */
+struct w5_ngx_location {
+	struct w5_header h; /* tgid/tid: the worker */
+	__u64 request;      /* as in w5_ngx_error_page */
+	__u64 connection;
+	__u32 len;          /* the name's whole length; name[] holds at most W5_LOCATION_LEN - 1 */
+	__u32 pad;
+	char name[W5_LOCATION_LEN]; /* NUL-terminated */
 };
 
 struct w5_request_line {

@@ -161,6 +161,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
   cases.push_back({"oom_victim: no address", make_oom_victim(sec(1), 101), make_oom_victim(sec(1), 101)});
   cases.push_back({"request_line: no address field", make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
                    make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
+  cases.push_back({"ngx_location: a name from nginx's configuration, no address",
+                   make_location(sec(1), 0x10, 7, "/maintenance"), make_location(sec(1), 0x10, 7, "/maintenance")});
   cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
                    make_request_ended(sec(1), 0x10, 7, 2)});
   return cases;

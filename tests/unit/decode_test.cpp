@@ -33,6 +33,7 @@ size_t wire_size(uint32_t type) {
     case W5_EV_OOM_VICTIM: return sizeof(w5_oom_victim);
     case W5_EV_LISTENER_STATE: return sizeof(w5_listener_state);
     case W5_EV_PORT_USAGE: return sizeof(w5_port_usage);
+    case W5_EV_NGX_LOCATION: return sizeof(w5_ngx_location);
     default: return 0;
   }
 }
@@ -41,7 +42,7 @@ const uint32_t kAllTypes[] = {W5_EV_NGX_LOG,        W5_EV_NGX_ERROR_PAGE, W5_EV_
                               W5_EV_UPSTREAM_STATUS, W5_EV_TCP_RESET,      W5_EV_SOCK_ERROR,
                               W5_EV_SYN_RETRANSMIT,  W5_EV_PROCESS_FORK,   W5_EV_PROCESS_DEATH,
                               W5_EV_SIGNAL,          W5_EV_OOM_VICTIM,     W5_EV_LISTENER_STATE,
-                              W5_EV_PORT_USAGE};
+                              W5_EV_PORT_USAGE,      W5_EV_NGX_LOCATION};
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {
   DecodeResult r = decode_event({});

@@ -472,6 +472,58 @@ TEST(EngineCause, Return503NamesTheRequestAndTheUnloggedLimits) {
   EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
 }
 
+TEST(EngineCause, Return502NamesItsLocation) {
+  EngineHarness h;
+  h.feed(make_location(sec(14), kReq1, 25, "/maintenance"));
+  h.feed(make_error_page({.ts = sec(14), .request = kReq1, .connection = 25, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(14.0001), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.location, "/maintenance");
+  ASSERT_EQ(r.evidence.size(), 1u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration returned 502 in location /maintenance; no upstream was involved");
+}
+
+TEST(EngineCause, Return503NamesItsLocationAndTheRequest) {
+  EngineHarness h;
+  h.feed(make_request_line(sec(14), kReq1, 25, "GET /down HTTP/1.1"));
+  h.feed(make_location(sec(14), kReq1, 25, "@fallback"));
+  h.feed(make_error_page({.ts = sec(14), .request = kReq1, .connection = 25, .client_sk = kClientSk1,
+                          .status = 503, .has_upstream = false, .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.location, "@fallback");
+  ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration returned 503 in location @fallback; no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the request was \"GET /down HTTP/1.1\"");
+  EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
+}
+
+// A name read through a wrong offset (control bytes, or a length that does
+// not match what was read) is dropped; a long one is cut with "...". A
+// location of another request is not this one's.
+TEST(EngineCause, ImplausibleOrForeignLocationsAreNotShown) {
+  EngineHarness h;
+  h.feed(make_location(sec(15), kReq1, 26, "\x01\x02garbage"));
+  h.feed(make_location(sec(15), kReq2, 27, "/other"));
+  h.feed(make_error_page({.ts = sec(15), .request = kReq1, .connection = 26, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  h.feed(make_location(sec(16), kReq1, 28, "/short", 400));
+  h.feed(make_error_page({.ts = sec(16), .request = kReq1, .connection = 28, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  const std::string long_name(300, 'a');
+  h.feed(make_location(sec(17), kReq1, 29, long_name.substr(0, W5_LOCATION_LEN - 1), 300));
+  h.feed(make_error_page({.ts = sec(17), .request = kReq1, .connection = 29, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 3u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].location, "");
+  EXPECT_EQ(lines_with(h.records()[0], "produced the 502 itself"), 1) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[1].location, "");
+  EXPECT_EQ(h.records()[2].location, long_name.substr(0, W5_LOCATION_LEN - 1) + "...");
+}
+
 TEST(EngineCause, UnloggedUpstreamFailureIsNotBlamedOnTheConfiguration) {
   EngineHarness h;
   // An upstream was involved (error_log above "error" hid its failure).

@@ -142,6 +142,18 @@ inline w5_request_line make_request_line(uint64_t ts, uint64_t request, uint64_t
   return e;
 }
 
+// The location's name sent before an error page without an upstream.
+inline w5_ngx_location make_location(uint64_t ts, uint64_t request, uint64_t connection, std::string_view name,
+                                     uint32_t len = UINT32_MAX) {
+  w5_ngx_location e{};
+  e.h = header(W5_EV_NGX_LOCATION, sizeof(e), ts, kWorker, kWorker);
+  e.request = request;
+  e.connection = connection;
+  e.len = len == UINT32_MAX ? static_cast<uint32_t>(name.size()) : len;
+  set_str(e.name, name);
+  return e;
+}
+
 inline w5_ngx_log make_log(const Log& l) {
   w5_ngx_log e{};
   e.h = header(W5_EV_NGX_LOG, sizeof(e), l.ts, l.pid, 0);

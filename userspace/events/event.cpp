@@ -65,6 +65,8 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_request_ended>(bytes, h);
     case W5_EV_PORT_USAGE:
       return copy_as<w5_port_usage>(bytes, h);
+    case W5_EV_NGX_LOCATION:
+      return copy_as<w5_ngx_location>(bytes, h);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }
