@@ -53,6 +53,10 @@ static __always_inline void record_socket(struct sock *sk, struct w5_held_socket
 		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
 		if (addr)
 			bpf_probe_read_kernel_str(out->path, sizeof(out->path), &addr->name[0].sun_path);
+		/* Every connection a unix listener accepted carries its path: only
+		 * the peer says which client (which nginx socket) is at the other end. */
+		__u64 peer = (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer);
+		__builtin_memcpy(out->remote.addr, &peer, sizeof(peer));
 	}
 }
 

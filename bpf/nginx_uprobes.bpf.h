@@ -447,6 +447,35 @@ static __always_inline void read_upstream_state(const struct w5_nginx_layout *l,
 	read_ngx_str(hl, user_u64(hl, state + l->state_peer), out->peer, sizeof(out->peer));
 }
 
+/* W5_EV_NGX_LOCATION: the name of r's location, r->loc_conf[0] being the
+ * core module's ngx_http_core_loc_conf_t (ngx_http_core_module.ctx_index is
+ * 0: the first NGX_HTTP_MODULE), whose first member is ngx_str_t name. */
+static __always_inline void emit_location(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
+					  __u64 connection)
+{
+	__u64 loc_conf = user_u64(hl, r + l->r_loc_conf);
+	__u64 clcf = user_u64(hl, loc_conf);
+	if (!clcf)
+		return;
+	struct {
+		__u64 len;
+		__u64 data;
+	} name = {};
+	if (read_user(hl, &name, sizeof(name), clcf) || !name.len || !name.data)
+		return;
+	struct w5_ngx_location *e = reserve_event(sizeof(*e), W5_EV_NGX_LOCATION);
+	if (!e)
+		return;
+	e->request = r;
+	e->connection = connection;
+	e->len = name.len > 0xffffffffull ? 0xffffffffu : (__u32)name.len;
+	__u32 n = name.len < W5_LOCATION_LEN - 1 ? (__u32)name.len : W5_LOCATION_LEN - 1;
+	n &= W5_LOCATION_LEN - 1;
+	if (n && read_user(hl, e->name, n, name.data) == 0)
+		e->name[n] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 {
@@ -477,6 +506,10 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 			bpf_ringbuf_submit(line, 0);
 		}
 	}
+
+	/* No upstream: a status nginx's configuration made; say where. */
+	if (!u && l->r_loc_conf)
+		emit_location(l, hl, r, connection_number(l, hl, client_conn));
 
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)

@@ -251,6 +251,17 @@ std::vector<Scenario> scenarios() {
                   bytes_of(nginx_log(t + 100, "upstream prematurely closed connection", 0,
                                      "reading response header from upstream")),
                   bytes_of(error_page(t + 200, 502, 1, 0)), bytes_of(client_response(t + 300, 502))}});
+  // A configured `return 502;`: its location's name, then the error page without an upstream.
+  auto location = event<w5_ngx_location>(W5_EV_NGX_LOCATION, t);
+  location.request = 0x5555000010;
+  location.connection = 7;
+  location.len = 12;
+  set_text(location.name, "/maintenance");
+  auto configured = error_page(t + 1, 502, 0, 0);
+  configured.n_states = 0;
+  configured.has_upstream = 0;
+  configured.peer[0] = 0;
+  all.push_back({"configured_return", {bytes_of(location), bytes_of(configured)}});
 
   all.push_back({"kernel_only",
                  {bytes_of(sock_evidence(W5_EV_TCP_RESET, t, 2, 0)), bytes_of(client_response(t + 100, 502))},

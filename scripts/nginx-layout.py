@@ -18,12 +18,14 @@ import sys
 
 # why502's name for each number -> (struct, member); "sizeof" for a struct's size.
 # The BPF side also assumes ngx_str_t {len at 0, data at 8}, ngx_array_t {elts at
-# 0, nelts at 8} and ngx_http_log_ctx_t.connection at 0: checked as well.
+# 0, nelts at 8}, ngx_http_log_ctx_t.connection at 0 and ngx_http_core_loc_conf_t.name
+# at 0: checked as well.
 FIELDS = [
     ("r_connection", "ngx_http_request_s", "connection"),
     ("r_upstream", "ngx_http_request_s", "upstream"),
     ("r_upstream_states", "ngx_http_request_s", "upstream_states"),
     ("r_request_line", "ngx_http_request_s", "request_line"),
+    ("r_loc_conf", "ngx_http_request_s", "loc_conf"),
     ("c_fd", "ngx_connection_s", "fd"),
     ("c_log", "ngx_connection_s", "log"),
     ("c_sockaddr", "ngx_connection_s", "sockaddr"),
@@ -46,6 +48,7 @@ FIELDS = [
     ("state_bytes_received", "ngx_http_upstream_state_t", "bytes_received"),
     ("state_bytes_sent", "ngx_http_upstream_state_t", "bytes_sent"),
     ("state_peer", "ngx_http_upstream_state_t", "peer"),
+    ("loc_name", "ngx_http_core_loc_conf_s", "name"),
     ("str_len", "ngx_str_t", "len"),
     ("str_data", "ngx_str_t", "data"),
     ("array_elts", "ngx_array_t", "elts"),

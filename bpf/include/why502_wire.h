@@ -72,9 +72,15 @@ enum w5_event_type {
 	 * count and the kernel's times of its last send and receipts (sent just
 	 * before that W5_EV_NGX_LOG, by the same uprobe). */
 	W5_EV_UPSTREAM_REUSE = 17,
+	/* The name of the location (ngx_http_core_loc_conf_t.name) of a request
+	 * nginx answers with an error page without an upstream (a configured
+	 * `return 502;`), sent just before its W5_EV_NGX_ERROR_PAGE; only when
+	 * the binary's layout has r_loc_conf. */
+	W5_EV_NGX_LOCATION = 20,
 };
 
 #define W5_REQUEST_LINE_LEN 160
+#define W5_LOCATION_LEN 128 /* a power of two: the BPF side masks with it */
 
 /* Client/upstream protocol hint in w5_client_response. */
 enum w5_upstream_proto {
@@ -225,6 +231,10 @@ struct w5_held_socket {
 	__u16 state; /* TCP_LISTEN = 10, TCP_ESTABLISHED = 1, ...; unix: the same numbers */
 	__u32 server_side; /* W5_SERVER_SIDE or 0 (was padding; 0 in older recordings) */
 	struct w5_addr local;
+	/* unix: remote.addr[0..7] is the kernel address of the peer's struct sock
+	 * (the connecting end, e.g. nginx's upstream socket; w5_ngx_log.upstream_sk),
+	 * which tells apart the connections of one unix listener; 0 when none, and
+	 * in recordings made before it was sent. */
 	struct w5_addr remote;
 	char path[W5_PATH_LEN]; /* unix: the listener's path */
 };
@@ -328,7 +338,7 @@ struct w5_nginx_layout {
 	__u32 r_request_line; /* ngx_str_t; build-dependent (after headers_in/out) */
 	__u32 c_number;       /* ngx_connection_t.number: checks c_requests */
 	__u32 c_requests;     /* ngx_connection_t.requests */
-	__u32 pad;
+	__u32 r_loc_conf;     /* ngx_http_request_t.loc_conf (void **); 0: unknown (was pad) */
 };
 
 /* See W5_EV_REQUEST_ENDED: the request (w5_ngx_log's request, connection and
@@ -339,6 +349,16 @@ struct w5_request_ended {
 	__u64 connection;
 	__u32 requests;
 	__u32 pad;
+};
+
+/* See W5_EV_NGX_LOCATION. */
+struct w5_ngx_location {
+	struct w5_header h; /* tgid/tid: the worker */
+	__u64 request;      /* as in w5_ngx_error_page */
+	__u64 connection;
+	__u32 len;          /* the name's whole length; name[] holds at most W5_LOCATION_LEN - 1 */
+	__u32 pad;
+	char name[W5_LOCATION_LEN]; /* NUL-terminated */
 };
 
 struct w5_request_line {
@@ -437,7 +457,8 @@ struct w5_latency_histogram {
 	X(W5_EV_PROCESS_EXEC, w5_process_exec)          \
 	X(W5_EV_REQUEST_ENDED, w5_request_ended)        \
 	X(W5_EV_PORT_USAGE, w5_port_usage)              \
-	X(W5_EV_UPSTREAM_REUSE, w5_upstream_reuse)
+	X(W5_EV_UPSTREAM_REUSE, w5_upstream_reuse)      \
+	X(W5_EV_NGX_LOCATION, w5_ngx_location)
 
 #define W5_RINGBUF_BYTES (4u << 20)
 #define W5_MAX_NGINX_PROCS 4096

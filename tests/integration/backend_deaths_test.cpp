@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -35,6 +36,16 @@ class RequestInFlight {
 };
 
 std::string evidence_of(const nlohmann::json& record) { return record["evidence"].dump(); }
+
+// nginx passing *.php to php-fpm at fpm, waiting up to 30 s for its answer:
+// php-fpm's own timeout stops a slow script first.
+void start_nginx_for_php(Scenario& s, const std::string& fpm) {
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n" +
+                location("~ \\.php$", "include /etc/nginx/fastcgi_params; "
+                                      "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; "
+                                      "fastcgi_read_timeout 30s; fastcgi_pass " + fpm + ";") +
+                "  }\n");
+}
 
 TEST_F(BackendDeaths, KilledBySigkillMidRequest) {
   Scenario s;
@@ -124,11 +135,7 @@ TEST_F(BackendDeaths, PhpFpmRequestTerminateTimeoutIsASlowBackend) {
   Scenario s;
   const std::string fpm = s.start_php_fpm({{"slow.php", "<?php sleep(20); echo \"late\\n\";"}},
                                           "request_terminate_timeout = 1s\n");
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n" +
-                location("~ \\.php$", "include /etc/nginx/fastcgi_params; "
-                                      "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; "
-                                      "fastcgi_read_timeout 30s; fastcgi_pass " + fpm + ";") +
-                "  }\n");
+  start_nginx_for_php(s, fpm);
   s.start_tracer();
   auto codes = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
   const auto records = s.stop_tracer();
@@ -138,6 +145,70 @@ TEST_F(BackendDeaths, PhpFpmRequestTerminateTimeoutIsASlowBackend) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
 }
+
+// The pids of the children php-fpm says it stopped for request_terminate_timeout,
+// in the order it stopped them.
+std::vector<std::string> fpm_timed_out_children(const std::string& fpm_output) {
+  std::vector<std::string> pids;
+  const std::string marker = "] child ";
+  for (size_t at = fpm_output.find(marker); at != std::string::npos; at = fpm_output.find(marker, at + 1)) {
+    const size_t start = at + marker.size();
+    const size_t end = fpm_output.find(',', start);
+    const size_t line_end = fpm_output.find('\n', start);
+    if (end == std::string::npos || end > line_end ||
+        fpm_output.substr(end, line_end - end).find("execution timed out") == std::string::npos)
+      continue;
+    pids.push_back(fpm_output.substr(start, end - start));
+  }
+  return pids;
+}
+
+// Issue 13's setup: a script that outlives request_terminate_timeout, and two
+// requests in a row. php-fpm's master stops each child with SIGTERM; every
+// child held the pool's listener, and each accepted connection carries its
+// path, so each request's record must name its own child (the one holding its
+// connection), not the one stopped a moment earlier for the request before.
+class PhpFpmTerminate : public RootTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(PhpFpmTerminate, TwoRequestsInARowEachNameTheKillOfTheirChild) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(4000000);"}},
+                                          "pm.max_children = " + std::to_string(GetParam()) +
+                                              "\nrequest_terminate_timeout = 1s\n");
+  ChildProcess& master = s.last_started();
+  start_nginx_for_php(s, fpm);
+  s.start_tracer();
+  // Two connections, one after the other: two clients in the access log.
+  auto first = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  auto second = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(first, (std::vector<int>{502}));
+  EXPECT_EQ(second, (std::vector<int>{502}));
+  const auto access = s.access_log();
+  EXPECT_EQ(match_records(access, records, Causes{{fpm, "slow_backend"}}), "") << s.error_log() << s.tracer_output();
+  // php-fpm logs each stop; read its output up to the second.
+  ASSERT_TRUE(master.wait_for_lines_with("execution timed out", 2, 10s)) << master.output();
+  const std::vector<std::string> killed = fpm_timed_out_children(master.output());
+  ASSERT_EQ(killed.size(), 2u) << master.output();
+  ASSERT_EQ(access.size(), 2u);
+  const std::string sender = "got SIGTERM from pid " + std::to_string(master.pid()) + " (php-fpm8.2), its parent";
+  for (size_t i = 0; i < 2; ++i) {
+    const auto record = std::find_if(records.begin(), records.end(),
+                                     [&](const nlohmann::json& r) { return r["client"] == access[i].client; });
+    ASSERT_NE(record, records.end()) << access[i].client << s.tracer_output();
+    const std::string evidence = evidence_of(*record);
+    EXPECT_NE(evidence.find("stopped by its supervisor for taking too long: pid " + killed[i] + " (php-fpm8.2) " +
+                            sender),
+              std::string::npos)
+        << "request " << i << " (child " << killed[i] << "): " << evidence << "\n" << master.output();
+    EXPECT_EQ(evidence.find("pid " + killed[1 - i] + " "), std::string::npos) << evidence;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Children, PhpFpmTerminate, ::testing::Values(1, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + (info.param == 1 ? "Child" : "Children");
+                         });
 
 }  // namespace
 }  // namespace why502::testing

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <regex>
 
 #include "netns_host.hpp"
@@ -159,29 +162,60 @@ TEST_F(MoreCauses, NoResolverConfigured) {
   }
 }
 
-// `return 502;`: nothing upstream failed, nginx's configuration said so.
-TEST_F(MoreCauses, ReturnInTheConfigurationIsNamedAsSuch) {
+// `return 502;`: nothing upstream failed, nginx's configuration said so, in
+// which location: a prefix, a regex and a named one (reached by error_page).
+// Separate connections: each request is its own client in the access log.
+TEST_F(MoreCauses, ReturnInTheConfigurationIsNamedWithItsLocation) {
   Scenario s;
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/closed", "return 502;") +
-                location("/maintenance", "return 503;") + "  }\n");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/maintenance", "return 502;") +
+                location("~ ^/down/", "return 503;") + location("/missing", "error_page 404 = @fallback; return 404;") +
+                location("@fallback", "return 502;") + "  }\n");
   s.start_tracer({"--capture-request"});
-  auto codes = s.curl({"http://127.0.0.1:{PORT}/closed", "http://127.0.0.1:{PORT}/maintenance"});
+  const std::map<std::string, std::string> location_of = {
+      {"/maintenance", "/maintenance"}, {"/down/now", "^/down/"}, {"/missing", "@fallback"}};
+  std::vector<int> codes;
+  for (const char* uri : {"/maintenance", "/down/now", "/missing"})
+    codes.push_back(s.curl({std::string("http://127.0.0.1:{PORT}") + uri}).at(0));
   const auto records = s.stop_tracer();
-  EXPECT_EQ(codes, (std::vector<int>{502, 503}));
+  EXPECT_EQ(codes, (std::vector<int>{502, 503, 502}));
   const auto access = s.access_log();
+  ASSERT_EQ(access.size(), 3u) << s.error_log();
   EXPECT_EQ(match_records(access, records, [](const AccessLine&) { return std::string("unknown"); }), "")
       << s.error_log() << s.tracer_output();
   for (const auto& line : access) {
-    for (const auto& r : records) {
-      if (r["client"] != line.client || r["status"] != line.status) continue;
-      const std::string status = std::to_string(line.status);
-      EXPECT_EQ(r["evidence"][0], "nginx's configuration produced the " + status + " itself (e.g. `return " + status +
-                                      ";`): no upstream was involved")
-          << r.dump();
-      EXPECT_EQ(r["evidence"][1], "the location matching \"GET " + line.uri + " HTTP/1.1\" answered so") << r.dump();
-      EXPECT_TRUE(r["upstream"].is_null()) << r.dump();
-    }
+    const auto r = std::find_if(records.begin(), records.end(), [&](const nlohmann::json& r) {
+      return r["client"] == line.client && r["status"] == line.status;
+    });
+    ASSERT_NE(r, records.end()) << line.uri << s.tracer_output();
+    const std::string status = std::to_string(line.status);
+    const std::string where = location_of.at(line.uri);
+    EXPECT_EQ((*r)["evidence"][0],
+              "nginx's configuration returned " + status + " in location " + where + "; no upstream was involved")
+        << r->dump();
+    EXPECT_EQ((*r)["evidence"][1], "the request was \"GET " + line.uri + " HTTP/1.1\"") << r->dump();
+    EXPECT_EQ((*r)["location"], where) << r->dump();
+    EXPECT_TRUE((*r)["upstream"].is_null()) << r->dump();
   }
+}
+
+// A build whose r->loc_conf offset is unknown (0, set here through
+// WHY502_LAYOUT_OVERRIDE) reads no location: the record says what it knows.
+TEST_F(MoreCauses, ReturnWithoutTheLocationOffsetNamesNoLocation) {
+  Scenario s;
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/maintenance", "return 502;") + "  }\n");
+  setenv("WHY502_LAYOUT_OVERRIDE", (nginx_under_test() + ":r_loc_conf=0").c_str(), 1);
+  s.start_tracer();
+  unsetenv("WHY502_LAYOUT_OVERRIDE");
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/maintenance"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, [](const AccessLine&) { return std::string("unknown"); }), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u) << s.tracer_output();
+  EXPECT_EQ(records[0]["evidence"][0],
+            "nginx's configuration produced the 502 itself (e.g. `return 502;`): no upstream was involved")
+      << records[0].dump();
+  EXPECT_FALSE(records[0].contains("location")) << records[0].dump();
 }
 
 // connect() finds no free local port toward the upstream: nginx in a

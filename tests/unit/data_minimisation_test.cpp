@@ -129,7 +129,7 @@ std::vector<AnonymiseCase> anonymise_cases() {
                    held_side(kTcpEstablished, kListener, kClient, W5_SERVER_SIDE),      // a client's connection
                    held_side(kTcpEstablished, kListener, kClient6, W5_SERVER_SIDE),
                    held_side(kTcpEstablished, kNginxSource, kUpstream, 0),              // towards an upstream
-                   held(kTcpEstablished, unix_sock(), {}, "/run/php.sock")}});
+                   held(kTcpEstablished, unix_sock(), unix_peer(0xffff888105b01000), "/run/php.sock")}});
   signal_before.sockets[0].server_side = W5_SERVER_SIDE;
   w5_signal signal_after = signal_before;
   signal_after.sockets[2].remote = kClientCut;
@@ -161,6 +161,8 @@ std::vector<AnonymiseCase> anonymise_cases() {
   cases.push_back({"oom_victim: no address", make_oom_victim(sec(1), 101), make_oom_victim(sec(1), 101)});
   cases.push_back({"request_line: no address field", make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1"),
                    make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
+  cases.push_back({"ngx_location: a name from nginx's configuration, no address",
+                   make_location(sec(1), 0x10, 7, "/maintenance"), make_location(sec(1), 0x10, 7, "/maintenance")});
   cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
                    make_request_ended(sec(1), 0x10, 7, 2)});
   const w5_upstream_reuse reuse = make_reuse({.ts = sec(1), .request = 0x10, .connection = 7, .upstream_sk = 0x20});

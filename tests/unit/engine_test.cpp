@@ -472,6 +472,58 @@ TEST(EngineCause, Return503NamesTheRequestAndTheUnloggedLimits) {
   EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
 }
 
+TEST(EngineCause, Return502NamesItsLocation) {
+  EngineHarness h;
+  h.feed(make_location(sec(14), kReq1, 25, "/maintenance"));
+  h.feed(make_error_page({.ts = sec(14), .request = kReq1, .connection = 25, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  h.feed(make_client_response({.ts = sec(14.0001), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unknown);
+  EXPECT_EQ(r.location, "/maintenance");
+  ASSERT_EQ(r.evidence.size(), 1u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration returned 502 in location /maintenance; no upstream was involved");
+}
+
+TEST(EngineCause, Return503NamesItsLocationAndTheRequest) {
+  EngineHarness h;
+  h.feed(make_request_line(sec(14), kReq1, 25, "GET /down HTTP/1.1"));
+  h.feed(make_location(sec(14), kReq1, 25, "@fallback"));
+  h.feed(make_error_page({.ts = sec(14), .request = kReq1, .connection = 25, .client_sk = kClientSk1,
+                          .status = 503, .has_upstream = false, .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.location, "@fallback");
+  ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
+  EXPECT_EQ(r.evidence[0], "nginx's configuration returned 503 in location @fallback; no upstream was involved");
+  EXPECT_EQ(r.evidence[1], "the request was \"GET /down HTTP/1.1\"");
+  EXPECT_EQ(lines_with(r, "limit_req / limit_conn answer 503 too"), 1) << dump(r);
+}
+
+// A name read through a wrong offset (control bytes, or a length that does
+// not match what was read) is dropped; a long one is cut with "...". A
+// location of another request is not this one's.
+TEST(EngineCause, ImplausibleOrForeignLocationsAreNotShown) {
+  EngineHarness h;
+  h.feed(make_location(sec(15), kReq1, 26, "\x01\x02garbage"));
+  h.feed(make_location(sec(15), kReq2, 27, "/other"));
+  h.feed(make_error_page({.ts = sec(15), .request = kReq1, .connection = 26, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  h.feed(make_location(sec(16), kReq1, 28, "/short", 400));
+  h.feed(make_error_page({.ts = sec(16), .request = kReq1, .connection = 28, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  const std::string long_name(300, 'a');
+  h.feed(make_location(sec(17), kReq1, 29, long_name.substr(0, W5_LOCATION_LEN - 1), 300));
+  h.feed(make_error_page({.ts = sec(17), .request = kReq1, .connection = 29, .client_sk = kClientSk1,
+                          .status = 502, .has_upstream = false, .client = kClientA}));
+  ASSERT_EQ(h.records().size(), 3u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].location, "");
+  EXPECT_EQ(lines_with(h.records()[0], "produced the 502 itself"), 1) << dump(h.records()[0]);
+  EXPECT_EQ(h.records()[1].location, "");
+  EXPECT_EQ(h.records()[2].location, long_name.substr(0, W5_LOCATION_LEN - 1) + "...");
+}
+
 TEST(EngineCause, UnloggedUpstreamFailureIsNotBlamedOnTheConfiguration) {
   EngineHarness h;
   // An upstream was involved (error_log above "error" hid its failure).
@@ -1402,6 +1454,69 @@ TEST(EngineBackendDeath, UnixSocketBackendCrash) {
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   EXPECT_EQ(h.records()[0].cause, Cause::backend_crashed) << dump(h.records()[0]);
   EXPECT_EQ(lines_with_all(h.records()[0], {"pid 6001 (php-fpm)", "SIGSEGV"}), 1) << dump(h.records()[0]);
+}
+
+// php-fpm's master stops children past request_terminate_timeout with
+// SIGTERM; every child holds the pool's listener and each connection it
+// accepted carries the listener's path. Two requests in a row, one child each:
+// the second request's record names its own child, not the one killed for the
+// first request a moment before (the unix peer tells their connections apart).
+void feed_fpm_kill(EngineHarness& h, double at, uint32_t child, uint64_t nginx_sk, uint64_t request,
+                   uint64_t connection, uint64_t client_sk, const w5_addr& client, uint64_t waited_ms) {
+  const std::string peer = "unix:/run/php.sock";
+  h.feed(make_signal({.ts = sec(at), .sender = 6000, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = child, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kHeldListen, unix_sock(), {}, "/run/php.sock"),
+                                  held(kTcpEstablished, unix_sock(), unix_peer(nginx_sk), "/run/php.sock")}}));
+  // PHP's signal handler raises SIGTERM again, itself.
+  h.feed(make_signal({.ts = sec(at + 0.0001), .sender = child, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = child, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kHeldListen, unix_sock(), {}, "/run/php.sock"),
+                                  held(kTcpEstablished, unix_sock(), unix_peer(nginx_sk), "/run/php.sock")}}));
+  h.feed(make_log({.ts = sec(at + 0.001), .request = request, .connection = connection, .fmt = "recv() failed",
+                   .err = ECONNRESET, .action = kReadingHeader, .peer = peer, .upstream_sk = nginx_sk,
+                   .upstream = unix_sock(), .client = client, .client_sk = client_sk, .upstream_local = unix_sock()}));
+  h.feed(make_error_page({.ts = sec(at + 0.0011), .request = request, .connection = connection,
+                          .client_sk = client_sk, .status = 502, .peer = peer, .client = client,
+                          .states = {connected_no_header(peer, 502, waited_ms)}}));
+}
+
+TEST(EngineBackendDeath, PhpFpmKillsTwoRequestsInARowEachNamesItsChild) {
+  EngineHarness h;
+  feed_fpm_kill(h, 400, 6001, kUpSk1, kReq1, 101, kClientSk1, kClientA, 1140);
+  // The second request waited in the listener's queue while 6001 was killed.
+  feed_fpm_kill(h, 401.3, 6002, kUpSk2, kReq2, 102, kClientSk2, kClientB, 2440);
+  ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
+  for (size_t i = 0; i < 2; ++i) {
+    const Record& r = h.records()[i];
+    const std::string child = i == 0 ? "pid 6001 (php-fpm)" : "pid 6002 (php-fpm)";
+    const std::string other = i == 0 ? "pid 6002" : "pid 6001";
+    EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
+    EXPECT_EQ(lines_with_all(r, {"stopped by its supervisor", child, "SIGTERM from pid 6000 (php-fpm), its parent"}),
+              1)
+        << dump(r);
+    EXPECT_EQ(lines_with(r, other), 0) << dump(r);
+  }
+}
+
+// A child killed holding another client's connection, and not the listener:
+// not this request's death.
+TEST(EngineBackendDeath, UnixConnectionOfAnotherClientIsNotTheDeath) {
+  EngineHarness h;
+  const std::string peer = "unix:/run/php.sock";
+  h.feed(make_signal({.ts = sec(420), .sender = 6000, .sender_comm = "php-fpm", .sig = 15, .code = 0,
+                      .target = 6003, .target_parent = 6000, .target_comm = "php-fpm",
+                      .sockets = {held(kTcpEstablished, unix_sock(), unix_peer(kUpSk2), "/run/php.sock")}}));
+  h.feed(make_log({.ts = sec(420.001), .request = kReq1, .connection = 103, .fmt = "recv() failed", .err = ECONNRESET,
+                   .action = kReadingHeader, .peer = peer, .upstream_sk = kUpSk1,
+                   .upstream = unix_sock(), .client = kClientA, .client_sk = kClientSk1,
+                   .upstream_local = unix_sock()}));
+  h.feed(make_error_page({.ts = sec(420.0011), .request = kReq1, .connection = 103, .client_sk = kClientSk1,
+                          .status = 502, .peer = peer, .client = kClientA,
+                          .states = {connected_no_header(peer, 502, 900)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::reset) << dump(h.records()[0]);
+  EXPECT_EQ(lines_with(h.records()[0], "pid 6003"), 0) << dump(h.records()[0]);
 }
 
 // ---------------------------------------------------------------------------

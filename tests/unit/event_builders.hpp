@@ -78,6 +78,14 @@ inline w5_addr unix_sock() {
   return a;
 }
 
+// A held unix connection's other end as the signal program records it: the
+// peer's kernel socket (see w5_held_socket.remote).
+inline w5_addr unix_peer(uint64_t peer_sk) {
+  w5_addr a = unix_sock();
+  std::memcpy(a.addr, &peer_sk, sizeof(peer_sk));
+  return a;
+}
+
 inline w5_header header(uint32_t type, uint32_t size, uint64_t ts, uint32_t tgid, uint32_t tid) {
   w5_header h{};
   h.type = type;
@@ -131,6 +139,18 @@ inline w5_request_line make_request_line(uint64_t ts, uint64_t request, uint64_t
   e.connection = connection;
   e.len = len == UINT32_MAX ? static_cast<uint32_t>(text.size()) : len;
   set_str(e.line, text);
+  return e;
+}
+
+// The location's name sent before an error page without an upstream.
+inline w5_ngx_location make_location(uint64_t ts, uint64_t request, uint64_t connection, std::string_view name,
+                                     uint32_t len = UINT32_MAX) {
+  w5_ngx_location e{};
+  e.h = header(W5_EV_NGX_LOCATION, sizeof(e), ts, kWorker, kWorker);
+  e.request = request;
+  e.connection = connection;
+  e.len = len == UINT32_MAX ? static_cast<uint32_t>(name.size()) : len;
+  set_str(e.name, name);
   return e;
 }
 

@@ -159,6 +159,20 @@ TEST(NginxLayoutTable, TheConnectionsRequestCountMovesWithSslAndQuic) {
   EXPECT_NE(fork.description.find("c_number and c_requests"), std::string::npos) << fork.description;
 }
 
+// r->loc_conf sits at the head of ngx_http_request_s, before anything #if'd:
+// the same in every build, and carried to versions not measured.
+TEST(NginxLayoutTable, TheLocationConfIsAtTheHeadOfEveryBuild) {
+  for (const NginxBuildInfo& b :
+       {build("1.22.1", " --with-debug --with-compat --with-http_ssl_module"), build("1.31.4", kNginxOrgConfigure),
+        build("1.30.4", " --with-http_ssl_module --with-http_v2_module"),
+        build("1.30.4", " --with-compat --without-http-cache"), build("1.33.0", kNginxOrgConfigure),
+        parse_nginx_build_info("")}) {
+    const NginxLayout layout = nginx_layout_for_build(b);
+    EXPECT_EQ(layout.offsets.r_loc_conf, 0x28u) << b.version << layout.description;
+    EXPECT_EQ(layout.description.find("r_loc_conf"), std::string::npos) << layout.description;
+  }
+}
+
 TEST(NginxLayoutTable, AnUnmeasuredVersionNamesWhatWasAssumed) {
   const NginxLayout layout = nginx_layout_for_build(build("1.33.0", kNginxOrgConfigure));
   EXPECT_FALSE(layout.measured);
@@ -209,6 +223,7 @@ TEST(NginxLayoutTable, AgreesWithTheDebugInfoOfEveryMatrixBuild) {
         {"r_upstream", l.r_upstream},
         {"r_upstream_states", l.r_upstream_states},
         {"r_request_line", l.r_request_line},
+        {"r_loc_conf", l.r_loc_conf},
         {"c_fd", l.c_fd},
         {"c_log", l.c_log},
         {"c_sockaddr", l.c_sockaddr},
@@ -234,7 +249,7 @@ TEST(NginxLayoutTable, AgreesWithTheDebugInfoOfEveryMatrixBuild) {
     for (const auto& [name, value] : ours) EXPECT_EQ(dwarf.at(name).get<uint32_t>(), value) << binary << " " << name;
     // What the BPF programs take as fixed.
     for (const auto& [name, value] : {std::pair{"ctx_connection", 0}, {"str_len", 0}, {"str_data", 8},
-                                      {"array_elts", 0}, {"array_nelts", 8}})
+                                      {"array_elts", 0}, {"array_nelts", 8}, {"loc_name", 0}})
       EXPECT_EQ(dwarf.at(name).get<int>(), value) << binary << " " << name;
   }
 }

@@ -28,6 +28,17 @@ std::string plausible_request_line(const w5_request_line& e) {
   return e.len > line.size() ? line + "..." : line;
 }
 
+// A location's name as read from nginx's configuration (ngx_http_core_loc_conf_t.name),
+// if it looks like one: text without control characters (a wrong offset reads
+// anything). Longer names end in "...".
+std::string plausible_location(const w5_ngx_location& e) {
+  const std::string name = wire_string(e.name);
+  if (name.empty() || name.size() != std::min<size_t>(e.len, W5_LOCATION_LEN - 1)) return "";
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "";
+  return e.len > name.size() ? name + "..." : name;
+}
+
 constexpr uint64_t kUnsetMsec = ~0ull;  // nginx's (ngx_msec_t) -1
 
 bool is_unset(uint64_t msec) { return msec == kUnsetMsec; }
@@ -84,15 +95,21 @@ std::string headline(Cause cause, std::string_view peer, int status) {
 
 // An error page of a request that never had an upstream, and nothing nginx
 // logged: its configuration made the status (`return 502;`, or an error_page
-// or try_files naming it). What is known of where: the request line, when
-// captured; the location's name is not read (its offset is build-dependent).
+// or try_files naming it). What is known of where: the location's name where
+// the binary's layout has r->loc_conf, and the request line when captured.
 void explain_without_upstream(Record& r) {
-  r.evidence.push_back(concat("nginx's configuration produced the ", Decimal(r.status),
-                              " itself (e.g. `return ", Decimal(r.status), ";`): no upstream was involved"));
-  if (!r.request.empty())
-    r.evidence.push_back(concat("the location matching \"", r.request, "\" answered so"));
-  else
-    r.evidence.push_back("the request line (and so the location) is shown with --capture-request");
+  if (!r.location.empty()) {
+    r.evidence.push_back(concat("nginx's configuration returned ", Decimal(r.status), " in location ", r.location,
+                                "; no upstream was involved"));
+    if (!r.request.empty()) r.evidence.push_back(concat("the request was \"", r.request, "\""));
+  } else {
+    r.evidence.push_back(concat("nginx's configuration produced the ", Decimal(r.status), " itself (e.g. `return ",
+                                Decimal(r.status), ";`): no upstream was involved"));
+    if (!r.request.empty())
+      r.evidence.push_back(concat("the location matching \"", r.request, "\" answered so"));
+    else
+      r.evidence.push_back("the request line (and so the location) is shown with --capture-request");
+  }
   if (r.status == 503)
     r.evidence.push_back(
         "limit_req / limit_conn answer 503 too, unlogged when their log level is below error_log's");
@@ -145,6 +162,10 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
         } else if constexpr (std::is_same_v<T, w5_upstream_reuse>) {
           if (reuses_.size() >= 4096) reuses_.clear();  // each is for the log event that follows it
           reuses_[RequestKey{e.h.tgid, e.request, e.connection}] = e;
+        } else if constexpr (std::is_same_v<T, w5_ngx_location>) {
+          if (locations_.size() >= 4096) locations_.clear();  // each is taken by the next event
+          if (std::string name = plausible_location(e); !name.empty())
+            locations_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(name);
         } else if constexpr (std::is_same_v<T, w5_request_ended>) {
           on_request_ended(e);
         }
@@ -259,6 +280,12 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     if (auto it = request_lines_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != request_lines_.end()) {
       r.request = std::move(it->second);
       request_lines_.erase(it);
+    }
+  }
+  if (!locations_.empty()) {
+    if (auto it = locations_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != locations_.end()) {
+      r.location = std::move(it->second);
+      locations_.erase(it);
     }
   }
 
@@ -526,7 +553,7 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
 }
 
 std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double waited_ms, Cause& cause) const {
-  const UpstreamConnection conn{f.peer, f.upstream_addr, f.upstream_local};
+  const UpstreamConnection conn{f.peer, f.upstream_addr, f.upstream_local, f.upstream_sk};
   std::vector<std::string> evidence;
   if (cause == Cause::refused) {
     // Nothing listens any more: was it there a moment ago?

@@ -181,6 +181,7 @@ class Engine {
   PendingRequests pending_;
   // --capture-request: the line of a request whose error page comes next.
   std::unordered_map<RequestKey, std::string, RequestKeyHash> request_lines_;
+  std::unordered_map<RequestKey, std::string, RequestKeyHash> locations_;  // W5_EV_NGX_LOCATION, for the next page
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
   // Error-page records held (briefly) until nginx's status line on the client

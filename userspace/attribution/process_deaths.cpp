@@ -34,14 +34,30 @@ bool listens_on(const w5_held_socket& s, const w5_addr& addr) {
 
 enum class Hold { none, listener, connection };
 
+// See w5_held_socket.remote: a unix socket's peer, by its kernel address.
+uint64_t unix_peer_sk(const w5_held_socket& s) {
+  uint64_t peer = 0;
+  std::memcpy(&peer, s.remote.addr, sizeof(peer));
+  return peer;
+}
+
 Hold holds(const FatalSignal& s, const UpstreamConnection& conn) {
   constexpr std::string_view kUnixPrefix = "unix:";
   const bool unix_peer = conn.peer.starts_with(kUnixPrefix);
   Hold best = Hold::none;
   for (const w5_held_socket& sock : s.sockets) {
     if (unix_peer) {
-      if (sock.family == 1 && conn.peer.substr(kUnixPrefix.size()) == wire_view(sock.path))
-        best = sock.state == kListen ? std::max(best, Hold::listener) : Hold::connection;
+      if (sock.family != 1 || conn.peer.substr(kUnixPrefix.size()) != wire_view(sock.path)) continue;
+      if (sock.state == kListen) {
+        best = std::max(best, Hold::listener);
+        continue;
+      }
+      // Every connection the listener accepted has its path: the peer socket
+      // says whose. Another client's connection (php-fpm's previous child,
+      // killed for the previous request) is not this one. Without either
+      // socket (older recordings) the path is all there is.
+      const uint64_t peer = unix_peer_sk(sock);
+      if (peer == 0 || conn.sk == 0 || peer == conn.sk) return Hold::connection;
       continue;
     }
     if (conn.remote.family == 0) continue;

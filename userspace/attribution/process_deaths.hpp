@@ -34,6 +34,7 @@ struct UpstreamConnection {
   std::string_view peer;  // nginx's name: 127.0.0.1:9000, unix:/p
   w5_addr remote{};  // the backend's end (family 0 when unknown)
   w5_addr local{};   // nginx's end
+  uint64_t sk = 0;   // nginx's kernel socket (0 when unknown): a unix connection's identity
 };
 
 struct DeathVerdict {

@@ -29,6 +29,7 @@ struct Record {
   std::string nginx_error;            // nginx's own words for the last failure, if it logged one
   std::string source;                 // which probes saw it: "uprobe" or "kernel"
   std::string request;                // the request line, only with --capture-request
+  std::string location;               // the location's name, for an error nginx's configuration made
 };
 
 }  // namespace why502

@@ -43,6 +43,7 @@ void anonymise(w5_oom_victim&) {}
 void anonymise(w5_request_ended&) {}  // pointers and counters of nginx's memory
 void anonymise(w5_port_usage&) {}  // an upstream's address
 void anonymise(w5_upstream_reuse&) {}  // counters and times, no address
+void anonymise(w5_ngx_location&) {}  // a name from nginx's configuration
 void anonymise(w5_request_line&) {}  // request data, only with --capture-request; no address field
 
 }  // namespace

@@ -39,6 +39,7 @@ namespace why502 {
   S(w5_upstream_reuse, 80) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
+  S(w5_ngx_location, 176) \
   S(w5_request_ended, 48) \
   S(w5_latency_key, 68) \
   S(w5_latency_histogram, 136) \
@@ -104,9 +105,11 @@ namespace why502 {
   F(w5_nginx_layout, state_connect_time, 64) F(w5_nginx_layout, state_header_time, 68) \
   F(w5_nginx_layout, state_bytes_received, 72) F(w5_nginx_layout, state_bytes_sent, 76) \
   F(w5_nginx_layout, state_peer, 80) F(w5_nginx_layout, ctx_request, 84) F(w5_nginx_layout, r_request_line, 88) \
-  F(w5_nginx_layout, c_number, 92) F(w5_nginx_layout, c_requests, 96) F(w5_nginx_layout, pad, 100) \
+  F(w5_nginx_layout, c_number, 92) F(w5_nginx_layout, c_requests, 96) F(w5_nginx_layout, r_loc_conf, 100) \
   F(w5_request_line, h, 0) F(w5_request_line, request, 24) F(w5_request_line, connection, 32) \
   F(w5_request_line, len, 40) F(w5_request_line, pad, 44) F(w5_request_line, line, 48) \
+  F(w5_ngx_location, h, 0) F(w5_ngx_location, request, 24) F(w5_ngx_location, connection, 32) \
+  F(w5_ngx_location, len, 40) F(w5_ngx_location, pad, 44) F(w5_ngx_location, name, 48) \
   F(w5_request_ended, h, 0) F(w5_request_ended, request, 24) F(w5_request_ended, connection, 32) \
   F(w5_request_ended, requests, 40) F(w5_request_ended, pad, 44) \
   F(w5_latency_key, upstream, 0) F(w5_latency_key, unix_path, 20) \

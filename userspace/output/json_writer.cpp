@@ -116,6 +116,10 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
     append_key(out, "request");
     append_quoted(out, r.request);
   }
+  if (!r.location.empty()) {
+    append_key(out, "location");
+    append_quoted(out, r.location);
+  }
   append_key(out, "source");
   append_quoted(out, r.source);
   out += '}';
