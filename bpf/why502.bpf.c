@@ -14,7 +14,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Every wire struct, so that the object's BTF holds each one (some are only
  * cast from ring-buffer bytes, w5_listener_state, w5_request_ended and
- * w5_port_usage are made in userspace): a test
+ * w5_port_usage, w5_backend_state and w5_process_cgroup are made in userspace): a test
  * checks their sizes and offsets against the C++ side's (wire_layout). */
 struct w5_wire_structs {
 	struct w5_ngx_log ngx_log;
@@ -31,5 +31,7 @@ struct w5_wire_structs {
 	struct w5_process_exec process_exec;
 	struct w5_request_ended request_ended;
 	struct w5_port_usage port_usage;
+	struct w5_backend_state backend_state;
+	struct w5_process_cgroup process_cgroup;
 };
 struct w5_wire_structs *w5_wire_structs_in_btf __attribute__((unused));

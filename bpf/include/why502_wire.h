@@ -67,6 +67,14 @@ enum w5_event_type {
 	 * network namespace toward an upstream, read when its connect() there
 	 * failed with EADDRNOTAVAIL (sent just before that W5_EV_NGX_LOG). */
 	W5_EV_PORT_USAGE = 16,
+	/* Made in userspace, not by BPF: the process at the backend's end of an
+	 * upstream connection nginx timed out on, and what it was doing, read
+	 * from /proc, sock_diag and its cgroup (sent just before that
+	 * W5_EV_NGX_LOG). */
+	W5_EV_BACKEND_STATE = 18,
+	/* Made in userspace, not by BPF: the cgroup of an nginx process, read
+	 * when its first event arrived (sent just before that event). */
+	W5_EV_PROCESS_CGROUP = 19,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -276,6 +284,76 @@ struct w5_port_usage {
 	__u32 other;
 	__u32 pad;
 	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
+};
+
+#define W5_CGROUP_LEN 128 /* a cgroup path; its tail, after "...", when longer */
+
+/* Who w5_backend_state describes. */
+enum w5_backend_found {
+	/* The process holding the backend's end of nginx's connection. */
+	W5_BACKEND_HOLDER = 1,
+	/* The backend's end waits in its listener's accept queue: pid is the
+	 * listener's owner, which has not accept()ed it. */
+	W5_BACKEND_NOT_ACCEPTED = 2,
+	/* No backend end exists (the connect() had not completed): pid is the
+	 * owner of the local listener on the upstream's address. */
+	W5_BACKEND_LISTENER = 3,
+	/* The upstream's address is not one of this host's. */
+	W5_BACKEND_REMOTE = 4,
+	/* Local, but neither a socket nor a listener with a process was found. */
+	W5_BACKEND_NOT_FOUND = 5,
+};
+
+/* What the thread described was waiting on (w5_backend_state.wait_kind). */
+enum w5_backend_wait {
+	W5_WAIT_NONE = 0,   /* not in a system call, or one without a descriptor */
+	W5_WAIT_SOCKET = 1, /* wait_local/wait_remote: a TCP socket's ends */
+	W5_WAIT_FILE = 2,   /* wait_path: what the descriptor names */
+};
+
+struct w5_backend_state {
+	struct w5_header h;    /* tgid: the nginx worker that timed out; tid: the same */
+	__u64 upstream_sk;     /* w5_ngx_log.upstream_sk it is about */
+	struct w5_addr upstream;       /* w5_ngx_log.upstream */
+	struct w5_addr upstream_local; /* w5_ngx_log.upstream_local */
+	__u32 found;           /* enum w5_backend_found */
+	__u32 pid;             /* the backend process; 0 for REMOTE and NOT_FOUND */
+	__u32 tid;             /* the thread described */
+	__u32 threads;         /* the process's threads */
+	char comm[W5_COMM_LEN];
+	char thread_comm[W5_COMM_LEN];
+	__u32 state;           /* the thread's state letter ('R', 'S', 'D', 'T', 't', 'Z'); 0 gone */
+	__s32 syscall_nr;      /* the system call it was in; -1 none (running, or not in one) */
+	char syscall_name[W5_COMM_LEN]; /* its name (x86-64 numbers), empty when unknown */
+	__u32 wait_kind;       /* enum w5_backend_wait */
+	__s32 wait_fd;
+	struct w5_addr wait_local;
+	struct w5_addr wait_remote;
+	__u32 wait_listener_pid; /* the process listening at wait_remote on this host, 0 none */
+	__u32 wait_server_side;  /* W5_SERVER_SIDE: the socket was accepted (wait_remote is a client) */
+	char wait_listener_comm[W5_COMM_LEN];
+	char wait_path[W5_NAME_LEN]; /* W5_WAIT_FILE: the descriptor's path (its tail when longer) */
+	/* A sample of the thread and its cgroup over sample_ns right after
+	 * nginx gave up (0: not sampled): */
+	__u64 sample_ns;
+	__u64 run_ns;          /* its CPU time (schedstat) */
+	__u64 runqueue_ns;     /* time runnable, waiting for a CPU */
+	__u64 periods;         /* CFS periods of its cgroup (cpu.stat nr_periods) */
+	__u64 throttled_periods; /* of those, throttled (nr_throttled) */
+	__u64 throttled_ns;    /* time throttled */
+	/* The cgroup's totals since it was made, and its quota. */
+	__u64 total_periods;
+	__u64 total_throttled_periods;
+	__u64 total_throttled_ns;
+	__s64 quota_us;        /* CPU time per period; -1 unlimited or unread */
+	__u64 period_us;
+	char cgroup[W5_CGROUP_LEN]; /* the backend's cgroup path */
+};
+
+/* See W5_EV_PROCESS_CGROUP. */
+struct w5_process_cgroup {
+	struct w5_header h; /* tgid: the nginx process */
+	char cgroup[W5_CGROUP_LEN];
 };
 
 /* Where in nginx's structs to read; set per traced binary through the uprobe

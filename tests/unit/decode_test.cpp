@@ -32,7 +32,12 @@ size_t wire_size(uint32_t type) {
     case W5_EV_SIGNAL: return sizeof(w5_signal);
     case W5_EV_OOM_VICTIM: return sizeof(w5_oom_victim);
     case W5_EV_LISTENER_STATE: return sizeof(w5_listener_state);
+    case W5_EV_REQUEST_LINE: return sizeof(w5_request_line);
+    case W5_EV_PROCESS_EXEC: return sizeof(w5_process_exec);
+    case W5_EV_REQUEST_ENDED: return sizeof(w5_request_ended);
     case W5_EV_PORT_USAGE: return sizeof(w5_port_usage);
+    case W5_EV_BACKEND_STATE: return sizeof(w5_backend_state);
+    case W5_EV_PROCESS_CGROUP: return sizeof(w5_process_cgroup);
     default: return 0;
   }
 }
@@ -41,7 +46,7 @@ const uint32_t kAllTypes[] = {W5_EV_NGX_LOG,        W5_EV_NGX_ERROR_PAGE, W5_EV_
                               W5_EV_UPSTREAM_STATUS, W5_EV_TCP_RESET,      W5_EV_SOCK_ERROR,
                               W5_EV_SYN_RETRANSMIT,  W5_EV_PROCESS_FORK,   W5_EV_PROCESS_DEATH,
                               W5_EV_SIGNAL,          W5_EV_OOM_VICTIM,     W5_EV_LISTENER_STATE,
-                              W5_EV_PORT_USAGE};
+                              W5_EV_PORT_USAGE,      W5_EV_BACKEND_STATE,  W5_EV_PROCESS_CGROUP};
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {
   DecodeResult r = decode_event({});
@@ -193,7 +198,7 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
     if (bytes.size() >= sizeof(w5_header) && rng() % 4 != 0) {
       w5_header h{};
       std::memcpy(&h, bytes.data(), sizeof(h));
-      h.type = rng() % 14;  // every known type, and a few unknown ones
+      h.type = rng() % 21;  // every known type, and a few unknown ones (0, 17, 20)
       if (rng() % 2) h.size = static_cast<uint32_t>(bytes.size());
       if (rng() % 4 != 0) h.ts_ns = rng();  // mostly a time a monotonic clock can show
       std::memcpy(bytes.data(), &h, sizeof(h));

@@ -65,6 +65,10 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
       return copy_as<w5_request_ended>(bytes, h);
     case W5_EV_PORT_USAGE:
       return copy_as<w5_port_usage>(bytes, h);
+    case W5_EV_BACKEND_STATE:
+      return copy_as<w5_backend_state>(bytes, h);
+    case W5_EV_PROCESS_CGROUP:
+      return copy_as<w5_process_cgroup>(bytes, h);
     default:
       return {false, {}, "unknown event type " + std::to_string(h.type)};
   }

@@ -13,7 +13,7 @@ namespace why502 {
 using Event = std::variant<w5_ngx_log, w5_ngx_error_page, w5_client_response, w5_upstream_status,
                            w5_sock_evidence, w5_process_fork, w5_process_death, w5_signal, w5_oom_victim,
                            w5_listener_state, w5_request_line, w5_process_exec, w5_request_ended,
-                           w5_port_usage>;
+                           w5_port_usage, w5_backend_state, w5_process_cgroup>;
 
 struct DecodeResult {
   bool ok = false;
