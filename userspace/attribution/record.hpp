@@ -29,6 +29,13 @@ struct Record {
   std::string nginx_error;            // nginx's own words for the last failure, if it logged one
   std::string source;                 // which probes saw it: "uprobe" or "kernel"
   std::string request;                // the request line, only with --capture-request
+  // Which services (§ "Which service failed"): cgroup paths as
+  // /proc/PID/cgroup shows them, and the systemd unit or container id they
+  // name; empty when unknown (the backend's only when it is on this host).
+  std::string nginx_cgroup;
+  std::string nginx_unit;
+  std::string backend_cgroup;
+  std::string backend_unit;
 };
 
 }  // namespace why502
