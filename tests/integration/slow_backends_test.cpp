@@ -2,6 +2,7 @@
 // (blocked on its own dependency, on the CPU, throttled by its cgroup), and
 // the cgroups records name. Each asserted per request against the access log.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -68,6 +69,49 @@ TEST_F(SlowBackends, BlockedOnItsOwnDependency) {
   EXPECT_TRUE(r["nginx_cgroup"].is_string()) << r.dump();
   EXPECT_TRUE(r["backend_cgroup"].is_string()) << r.dump();
   EXPECT_TRUE(r.contains("nginx_unit") && r.contains("backend_unit")) << r.dump();
+}
+
+// The second request finds the backend still stuck on the first: its
+// connection waits in the accept queue, never accept()ed.
+TEST_F(SlowBackends, NeverAcceptedWhileStuckOnAnEarlierRequest) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "blocked", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  s.start_nginx(slow_server(backend));
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow", "http://127.0.0.1:{PORT}/slow"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504, 504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 2u);
+  const std::string second = evidence_of(records[1]);
+  EXPECT_NE(second.find("the backend never accept()ed nginx's connection: it waits in the accept queue of " + backend +
+                        ", whose owner backend pid " + std::to_string(backend_pid) +
+                        " (slow-blocked) had been blocked in recvfrom() on a connection to " + dependency),
+            std::string::npos)
+      << second;
+}
+
+// Stopped by SIGSTOP before the request: the kernel queues nginx's
+// connection, the backend runs no code to accept it.
+TEST_F(SlowBackends, Stopped) {
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "0"});
+  const pid_t backend_pid = s.last_started().pid();
+  ASSERT_EQ(kill(backend_pid, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }  // so that the scenario's SIGTERM ends it
+  } resume{backend_pid};
+  const nlohmann::json r = one_slow_record(s, backend);
+  const std::string evidence = evidence_of(r);
+  EXPECT_NE(evidence.find("the backend never accept()ed nginx's connection: it waits in the accept queue of " +
+                          backend + ", whose owner backend pid " + std::to_string(backend_pid) +
+                          " (slow-busy) was stopped (SIGSTOP or job control)"),
+            std::string::npos)
+      << evidence;
 }
 
 TEST_F(SlowBackends, OnTheCpu) {
