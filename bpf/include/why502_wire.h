@@ -303,6 +303,7 @@ enum w5_backend_found {
 	/* Local, but neither a socket nor a listener with a process was found. */
 	W5_BACKEND_NOT_FOUND = 5,
 };
+/* (A unix upstream is found only as W5_BACKEND_HOLDER.) */
 
 /* What the thread described was waiting on (w5_backend_state.wait_kind). */
 enum w5_backend_wait {
@@ -348,6 +349,11 @@ struct w5_backend_state {
 	__s64 quota_us;        /* CPU time per period; -1 unlimited or unread */
 	__u64 period_us;
 	char cgroup[W5_CGROUP_LEN]; /* the backend's cgroup path */
+	/* A unix upstream: the connections from this nginx worker to that path
+	 * the backend held (the one described is the first; which is this
+	 * request's cannot be told when there are several). 0 for TCP. */
+	__u32 unix_connections;
+	__u32 pad;
 };
 
 /* See W5_EV_PROCESS_CGROUP. */

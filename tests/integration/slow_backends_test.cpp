@@ -128,6 +128,30 @@ TEST_F(SlowBackends, OnTheCpu) {
   EXPECT_GE(cpu_share(r), 34) << evidence;
 }
 
+// php-fpm over a unix socket: the child holding nginx's connection, found
+// through unix_diag (the accepted end carries the listener's path).
+TEST_F(SlowBackends, PhpFpmChildOverAUnixSocket) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(4000000); echo \"late\\n\";"}});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n"
+                "    location ~ \\.php$ { include /etc/nginx/fastcgi_params; "
+                "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; fastcgi_read_timeout 1s; "
+                "fastcgi_pass " + fpm + "; }\n  }\n");
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fpm, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  const std::string evidence = evidence_of(records[0]);
+  // usleep() is nanosleep or clock_nanosleep, as the C library chooses.
+  EXPECT_TRUE(std::regex_search(evidence, std::regex("backend pid [0-9]+ \\(php-fpm[^)]*\\) was sleeping in "
+                                                     "(clock_)?nanosleep\\(\\) when nginx gave up")))
+      << evidence << s.tracer_output();
+  EXPECT_TRUE(records[0]["backend_cgroup"].is_string()) << records[0].dump();
+}
+
 // A cpu cgroup (v1) with a quota of 10 ms per 100 ms, removed at the end.
 class ThrottledCgroup {
  public:

@@ -186,6 +186,22 @@ TEST(BackendEvidence, ConnectTimeoutNamesTheListenersOwner) {
       << dump(r);
 }
 
+TEST(BackendEvidence, AUnixBackendWithSeveralConnectionsSaysItMayBeAnother) {
+  EngineHarness h;
+  w5_backend_state b = held_by(sec(31), 4121, "php-fpm8.2", 'S');
+  b.syscall_nr = 230;
+  set_str(b.syscall_name, "clock_nanosleep");
+  b.unix_connections = 3;
+  h.feed(b);
+  const Record r = timed_out(h, sec(31));
+  EXPECT_EQ(lines_with(r, "backend pid 4121 (php-fpm8.2) was sleeping in clock_nanosleep() when nginx gave up"), 1)
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "this nginx worker had 3 connections to 127.0.0.1:9000 open: the backend process above "
+                          "holds one of them, maybe not this request's"),
+            1)
+      << dump(r);
+}
+
 TEST(BackendEvidence, ARemoteBackendIsNamedRemote) {
   EngineHarness h;
   h.feed(backend_state(sec(31), W5_BACKEND_REMOTE));

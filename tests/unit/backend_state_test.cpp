@@ -1,10 +1,14 @@
 // The parsers behind the backend-state read and the services records name:
 // /proc/PID/task/TID/{syscall,stat,schedstat}, cgroup cpu.stat and cpu.max,
 // /proc/PID/net/tcp lines, /proc/PID/cgroup, and cgroup paths.
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/socket.h>
 
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -107,6 +111,46 @@ TEST(BackendState, ProcNetTcpLineWithItsInode) {
   EXPECT_EQ(s->inode, 81234u);
   EXPECT_FALSE(proc_net_tcp_socket("  sl  local_address rem_address   st tx_queue", AF_INET).has_value());
   EXPECT_FALSE(proc_net_tcp_socket("   7: garbage", AF_INET).has_value());
+}
+
+// One unix_diag_msg with a name and a peer, as the kernel lays it out.
+std::vector<uint8_t> unix_diag_message(uint32_t inode, std::string_view name, uint32_t peer) {
+  std::vector<uint8_t> m(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(unix_diag_msg)));
+  unix_diag_msg msg{};
+  msg.udiag_family = AF_UNIX;
+  msg.udiag_ino = inode;
+  std::memcpy(m.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  auto attribute = [&m](uint16_t type, const void* data, size_t len) {
+    nlattr a{static_cast<uint16_t>(NLA_HDRLEN + len), type};
+    const size_t at = m.size();
+    m.resize(at + NLA_ALIGN(a.nla_len));
+    std::memcpy(m.data() + at, &a, sizeof(a));
+    std::memcpy(m.data() + at + NLA_HDRLEN, data, len);
+  };
+  attribute(UNIX_DIAG_NAME, name.data(), name.size());
+  attribute(UNIX_DIAG_PEER, &peer, sizeof(peer));
+  nlmsghdr h{static_cast<uint32_t>(m.size()), SOCK_DIAG_BY_FAMILY, 0, 0, 0};
+  std::memcpy(m.data(), &h, sizeof(h));
+  return m;
+}
+
+TEST(BackendState, UnixDiagAcceptedEndsOfOnePath) {
+  std::vector<uint8_t> reply;
+  for (const auto& m : {unix_diag_message(100, "/run/php.sock", 7),    // nginx's socket 7: this worker's
+                        unix_diag_message(101, "/run/php.sock", 0),    // its nginx end just closed
+                        unix_diag_message(102, "/run/php.sock", 9),    // another process's connection
+                        unix_diag_message(103, "/run/other.sock", 7)})  // another path
+    reply.insert(reply.end(), m.begin(), m.end());
+  std::vector<uint64_t> found;
+  bool done = false;
+  unix_sockets_in_diag_reply(reply, "/run/php.sock", {5, 7}, found, done);
+  EXPECT_EQ(found, (std::vector<uint64_t>{100, 101}));
+  EXPECT_FALSE(done);
+  // Cut short: what is whole is read, the rest ends the dump.
+  found.clear();
+  unix_sockets_in_diag_reply(std::span(reply.data(), reply.size() - 3), "/run/php.sock", {7}, found, done);
+  EXPECT_EQ(found, (std::vector<uint64_t>{100, 101}));
+  EXPECT_TRUE(done);
 }
 
 TEST(Cgroups, ProcPidCgroupV1WithSystemd) {

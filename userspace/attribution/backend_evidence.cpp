@@ -126,6 +126,9 @@ std::vector<std::string> describe_backend_state(const w5_backend_state& b, std::
       break;
     case W5_BACKEND_HOLDER:
       lines.push_back(concat(who(b), " ", doing(b), " when nginx gave up"));
+      if (b.unix_connections > 1)
+        lines.push_back(concat("this nginx worker had ", Decimal(b.unix_connections), " connections to ", peer,
+                               " open: the backend process above holds one of them, maybe not this request's"));
       break;
     default:
       return lines;

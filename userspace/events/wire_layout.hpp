@@ -36,7 +36,7 @@ namespace why502 {
   S(w5_oom_victim, 32) \
   S(w5_listener_state, 96) \
   S(w5_port_usage, 136) \
-  S(w5_backend_state, 496) \
+  S(w5_backend_state, 504) \
   S(w5_process_cgroup, 152) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
@@ -104,6 +104,7 @@ namespace why502 {
   F(w5_backend_state, throttled_ns, 320) F(w5_backend_state, total_periods, 328) \
   F(w5_backend_state, total_throttled_periods, 336) F(w5_backend_state, total_throttled_ns, 344) \
   F(w5_backend_state, quota_us, 352) F(w5_backend_state, period_us, 360) F(w5_backend_state, cgroup, 368) \
+  F(w5_backend_state, unix_connections, 496) F(w5_backend_state, pad, 500) \
   F(w5_process_cgroup, h, 0) F(w5_process_cgroup, cgroup, 24) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \

@@ -6,6 +6,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -150,6 +151,39 @@ uint32_t holder_of(uint64_t inode) {
 }
 
 std::string proc_dir(uint32_t pid) { return "/proc/" + std::to_string(pid); }
+
+// The accepted ends of the unix connections to path whose other end is one
+// of peers (a worker's socket inodes), from a unix_diag dump with names
+// and peers: an accepted socket carries its listener's path.
+std::vector<uint64_t> unix_server_ends(const std::string& path, const std::vector<uint64_t>& peers) {
+  std::vector<uint64_t> found;
+  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return found;
+  struct {
+    nlmsghdr header;
+    unix_diag_req request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = AF_UNIX;
+  message.request.udiag_states = 1u << 1;  // TCP_ESTABLISHED: connected stream sockets
+  message.request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  message.request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  message.request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (send(fd, &message, sizeof(message), 0) != static_cast<ssize_t>(sizeof(message))) {
+    close(fd);
+    return found;
+  }
+  std::vector<uint8_t> buffer(64 * 1024);
+  for (bool done = false; !done;) {
+    const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    unix_sockets_in_diag_reply(std::span(buffer.data(), static_cast<size_t>(n)), path, peers, found, done);
+  }
+  close(fd);
+  return found;
+}
 
 // The TCP socket of inode among the sockets of pid's network namespace, and
 // whether its local end is one of that namespace's listeners (accepted).
@@ -360,6 +394,51 @@ void sample(w5_backend_state& e) {
 
 }  // namespace
 
+void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
+                                const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done) {
+  // Lengths are checked against the bytes received before anything is read;
+  // headers are copied out, so the reply needs no alignment.
+  size_t offset = 0;
+  while (reply.size() - offset >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    std::memcpy(&h, reply.data() + offset, sizeof(h));
+    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > reply.size() - offset || h.nlmsg_type == NLMSG_DONE ||
+        h.nlmsg_type == NLMSG_ERROR) {
+      done = true;
+      return;
+    }
+    if (h.nlmsg_len >= NLMSG_LENGTH(sizeof(unix_diag_msg))) {
+      unix_diag_msg msg;
+      std::memcpy(&msg, reply.data() + offset + NLMSG_HDRLEN, sizeof(msg));
+      std::string_view name;
+      uint64_t peer = 0;
+      size_t at = offset + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(msg));
+      const size_t end = offset + h.nlmsg_len;
+      while (at + sizeof(nlattr) <= end) {
+        nlattr a;
+        std::memcpy(&a, reply.data() + at, sizeof(a));
+        if (a.nla_len < sizeof(a) || a.nla_len > end - at) break;
+        const uint8_t* payload = reply.data() + at + NLA_HDRLEN;
+        const size_t len = a.nla_len - NLA_HDRLEN;
+        if (a.nla_type == UNIX_DIAG_NAME) {
+          name = std::string_view(reinterpret_cast<const char*>(payload), len);
+          if (!name.empty() && name.back() == '\0') name.remove_suffix(1);
+        } else if (a.nla_type == UNIX_DIAG_PEER && len >= 4) {
+          uint32_t inode = 0;
+          std::memcpy(&inode, payload, 4);
+          peer = inode;
+        }
+        at += NLA_ALIGN(a.nla_len);
+      }
+      // nginx may have closed its end by now (it closes right after logging):
+      // a peer gone reads as inode 0.
+      if (name == path && (peer == 0 || std::find(peers.begin(), peers.end(), peer) != peers.end()))
+        found.push_back(msg.udiag_ino);
+    }
+    offset = std::min<size_t>(offset + NLMSG_ALIGN(h.nlmsg_len), reply.size());
+  }
+}
+
 std::optional<SyscallState> syscall_state_in(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   if (text == "running") return SyscallState{true, -1, 0};
@@ -468,9 +547,12 @@ bool cpu_max_in(std::istream& in, int64_t* quota_us, uint64_t* period_us) {
 
 std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint64_t ts_ns) {
   const w5_addr& upstream = log.upstream;
-  if (upstream.family != AF_INET && upstream.family != AF_INET6) return std::nullopt;
+  const std::string_view peer(log.peer, strnlen(log.peer, sizeof(log.peer)));
+  const bool unix_upstream = upstream.family == AF_UNIX && peer.starts_with("unix:");
+  if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return std::nullopt;
   auto [last, first] = last_read_ns_.try_emplace(
-      {log.h.tgid, upstream.family, upstream.port, std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
+      {log.h.tgid, upstream.family, upstream.port,
+       unix_upstream ? std::string(peer) : std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
       ts_ns);
   if (!first && ts_ns - last->second < kReadEveryNs) return std::nullopt;
   last->second = ts_ns;
@@ -487,6 +569,24 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
   e.upstream_local = log.upstream_local;
   e.syscall_nr = -1;
   e.quota_us = -1;
+  if (unix_upstream) {
+    // Which accepted end is this request's is not in sight (unix sockets
+    // have no ports): the worker's connections to that path are.
+    const int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (proc_fd < 0) return std::nullopt;
+    const std::vector<uint64_t> workers_sockets = socket_inodes(proc_fd, std::to_string(log.h.tgid).c_str());
+    close(proc_fd);
+    const std::vector<uint64_t> ends = unix_server_ends(std::string(peer.substr(5)), workers_sockets);
+    uint32_t pid = 0;
+    for (uint64_t end : ends)
+      if ((pid = holder_of(end)) != 0) break;
+    if (pid == 0) return std::nullopt;  // in the listener's queue, or gone: the listener evidence says it
+    e.found = W5_BACKEND_HOLDER;
+    e.unix_connections = static_cast<uint32_t>(ends.size());
+    describe_process(pid, e);
+    sample_within_budget(e, ts_ns);
+    return e;
+  }
   if (!is_local_address(upstream)) {
     e.found = W5_BACKEND_REMOTE;
     return e;
@@ -516,6 +616,11 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     return e;
   }
   describe_process(pid, e);
+  sample_within_budget(e, ts_ns);
+  return e;
+}
+
+void BackendProber::sample_within_budget(w5_backend_state& e, uint64_t ts_ns) {
   const uint64_t second = ts_ns / 1'000'000'000ull;
   if (second != sample_second_) {
     sample_second_ = second;
@@ -525,7 +630,6 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     ++samples_this_second_;
     sample(e);
   }
-  return e;
 }
 
 std::optional<w5_process_cgroup> BackendProber::first_sight(uint32_t tgid, uint64_t ts_ns) {

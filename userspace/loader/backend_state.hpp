@@ -15,9 +15,11 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "loader/listener_probe.hpp"
 #include "why502_wire.h"
@@ -38,6 +40,9 @@ class BackendProber {
   std::optional<w5_process_cgroup> first_sight(uint32_t tgid, uint64_t ts_ns);
 
  private:
+  // The CPU and throttling sample, while this second's budget lasts.
+  void sample_within_budget(w5_backend_state& e, uint64_t ts_ns);
+
   std::map<std::tuple<uint32_t, uint16_t, uint16_t, std::string>, uint64_t> last_read_ns_;
   uint64_t sample_second_ = 0;
   unsigned samples_this_second_ = 0;
@@ -46,6 +51,12 @@ class BackendProber {
 };
 
 // The parsers behind it, apart from the kernel they read.
+
+// One recv() of a unix_diag dump (UDIAG_SHOW_NAME | UDIAG_SHOW_PEER): appends
+// the inodes of the sockets named path whose peer is one of peers to found;
+// done once the dump is over (done or failed).
+void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
+                                const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done);
 
 // /proc/PID/task/TID/syscall: "45 0x5 0x7f… …" (blocked in 45, first
 // argument 5); "running"; "-1 sp pc" (in the kernel, not in a system call).
