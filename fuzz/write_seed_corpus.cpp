@@ -181,6 +181,37 @@ std::vector<Scenario> scenarios() {
                   bytes_of(error_page(t + 60 * kSecond + 100, 504, kUnsetMs, 0)),
                   bytes_of(client_response(t + 60 * kSecond + 200, 504))}});
 
+  // A slow backend on this host, blocked on its database; nginx's cgroup first.
+  auto cgroup = event<w5_process_cgroup>(W5_EV_PROCESS_CGROUP, t);
+  set_text(cgroup.cgroup, "/system.slice/nginx.service");
+  auto backend = event<w5_backend_state>(W5_EV_BACKEND_STATE, t + 60 * kSecond);
+  backend.upstream_sk = kUpstreamSk;
+  backend.upstream = kUpstream;
+  backend.upstream_local = ipv4("127.0.0.1", 40000);
+  backend.found = W5_BACKEND_HOLDER;
+  backend.pid = 777;
+  backend.tid = 777;
+  backend.threads = 1;
+  set_text(backend.comm, "gunicorn");
+  set_text(backend.thread_comm, "gunicorn");
+  backend.state = 'S';
+  backend.syscall_nr = 45;
+  set_text(backend.syscall_name, "recvfrom");
+  backend.wait_kind = W5_WAIT_SOCKET;
+  backend.wait_local = ipv4("127.0.0.1", 50000);
+  backend.wait_remote = ipv4("127.0.0.1", 5432);
+  backend.wait_listener_pid = 880;
+  set_text(backend.wait_listener_comm, "postgres");
+  backend.sample_ns = 150'000'000;
+  backend.quota_us = -1;
+  set_text(backend.cgroup, "/system.slice/app.service");
+  all.push_back({"slow_backend",
+                 {bytes_of(cgroup), bytes_of(backend),
+                  bytes_of(nginx_log(t + 60 * kSecond, "upstream timed out", ETIMEDOUT,
+                                     "reading response header from upstream")),
+                  bytes_of(error_page(t + 60 * kSecond + 100, 504, 1, 0)),
+                  bytes_of(client_response(t + 60 * kSecond + 200, 504))}});
+
   auto upstream_5xx = event<w5_upstream_status>(W5_EV_UPSTREAM_STATUS, t);
   upstream_5xx.sk = kUpstreamSk;
   upstream_5xx.status = 502;

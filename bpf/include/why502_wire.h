@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define W5_WIRE_VERSION 2
+#define W5_WIRE_VERSION 3
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
@@ -72,6 +72,14 @@ enum w5_event_type {
 	 * count and the kernel's times of its last send and receipts (sent just
 	 * before that W5_EV_NGX_LOG, by the same uprobe). */
 	W5_EV_UPSTREAM_REUSE = 17,
+	/* Made in userspace, not by BPF: the process at the backend's end of an
+	 * upstream connection nginx timed out on, and what it was doing, read
+	 * from /proc, sock_diag and its cgroup (sent just before that
+	 * W5_EV_NGX_LOG). */
+	W5_EV_BACKEND_STATE = 18,
+	/* Made in userspace, not by BPF: the cgroup of an nginx process, read
+	 * when its first event arrived (sent just before that event). */
+	W5_EV_PROCESS_CGROUP = 19,
 	/* The name of the location (ngx_http_core_loc_conf_t.name) of a request
 	 * nginx answers with an error page without an upstream (a configured
 	 * `return 502;`), sent just before its W5_EV_NGX_ERROR_PAGE; only when
@@ -310,6 +318,82 @@ struct w5_upstream_reuse {
 	__u32 ack_in_jiffies;    /* tp->rcv_tstamp: the last ACK it received (a FIN carries one) */
 };
 
+#define W5_CGROUP_LEN 128 /* a cgroup path; its tail, after "...", when longer */
+
+/* Who w5_backend_state describes. */
+enum w5_backend_found {
+	/* The process holding the backend's end of nginx's connection. */
+	W5_BACKEND_HOLDER = 1,
+	/* The backend's end waits in its listener's accept queue: pid is the
+	 * listener's owner, which has not accept()ed it. */
+	W5_BACKEND_NOT_ACCEPTED = 2,
+	/* No backend end exists (the connect() had not completed): pid is the
+	 * owner of the local listener on the upstream's address. */
+	W5_BACKEND_LISTENER = 3,
+	/* The upstream's address is not one of this host's. */
+	W5_BACKEND_REMOTE = 4,
+	/* Local, but neither a socket nor a listener with a process was found. */
+	W5_BACKEND_NOT_FOUND = 5,
+};
+/* (A unix upstream is found only as W5_BACKEND_HOLDER.) */
+
+/* What the thread described was waiting on (w5_backend_state.wait_kind). */
+enum w5_backend_wait {
+	W5_WAIT_NONE = 0,   /* not in a system call, or one without a descriptor */
+	W5_WAIT_SOCKET = 1, /* wait_local/wait_remote: a TCP socket's ends */
+	W5_WAIT_FILE = 2,   /* wait_path: what the descriptor names */
+};
+
+struct w5_backend_state {
+	struct w5_header h;    /* tgid: the nginx worker that timed out; tid: the same */
+	__u64 upstream_sk;     /* w5_ngx_log.upstream_sk it is about */
+	struct w5_addr upstream;       /* w5_ngx_log.upstream */
+	struct w5_addr upstream_local; /* w5_ngx_log.upstream_local */
+	__u32 found;           /* enum w5_backend_found */
+	__u32 pid;             /* the backend process; 0 for REMOTE and NOT_FOUND */
+	__u32 tid;             /* the thread described */
+	__u32 threads;         /* the process's threads */
+	char comm[W5_COMM_LEN];
+	char thread_comm[W5_COMM_LEN];
+	__u32 state;           /* the thread's state letter ('R', 'S', 'D', 'T', 't', 'Z'); 0 gone */
+	__s32 syscall_nr;      /* the system call it was in; -1 none (running, or not in one) */
+	char syscall_name[W5_COMM_LEN]; /* its name (x86-64 numbers), empty when unknown */
+	__u32 wait_kind;       /* enum w5_backend_wait */
+	__s32 wait_fd;
+	struct w5_addr wait_local;
+	struct w5_addr wait_remote;
+	__u32 wait_listener_pid; /* the process listening at wait_remote on this host, 0 none */
+	__u32 wait_server_side;  /* W5_SERVER_SIDE: the socket was accepted (wait_remote is a client) */
+	char wait_listener_comm[W5_COMM_LEN];
+	char wait_path[W5_NAME_LEN]; /* W5_WAIT_FILE: the descriptor's path (its tail when longer) */
+	/* A sample of the thread and its cgroup over sample_ns right after
+	 * nginx gave up (0: not sampled): */
+	__u64 sample_ns;
+	__u64 run_ns;          /* its CPU time (schedstat) */
+	__u64 runqueue_ns;     /* time runnable, waiting for a CPU */
+	__u64 periods;         /* CFS periods of its cgroup (cpu.stat nr_periods) */
+	__u64 throttled_periods; /* of those, throttled (nr_throttled) */
+	__u64 throttled_ns;    /* time throttled */
+	/* The cgroup's totals since it was made, and its quota. */
+	__u64 total_periods;
+	__u64 total_throttled_periods;
+	__u64 total_throttled_ns;
+	__s64 quota_us;        /* CPU time per period; -1 unlimited or unread */
+	__u64 period_us;
+	char cgroup[W5_CGROUP_LEN]; /* the backend's cgroup path */
+	/* A unix upstream: the connections from this nginx worker to that path
+	 * the backend held (the one described is the first; which is this
+	 * request's cannot be told when there are several). 0 for TCP. */
+	__u32 unix_connections;
+	__u32 pad;
+};
+
+/* See W5_EV_PROCESS_CGROUP. */
+struct w5_process_cgroup {
+	struct w5_header h; /* tgid: the nginx process */
+	char cgroup[W5_CGROUP_LEN];
+};
+
 /* Where in nginx's structs to read; set per traced binary through the uprobe
  * attach cookie (an index into the layouts map). */
 struct w5_nginx_layout {
@@ -458,6 +542,8 @@ struct w5_latency_histogram {
 	X(W5_EV_REQUEST_ENDED, w5_request_ended)        \
 	X(W5_EV_PORT_USAGE, w5_port_usage)              \
 	X(W5_EV_UPSTREAM_REUSE, w5_upstream_reuse)      \
+	X(W5_EV_BACKEND_STATE, w5_backend_state)        \
+	X(W5_EV_PROCESS_CGROUP, w5_process_cgroup)      \
 	X(W5_EV_NGX_LOCATION, w5_ngx_location)
 
 #define W5_RINGBUF_BYTES (4u << 20)

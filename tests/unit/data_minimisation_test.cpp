@@ -148,6 +148,32 @@ std::vector<AnonymiseCase> anonymise_cases() {
   ports.remote = kUpstream;  // an upstream nginx connects to
   ports.established = 4;
   cases.push_back({"port_usage: an upstream's address, kept", ports, ports});
+  w5_backend_state backend_before{};
+  backend_before.h = header(W5_EV_BACKEND_STATE, sizeof(backend_before), sec(1), kWorker, kWorker);
+  backend_before.upstream = kUpstream;
+  backend_before.upstream_local = kNginxSource;
+  backend_before.wait_local = kNginxSource;  // the backend's own end toward its database
+  backend_before.wait_remote = kUpstream;
+  set_str(backend_before.comm, "gunicorn");
+  set_str(backend_before.cgroup, "/system.slice/app.service");
+  w5_backend_state backend_after = backend_before;
+  backend_after.upstream_local = kNginxSourceCut;
+  backend_after.wait_local = kNginxSourceCut;
+  cases.push_back({"backend_state: nginx's source and the backend's connecting end cut, servers and names kept",
+                   backend_before, backend_after});
+  w5_backend_state accepted_before = backend_before;
+  accepted_before.wait_local = kListener;  // blocked reading a connection it accepted: a client's
+  accepted_before.wait_remote = kClient;
+  accepted_before.wait_server_side = W5_SERVER_SIDE;
+  w5_backend_state accepted_after = accepted_before;
+  accepted_after.upstream_local = kNginxSourceCut;
+  accepted_after.wait_remote = kClientCut;
+  cases.push_back({"backend_state: a connection the backend accepted has its client cut", accepted_before,
+                   accepted_after});
+  w5_process_cgroup cgroup{};
+  cgroup.h = header(W5_EV_PROCESS_CGROUP, sizeof(cgroup), sec(1), kWorker, kWorker);
+  set_str(cgroup.cgroup, "/system.slice/nginx.service");
+  cases.push_back({"process_cgroup: no address", cgroup, cgroup});
   w5_process_fork fork{};
   fork.h = header(W5_EV_PROCESS_FORK, sizeof(fork), sec(1), 100, 100);
   fork.child_tgid = 101;

@@ -6,10 +6,12 @@
 #include <cstring>
 
 #include "attribution/keepalive_race.hpp"
+#include "attribution/backend_evidence.hpp"
 #include "attribution/nginx_log_format.hpp"
 #include "attribution/time_window.hpp"
 #include "common/text.hpp"
 #include "events/address.hpp"
+#include "events/cgroup_path.hpp"
 
 namespace why502 {
 namespace {
@@ -155,6 +157,12 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
         } else if constexpr (std::is_same_v<T, w5_port_usage>) {
           if (port_usage_.size() >= 4096) port_usage_.clear();  // each is for the error that follows it
           port_usage_[{e.h.tgid, wire_string(e.peer)}] = e;
+        } else if constexpr (std::is_same_v<T, w5_backend_state>) {
+          if (backend_states_.size() >= 4096) backend_states_.clear();  // each is for the error that follows it
+          backend_states_[{e.h.tgid, e.upstream_sk}] = e;
+        } else if constexpr (std::is_same_v<T, w5_process_cgroup>) {
+          if (process_cgroups_.size() >= 4096) process_cgroups_.clear();  // read once per process
+          process_cgroups_[e.h.tgid] = wire_string(e.cgroup);
         } else if constexpr (std::is_same_v<T, w5_request_line>) {
           if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
           if (std::string line = plausible_request_line(e); !line.empty())
@@ -212,7 +220,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     r.nginx_error = std::move(message);
     r.attempts.push_back(Attempt{std::string(peer), r.cause, 0, -1});
     ++stats_.truncated;
-    out.push_back(std::move(r));
+    emit(std::move(r), out);
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
@@ -351,6 +359,11 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     } else {
       death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
       if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
+      if (r.cause == Cause::slow_backend || r.cause == Cause::connect_timeout || r.cause == Cause::backlog_full) {
+        std::vector<std::string> backend = explain_by_backend(*last_failure, r);
+        death_evidence.insert(death_evidence.end(), std::make_move_iterator(backend.begin()),
+                              std::make_move_iterator(backend.end()));
+      }
     }
     r.attempts.back().cause = r.cause;
   }
@@ -404,6 +417,10 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {
+  if (auto it = process_cgroups_.find(record.pid); it != process_cgroups_.end()) {
+    record.nginx_cgroup = it->second;
+    record.nginx_unit = service_of_cgroup(it->second);
+  }
   if (record.type == "gateway_error") ++stats_.records;
   out.push_back(std::move(record));
 }
@@ -487,7 +504,7 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     if (by_client != request_by_client_.end()) {
       const RequestKey key = by_client->second;
       if (const PendingRequest* p = find_pending(key); p && !p->failures.empty()) {
-        out.push_back(retried_record(*p, e));
+        emit(retried_record(*p, e), out);
         ++stats_.retried;
         forget(RequestAddress{key.tgid, key.request});
       }
@@ -609,6 +626,20 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
   if (!evidence.empty() && l.owners > 1)
     evidence.push_back(std::to_string(l.owners) + " processes hold that listener");
   return evidence;
+}
+
+// Read by the live session when nginx logged the timeout, just before its
+// words reached the engine.
+std::vector<std::string> Engine::explain_by_backend(const LoggedAttempt& f, Record& r) const {
+  auto it = backend_states_.find({f.tgid, f.upstream_sk});
+  if (it == backend_states_.end()) return {};
+  const w5_backend_state& b = it->second;
+  if (b.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, b.h.ts_ns) > 5'000'000'000ull) return {};
+  if (b.pid != 0 && b.cgroup[0] != '\0') {
+    r.backend_cgroup = wire_string(b.cgroup);
+    r.backend_unit = service_of_cgroup(r.backend_cgroup);
+  }
+  return describe_backend_state(b, f.peer);
 }
 
 // EADDRNOTAVAIL from connect(): the port range of nginx's namespace and who

@@ -171,6 +171,8 @@ class Engine {
   // the evidence to show first.
   std::vector<std::string> explain_by_death(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   // A full accept queue or a backend out of descriptors behind a timeout.
+  // The process at the backend's end and what it was doing; sets r's backend cgroup.
+  std::vector<std::string> explain_by_backend(const LoggedAttempt& failure, Record& r) const;
   std::vector<std::string> explain_by_listener(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   // No free local port toward the upstream (ports_exhausted).
   std::vector<std::string> explain_by_ports(const LoggedAttempt& failure) const;
@@ -222,6 +224,10 @@ class Engine {
   std::map<std::pair<uint32_t, std::string>, w5_port_usage> port_usage_;
   // A pooled upstream connection's history, for the log event that follows it.
   std::unordered_map<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
+  // What the backend of a worker's upstream socket was doing, read when
+  // nginx timed out on it; and each nginx process's cgroup.
+  std::map<std::pair<uint32_t, uint64_t>, w5_backend_state> backend_states_;
+  std::unordered_map<uint32_t, std::string> process_cgroups_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

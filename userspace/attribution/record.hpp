@@ -30,6 +30,13 @@ struct Record {
   std::string source;                 // which probes saw it: "uprobe" or "kernel"
   std::string request;                // the request line, only with --capture-request
   std::string location;               // the location's name, for an error nginx's configuration made
+  // Which services (§ "Which service failed"): cgroup paths as
+  // /proc/PID/cgroup shows them, and the systemd unit or container id they
+  // name; empty when unknown (the backend's only when it is on this host).
+  std::string nginx_cgroup;
+  std::string nginx_unit;
+  std::string backend_cgroup;
+  std::string backend_unit;
 };
 
 }  // namespace why502

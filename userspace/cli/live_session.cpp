@@ -27,6 +27,7 @@
 #include "common/text.hpp"
 #include "loader/listener_pipeline.hpp"
 #include "loader/listener_probe.hpp"
+#include "loader/backend_state.hpp"
 #include "loader/port_usage.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
@@ -169,6 +170,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
       ListenerPipeline::Options{});
   PortUsageProber ports;
+  BackendProber backends;
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
@@ -182,6 +184,24 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (options.anonymise_clients) {
       anonymise_clients(decoded.event);
       bytes = event_bytes(decoded.event);
+    }
+    // An nginx process seen for the first time: its cgroup goes first, once.
+    if (std::holds_alternative<w5_ngx_log>(decoded.event) || std::holds_alternative<w5_ngx_error_page>(decoded.event) ||
+        std::holds_alternative<w5_client_response>(decoded.event)) {
+      const w5_header& h = header_of(decoded.event);
+      if (auto cgroup = backends.first_sight(h.tgid, h.ts_ns)) {
+        const Event cgroup_event = *cgroup;
+        pipeline.push(cgroup_event, event_bytes(cgroup_event), monotonic_now_ns());
+      }
+    }
+    // A timeout: what the backend is doing is read now, before nginx's words
+    // reach the engine (once a second per worker and upstream at most).
+    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event); log && log->err == ETIMEDOUT) {
+      if (auto state = backends.probe(*log, monotonic_now_ns())) {
+        Event state_event = *state;
+        if (options.anonymise_clients) anonymise_clients(state_event);
+        pipeline.push(state_event, event_bytes(state_event), monotonic_now_ns());
+      }
     }
     // No free local port: what holds them is read now, before nginx's words
     // reach the engine (rare, and at most once a second per upstream).

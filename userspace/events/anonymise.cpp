@@ -44,6 +44,14 @@ void anonymise(w5_request_ended&) {}  // pointers and counters of nginx's memory
 void anonymise(w5_port_usage&) {}  // an upstream's address
 void anonymise(w5_upstream_reuse&) {}  // counters and times, no address
 void anonymise(w5_ngx_location&) {}  // a name from nginx's configuration
+// nginx's source address toward the backend is cut as in w5_ngx_log; the
+// backend's own connection is cut at its connecting end. Commands and cgroup
+// paths name services, not clients, and stay.
+void anonymise(w5_backend_state& e) {
+  anonymise_address(e.upstream_local);
+  cut_connecting_end(e.wait_local, e.wait_remote, e.wait_server_side);
+}
+void anonymise(w5_process_cgroup&) {}  // a path of nginx's own cgroup
 void anonymise(w5_request_line&) {}  // request data, only with --capture-request; no address field
 
 }  // namespace

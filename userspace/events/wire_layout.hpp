@@ -37,6 +37,8 @@ namespace why502 {
   S(w5_listener_state, 96) \
   S(w5_port_usage, 136) \
   S(w5_upstream_reuse, 80) \
+  S(w5_backend_state, 504) \
+  S(w5_process_cgroup, 152) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
   S(w5_ngx_location, 176) \
@@ -96,6 +98,21 @@ namespace why502 {
   F(w5_upstream_reuse, tcp_state, 52) F(w5_upstream_reuse, hz, 56) F(w5_upstream_reuse, srtt_us, 60) \
   F(w5_upstream_reuse, now_jiffies, 64) F(w5_upstream_reuse, sent_jiffies, 68) \
   F(w5_upstream_reuse, data_in_jiffies, 72) F(w5_upstream_reuse, ack_in_jiffies, 76) \
+  F(w5_backend_state, h, 0) F(w5_backend_state, upstream_sk, 24) F(w5_backend_state, upstream, 32) \
+  F(w5_backend_state, upstream_local, 52) F(w5_backend_state, found, 72) F(w5_backend_state, pid, 76) \
+  F(w5_backend_state, tid, 80) F(w5_backend_state, threads, 84) F(w5_backend_state, comm, 88) \
+  F(w5_backend_state, thread_comm, 104) F(w5_backend_state, state, 120) F(w5_backend_state, syscall_nr, 124) \
+  F(w5_backend_state, syscall_name, 128) F(w5_backend_state, wait_kind, 144) F(w5_backend_state, wait_fd, 148) \
+  F(w5_backend_state, wait_local, 152) F(w5_backend_state, wait_remote, 172) \
+  F(w5_backend_state, wait_listener_pid, 192) F(w5_backend_state, wait_server_side, 196) \
+  F(w5_backend_state, wait_listener_comm, 200) F(w5_backend_state, wait_path, 216) \
+  F(w5_backend_state, sample_ns, 280) F(w5_backend_state, run_ns, 288) F(w5_backend_state, runqueue_ns, 296) \
+  F(w5_backend_state, periods, 304) F(w5_backend_state, throttled_periods, 312) \
+  F(w5_backend_state, throttled_ns, 320) F(w5_backend_state, total_periods, 328) \
+  F(w5_backend_state, total_throttled_periods, 336) F(w5_backend_state, total_throttled_ns, 344) \
+  F(w5_backend_state, quota_us, 352) F(w5_backend_state, period_us, 360) F(w5_backend_state, cgroup, 368) \
+  F(w5_backend_state, unix_connections, 496) F(w5_backend_state, pad, 500) \
+  F(w5_process_cgroup, h, 0) F(w5_process_cgroup, cgroup, 24) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \
   F(w5_nginx_layout, c_sockaddr, 20) F(w5_nginx_layout, log_connection, 24) F(w5_nginx_layout, log_data, 28) \

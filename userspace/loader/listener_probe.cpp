@@ -86,8 +86,13 @@ uint32_t fd_soft_limit(const std::string& proc_dir) {
   return fd_soft_limit_in_limits(in);
 }
 
-// The socket inodes among a process's descriptors (/proc/PID/fd/N links to
-// "socket:[inode]"), sorted.
+uint64_t listen_overflows() {
+  std::ifstream in("/proc/net/netstat");
+  return listen_overflows_in_netstat(in);
+}
+
+}  // namespace
+
 std::vector<uint64_t> socket_inodes(int proc_fd, const char* pid) {
   std::vector<uint64_t> inodes;
   const int fd_dir = openat(proc_fd, (std::string(pid) + "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -111,13 +116,6 @@ std::vector<uint64_t> socket_inodes(int proc_fd, const char* pid) {
   std::sort(inodes.begin(), inodes.end());
   return inodes;
 }
-
-uint64_t listen_overflows() {
-  std::ifstream in("/proc/net/netstat");
-  return listen_overflows_in_netstat(in);
-}
-
-}  // namespace
 
 bool listeners_in_sock_diag_reply(std::span<const uint8_t> reply, int family, std::vector<TcpListener>& found) {
   // Every length is checked against the bytes received before anything is

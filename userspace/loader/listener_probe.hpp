@@ -55,6 +55,10 @@ bool listeners_in_sock_diag_reply(std::span<const uint8_t> reply, int family, st
 // malformed (no limit known), UINT32_MAX past 32 bits.
 uint32_t fd_soft_limit_in_limits(std::istream& limits);
 
+// The socket inodes among the descriptors of process pid (/proc/PID/fd/N
+// links to "socket:[inode]"; proc_fd is /proc open), sorted.
+std::vector<uint64_t> socket_inodes(int proc_fd, const char* pid);
+
 // TcpExt ListenOverflows of /proc/net/netstat; 0 when absent.
 uint64_t listen_overflows_in_netstat(std::istream& netstat);
 

@@ -106,30 +106,45 @@ std::optional<PortRange> port_range_in(std::istream& sysctl) {
   return r;
 }
 
+std::optional<ProcNetTcpSocket> proc_net_tcp_socket(const std::string& line, uint16_t family) {
+  const size_t bytes = family == AF_INET6 ? 16 : 4;
+  std::istringstream fields(line);
+  std::string slot, local, rem, state, queues, timer, retransmits, uid, timeout;
+  ProcNetTcpSocket s;
+  if (!(fields >> slot >> local >> rem >> state)) return std::nullopt;
+  auto endpoint = [&](const std::string& text, w5_addr& out) {
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || !address_in_hex(std::string_view(text).substr(0, colon), out.addr, bytes))
+      return false;
+    try {
+      out.port = static_cast<uint16_t>(std::stoul(text.substr(colon + 1), nullptr, 16));
+    } catch (const std::exception&) {
+      return false;
+    }
+    out.family = family;
+    return true;
+  };
+  if (!endpoint(local, s.local) || !endpoint(rem, s.remote)) return std::nullopt;
+  try {
+    s.state = static_cast<unsigned>(std::stoul(state, nullptr, 16));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  // The inode is the tenth column (a short line just leaves it 0).
+  fields >> queues >> timer >> retransmits >> uid >> timeout >> s.inode;
+  return s;
+}
+
 PortHolders port_holders_in(std::istream& proc_net_tcp, const w5_addr& remote) {
   PortHolders holders;
   const size_t bytes = remote.family == AF_INET6 ? 16 : 4;
   std::string line;
   std::getline(proc_net_tcp, line);  // the column names
   while (std::getline(proc_net_tcp, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, rem, state;
-    if (!(fields >> slot >> local >> rem >> state)) continue;
-    const size_t colon = rem.find(':');
-    if (colon == std::string::npos) continue;
-    uint8_t addr[16] = {};
-    if (!address_in_hex(std::string_view(rem).substr(0, colon), addr, bytes)) continue;
-    unsigned long port = 0;
-    unsigned long st = 0;
-    try {
-      port = std::stoul(rem.substr(colon + 1), nullptr, 16);
-      st = std::stoul(state, nullptr, 16);
-    } catch (const std::exception&) {
-      continue;
-    }
-    if (port != remote.port || std::memcmp(addr, remote.addr, bytes) != 0) continue;
-    if (st == kTcpEstablished) ++holders.established;
-    else if (st == kTcpTimeWait) ++holders.time_wait;
+    const std::optional<ProcNetTcpSocket> s = proc_net_tcp_socket(line, remote.family);
+    if (!s || s->remote.port != remote.port || std::memcmp(s->remote.addr, remote.addr, bytes) != 0) continue;
+    if (s->state == kTcpEstablished) ++holders.established;
+    else if (s->state == kTcpTimeWait) ++holders.time_wait;
     else ++holders.other;
   }
   return holders;

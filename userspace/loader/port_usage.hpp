@@ -50,6 +50,16 @@ struct PortRange {
 // net.ipv4.ip_local_port_range ("32768\t60999"); nullopt when malformed.
 std::optional<PortRange> port_range_in(std::istream& sysctl);
 
+// One socket line of /proc/PID/net/tcp or tcp6 (family AF_INET or AF_INET6):
+// its ends, state and inode; nullopt for the column names and garbage.
+struct ProcNetTcpSocket {
+  w5_addr local{};
+  w5_addr remote{};
+  unsigned state = 0;
+  uint64_t inode = 0;
+};
+std::optional<ProcNetTcpSocket> proc_net_tcp_socket(const std::string& line, uint16_t family);
+
 struct PortHolders {
   uint32_t established = 0;
   uint32_t time_wait = 0;

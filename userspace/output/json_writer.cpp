@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 #include "output/record_sink.hpp"
 
@@ -119,6 +120,17 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
   if (!r.location.empty()) {
     append_key(out, "location");
     append_quoted(out, r.location);
+  }
+  // Always present, null when unknown: a consumer can tell "not read" from a missing key.
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"nginx_cgroup", &r.nginx_cgroup},
+                                   {"nginx_unit", &r.nginx_unit},
+                                   {"backend_cgroup", &r.backend_cgroup},
+                                   {"backend_unit", &r.backend_unit}}) {
+    append_key(out, key);
+    if (value->empty())
+      out += "null";
+    else
+      append_quoted(out, *value);
   }
   append_key(out, "source");
   append_quoted(out, r.source);

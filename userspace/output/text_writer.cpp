@@ -15,6 +15,10 @@ class TextSink final : public RecordSink {
       out_ << '-';
     out_ << ' ' << cause_name(r.cause) << " client=" << (r.client.empty() ? "-" : r.client)
          << " upstream=" << (r.upstream.empty() ? "-" : r.upstream) << " pid=" << r.pid;
+    // The services, short: a unit or container id, else the path.
+    if (!r.nginx_cgroup.empty()) out_ << " cgroup=" << (r.nginx_unit.empty() ? r.nginx_cgroup : r.nginx_unit);
+    if (!r.backend_cgroup.empty())
+      out_ << " backend_cgroup=" << (r.backend_unit.empty() ? r.backend_cgroup : r.backend_unit);
     if (!r.evidence.empty()) out_ << " — " << r.evidence.front();
     out_ << '\n';
     for (size_t i = 1; i < r.evidence.size(); ++i) out_ << "    " << r.evidence[i] << '\n';

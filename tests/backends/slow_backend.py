@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Backends slow for a reason the tests know (what the backend was doing
+while nginx waited). Each prints "ready ADDR" once listening and serves until
+SIGTERM / SIGINT. Its process name (comm) is set so that records name it.
+
+Usage: slow_backend.py silent             accepts connections, never answers
+                                          (a stuck dependency; comm "fakedb")
+       slow_backend.py blocked HOST:PORT  per request, connects to HOST:PORT and
+                                          waits in recv() for an answer (comm "slow-blocked")
+       slow_backend.py busy SECONDS       per request, spins on the CPU for
+                                          SECONDS, then answers (comm "slow-busy")
+"""
+
+import ctypes
+import http.server
+import signal
+import socket
+import sys
+import time
+
+
+def set_comm(name):
+    PR_SET_NAME = 15
+    ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
+
+
+def silent():
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    print("ready 127.0.0.1:%d" % listener.getsockname()[1], flush=True)
+    held = []
+    while True:
+        conn, _ = listener.accept()
+        held.append(conn)  # open, unanswered
+
+
+def serve(handle):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            handle()
+            body = b"finally\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    print("ready 127.0.0.1:%d" % server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    mode = sys.argv[1]
+    if mode == "silent":
+        set_comm("fakedb")
+        silent()
+    elif mode == "blocked":
+        set_comm("slow-blocked")
+        host, port = sys.argv[2].rsplit(":", 1)
+
+        def ask_dependency():
+            dep = socket.create_connection((host, int(port)))
+            dep.sendall(b"SELECT 1;\n")
+            dep.recv(1)  # it never answers
+            dep.close()
+
+        serve(ask_dependency)
+    elif mode == "busy":
+        set_comm("slow-busy")
+        seconds = float(sys.argv[2])
+
+        def spin():
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass
+
+        serve(spin)
+    else:
+        sys.exit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+// Slow backends on this host: what the backend was doing while nginx waited
+// (blocked on its own dependency, on the CPU, throttled by its cgroup), and
+// the cgroups records name. Each asserted per request against the access log.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "root_test.hpp"
+#include "scenario.hpp"
+
+namespace why502::testing {
+namespace {
+
+using SlowBackends = RootTest;
+
+const std::string kSlowBackend = std::string(WHY502_SOURCE_DIR) + "/tests/backends/slow_backend.py";
+
+std::string slow_server(const std::string& backend) {
+  return "  server {\n    listen 127.0.0.1:{PORT};\n" +
+         proxy("/slow", "http://" + backend, "proxy_read_timeout 1s;") + "  }\n";
+}
+
+// nginx times out on one request to backend; its record, matched to the access log.
+nlohmann::json one_slow_record(Scenario& s, const std::string& backend) {
+  s.start_nginx(slow_server(backend));
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  if (records.size() != 1) return nlohmann::json::object();
+  return records[0];
+}
+
+std::string evidence_of(const nlohmann::json& r) { return r.contains("evidence") ? r["evidence"].dump() : ""; }
+
+// The share in "the thread was on CPU N% of a …", -1 without one.
+int cpu_share(const nlohmann::json& r) {
+  std::smatch m;
+  const std::string evidence = evidence_of(r);
+  if (!std::regex_search(evidence, m, std::regex("the thread was on CPU ([0-9]+)% of a [0-9]+ ms sample")))
+    return -1;
+  return std::stoi(m[1]);
+}
+
+TEST_F(SlowBackends, BlockedOnItsOwnDependency) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const pid_t dependency_pid = s.last_started().pid();
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "blocked", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  const nlohmann::json r = one_slow_record(s, backend);
+  const std::string evidence = evidence_of(r);
+  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) +
+                          " (slow-blocked) had been blocked in recvfrom() on a connection to " + dependency +
+                          " (fakedb, pid " + std::to_string(dependency_pid) + ") when nginx gave up"),
+            std::string::npos)
+      << evidence;
+  EXPECT_EQ(evidence.find("CPU-throttled"), std::string::npos) << evidence;
+  // Every record names nginx's cgroup; the backend's, as it is on this host.
+  ASSERT_TRUE(r.contains("nginx_cgroup")) << r.dump();
+  EXPECT_TRUE(r["nginx_cgroup"].is_string()) << r.dump();
+  EXPECT_TRUE(r["backend_cgroup"].is_string()) << r.dump();
+  EXPECT_TRUE(r.contains("nginx_unit") && r.contains("backend_unit")) << r.dump();
+}
+
+// The second request finds the backend still stuck on the first: its
+// connection waits in the accept queue, never accept()ed.
+TEST_F(SlowBackends, NeverAcceptedWhileStuckOnAnEarlierRequest) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "blocked", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  s.start_nginx(slow_server(backend));
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow", "http://127.0.0.1:{PORT}/slow"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504, 504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 2u);
+  const std::string second = evidence_of(records[1]);
+  EXPECT_NE(second.find("the backend never accept()ed nginx's connection: it waits in the accept queue of " + backend +
+                        ", whose owner backend pid " + std::to_string(backend_pid) +
+                        " (slow-blocked) had been blocked in recvfrom() on a connection to " + dependency),
+            std::string::npos)
+      << second;
+}
+
+// Stopped by SIGSTOP before the request: the kernel queues nginx's
+// connection, the backend runs no code to accept it.
+TEST_F(SlowBackends, Stopped) {
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "0"});
+  const pid_t backend_pid = s.last_started().pid();
+  ASSERT_EQ(kill(backend_pid, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }  // so that the scenario's SIGTERM ends it
+  } resume{backend_pid};
+  const nlohmann::json r = one_slow_record(s, backend);
+  const std::string evidence = evidence_of(r);
+  EXPECT_NE(evidence.find("the backend never accept()ed nginx's connection: it waits in the accept queue of " +
+                          backend + ", whose owner backend pid " + std::to_string(backend_pid) +
+                          " (slow-busy) was stopped (SIGSTOP or job control)"),
+            std::string::npos)
+      << evidence;
+}
+
+TEST_F(SlowBackends, OnTheCpu) {
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "4"});
+  const pid_t backend_pid = s.last_started().pid();
+  const nlohmann::json r = one_slow_record(s, backend);
+  const std::string evidence = evidence_of(r);
+  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) +
+                          " (slow-busy) was running or runnable, not waiting in a system call when nginx gave up"),
+            std::string::npos)
+      << evidence;
+  // It spins: on CPU for most of the sample, on this shared two-core machine at least a third.
+  EXPECT_GE(cpu_share(r), 34) << evidence;
+}
+
+// php-fpm over a unix socket: the child holding nginx's connection, found
+// through unix_diag (the accepted end carries the listener's path).
+TEST_F(SlowBackends, PhpFpmChildOverAUnixSocket) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(4000000); echo \"late\\n\";"}});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n"
+                "    location ~ \\.php$ { include /etc/nginx/fastcgi_params; "
+                "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; fastcgi_read_timeout 1s; "
+                "fastcgi_pass " + fpm + "; }\n  }\n");
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fpm, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  const std::string evidence = evidence_of(records[0]);
+  // usleep() is nanosleep or clock_nanosleep, as the C library chooses.
+  EXPECT_TRUE(std::regex_search(evidence, std::regex("backend pid [0-9]+ \\(php-fpm[^)]*\\) was sleeping in "
+                                                     "(clock_)?nanosleep\\(\\) when nginx gave up")))
+      << evidence << s.tracer_output();
+  EXPECT_TRUE(records[0]["backend_cgroup"].is_string()) << records[0].dump();
+}
+
+// A cpu cgroup (v1) with a quota of 10 ms per 100 ms, removed at the end.
+class ThrottledCgroup {
+ public:
+  ThrottledCgroup() : name_("why502-test-throttle-" + std::to_string(getpid())), dir_(find_cpu_hierarchy() + "/" + name_) {
+    std::filesystem::create_directory(dir_);
+    std::ofstream(dir_ + "/cpu.cfs_period_us") << 100000;
+    std::ofstream(dir_ + "/cpu.cfs_quota_us") << 10000;
+  }
+  ~ThrottledCgroup() {
+    // Whatever is left goes back to the root before the directory can go.
+    std::ifstream procs(dir_ + "/cgroup.procs");
+    for (pid_t pid; procs >> pid;) std::ofstream(std::filesystem::path(dir_).parent_path() / "cgroup.procs") << pid;
+    std::error_code ignored;
+    std::filesystem::remove(dir_, ignored);
+  }
+  void add(pid_t pid) { std::ofstream(dir_ + "/cgroup.procs") << pid; }
+  const std::string& path() const { return name_; }  // as /proc/PID/cgroup shows it, without the "/"
+
+ private:
+  static std::string find_cpu_hierarchy() {
+    for (const char* dir : {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"})
+      if (std::filesystem::exists(std::string(dir) + "/cpu.cfs_quota_us")) return dir;
+    return "";
+  }
+  std::string name_;
+  std::string dir_;
+};
+
+TEST_F(SlowBackends, ThrottledByItsCgroup) {
+  if (!std::filesystem::exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") &&
+      !std::filesystem::exists("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"))
+    GTEST_SKIP() << "no cgroup v1 cpu controller here";
+  ThrottledCgroup cgroup;  // outlives the scenario: its processes are gone before it is removed
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "4"});
+  cgroup.add(s.last_started().pid());
+  const nlohmann::json r = one_slow_record(s, backend);
+  const std::string evidence = evidence_of(r);
+  ASSERT_TRUE(r.contains("evidence") && r["evidence"].size() >= 2) << r.dump();
+  // Most decisive first, just after the headline.
+  const std::string first = r["evidence"][1];
+  EXPECT_TRUE(std::regex_search(first, std::regex("^its cgroup /" + cgroup.path() +
+                                                  " was CPU-throttled in [1-9][0-9]* of [1-9][0-9]* CFS periods of "
+                                                  "a [0-9]+ ms sample as nginx gave up \\([1-9][0-9]* ms throttled\\); "
+                                                  "quota 10 ms of CPU per 100 ms")))
+      << first;
+  EXPECT_EQ(r["backend_cgroup"], "/" + cgroup.path()) << r.dump();
+  EXPECT_TRUE(r["backend_unit"].is_null()) << r.dump();
+  EXPECT_TRUE(r["nginx_cgroup"].is_string()) << r.dump();
+}
+
+}  // namespace
+}  // namespace why502::testing

@@ -1,0 +1,207 @@
+// The parsers behind the backend-state read and the services records name:
+// /proc/PID/task/TID/{syscall,stat,schedstat}, cgroup cpu.stat and cpu.max,
+// /proc/PID/net/tcp lines, /proc/PID/cgroup, and cgroup paths.
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "event_builders.hpp"
+#include "events/cgroup_path.hpp"
+#include "loader/backend_state.hpp"
+#include "loader/port_usage.hpp"
+
+namespace why502::test {
+namespace {
+
+TEST(BackendState, SyscallLine) {
+  const auto blocked = syscall_state_in("45 0x5 0x7ffd1234 0x10000 0x0 0x0 0x0 0x7ffd1000 0x7f00aa\n");
+  ASSERT_TRUE(blocked.has_value());
+  EXPECT_FALSE(blocked->running);
+  EXPECT_EQ(blocked->nr, 45);
+  EXPECT_EQ(blocked->arg0, 5u);
+  const auto running = syscall_state_in("running\n");
+  ASSERT_TRUE(running.has_value());
+  EXPECT_TRUE(running->running);
+  const auto in_kernel = syscall_state_in("-1 0x7ffd1000 0x7f00aa");
+  ASSERT_TRUE(in_kernel.has_value());
+  EXPECT_EQ(in_kernel->nr, -1);
+  for (const char* bad : {"", "x", "45", "45 5", "-2 0x1"}) EXPECT_FALSE(syscall_state_in(bad).has_value()) << bad;
+}
+
+TEST(BackendState, SyscallNamesOfX86_64) {
+  EXPECT_EQ(blocking_syscall_name(45), "recvfrom");
+  EXPECT_EQ(blocking_syscall_name(202), "futex");
+  EXPECT_EQ(blocking_syscall_name(230), "clock_nanosleep");
+  EXPECT_EQ(blocking_syscall_name(288), "accept4");
+  EXPECT_EQ(blocking_syscall_name(9), "");  // mmap: nothing one blocks in
+  EXPECT_TRUE(syscall_waits_on_fd(0));
+  EXPECT_TRUE(syscall_waits_on_fd(74));  // fsync
+  EXPECT_FALSE(syscall_waits_on_fd(202));
+  EXPECT_FALSE(syscall_waits_on_fd(7));  // poll: an array of them, not one
+}
+
+TEST(BackendState, TaskStat) {
+  const auto s = task_stat_in("4121 (gunicorn: wo) rker)) S 4100 4100 4100 0 -1 4194560 3411 0 0 0 12 3 0 0 20");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->comm, "gunicorn: wo) rker)");  // the last ')' closes it
+  EXPECT_EQ(s->state, 'S');
+  EXPECT_EQ(task_stat_in("4121 (x) R 1")->state, 'R');
+  for (const char* bad : {"", "4121 (x)", "4121 x S", "4121 (x) 1"}) EXPECT_FALSE(task_stat_in(bad).has_value()) << bad;
+}
+
+TEST(BackendState, Schedstat) {
+  std::istringstream in("1234567 89 12\n");
+  const auto s = schedstat_in(in);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->run_ns, 1234567u);
+  EXPECT_EQ(s->wait_ns, 89u);
+  std::istringstream bad("x");
+  EXPECT_FALSE(schedstat_in(bad).has_value());
+}
+
+TEST(BackendState, CpuStatV1AndV2) {
+  std::istringstream v1("nr_periods 40\nnr_throttled 38\nthrottled_time 3400000000\nnr_bursts 0\nburst_time 0\n");
+  const auto a = cpu_stat_in(v1);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->periods, 40u);
+  EXPECT_EQ(a->throttled_periods, 38u);
+  EXPECT_EQ(a->throttled_ns, 3'400'000'000u);
+  std::istringstream v2("usage_usec 100\nuser_usec 60\nsystem_usec 40\nnr_periods 7\nnr_throttled 3\n"
+                        "throttled_usec 2500\n");
+  const auto b = cpu_stat_in(v2);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->throttled_periods, 3u);
+  EXPECT_EQ(b->throttled_ns, 2'500'000u);
+  // v2 without the cpu controller enabled: usage only, no throttling counted.
+  std::istringstream usage_only("usage_usec 100\nuser_usec 60\nsystem_usec 40\n");
+  EXPECT_FALSE(cpu_stat_in(usage_only).has_value());
+}
+
+TEST(BackendState, CpuMax) {
+  int64_t quota = 0;
+  uint64_t period = 0;
+  std::istringstream limited("10000 100000\n");
+  ASSERT_TRUE(cpu_max_in(limited, &quota, &period));
+  EXPECT_EQ(quota, 10000);
+  EXPECT_EQ(period, 100000u);
+  std::istringstream unlimited("max 100000\n");
+  ASSERT_TRUE(cpu_max_in(unlimited, &quota, &period));
+  EXPECT_EQ(quota, -1);
+  std::istringstream bad("x");
+  EXPECT_FALSE(cpu_max_in(bad, &quota, &period));
+}
+
+TEST(BackendState, ProcNetTcpLineWithItsInode) {
+  const auto s = proc_net_tcp_socket(
+      "   1: 0100007F:EE48 0100007F:1538 01 00000000:00000000 00:00000000 00000000  1000        0 81234 1 "
+      "0000000000000000 20 4 30 10 -1",
+      AF_INET);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->local.port, 0xEE48);
+  EXPECT_EQ(s->remote.port, 5432);
+  EXPECT_EQ(std::memcmp(s->remote.addr, ipv4("127.0.0.1", 0).addr, 4), 0);
+  EXPECT_EQ(s->state, 1u);
+  EXPECT_EQ(s->inode, 81234u);
+  EXPECT_FALSE(proc_net_tcp_socket("  sl  local_address rem_address   st tx_queue", AF_INET).has_value());
+  EXPECT_FALSE(proc_net_tcp_socket("   7: garbage", AF_INET).has_value());
+}
+
+// One unix_diag_msg with a name and a peer, as the kernel lays it out.
+std::vector<uint8_t> unix_diag_message(uint32_t inode, std::string_view name, uint32_t peer) {
+  std::vector<uint8_t> m(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(unix_diag_msg)));
+  unix_diag_msg msg{};
+  msg.udiag_family = AF_UNIX;
+  msg.udiag_ino = inode;
+  std::memcpy(m.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
+  auto attribute = [&m](uint16_t type, const void* data, size_t len) {
+    nlattr a{static_cast<uint16_t>(NLA_HDRLEN + len), type};
+    const size_t at = m.size();
+    m.resize(at + NLA_ALIGN(a.nla_len));
+    std::memcpy(m.data() + at, &a, sizeof(a));
+    std::memcpy(m.data() + at + NLA_HDRLEN, data, len);
+  };
+  attribute(UNIX_DIAG_NAME, name.data(), name.size());
+  attribute(UNIX_DIAG_PEER, &peer, sizeof(peer));
+  nlmsghdr h{static_cast<uint32_t>(m.size()), SOCK_DIAG_BY_FAMILY, 0, 0, 0};
+  std::memcpy(m.data(), &h, sizeof(h));
+  return m;
+}
+
+TEST(BackendState, UnixDiagAcceptedEndsOfOnePath) {
+  std::vector<uint8_t> reply;
+  for (const auto& m : {unix_diag_message(100, "/run/php.sock", 7),    // nginx's socket 7: this worker's
+                        unix_diag_message(101, "/run/php.sock", 0),    // its nginx end just closed
+                        unix_diag_message(102, "/run/php.sock", 9),    // another process's connection
+                        unix_diag_message(103, "/run/other.sock", 7)})  // another path
+    reply.insert(reply.end(), m.begin(), m.end());
+  std::vector<uint64_t> found;
+  bool done = false;
+  unix_sockets_in_diag_reply(reply, "/run/php.sock", {5, 7}, found, done);
+  EXPECT_EQ(found, (std::vector<uint64_t>{100, 101}));
+  EXPECT_FALSE(done);
+  // Cut short: what is whole is read, the rest ends the dump.
+  found.clear();
+  unix_sockets_in_diag_reply(std::span(reply.data(), reply.size() - 3), "/run/php.sock", {7}, found, done);
+  EXPECT_EQ(found, (std::vector<uint64_t>{100, 101}));
+  EXPECT_TRUE(done);
+}
+
+TEST(Cgroups, ProcPidCgroupV1WithSystemd) {
+  std::istringstream in(
+      "12:cpu,cpuacct:/why502-throttle\n11:memory:/system.slice/app.service\n1:name=systemd:/system.slice/app.service\n"
+      "0::/system.slice/app.service\n");
+  const ProcessCgroups c = cgroups_in(in);
+  EXPECT_EQ(c.cpu, "/why502-throttle");
+  EXPECT_TRUE(c.has_v1_cpu);
+  EXPECT_EQ(c.systemd, "/system.slice/app.service");
+  EXPECT_EQ(c.unified, "/system.slice/app.service");
+  EXPECT_EQ(service_cgroup_path(c), "/system.slice/app.service");
+}
+
+TEST(Cgroups, ProcPidCgroupPicksTheFirstThatIsNotTheRoot) {
+  std::istringstream in("9:name=systemd:/\n2:cpuacct:/\n1:cpu:/why502-throttle\n0::/\n");
+  const ProcessCgroups c = cgroups_in(in);
+  EXPECT_EQ(c.cpu, "/why502-throttle");  // "cpu" alone; "cpuacct" is another controller
+  EXPECT_EQ(service_cgroup_path(c), "/why502-throttle");
+  std::istringstream root("0::/\n");
+  EXPECT_EQ(service_cgroup_path(cgroups_in(root)), "/");
+  std::istringstream v2("0::/user.slice/user-1000.slice/session-4.scope\n");
+  const ProcessCgroups only_v2 = cgroups_in(v2);
+  EXPECT_FALSE(only_v2.has_v1_cpu);
+  EXPECT_EQ(service_cgroup_path(only_v2), "/user.slice/user-1000.slice/session-4.scope");
+  std::istringstream garbage("nonsense\n3:cpu:relative\n");
+  EXPECT_EQ(service_cgroup_path(cgroups_in(garbage)), "");
+}
+
+TEST(Cgroups, ServiceOfPath) {
+  const std::string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(service_of_cgroup("/system.slice/nginx.service"), "nginx.service");
+  EXPECT_EQ(service_of_cgroup("/system.slice/php8.2-fpm.service/pool-www"), "php8.2-fpm.service");
+  EXPECT_EQ(service_of_cgroup("/user.slice/user-1000.slice/session-4.scope"), "session-4.scope");
+  EXPECT_EQ(service_of_cgroup("/system.slice/docker-" + id + ".scope"), "docker:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/docker/" + id), "docker:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice/"
+                              "cri-containerd-" + id + ".scope"),
+            "containerd:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/kubepods/burstable/pod1234-5678/" + id), "container:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice"),
+            "pod:1234-5678");
+  EXPECT_EQ(service_of_cgroup("/machine.slice/libpod-" + id + ".scope"), "podman:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/system.slice/crio-" + id + ".scope"), "cri-o:0123456789ab");
+  EXPECT_EQ(service_of_cgroup("/kubepods.slice/kubepods-burstable.slice"), "");
+  EXPECT_EQ(service_of_cgroup("/why502-throttle"), "");
+  EXPECT_EQ(service_of_cgroup("/"), "");
+  EXPECT_EQ(service_of_cgroup("/docker/notanid"), "");
+  EXPECT_EQ(cgroup_short_form("/why502-throttle"), "/why502-throttle");
+  EXPECT_EQ(cgroup_short_form("/system.slice/nginx.service"), "nginx.service");
+}
+
+}  // namespace
+}  // namespace why502::test

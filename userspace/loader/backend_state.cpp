@@ -1,0 +1,653 @@
+#include "loader/backend_state.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "events/cgroup_path.hpp"
+#include "loader/port_usage.hpp"
+
+namespace why502 {
+namespace {
+
+constexpr uint64_t kReadEveryNs = 1'000'000'000ull;
+constexpr unsigned kTcpListen = 10;
+constexpr size_t kMaxThreads = 1024;  // threads looked at per backend process
+
+template <size_t N>
+void set_text(char (&dst)[N], std::string_view s) {
+  std::memset(dst, 0, N);
+  // A path longer than the field keeps its tail: the name at its end matters most.
+  if (s.size() > N - 1) {
+    std::memcpy(dst, "...", 3);
+    s = s.substr(s.size() - (N - 4));
+    std::memcpy(dst + 3, s.data(), s.size());
+    return;
+  }
+  std::memcpy(dst, s.data(), s.size());
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+size_t address_bytes(const w5_addr& a) { return a.family == AF_INET6 ? 16 : 4; }
+
+// One of this host's addresses: binding to it works (port 0, so nothing is taken).
+bool is_local_address(const w5_addr& a) {
+  const int fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int rc = -1;
+  if (a.family == AF_INET) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    std::memcpy(&sa.sin_addr, a.addr, 4);
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  } else {
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    std::memcpy(&sa.sin6_addr, a.addr, 16);
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  }
+  close(fd);
+  return rc == 0;
+}
+
+struct DiagSocket {
+  uint64_t inode = 0;
+  unsigned state = 0;
+};
+
+// The TCP socket whose local end is local and remote end remote, asked of
+// sock_diag by its exact tuple (no dump).
+std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_addr& remote) {
+  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return std::nullopt;
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST;
+  message.request.sdiag_family = static_cast<uint8_t>(local.family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = ~0u;
+  message.request.id.idiag_sport = htons(local.port);
+  message.request.id.idiag_dport = htons(remote.port);
+  std::memcpy(message.request.id.idiag_src, local.addr, address_bytes(local));
+  std::memcpy(message.request.id.idiag_dst, remote.addr, address_bytes(remote));
+  message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  std::optional<DiagSocket> found;
+  if (send(fd, &message, sizeof(message), 0) == static_cast<ssize_t>(sizeof(message))) {
+    alignas(nlmsghdr) uint8_t buffer[8192];
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    nlmsghdr h;
+    if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(inet_diag_msg)))) {
+      std::memcpy(&h, buffer, sizeof(h));
+      if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && h.nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+        inet_diag_msg msg;
+        std::memcpy(&msg, buffer + NLMSG_HDRLEN, sizeof(msg));
+        found = DiagSocket{msg.idiag_inode, msg.idiag_state};
+      }
+    }
+  }
+  close(fd);
+  return found;
+}
+
+// The first process holding socket inode: /proc/*/fd, stopping at the first.
+uint32_t holder_of(uint64_t inode) {
+  if (inode == 0) return 0;
+  const int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) return 0;
+  DIR* proc = fdopendir(proc_fd);
+  if (!proc) {
+    close(proc_fd);
+    return 0;
+  }
+  uint32_t holder = 0;
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  while (dirent* entry = readdir(proc)) {
+    uint32_t pid = 0;
+    const char* end = entry->d_name + std::strlen(entry->d_name);
+    if (std::from_chars(entry->d_name, end, pid).ptr != end || pid == 0 || pid == self) continue;
+    const std::vector<uint64_t> sockets = socket_inodes(proc_fd, entry->d_name);
+    if (std::binary_search(sockets.begin(), sockets.end(), inode)) {
+      holder = pid;
+      break;
+    }
+  }
+  closedir(proc);
+  return holder;
+}
+
+std::string proc_dir(uint32_t pid) { return "/proc/" + std::to_string(pid); }
+
+// The accepted ends of the unix connections to path whose other end is one
+// of peers (a worker's socket inodes), from a unix_diag dump with names
+// and peers: an accepted socket carries its listener's path.
+std::vector<uint64_t> unix_server_ends(const std::string& path, const std::vector<uint64_t>& peers) {
+  std::vector<uint64_t> found;
+  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return found;
+  struct {
+    nlmsghdr header;
+    unix_diag_req request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = AF_UNIX;
+  message.request.udiag_states = 1u << 1;  // TCP_ESTABLISHED: connected stream sockets
+  message.request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  message.request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  message.request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (send(fd, &message, sizeof(message), 0) != static_cast<ssize_t>(sizeof(message))) {
+    close(fd);
+    return found;
+  }
+  std::vector<uint8_t> buffer(64 * 1024);
+  for (bool done = false; !done;) {
+    const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    unix_sockets_in_diag_reply(std::span(buffer.data(), static_cast<size_t>(n)), path, peers, found, done);
+  }
+  close(fd);
+  return found;
+}
+
+// The TCP socket of inode among the sockets of pid's network namespace, and
+// whether its local end is one of that namespace's listeners (accepted).
+struct TcpEnds {
+  w5_addr local{};
+  w5_addr remote{};
+  bool server_side = false;
+  uint64_t listener_inode = 0;  // the local listener at remote, when there is one
+};
+std::optional<TcpEnds> tcp_ends_of(uint32_t pid, uint64_t inode) {
+  for (uint16_t family : {uint16_t{AF_INET}, uint16_t{AF_INET6}}) {
+    std::vector<ProcNetTcpSocket> sockets;
+    std::ifstream in(proc_dir(pid) + (family == AF_INET ? "/net/tcp" : "/net/tcp6"));
+    std::string line;
+    std::getline(in, line);
+    std::optional<ProcNetTcpSocket> mine;
+    while (std::getline(in, line)) {
+      std::optional<ProcNetTcpSocket> s = proc_net_tcp_socket(line, family);
+      if (!s) continue;
+      if (s->inode == inode) mine = *s;
+      if (s->state == kTcpListen) sockets.push_back(*s);
+    }
+    if (!mine) continue;
+    TcpEnds ends{mine->local, mine->remote, false, 0};
+    static const uint8_t zeros[16] = {};
+    auto listens_at = [&](const ProcNetTcpSocket& l, const w5_addr& a) {
+      return l.local.port == a.port && (std::memcmp(l.local.addr, a.addr, address_bytes(a)) == 0 ||
+                                        std::memcmp(l.local.addr, zeros, address_bytes(a)) == 0);
+    };
+    for (const ProcNetTcpSocket& l : sockets) {
+      if (listens_at(l, ends.local)) ends.server_side = true;
+      if (listens_at(l, ends.remote) && ends.listener_inode == 0) ends.listener_inode = l.inode;
+    }
+    return ends;
+  }
+  return std::nullopt;
+}
+
+std::optional<SyscallState> task_syscall(const std::string& task) {
+  return syscall_state_in(first_line(task + "/syscall"));
+}
+
+// How telling a thread's state is of what held the request up: the stopped,
+// the disk-bound and the running first, then a thread blocked on one thing
+// (a socket, a file) over one waiting for any work (poll, futex, accept).
+int rank_of(char state, const std::optional<SyscallState>& call) {
+  if (state == 'T' || state == 't') return 6;
+  if (state == 'D') return 5;
+  if (state == 'R') return 4;
+  if (call && syscall_waits_on_fd(call->nr)) {
+    const std::string_view name = blocking_syscall_name(call->nr);
+    return name == "accept" || name == "accept4" ? 1 : 3;
+  }
+  return call && call->nr >= 0 ? 2 : 1;
+}
+
+void describe_wait(uint32_t pid, const SyscallState& call, w5_backend_state& e) {
+  if (!syscall_waits_on_fd(call.nr) || call.arg0 > 1u << 30) return;
+  e.wait_fd = static_cast<int32_t>(call.arg0);
+  char link[256];
+  const std::string fd_path = proc_dir(pid) + "/fd/" + std::to_string(call.arg0);
+  const ssize_t len = readlink(fd_path.c_str(), link, sizeof(link) - 1);
+  if (len <= 0) return;
+  const std::string_view target(link, static_cast<size_t>(len));
+  constexpr std::string_view kSocket = "socket:[";
+  if (target.starts_with(kSocket)) {
+    uint64_t inode = 0;
+    std::from_chars(target.data() + kSocket.size(), target.data() + target.size(), inode);
+    const std::optional<TcpEnds> ends = tcp_ends_of(pid, inode);
+    if (!ends) return;  // a unix or UDP socket: its kind is all there is to say
+    e.wait_kind = W5_WAIT_SOCKET;
+    e.wait_local = ends->local;
+    e.wait_remote = ends->remote;
+    e.wait_server_side = ends->server_side ? W5_SERVER_SIDE : 0;
+    if (const uint32_t listener = holder_of(ends->listener_inode)) {
+      e.wait_listener_pid = listener;
+      set_text(e.wait_listener_comm, first_line(proc_dir(listener) + "/comm"));
+    }
+    return;
+  }
+  if (target.starts_with('/')) {
+    e.wait_kind = W5_WAIT_FILE;
+    set_text(e.wait_path, target);
+  }
+}
+
+struct CgroupFiles {
+  std::string dir;  // the cgroup's directory in the cpu hierarchy
+  bool v1 = false;
+};
+CgroupFiles cpu_cgroup_dir(const ProcessCgroups& c) {
+  if (c.has_v1_cpu) {
+    for (const char* mount : {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuacct,cpu"})
+      if (access((std::string(mount) + c.cpu + "/cpu.stat").c_str(), R_OK) == 0) return {mount + c.cpu, true};
+    return {};
+  }
+  if (!c.unified.empty())
+    for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+      if (access((std::string(mount) + c.unified + "/cpu.stat").c_str(), R_OK) == 0) return {mount + c.unified, false};
+  return {};
+}
+
+std::optional<CpuThrottling> throttling_of(const CgroupFiles& cg) {
+  if (cg.dir.empty()) return std::nullopt;
+  std::ifstream in(cg.dir + "/cpu.stat");
+  return cpu_stat_in(in);
+}
+
+std::optional<SchedStat> schedstat_of(const std::string& task) {
+  std::ifstream in(task + "/schedstat");
+  return schedstat_in(in);
+}
+
+void read_quota(const CgroupFiles& cg, w5_backend_state& e) {
+  e.quota_us = -1;
+  if (cg.dir.empty()) return;
+  if (cg.v1) {
+    std::ifstream quota(cg.dir + "/cpu.cfs_quota_us"), period(cg.dir + "/cpu.cfs_period_us");
+    int64_t q = -1;
+    uint64_t p = 0;
+    if (quota >> q && period >> p) {
+      e.quota_us = q;
+      e.period_us = p;
+    }
+    return;
+  }
+  std::ifstream max(cg.dir + "/cpu.max");
+  int64_t quota = -1;
+  uint64_t period = 0;
+  if (cpu_max_in(max, &quota, &period)) {
+    e.quota_us = quota;
+    e.period_us = period;
+  }
+}
+
+// The process's threads, the most telling one chosen; state and system call
+// as they were at once (before any sample).
+void describe_process(uint32_t pid, w5_backend_state& e) {
+  e.pid = pid;
+  const std::string dir = proc_dir(pid);
+  set_text(e.comm, first_line(dir + "/comm"));
+  e.syscall_nr = -1;
+  int best_rank = -1;
+  DIR* tasks = opendir((dir + "/task").c_str());
+  if (!tasks) return;  // gone: state stays 0
+  std::vector<uint32_t> tids;
+  while (dirent* t = readdir(tasks)) {
+    uint32_t tid = 0;
+    const char* end = t->d_name + std::strlen(t->d_name);
+    if (std::from_chars(t->d_name, end, tid).ptr == end && tid != 0) tids.push_back(tid);
+  }
+  closedir(tasks);
+  std::sort(tids.begin(), tids.end());  // the main thread first among equals
+  e.threads = static_cast<uint32_t>(tids.size());
+  if (tids.size() > kMaxThreads) tids.resize(kMaxThreads);
+  for (uint32_t tid : tids) {
+    const std::string task = dir + "/task/" + std::to_string(tid);
+    const std::optional<TaskStat> stat = task_stat_in(read_text(task + "/stat"));
+    if (!stat) continue;
+    const std::optional<SyscallState> call = task_syscall(task);
+    const int rank = rank_of(stat->state, call);
+    if (rank <= best_rank) continue;
+    best_rank = rank;
+    e.tid = tid;
+    e.state = static_cast<uint32_t>(static_cast<unsigned char>(stat->state));
+    set_text(e.thread_comm, stat->comm);
+    e.syscall_nr = call && !call->running ? call->nr : -1;
+    set_text(e.syscall_name, e.syscall_nr >= 0 ? blocking_syscall_name(e.syscall_nr) : "");
+  }
+  if (e.syscall_nr >= 0) {
+    const std::optional<SyscallState> call = task_syscall(dir + "/task/" + std::to_string(e.tid));
+    if (call && call->nr == e.syscall_nr) describe_wait(pid, *call, e);
+  }
+  std::ifstream cgroup(dir + "/cgroup");
+  const ProcessCgroups cgroups = cgroups_in(cgroup);
+  set_text(e.cgroup, service_cgroup_path(cgroups));
+}
+
+// CPU time and throttling over kSampleNs, from now.
+void sample(w5_backend_state& e) {
+  const std::string task = proc_dir(e.pid) + "/task/" + std::to_string(e.tid);
+  std::ifstream cgroup(proc_dir(e.pid) + "/cgroup");
+  const CgroupFiles cg = cpu_cgroup_dir(cgroups_in(cgroup));
+  read_quota(cg, e);
+  const auto start = std::chrono::steady_clock::now();
+  const std::optional<SchedStat> run0 = schedstat_of(task);
+  const std::optional<CpuThrottling> cpu0 = throttling_of(cg);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(BackendProber::kSampleNs));
+  const std::optional<SchedStat> run1 = schedstat_of(task);
+  const std::optional<CpuThrottling> cpu1 = throttling_of(cg);
+  const uint64_t elapsed = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  if (run0 && run1 && run1->run_ns >= run0->run_ns) {
+    e.sample_ns = elapsed;
+    e.run_ns = run1->run_ns - run0->run_ns;
+    e.runqueue_ns = run1->wait_ns >= run0->wait_ns ? run1->wait_ns - run0->wait_ns : 0;
+  }
+  if (cpu0 && cpu1) {
+    e.sample_ns = elapsed;
+    e.periods = cpu1->periods - std::min(cpu0->periods, cpu1->periods);
+    e.throttled_periods = cpu1->throttled_periods - std::min(cpu0->throttled_periods, cpu1->throttled_periods);
+    e.throttled_ns = cpu1->throttled_ns - std::min(cpu0->throttled_ns, cpu1->throttled_ns);
+    e.total_periods = cpu1->periods;
+    e.total_throttled_periods = cpu1->throttled_periods;
+    e.total_throttled_ns = cpu1->throttled_ns;
+  }
+}
+
+}  // namespace
+
+void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
+                                const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done) {
+  // Lengths are checked against the bytes received before anything is read;
+  // headers are copied out, so the reply needs no alignment.
+  size_t offset = 0;
+  while (reply.size() - offset >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    std::memcpy(&h, reply.data() + offset, sizeof(h));
+    if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > reply.size() - offset || h.nlmsg_type == NLMSG_DONE ||
+        h.nlmsg_type == NLMSG_ERROR) {
+      done = true;
+      return;
+    }
+    if (h.nlmsg_len >= NLMSG_LENGTH(sizeof(unix_diag_msg))) {
+      unix_diag_msg msg;
+      std::memcpy(&msg, reply.data() + offset + NLMSG_HDRLEN, sizeof(msg));
+      std::string_view name;
+      uint64_t peer = 0;
+      size_t at = offset + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(msg));
+      const size_t end = offset + h.nlmsg_len;
+      while (at + sizeof(nlattr) <= end) {
+        nlattr a;
+        std::memcpy(&a, reply.data() + at, sizeof(a));
+        if (a.nla_len < sizeof(a) || a.nla_len > end - at) break;
+        const uint8_t* payload = reply.data() + at + NLA_HDRLEN;
+        const size_t len = a.nla_len - NLA_HDRLEN;
+        if (a.nla_type == UNIX_DIAG_NAME) {
+          name = std::string_view(reinterpret_cast<const char*>(payload), len);
+          if (!name.empty() && name.back() == '\0') name.remove_suffix(1);
+        } else if (a.nla_type == UNIX_DIAG_PEER && len >= 4) {
+          uint32_t inode = 0;
+          std::memcpy(&inode, payload, 4);
+          peer = inode;
+        }
+        at += NLA_ALIGN(a.nla_len);
+      }
+      // nginx may have closed its end by now (it closes right after logging):
+      // a peer gone reads as inode 0.
+      if (name == path && (peer == 0 || std::find(peers.begin(), peers.end(), peer) != peers.end()))
+        found.push_back(msg.udiag_ino);
+    }
+    offset = std::min<size_t>(offset + NLMSG_ALIGN(h.nlmsg_len), reply.size());
+  }
+}
+
+std::optional<SyscallState> syscall_state_in(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  if (text == "running") return SyscallState{true, -1, 0};
+  SyscallState s;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, s.nr);
+  if (ec != std::errc() || s.nr < -1) return std::nullopt;
+  if (s.nr == -1) return s;  // "-1 sp pc": in the kernel, but not in a system call
+  if (p == end || *p != ' ') return std::nullopt;
+  ++p;
+  if (end - p < 3 || p[0] != '0' || p[1] != 'x') return std::nullopt;
+  if (std::from_chars(p + 2, end, s.arg0, 16).ec != std::errc()) return std::nullopt;
+  return s;
+}
+
+namespace {
+struct SyscallName {
+  int nr;
+  std::string_view name;
+  bool fd_first;  // its first argument is the descriptor it waits on
+};
+// x86-64 (arch/x86/entry/syscalls/syscall_64.tbl).
+constexpr std::array<SyscallName, 41> kSyscalls{{
+    {0, "read", true},          {1, "write", true},           {7, "poll", false},
+    {17, "pread64", true},      {18, "pwrite64", true},       {19, "readv", true},
+    {20, "writev", true},       {23, "select", false},        {34, "pause", false},
+    {35, "nanosleep", false},   {40, "sendfile", true},       {42, "connect", true},
+    {43, "accept", true},       {44, "sendto", true},         {45, "recvfrom", true},
+    {46, "sendmsg", true},      {47, "recvmsg", true},        {61, "wait4", false},
+    {65, "semop", false},       {72, "fcntl", true},          {73, "flock", true},
+    {74, "fsync", true},        {75, "fdatasync", true},      {128, "rt_sigtimedwait", false},
+    {130, "rt_sigsuspend", false}, {162, "sync", false},      {202, "futex", false},
+    {208, "io_getevents", false}, {220, "semtimedop", false}, {230, "clock_nanosleep", false},
+    {232, "epoll_wait", false}, {247, "waitid", false},       {257, "openat", false},
+    {270, "pselect6", false},   {271, "ppoll", false},        {275, "splice", true},
+    {281, "epoll_pwait", false}, {288, "accept4", true},      {299, "recvmmsg", true},
+    {426, "io_uring_enter", false}, {441, "epoll_pwait2", false},
+}};
+const SyscallName* find_syscall(int nr) {
+  for (const SyscallName& s : kSyscalls)
+    if (s.nr == nr) return &s;
+  return nullptr;
+}
+}  // namespace
+
+std::string_view blocking_syscall_name(int nr) {
+  const SyscallName* s = find_syscall(nr);
+  return s ? s->name : std::string_view();
+}
+
+bool syscall_waits_on_fd(int nr) {
+  const SyscallName* s = find_syscall(nr);
+  return s && s->fd_first;
+}
+
+std::optional<TaskStat> task_stat_in(std::string_view text) {
+  // The comm is in parentheses and may hold any byte, ')' too: the last one closes it.
+  const size_t open = text.find('(');
+  const size_t close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open || close + 2 >= text.size())
+    return std::nullopt;
+  TaskStat s;
+  s.comm = std::string(text.substr(open + 1, close - open - 1));
+  s.state = text[close + 2];
+  if (s.state < 'A' || s.state > 'z') return std::nullopt;
+  return s;
+}
+
+std::optional<SchedStat> schedstat_in(std::istream& in) {
+  SchedStat s;
+  if (!(in >> s.run_ns >> s.wait_ns)) return std::nullopt;
+  return s;
+}
+
+std::optional<CpuThrottling> cpu_stat_in(std::istream& in) {
+  CpuThrottling t;
+  bool throttled_seen = false;
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value) {
+    if (key == "nr_periods") t.periods = value;
+    else if (key == "nr_throttled") {
+      t.throttled_periods = value;
+      throttled_seen = true;
+    } else if (key == "throttled_time") t.throttled_ns = value;           // v1: ns
+    else if (key == "throttled_usec") t.throttled_ns = value * 1000;     // v2: µs
+  }
+  if (!throttled_seen) return std::nullopt;  // v2 without the cpu controller: no throttling counted
+  return t;
+}
+
+bool cpu_max_in(std::istream& in, int64_t* quota_us, uint64_t* period_us) {
+  std::string quota;
+  uint64_t period = 0;
+  if (!(in >> quota >> period)) return false;
+  if (quota == "max") {
+    *quota_us = -1;
+  } else {
+    int64_t q = 0;
+    if (std::from_chars(quota.data(), quota.data() + quota.size(), q).ec != std::errc()) return false;
+    *quota_us = q;
+  }
+  *period_us = period;
+  return true;
+}
+
+std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint64_t ts_ns) {
+  const w5_addr& upstream = log.upstream;
+  const std::string_view peer(log.peer, strnlen(log.peer, sizeof(log.peer)));
+  const bool unix_upstream = upstream.family == AF_UNIX && peer.starts_with("unix:");
+  if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return std::nullopt;
+  auto [last, first] = last_read_ns_.try_emplace(
+      {log.h.tgid, upstream.family, upstream.port,
+       unix_upstream ? std::string(peer) : std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
+      ts_ns);
+  if (!first && ts_ns - last->second < kReadEveryNs) return std::nullopt;
+  last->second = ts_ns;
+  if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
+
+  w5_backend_state e{};
+  e.h.type = W5_EV_BACKEND_STATE;
+  e.h.size = sizeof(e);
+  e.h.ts_ns = ts_ns;
+  e.h.tgid = log.h.tgid;
+  e.h.tid = log.h.tgid;
+  e.upstream_sk = log.upstream_sk;
+  e.upstream = upstream;
+  e.upstream_local = log.upstream_local;
+  e.syscall_nr = -1;
+  e.quota_us = -1;
+  if (unix_upstream) {
+    // Which accepted end is this request's is not in sight (unix sockets
+    // have no ports): the worker's connections to that path are.
+    const int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (proc_fd < 0) return std::nullopt;
+    const std::vector<uint64_t> workers_sockets = socket_inodes(proc_fd, std::to_string(log.h.tgid).c_str());
+    close(proc_fd);
+    const std::vector<uint64_t> ends = unix_server_ends(std::string(peer.substr(5)), workers_sockets);
+    uint32_t pid = 0;
+    for (uint64_t end : ends)
+      if ((pid = holder_of(end)) != 0) break;
+    if (pid == 0) return std::nullopt;  // in the listener's queue, or gone: the listener evidence says it
+    e.found = W5_BACKEND_HOLDER;
+    e.unix_connections = static_cast<uint32_t>(ends.size());
+    describe_process(pid, e);
+    sample_within_budget(e, ts_ns);
+    return e;
+  }
+  if (!is_local_address(upstream)) {
+    e.found = W5_BACKEND_REMOTE;
+    return e;
+  }
+  uint32_t pid = 0;
+  if (log.upstream_local.family == upstream.family && log.upstream_local.port != 0) {
+    // The backend's end: local = nginx's remote, remote = nginx's local. It
+    // outlives nginx's close (CLOSE_WAIT) until the backend closes it.
+    if (const std::optional<DiagSocket> s = tcp_socket_with_tuple(upstream, log.upstream_local)) {
+      constexpr unsigned kEstablished = 1, kCloseWait = 8;
+      if (s->inode == 0 && (s->state == kEstablished || s->state == kCloseWait)) {
+        e.found = W5_BACKEND_NOT_ACCEPTED;  // no file yet: still in the listener's accept queue
+      } else if ((pid = holder_of(s->inode)) != 0) {
+        e.found = W5_BACKEND_HOLDER;
+      }
+    }
+  }
+  if (pid == 0) {
+    // No accepted end to follow: the listener's owner is the backend.
+    if (const std::optional<w5_listener_state> l = listeners_.probe(upstream, ts_ns); l && l->owner_pid != 0) {
+      pid = l->owner_pid;
+      if (e.found == 0) e.found = W5_BACKEND_LISTENER;
+    }
+  }
+  if (pid == 0) {
+    if (e.found == 0) e.found = W5_BACKEND_NOT_FOUND;
+    return e;
+  }
+  describe_process(pid, e);
+  sample_within_budget(e, ts_ns);
+  return e;
+}
+
+void BackendProber::sample_within_budget(w5_backend_state& e, uint64_t ts_ns) {
+  const uint64_t second = ts_ns / 1'000'000'000ull;
+  if (second != sample_second_) {
+    sample_second_ = second;
+    samples_this_second_ = 0;
+  }
+  if (e.state != 0 && samples_this_second_ < kSamplesPerSecond) {
+    ++samples_this_second_;
+    sample(e);
+  }
+}
+
+std::optional<w5_process_cgroup> BackendProber::first_sight(uint32_t tgid, uint64_t ts_ns) {
+  if (tgid == 0 || seen_.count(tgid)) return std::nullopt;
+  if (seen_.size() >= 4096) seen_.clear();  // then each is read once more: still bounded
+  seen_.insert(tgid);
+  std::ifstream in(proc_dir(tgid) + "/cgroup");
+  if (!in) return std::nullopt;
+  const std::string path = service_cgroup_path(cgroups_in(in));
+  if (path.empty()) return std::nullopt;
+  w5_process_cgroup e{};
+  e.h.type = W5_EV_PROCESS_CGROUP;
+  e.h.size = sizeof(e);
+  e.h.ts_ns = ts_ns;
+  e.h.tgid = tgid;
+  e.h.tid = tgid;
+  set_text(e.cgroup, path);
+  return e;
+}
+
+}  // namespace why502
