@@ -23,6 +23,7 @@
 
 #include "events/cgroup_path.hpp"
 #include "loader/port_usage.hpp"
+#include "loader/sock_diag_query.hpp"
 
 namespace why502 {
 namespace {
@@ -88,8 +89,6 @@ struct DiagSocket {
 // The TCP socket whose local end is local and remote end remote, asked of
 // sock_diag by its exact tuple (no dump).
 std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_addr& remote) {
-  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return std::nullopt;
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -107,20 +106,19 @@ std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_a
   message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   std::optional<DiagSocket> found;
-  if (send(fd, &message, sizeof(message), 0) == static_cast<ssize_t>(sizeof(message))) {
-    alignas(nlmsghdr) uint8_t buffer[8192];
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+  // One datagram: the socket, or an error (none has that tuple).
+  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
     nlmsghdr h;
-    if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(inet_diag_msg)))) {
-      std::memcpy(&h, buffer, sizeof(h));
+    if (reply.size() >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+      std::memcpy(&h, reply.data(), sizeof(h));
       if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && h.nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
         inet_diag_msg msg;
-        std::memcpy(&msg, buffer + NLMSG_HDRLEN, sizeof(msg));
+        std::memcpy(&msg, reply.data() + NLMSG_HDRLEN, sizeof(msg));
         found = DiagSocket{msg.idiag_inode, msg.idiag_state};
       }
     }
-  }
-  close(fd);
+    return true;
+  });
   return found;
 }
 
@@ -157,8 +155,6 @@ std::string proc_dir(uint32_t pid) { return "/proc/" + std::to_string(pid); }
 // and peers: an accepted socket carries its listener's path.
 std::vector<uint64_t> unix_server_ends(const std::string& path, const std::vector<uint64_t>& peers) {
   std::vector<uint64_t> found;
-  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return found;
   struct {
     nlmsghdr header;
     unix_diag_req request;
@@ -171,17 +167,11 @@ std::vector<uint64_t> unix_server_ends(const std::string& path, const std::vecto
   message.request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
   message.request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
   message.request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  if (send(fd, &message, sizeof(message), 0) != static_cast<ssize_t>(sizeof(message))) {
-    close(fd);
-    return found;
-  }
-  std::vector<uint8_t> buffer(64 * 1024);
-  for (bool done = false; !done;) {
-    const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
-    if (n <= 0) break;
-    unix_sockets_in_diag_reply(std::span(buffer.data(), static_cast<size_t>(n)), path, peers, found, done);
-  }
-  close(fd);
+  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
+    bool done = false;
+    unix_sockets_in_diag_reply(reply, path, peers, found, done);
+    return done;
+  });
   return found;
 }
 

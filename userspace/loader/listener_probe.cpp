@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "loader/sock_diag_query.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {
@@ -25,18 +26,8 @@ namespace {
 
 constexpr int kTcpListen = 10;
 
-// RAII for the netlink socket.
-struct NetlinkSocket {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  ~NetlinkSocket() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 std::vector<TcpListener> tcp_listeners(int family) {
   std::vector<TcpListener> found;
-  NetlinkSocket nl;
-  if (nl.fd < 0) return found;
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -47,14 +38,10 @@ std::vector<TcpListener> tcp_listeners(int family) {
   message.request.sdiag_family = static_cast<uint8_t>(family);
   message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_states = 1u << kTcpListen;
-  if (send(nl.fd, &message, sizeof(message), 0) < 0) return found;
-
-  std::vector<uint8_t> buffer(64 * 1024);
-  while (true) {
-    ssize_t n = recv(nl.fd, buffer.data(), buffer.size(), 0);
-    if (n <= 0) return found;
-    if (listeners_in_sock_diag_reply(std::span(buffer.data(), static_cast<size_t>(n)), family, found)) return found;
-  }
+  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
+    return listeners_in_sock_diag_reply(reply, family, found);
+  });
+  return found;
 }
 
 bool serves(const TcpListener& l, const w5_addr& addr) {
