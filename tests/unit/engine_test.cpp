@@ -1362,6 +1362,13 @@ TEST(EngineBackendDeath, SupervisorKillingASlowWorkerIsASlowBackend) {
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
   EXPECT_EQ(lines_with_all(r, {"supervisor", "pid 3003 (gunicorn)", "pid 3000 (gunicorn)"}), 1) << dump(r);
+  // nginx did not time out: the headline says what happened instead.
+  ASSERT_FALSE(r.evidence.empty());
+  EXPECT_EQ(r.evidence[0],
+            "the backend behind 127.0.0.1:9000 was killed by its supervisor for taking too long; nginx saw the "
+            "connection end")
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "within proxy_read_timeout"), 0) << dump(r);
 }
 
 // Found by fuzzing (event_decoder): the attempt's duration comes from nginx's

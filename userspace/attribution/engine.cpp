@@ -375,6 +375,10 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   const bool has_meaning = last_failure && !last_failure->failure.meaning.empty();
   if (!e.has_upstream && r.cause == Cause::unknown && !last_failure && !upstream_5xx)
     explain_without_upstream(r);
+  else if (r.cause == Cause::slow_backend && last_failure && last_failure->failure.cause != Cause::slow_backend)
+    // nginx saw a close or a reset, not its timeout: the death said why.
+    r.evidence.push_back(concat("the backend behind ", r.upstream,
+                                " was killed by its supervisor for taking too long; nginx saw the connection end"));
   else if (r.cause != Cause::unknown || !has_meaning)  // else what nginx's words mean says it best
     r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
