@@ -175,6 +175,9 @@ void fd_path(int fd, char (&out)[32]) {
   caps[0].permitted = caps[0].effective = 1u << kCapSysAdmin;
   if (syscall(SYS_capset, &header, caps) != 0) _exit(1);
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  // Named, bare and down to CAP_SYS_ADMIN: the tracer goes on once it hears so.
+  const char ready = 1;
+  if (send(socket, &ready, sizeof(ready), 0) != sizeof(ready)) _exit(1);
 
   for (;;) {
     Request request;
@@ -247,6 +250,19 @@ std::unique_ptr<UprobeBroker> UprobeBroker::start(std::string* why) {
     run_helper(pair[1], parent, pmu);
   }
   close(pair[1]);
+  // The tracer drops CAP_SYS_ADMIN right after this: wait until the helper
+  // holds it alone and is ready, or say that it is not.
+  char ready = 0;
+  ssize_t n = -1;
+  do n = recv(pair[0], &ready, sizeof(ready), 0);
+  while (n < 0 && errno == EINTR);
+  if (n != sizeof(ready)) {
+    *why = "the uprobe helper exited before it was ready (it could not drop to CAP_SYS_ADMIN alone)";
+    close(pair[0]);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return nullptr;
+  }
   return std::unique_ptr<UprobeBroker>(new UprobeBroker(pair[0], pid));
 }
 
