@@ -1506,6 +1506,17 @@ TEST(EngineBackendDeath, PhpFpmKillsTwoRequestsInARowEachNamesItsChild) {
   }
 }
 
+// The second request's nginx socket got the first one's freed address: the
+// earlier child held "the" connection too, but the latest kill is this one's.
+TEST(EngineBackendDeath, PhpFpmKillOfTheChildBeforeASocketAddressReuseIsNotTheNextRequests) {
+  EngineHarness h;
+  feed_fpm_kill(h, 400, 6001, kUpSk1, kReq1, 101, kClientSk1, kClientA, 1140);
+  feed_fpm_kill(h, 401.3, 6002, kUpSk1, kReq2, 102, kClientSk2, kClientB, 2440);
+  ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
+  EXPECT_EQ(lines_with(h.records()[1], "pid 6002 (php-fpm)"), 1) << dump(h.records()[1]);
+  EXPECT_EQ(lines_with(h.records()[1], "pid 6001"), 0) << dump(h.records()[1]);
+}
+
 // A child killed holding another client's connection, and not the listener:
 // not this request's death.
 TEST(EngineBackendDeath, UnixConnectionOfAnotherClientIsNotTheDeath) {

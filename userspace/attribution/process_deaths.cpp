@@ -114,13 +114,19 @@ const FatalSignal* ProcessDeaths::holder_of(const UpstreamConnection& conn, uint
                                             bool listener_is_enough) const {
   // Several signals may reach one process (SIGTERM, then SIGKILL; a handler
   // re-raising its signal): the first one from someone else is the cause.
+  // Of different processes holding "the" connection, the latest signalled
+  // is the one: a socket's address is reused once it is freed, so an earlier
+  // process may have held another connection at the same address (php-fpm's
+  // previous child, killed for the previous request).
   const FatalSignal* connection = nullptr;
   const FatalSignal* listener = nullptr;
   for (auto s = signals_.rbegin(); s != signals_.rend(); ++s) {
     if (s->ts_ns > until_ns) continue;
     if (s->ts_ns < since_ns) break;
     const Hold h = holds(*s, conn);
-    if (h == Hold::connection && (!connection || !sent_by_itself(*s) || sent_by_itself(*connection)))
+    if (h == Hold::connection &&
+        (!connection ||
+         (s->target_pid == connection->target_pid && (!sent_by_itself(*s) || sent_by_itself(*connection)))))
       connection = &*s;
     if (h == Hold::listener && (!listener || !sent_by_itself(*s) || sent_by_itself(*listener))) listener = &*s;
   }

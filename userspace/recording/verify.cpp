@@ -116,8 +116,9 @@ Verification compare_records(const std::vector<std::string>& live, const std::ve
               ", replayed " + (values.second.empty() ? "absent" : shortened(values.second));
       first = false;
     }
-    live_by_identity.erase(it);
-    if (first && r.size() != l.size()) {
+    const bool key_sets_differ = r.size() != l.size();
+    live_by_identity.erase(it);  // l is gone from here on
+    if (first && key_sets_differ) {
       ++v.same;  // only keys absent on one side and null on the other
       continue;
     }
