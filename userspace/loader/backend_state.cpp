@@ -89,25 +89,19 @@ struct DiagSocket {
 // The TCP socket whose local end is local and remote end remote, asked of
 // sock_diag by its exact tuple (no dump).
 std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_addr& remote) {
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof(message);
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST;
-  message.request.sdiag_family = static_cast<uint8_t>(local.family);
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = ~0u;
-  message.request.id.idiag_sport = htons(local.port);
-  message.request.id.idiag_dport = htons(remote.port);
-  std::memcpy(message.request.id.idiag_src, local.addr, address_bytes(local));
-  std::memcpy(message.request.id.idiag_dst, remote.addr, address_bytes(remote));
-  message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  inet_diag_req_v2 request{};
+  request.sdiag_family = static_cast<uint8_t>(local.family);
+  request.sdiag_protocol = IPPROTO_TCP;
+  request.idiag_states = ~0u;
+  request.id.idiag_sport = htons(local.port);
+  request.id.idiag_dport = htons(remote.port);
+  std::memcpy(request.id.idiag_src, local.addr, address_bytes(local));
+  std::memcpy(request.id.idiag_dst, remote.addr, address_bytes(remote));
+  request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   std::optional<DiagSocket> found;
   // One datagram: the socket, or an error (none has that tuple).
-  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
+  sock_diag_query(request, /*dump=*/false, [&](std::span<const uint8_t> reply) {
     nlmsghdr h;
     if (reply.size() >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
       std::memcpy(&h, reply.data(), sizeof(h));
@@ -155,19 +149,13 @@ std::string proc_dir(uint32_t pid) { return "/proc/" + std::to_string(pid); }
 // and peers: an accepted socket carries its listener's path.
 std::vector<uint64_t> unix_server_ends(const std::string& path, const std::vector<uint64_t>& peers) {
   std::vector<uint64_t> found;
-  struct {
-    nlmsghdr header;
-    unix_diag_req request;
-  } message{};
-  message.header.nlmsg_len = sizeof(message);
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.request.sdiag_family = AF_UNIX;
-  message.request.udiag_states = 1u << 1;  // TCP_ESTABLISHED: connected stream sockets
-  message.request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
-  message.request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  message.request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
+  unix_diag_req request{};
+  request.sdiag_family = AF_UNIX;
+  request.udiag_states = 1u << 1;  // TCP_ESTABLISHED: connected stream sockets
+  request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  sock_diag_query(request, /*dump=*/true, [&](std::span<const uint8_t> reply) {
     bool done = false;
     unix_sockets_in_diag_reply(reply, path, peers, found, done);
     return done;

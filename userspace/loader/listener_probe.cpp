@@ -28,17 +28,11 @@ constexpr int kTcpListen = 10;
 
 std::vector<TcpListener> tcp_listeners(int family) {
   std::vector<TcpListener> found;
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof(message);
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.request.sdiag_family = static_cast<uint8_t>(family);
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = 1u << kTcpListen;
-  sock_diag_query(message, [&](std::span<const uint8_t> reply) {
+  inet_diag_req_v2 request{};
+  request.sdiag_family = static_cast<uint8_t>(family);
+  request.sdiag_protocol = IPPROTO_TCP;
+  request.idiag_states = 1u << kTcpListen;
+  sock_diag_query(request, /*dump=*/true, [&](std::span<const uint8_t> reply) {
     return listeners_in_sock_diag_reply(reply, family, found);
   });
   return found;

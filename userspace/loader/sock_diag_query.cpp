@@ -19,10 +19,10 @@ struct NetlinkSocket {
 
 }  // namespace
 
-bool sock_diag_query(std::span<const uint8_t> request, const SockDiagReply& on_reply) {
+bool sock_diag_query(std::span<const uint8_t> message, const SockDiagReply& on_reply) {
   NetlinkSocket nl;
   if (nl.fd < 0) return false;
-  if (send(nl.fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) return false;
+  if (send(nl.fd, message.data(), message.size(), 0) != static_cast<ssize_t>(message.size())) return false;
   // A dump comes in datagrams of up to a page each; 64 KiB holds any.
   std::vector<uint8_t> buffer(64 * 1024);
   while (true) {
