@@ -80,7 +80,7 @@ bool has_active(const std::vector<nlohmann::json>& alerts) {
 // Prometheus resolves it and Alertmanager no longer lists it.
 TEST_F(Alerts, RefusedStormReachesAlertmanagerAndResolvesWhenItStops) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n");
   const std::string metrics = "127.0.0.1:" + std::to_string(Scenario::free_port());
   ChildProcess serve({WHY502_BINARY, "serve", "--listen", metrics, "--pid", std::to_string(s.nginx_master())});

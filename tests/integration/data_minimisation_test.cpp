@@ -26,7 +26,7 @@ using DataMinimisation = RootTest;
 
 TEST_F(DataMinimisation, RequestLineOnlyWhenAskedAndClientsCutDown) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n");
 
   s.start_tracer();
@@ -262,7 +262,7 @@ TEST_F(DataMinimisation, AnonymisedRecordingHoldsNoClientAddressAnywhere) {
   const std::string hang = s.start_backend("hang");
   ChildProcess& hang_backend = s.last_started();
   const std::string slow = s.start_backend("slow", "127.0.0.1:0", 0.5);
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
                     proxy("/hang", "http://" + hang) +
                     // nginx answers a client that has gone: its kernel resets nginx's socket

@@ -34,9 +34,9 @@ TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
   const std::string says502 = s.start_backend("status502");
   const std::string says504 = s.start_backend("status504");
   const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  upstream deadgroup { server " + dead_a + " max_fails=1 fail_timeout=60s; server " + dead_b +
                 " max_fails=1 fail_timeout=60s; }\n"
                 "  upstream flaky { server " + refused + " max_fails=0; server " + ok + "; }\n"
@@ -144,7 +144,7 @@ TEST_F(GatewayErrors, Ipv6Upstreams) {
   Scenario s;
   const std::string reset = s.start_backend("reset", "[::1]:0");
   const std::string says502 = s.start_backend("status502", "[::1]:0");
-  const std::string refused = "[::1]:" + std::to_string(Scenario::free_port());
+  const std::string refused = "[::1]:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/says502", "http://" + says502) + proxy("/refused", "http://" + refused) + "  }\n");
   s.start_tracer();
@@ -188,7 +188,7 @@ TEST_F(GatewayErrors, ConcurrentClientsOnTwoWorkers) {
   const std::string closed = s.start_backend("close");
   const std::string says502 = s.start_backend("status502");
   const std::string slowish = s.start_backend("ok", "127.0.0.1:0", 0.05);
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  upstream pool { server " + ok + "; keepalive 8; }\n"
                 "  server {\n    listen 127.0.0.1:{PORT};\n" +
                 proxy("/ok", "http://pool", "proxy_http_version 1.1; proxy_set_header Connection \"\";") +
@@ -231,7 +231,7 @@ TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   const std::string reset = s.start_backend("reset");
   const std::string says502 = s.start_backend("status502");
   const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{TLS_PORT} ssl http2;\n"
                 "    ssl_certificate {DIR}/cert.pem; ssl_certificate_key {DIR}/key.pem;\n" +
                 proxy("/reset", "http://" + reset) + proxy("/says502", "http://" + says502) +
@@ -304,7 +304,7 @@ TEST_F(GatewayErrors, KernelOnlyFallback) {
   const std::string reset = s.start_backend("reset");
   const std::string closed = s.start_backend("close");
   const std::string says502 = s.start_backend("status502");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/closed", "http://" + closed) + proxy("/says502", "http://" + says502) +
                 proxy("/refused", "http://" + refused) + "  }\n");
@@ -348,9 +348,9 @@ struct ScopedEnvironment {
 TEST_F(GatewayErrors, LayoutThatFailsTheLiveCheckFallsBackToKernelOnly) {
   Scenario s;
   const std::string reset = s.start_backend("reset");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  upstream pair { server " + dead_a + " max_fails=0; server " + dead_b + " max_fails=0; }\n"
                 "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
                 proxy("/reset", "http://" + reset) + proxy("/pair", "http://pair") + "  }\n");

@@ -46,7 +46,7 @@ TEST_P(KeepaliveRaces, PostOnAConnectionTheBackendClosedIsAKeepaliveRace) {
   const std::vector<std::string> post = {"-X", "POST", "-d", "order=1"};
   std::vector<int> codes;
   // Each pool gets a connection from a GET, which a POST then reuses.
-  for (const std::string& path : {"/fin/", "/rst/"}) {
+  for (const char* path : {"/fin/", "/rst/"}) {
     for (int code : s.curl({base + path + "first"})) codes.push_back(code);
     for (int code : s.curl({base + path + "order"}, post)) codes.push_back(code);
   }

@@ -43,7 +43,7 @@ TEST_F(Lean, NamesNginxSideFailuresWithNoProgramOnSendOrReceive) {
   const std::string says502 = s.start_backend("status502");
   const std::string victim = s.start_backend("hang");
   ChildProcess& hanging = s.last_started();
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_read_timeout 1s;\n" +
                 proxy("/refused", "http://" + refused) + proxy("/reset", "http://" + reset) +
                 proxy("/closed", "http://" + closed) + proxy("/slow", "http://" + slow) +

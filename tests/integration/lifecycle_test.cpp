@@ -36,7 +36,7 @@ bool wait_until(Condition done, std::chrono::milliseconds timeout) {
 
 TEST_F(Lifecycle, ReloadAndRestartKeepEveryErrorAttributed) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx(refused_server(refused));
   s.trace_every_nginx();  // the restart below is a new master
   s.start_tracer();
@@ -65,7 +65,7 @@ TEST_F(Lifecycle, BinaryUpgradeToANewInodeAtTheSamePath) {
   Scenario s;
   const std::string binary = s.dir() + "/sbin/nginx";
   install_nginx_copy(binary);
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx(refused_server(refused), 1, 1024, binary, /*daemon=*/true);  // USR2 needs a detached master
   s.start_tracer({"-v"});
   const std::string url = "http://127.0.0.1:{PORT}/refused";
@@ -99,7 +99,7 @@ TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
   const std::string binary = s.dir() + "/opt/nginx";
   install_nginx_copy(binary);
   const std::string says502 = s.start_backend("status502");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
                     proxy("/says502", "http://" + says502) + "  }\n",
                 1, 1024, binary);
@@ -121,7 +121,7 @@ TEST_F(Lifecycle, FiftyBinariesOneAfterAnotherAreEachAttributedThroughTheirUprob
   constexpr int kBinaries = 50;
   Scenario s;
   s.start_tracer({"-v"});  // no nginx of ours runs yet: follows every nginx
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   for (int i = 0; i < kBinaries; ++i) {
     const std::string binary = s.dir() + "/nginx-" + std::to_string(i) + "/sbin/nginx";
     install_nginx_copy(binary);
@@ -169,7 +169,7 @@ TEST_F(Lifecycle, SigkillLeavesNothingBehind) {
 
 TEST_F(Lifecycle, TwoInstancesAtOnceBothSeeEveryError) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx(refused_server(refused));
   s.start_tracer();
   ChildProcess second({WHY502_BINARY, "trace", "--format", "json", "--output", s.dir() + "/second.jsonl", "--pid",
@@ -195,7 +195,7 @@ TEST_F(Lifecycle, NginxInsideAnotherNetworkNamespace) {
   s.use_netns(ns.name());
   const std::string says502 = s.start_backend("status502");
   const std::string reset = s.start_backend("reset");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
                 proxy("/says502", "http://" + says502) + proxy("/reset", "http://" + reset) + "  }\n");
   s.start_tracer();  // in our namespace

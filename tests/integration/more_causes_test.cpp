@@ -20,7 +20,7 @@ using MoreCauses = RootTest;
 TEST_F(MoreCauses, RetriedFailureIsNotAGatewayError) {
   Scenario s;
   const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  upstream flaky { server " + refused + " max_fails=0; server " + ok + "; }\n"
                 "  server {\n    listen 127.0.0.1:{PORT};\n" +
                 location("/flaky", "proxy_pass http://flaky;") + "  }\n");
@@ -75,8 +75,8 @@ TEST_F(MoreCauses, TruncatedResponseIsReported) {
 TEST_F(MoreCauses, LimitReqAndNoLiveUpstreamsWithTheirEvidence) {
   Scenario s;
   const std::string ok = s.start_backend("ok");
-  const std::string dead = "127.0.0.1:" + std::to_string(Scenario::free_port());
-  const std::string dead2 = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string dead = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead2 = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n"
                 "  upstream down { server " + dead + " max_fails=1 fail_timeout=60s; server " + dead2 +
                 " max_fails=1 fail_timeout=60s; }\n"
@@ -310,7 +310,7 @@ namespace {
 // a failure answered with a success page is no gateway error.
 TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
                 location("/as503", "proxy_pass http://" + refused + "; error_page 502 =503 /sorry;") +
                 location("/as200", "proxy_pass http://" + refused + "; error_page 502 =200 /sorry;") +

@@ -56,7 +56,7 @@ std::vector<pid_t> children_named(pid_t pid, const std::string& name) {
 
 TEST_F(Privileges, DocumentedCapabilitiesAreEnough) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n");
   const std::string out = s.dir() + "/records.jsonl";
   ChildProcess tracer({"setpriv", kBoundingSet, WHY502_BINARY, "trace", "--format", "json", "--output", out, "--pid",
@@ -102,7 +102,7 @@ TEST_F(Privileges, AnNginxStartedLaterIsAttachedThroughTheHelper) {
   EXPECT_EQ(effective_caps(s.tracer().pid()), kTracerCaps);
   const std::string binary = s.dir() + "/opt/nginx";  // a new inode: attached after the drop
   install_nginx_copy(binary);
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n", 1,
                 1024, binary);
   ASSERT_TRUE(s.tracer().wait_for_text("attached to /proc/" + std::to_string(s.nginx_master()) + "/exe", 10s))

@@ -46,7 +46,7 @@ TEST_F(Recordings, RecordThenReportFindsEveryError) {
   const std::string reset = s.start_backend("reset");
   const std::string says502 = s.start_backend("status502");
   const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/says502", "http://" + says502) + proxy("/refused", "http://" + refused) +
                 proxy("/ok", "http://" + ok) + "  }\n");
@@ -166,7 +166,7 @@ TEST_F(Recordings, HtmlReportIsAPageToPasteIntoAPostmortem) {
   const std::string reset = s.start_backend("reset");
   const std::string says502 = s.start_backend("status502");
   const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n"
                 "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/says502", "http://" + says502) + proxy("/refused", "http://" + refused) +

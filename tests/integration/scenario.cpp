@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -95,15 +96,35 @@ Scenario::~Scenario() {
 }
 
 int Scenario::free_port() {
+  // The kernel may hand a closed port out again, and a test's "refused"
+  // port must not become the next nginx's health port: never return one twice.
+  static std::set<int> handed_out;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    close(fd);
+    if (bound && handed_out.insert(ntohs(addr.sin_port)).second) return ntohs(addr.sin_port);
+  }
+  throw std::runtime_error("no unused free port on 127.0.0.1");
+}
+
+int Scenario::refused_port() {
+  // Bound and held until the run ends, never listening: a SYN to it is
+  // answered with a reset, and no backend or nginx started later can take it.
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("cannot hold a port on 127.0.0.1");
+  return ntohs(addr.sin_port);  // fd stays open on purpose
 }
 
 std::string Scenario::start_backend(const std::string& mode, const std::string& listen, double delay) {

@@ -53,8 +53,11 @@ class Scenario {
   // From now on nginx, backends and curl run inside this network namespace
   // (which the caller created and removes), as in a container.
   void use_netns(const std::string& name) { netns_ = name; }
-  // A free TCP port on 127.0.0.1 that nothing listens on.
+  // A free TCP port on 127.0.0.1 that nothing listens on, never the same
+  // one twice in a run (a "refused" port stays refused).
   static int free_port();
+  // A port on 127.0.0.1 that refuses connections for the rest of the run.
+  static int refused_port();
 
   // Writes nginx.conf around the given http{} body and starts nginx. The body
   // may use {PORT} and {TLS_PORT} and {DIR}; a /healthz location is added.

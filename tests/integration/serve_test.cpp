@@ -23,7 +23,7 @@ using Serve = RootTest;
 TEST_F(Serve, MetricsCountGatewayErrorsByCause) {
   Scenario s;
   const std::string reset = s.start_backend("reset");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/refused", "http://" + refused) + "  }\n");
   const std::string listen = "127.0.0.1:" + std::to_string(Scenario::free_port());
@@ -197,7 +197,7 @@ namespace {
 TEST_F(Serve, PrometheusScrapesTheCountersByCause) {
   Scenario s;
   const std::string reset = s.start_backend("reset");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) +
                 proxy("/refused", "http://" + refused) + "  }\n");
   const std::string metrics = "127.0.0.1:" + std::to_string(Scenario::free_port());

@@ -49,7 +49,7 @@ class TmuxSession {
 
 TEST_F(Top, ShowsErrorsByCauseAndQuitsOnQ) {
   Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) + "  }\n");
   TmuxSession tmux(std::string(WHY502_BINARY) + " top --pid " + std::to_string(s.nginx_master()));
   ASSERT_TRUE(tmux.wait_for({"why502 top", "(q quits)"}, 30s)) << tmux.screen();
