@@ -125,7 +125,7 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 	__u32 proto = w5_request_protocol(b);
 	if (proto) {
 		__u64 now = bpf_ktime_get_ns();
-		struct in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
+		struct w5_in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
 		if (slot)
 			observe_connect(slot, sk, now);
 		return 0;
@@ -144,7 +144,7 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	__u64 key = (__u64)sk;
-	struct in_flight *slot = in_flight_of(sk);
+	struct w5_in_flight *slot = in_flight_of(sk);
 	if (!slot)
 		return 0;
 	__u32 protocol = slot->proto;

@@ -17,73 +17,54 @@
 /* A request older than this is abandoned (timed out, connection failed). */
 #define IN_FLIGHT_STALE_NS (600ULL * 1000000000ULL)
 
-struct in_flight {
-	__u64 sk;         /* the upstream socket bound to this slot; 0: none */
-	__u64 identity;   /* its two ends, to tell a reused struct sock apart */
-	__u64 sent_ns;    /* when the request was sent; 0: nothing in flight */
-	__u32 proto;      /* enum w5_upstream_proto */
-	__u32 tgid;       /* the nginx process that sent it */
-	__u32 latency_id; /* this upstream's histograms + 1; 0: not looked up yet */
-	__u32 pad;
-};
-
-/* Slots come in sets of IN_FLIGHT_WAYS: a socket may take any slot of its
- * set, so thousands of upstream requests in flight at once rarely collide
- * (one-way slots lost ~7% of 10k concurrent requests to collisions). */
-#define IN_FLIGHT_WAYS 4
-
-struct in_flight_set {
-	struct in_flight way[IN_FLIGHT_WAYS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, W5_AWAITING_SLOTS / IN_FLIGHT_WAYS);
+	/* Userspace maps it to find requests waiting long (the backend's CPU
+	 * over nginx's wait), without a syscall per slot. */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, W5_AWAITING_SLOTS / W5_IN_FLIGHT_WAYS);
 	__type(key, __u32);
-	__type(value, struct in_flight_set);
+	__type(value, struct w5_in_flight_set);
 } in_flight_slots SEC(".maps");
 
-static __always_inline struct in_flight_set *set_of(const struct sock *sk)
+static __always_inline struct w5_in_flight_set *set_of(const struct sock *sk)
 {
-	/* Fibonacci hashing: struct socks are slab objects, so the low bits of
-	 * their addresses are all alike. */
-	__u32 index = (__u32)(((__u64)sk * 0x9E3779B97F4A7C15ULL) >> 48) &
-		      (W5_AWAITING_SLOTS / IN_FLIGHT_WAYS - 1);
+	__u32 index = W5_IN_FLIGHT_SET_OF(sk, W5_AWAITING_SLOTS / W5_IN_FLIGHT_WAYS);
 	return bpf_map_lookup_elem(&in_flight_slots, &index);
 }
 
 /* The slot of its set bound to sk, if any. */
-static __always_inline struct in_flight *bound_slot(struct in_flight_set *set, const struct sock *sk)
+static __always_inline struct w5_in_flight *bound_slot(struct w5_in_flight_set *set, const struct sock *sk)
 {
 #pragma unroll
-	for (int i = 0; i < IN_FLIGHT_WAYS; i++)
+	for (int i = 0; i < W5_IN_FLIGHT_WAYS; i++)
 		if (set->way[i].sk == (__u64)sk)
 			return &set->way[i];
 	return NULL;
 }
 
 /* The request in flight on sk, if any. */
-static __always_inline struct in_flight *in_flight_of(const struct sock *sk)
+static __always_inline struct w5_in_flight *in_flight_of(const struct sock *sk)
 {
-	struct in_flight_set *set = set_of(sk);
+	struct w5_in_flight_set *set = set_of(sk);
 	if (!set)
 		return NULL;
-	struct in_flight *slot = bound_slot(set, sk);
+	struct w5_in_flight *slot = bound_slot(set, sk);
 	return slot && slot->sent_ns ? slot : NULL;
 }
 
-static __always_inline bool in_flight_now(const struct in_flight *slot, __u64 now)
+static __always_inline bool in_flight_now(const struct w5_in_flight *slot, __u64 now)
 {
 	return slot->sk && slot->sent_ns && now - slot->sent_ns < IN_FLIGHT_STALE_NS;
 }
 
 /* The slot of its set a new socket takes: a free or idle one, else the one
  * whose request was sent longest ago. */
-static __always_inline struct in_flight *slot_to_take(struct in_flight_set *set, __u64 now)
+static __always_inline struct w5_in_flight *slot_to_take(struct w5_in_flight_set *set, __u64 now)
 {
-	struct in_flight *oldest = &set->way[0];
+	struct w5_in_flight *oldest = &set->way[0];
 #pragma unroll
-	for (int i = 0; i < IN_FLIGHT_WAYS; i++) {
+	for (int i = 0; i < W5_IN_FLIGHT_WAYS; i++) {
 		if (!in_flight_now(&set->way[i], now))
 			return &set->way[i];
 		if (set->way[i].sent_ns < oldest->sent_ns)
@@ -106,14 +87,14 @@ static __always_inline __u64 socket_identity(const struct sock *sk)
 }
 
 /* nginx sent a request on sk: arm its slot. Returns the slot. */
-static __always_inline struct in_flight *arm_in_flight(const struct sock *sk, __u32 proto, __u32 tgid,
+static __always_inline struct w5_in_flight *arm_in_flight(const struct sock *sk, __u32 proto, __u32 tgid,
 						       __u64 now)
 {
-	struct in_flight_set *set = set_of(sk);
+	struct w5_in_flight_set *set = set_of(sk);
 	if (!set)
 		return NULL;
 	__u64 identity = socket_identity(sk);
-	struct in_flight *slot = bound_slot(set, sk);
+	struct w5_in_flight *slot = bound_slot(set, sk);
 	if (!slot) {
 		/* Every slot of the set holds another socket's request in flight:
 		 * the oldest is lost. */

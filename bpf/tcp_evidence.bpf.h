@@ -30,7 +30,7 @@ struct {
 static __always_inline __u32 socket_owner(const struct sock *sk, int state)
 {
 	__u64 key = (__u64)sk;
-	struct in_flight *waiting = in_flight_of(sk);
+	struct w5_in_flight *waiting = in_flight_of(sk);
 	if (waiting)
 		return waiting->tgid;
 	__u32 *watched = bpf_map_lookup_elem(&watched_sockets, &key);

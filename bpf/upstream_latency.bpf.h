@@ -80,7 +80,7 @@ static __noinline __u32 latency_id_of(const struct sock *sk)
 	return id + 1;
 }
 
-static __always_inline void observe_latency(struct in_flight *slot, const struct sock *sk, __u32 kind,
+static __always_inline void observe_latency(struct w5_in_flight *slot, const struct sock *sk, __u32 kind,
 					    __u64 ns)
 {
 	if (!slot->latency_id)
@@ -103,7 +103,7 @@ static __always_inline void observe_latency(struct in_flight *slot, const struct
 }
 
 /* nginx sent a request on sk at now_ns: a fresh TCP connection's connect time. */
-static __always_inline void observe_connect(struct in_flight *slot, const struct sock *sk, __u64 now_ns)
+static __always_inline void observe_connect(struct w5_in_flight *slot, const struct sock *sk, __u64 now_ns)
 {
 	if (!measure_connect)
 		return;

@@ -366,8 +366,8 @@ struct w5_backend_state {
 	__u32 wait_server_side;  /* W5_SERVER_SIDE: the socket was accepted (wait_remote is a client) */
 	char wait_listener_comm[W5_COMM_LEN];
 	char wait_path[W5_NAME_LEN]; /* W5_WAIT_FILE: the descriptor's path (its tail when longer) */
-	/* A sample of the thread and its cgroup over sample_ns right after
-	 * nginx gave up (0: not sampled): */
+	/* A sample of the thread and its cgroup over sample_ns (0: not
+	 * sampled), during nginx's wait or right after it (sample_in_wait): */
 	__u64 sample_ns;
 	__u64 run_ns;          /* its CPU time (schedstat) */
 	__u64 runqueue_ns;     /* time runnable, waiting for a CPU */
@@ -385,7 +385,10 @@ struct w5_backend_state {
 	 * the backend held (the one described is the first; which is this
 	 * request's cannot be told when there are several). 0 for TCP. */
 	__u32 unix_connections;
-	__u32 pad;
+	/* 1: the sample began during nginx's wait, sample_ns before h.ts_ns
+	 * (a reading of the backend while the request waited); 0: it ran for
+	 * sample_ns after nginx gave up. */
+	__u32 sample_in_wait;
 };
 
 /* See W5_EV_PROCESS_CGROUP. */
@@ -507,6 +510,36 @@ enum w5_latency_kind {
 	W5_LATENCY_CONNECT = 0,
 	W5_LATENCY_HEADER = 1,
 };
+
+/* The upstream request in flight on a socket (the in_flight_slots map,
+ * bpf/requests_in_flight.bpf.h): armed by nginx's send, disarmed by the first
+ * response read. */
+struct w5_in_flight {
+	__u64 sk;         /* the upstream socket bound to this slot; 0: none */
+	__u64 identity;   /* its two ends, to tell a reused struct sock apart:
+			   * TCP: skc_portpair and skc_family as read (remote port
+			   * in network order, local port, family); unix: the peer */
+	__u64 sent_ns;    /* when the request was sent; 0: nothing in flight */
+	__u32 proto;      /* enum w5_upstream_proto */
+	__u32 tgid;       /* the nginx process that sent it */
+	__u32 latency_id; /* this upstream's histograms + 1; 0: not looked up yet */
+	__u32 pad;
+};
+
+/* Slots come in sets of W5_IN_FLIGHT_WAYS: a socket may take any slot of its
+ * set, so thousands of upstream requests in flight at once rarely collide
+ * (one-way slots lost ~7% of 10k concurrent requests to collisions). */
+#define W5_IN_FLIGHT_WAYS 4
+
+struct w5_in_flight_set {
+	struct w5_in_flight way[W5_IN_FLIGHT_WAYS];
+};
+
+/* The set a socket's slot is in, of sets (a power of two). Fibonacci hashing:
+ * struct socks are slab objects, so the low bits of their addresses are all
+ * alike. */
+#define W5_IN_FLIGHT_SET_OF(sk, sets) \
+	((__u32)(((__u64)(sk) * 0x9E3779B97F4A7C15ULL) >> 48) & ((sets) - 1))
 
 /* An upstream with histograms: the key of the upstream → id map; histogram
  * (id * 2 + kind) of the per-CPU array holds its latencies of that kind. */

@@ -20,14 +20,18 @@ using SlowBackends = RootTest;
 
 const std::string kSlowBackend = std::string(WHY502_SOURCE_DIR) + "/tests/backends/slow_backend.py";
 
-std::string slow_server(const std::string& backend) {
+// A timeout of 1 s is over before why502 reads the backend during the wait
+// (past 1 s, once a second): its CPU figures come from a sample as nginx
+// gives up. One of 4 s is read during the wait.
+std::string slow_server(const std::string& backend, int read_timeout_s = 1) {
   return "  server {\n    listen 127.0.0.1:{PORT};\n" +
-         proxy("/slow", "http://" + backend, "proxy_read_timeout 1s;") + "  }\n";
+         proxy("/slow", "http://" + backend, "proxy_read_timeout " + std::to_string(read_timeout_s) + "s;") +
+         "  }\n";
 }
 
 // nginx times out on one request to backend; its record, matched to the access log.
-nlohmann::json one_slow_record(Scenario& s, const std::string& backend) {
-  s.start_nginx(slow_server(backend));
+nlohmann::json one_slow_record(Scenario& s, const std::string& backend, int read_timeout_s = 1) {
+  s.start_nginx(slow_server(backend, read_timeout_s));
   s.start_tracer();
   const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow"});
   const auto records = s.stop_tracer();
@@ -48,6 +52,16 @@ int cpu_share(const nlohmann::json& r) {
   if (!std::regex_search(evidence, m, std::regex("the thread was on CPU ([0-9]+)% of a [0-9]+ ms sample")))
     return -1;
   return std::stoi(m[1]);
+}
+
+// "the thread was on CPU N% of the last X s of nginx's wait": N and X, or -1s.
+std::pair<int, double> cpu_share_over_the_wait(const nlohmann::json& r) {
+  std::smatch m;
+  const std::string evidence = evidence_of(r);
+  if (!std::regex_search(evidence, m,
+                         std::regex("the thread was on CPU ([0-9]+)% of the last ([0-9.]+) s of nginx's wait")))
+    return {-1, -1};
+  return {std::stoi(m[1]), std::stod(m[2])};
 }
 
 TEST_F(SlowBackends, BlockedOnItsOwnDependency) {
@@ -128,6 +142,20 @@ TEST_F(SlowBackends, OnTheCpu) {
   EXPECT_GE(cpu_share(r), 34) << evidence;
 }
 
+// nginx waits 4 s: the backend is read during the wait (between 1 and 2 s
+// in), and its share is of the rest of the wait, not of a sample after it.
+TEST_F(SlowBackends, OnTheCpuOverNginxsWait) {
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "8"});
+  const nlohmann::json r = one_slow_record(s, backend, /*read_timeout_s=*/4);
+  const std::string evidence = evidence_of(r);
+  const auto [share, window_s] = cpu_share_over_the_wait(r);
+  EXPECT_GE(share, 34) << evidence;
+  EXPECT_GE(window_s, 1.8) << evidence;
+  EXPECT_LE(window_s, 3.2) << evidence;
+  EXPECT_EQ(evidence.find("sample as nginx gave up"), std::string::npos) << evidence;
+}
+
 // php-fpm over a unix socket: the child holding nginx's connection, found
 // through unix_diag (the accepted end carries the listener's path).
 TEST_F(SlowBackends, PhpFpmChildOverAUnixSocket) {
@@ -201,6 +229,34 @@ TEST_F(SlowBackends, ThrottledByItsCgroup) {
   EXPECT_EQ(r["backend_cgroup"], "/" + cgroup.path()) << r.dump();
   EXPECT_TRUE(r["backend_unit"].is_null()) << r.dump();
   EXPECT_TRUE(r["nginx_cgroup"].is_string()) << r.dump();
+}
+
+// Read during a 4 s wait: throttled in most periods of it, and on the CPU
+// for about its quota's 10%.
+TEST_F(SlowBackends, ThrottledOverNginxsWait) {
+  if (!std::filesystem::exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") &&
+      !std::filesystem::exists("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"))
+    GTEST_SKIP() << "no cgroup v1 cpu controller here";
+  ThrottledCgroup cgroup;
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "busy", "8"});
+  cgroup.add(s.last_started().pid());
+  const nlohmann::json r = one_slow_record(s, backend, /*read_timeout_s=*/4);
+  const std::string evidence = evidence_of(r);
+  ASSERT_TRUE(r.contains("evidence") && r["evidence"].size() >= 2) << r.dump();
+  const std::string first = r["evidence"][1];
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(first, m, std::regex("^its cgroup /" + cgroup.path() +
+                                                     " was CPU-throttled in ([0-9]+) of ([0-9]+) CFS periods of the "
+                                                     "last [0-9.]+ s of nginx's wait")))
+      << first;
+  // About 10 periods a second over 2-3 s, nearly all of them throttled.
+  EXPECT_GE(std::stoi(m[2]), 15) << first;
+  EXPECT_GE(std::stoi(m[1]) * 10, std::stoi(m[2]) * 8) << first;
+  const auto [share, window_s] = cpu_share_over_the_wait(r);
+  EXPECT_GE(share, 3) << evidence;  // 10% is past the 5% that makes it worth a line
+  EXPECT_LE(share, 20) << evidence;
+  EXPECT_GE(window_s, 1.8) << evidence;
 }
 
 }  // namespace

@@ -109,6 +109,30 @@ TEST(BackendEvidence, OnCpuForMostOfTheSample) {
       << dump(r);
 }
 
+TEST(BackendEvidence, ReadDuringTheWaitTheShareIsOfTheWait) {
+  EngineHarness h;
+  w5_backend_state b = held_by(sec(31), 4121, "python3", 'R');
+  set_str(b.cgroup, "/why502-throttle");
+  b.sample_in_wait = 1;
+  b.sample_ns = sec(2.9);
+  b.run_ns = sec(0.29);
+  b.runqueue_ns = sec(2.5);
+  b.periods = 29;
+  b.throttled_periods = 28;
+  b.throttled_ns = sec(2.4);
+  h.feed(b);
+  const Record r = timed_out(h, sec(31));
+  EXPECT_EQ(lines_with(r, "its cgroup /why502-throttle was CPU-throttled in 28 of 29 CFS periods of the last 2.9 s "
+                          "of nginx's wait (2400 ms throttled)"),
+            1)
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "the thread was on CPU 10% of the last 2.9 s of nginx's wait (runnable but waiting for a "
+                          "CPU 86%)"),
+            1)
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "sample as nginx gave up"), 0) << dump(r);
+}
+
 TEST(BackendEvidence, ThrottledByItsCgroupComesFirst) {
   EngineHarness h;
   w5_backend_state b = held_by(sec(31), 4121, "python3", 'R');

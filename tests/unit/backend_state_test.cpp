@@ -1,6 +1,7 @@
 // The parsers behind the backend-state read and the services records name:
 // /proc/PID/task/TID/{syscall,stat,schedstat}, cgroup cpu.stat and cpu.max,
 // /proc/PID/net/tcp lines, /proc/PID/cgroup, and cgroup paths.
+#include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -151,6 +152,88 @@ TEST(BackendState, UnixDiagAcceptedEndsOfOnePath) {
   unix_sockets_in_diag_reply(std::span(reply.data(), reply.size() - 3), "/run/php.sock", {7}, found, done);
   EXPECT_EQ(found, (std::vector<uint64_t>{100, 101}));
   EXPECT_TRUE(done);
+}
+
+w5_backend_state described(uint32_t pid, uint32_t tid) {
+  w5_backend_state e{};
+  e.pid = pid;
+  e.tid = tid;
+  e.state = 'R';
+  return e;
+}
+
+TEST(BackendBaseline, TheThreadsCpuSinceTheReadingDuringTheWait) {
+  BackendBaseline base;
+  base.sent_ns = sec(8.5);
+  base.ts_ns = sec(10);
+  base.pid = 4121;
+  base.threads = {{4121, {sec(1), sec(0.5)}}, {4125, {sec(3), sec(1)}}};
+  base.cpu = CpuThrottling{100, 10, sec(0.2)};
+  w5_backend_state e = described(4121, 4125);
+  ASSERT_TRUE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(5.7), sec(1.1)}, CpuThrottling{130, 38, sec(2.6)}, e));
+  EXPECT_EQ(e.sample_in_wait, 1u);
+  EXPECT_EQ(e.sample_ns, sec(3));
+  EXPECT_EQ(e.run_ns, sec(2.7));
+  EXPECT_EQ(e.runqueue_ns, sec(0.1));
+  EXPECT_EQ(e.periods, 30u);
+  EXPECT_EQ(e.throttled_periods, 28u);
+  EXPECT_EQ(e.throttled_ns, sec(2.4));
+  EXPECT_EQ(e.total_periods, 130u);
+}
+
+TEST(BackendBaseline, NotForAnotherRequestProcessOrThreadNorACounterThatWentBack) {
+  BackendBaseline base;
+  base.sent_ns = sec(8.5);
+  base.ts_ns = sec(10);
+  base.pid = 4121;
+  base.threads = {{4125, {sec(3), sec(1)}}};
+  w5_backend_state next_request = described(4121, 4125);
+  EXPECT_FALSE(apply_baseline(base, sec(12), sec(13), SchedStat{sec(4), sec(1)}, std::nullopt, next_request))
+      << "read for an earlier request on the same keepalive connection";
+  EXPECT_FALSE(apply_baseline(base, 0, sec(13), SchedStat{sec(4), sec(1)}, std::nullopt, next_request))
+      << "which request timed out is not known";
+  w5_backend_state other_process = described(5000, 4125);
+  EXPECT_FALSE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(4), sec(1)}, std::nullopt, other_process));
+  w5_backend_state new_thread = described(4121, 4130);
+  EXPECT_FALSE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(4), sec(1)}, std::nullopt, new_thread));
+  // A tid reused by a thread born since: its CPU time is below the reading.
+  w5_backend_state reused = described(4121, 4125);
+  EXPECT_FALSE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(1), sec(1)}, std::nullopt, reused));
+  EXPECT_EQ(reused.sample_ns, 0u);
+  EXPECT_EQ(reused.sample_in_wait, 0u);
+  // No cgroup reading then: the thread's share alone.
+  w5_backend_state no_cgroup = described(4121, 4125);
+  ASSERT_TRUE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(4), sec(1)}, CpuThrottling{5, 5, 5}, no_cgroup));
+  EXPECT_EQ(no_cgroup.run_ns, sec(1));
+  EXPECT_EQ(no_cgroup.periods, 0u);
+}
+
+TEST(WaitingRequests, ATcpSlotInFlightLongEnoughWithItsPorts) {
+  w5_in_flight slot{};
+  slot.sk = 0xffff888012345678ull;
+  slot.sent_ns = sec(100);
+  slot.tgid = 900;
+  // skc_portpair as the kernel lays it out: the remote port in network
+  // order, then the local port, then the family.
+  const uint16_t remote_be = htons(8080);
+  slot.identity = uint64_t{remote_be} | (uint64_t{41234} << 16) | (uint64_t{AF_INET} << 32);
+  const std::optional<WaitingUpstreamRequest> r = waiting_request_in(slot, sec(101), sec(102));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->tgid, 900u);
+  EXPECT_EQ(r->sk, slot.sk);
+  EXPECT_EQ(r->sent_ns, sec(100));
+  EXPECT_EQ(r->family, AF_INET);
+  EXPECT_EQ(r->upstream_port, 8080);
+  EXPECT_EQ(r->local_port, 41234);
+
+  EXPECT_FALSE(waiting_request_in(slot, sec(99), sec(100.5))) << "sent too recently";
+  EXPECT_FALSE(waiting_request_in(slot, sec(800), sec(801))) << "abandoned: past the kernel's 600 s";
+  w5_in_flight answered = slot;
+  answered.sent_ns = 0;
+  EXPECT_FALSE(waiting_request_in(answered, sec(101), sec(102)));
+  w5_in_flight unix_socket = slot;
+  unix_socket.identity = 0xffff888055550000ull;  // a peer pointer
+  EXPECT_FALSE(waiting_request_in(unix_socket, sec(101), sec(102)));
 }
 
 TEST(Cgroups, ProcPidCgroupV1WithSystemd) {

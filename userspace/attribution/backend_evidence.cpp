@@ -86,10 +86,17 @@ std::string cgroup_named(const w5_backend_state& b) {
   return service.empty() ? concat("its cgroup ", path) : concat("its cgroup ", path, " (", service, ")");
 }
 
+// Over what the CPU figures were measured: most of nginx's wait (read while
+// the request waited), or a short sample once nginx had given up.
+std::string sample_window(const w5_backend_state& b) {
+  if (b.sample_in_wait) return concat("of the last ", seconds(b.sample_ns), " of nginx's wait");
+  return concat("of a ", ms(b.sample_ns), " sample as nginx gave up");
+}
+
 std::string throttling(const w5_backend_state& b) {
   std::string s = concat(cgroup_named(b), " was CPU-throttled in ", Decimal(b.throttled_periods), " of ",
-                         Decimal(b.periods), " CFS periods of a ", ms(b.sample_ns), " sample as nginx gave up (",
-                         ms(b.throttled_ns), " throttled)");
+                         Decimal(b.periods), " CFS periods ", sample_window(b), " (", ms(b.throttled_ns),
+                         " throttled)");
   if (b.quota_us > 0)
     s += concat("; quota ", ms(static_cast<uint64_t>(b.quota_us) * 1000), " of CPU per ", ms(b.period_us * 1000));
   if (b.total_periods > 0)
@@ -99,8 +106,8 @@ std::string throttling(const w5_backend_state& b) {
 }
 
 std::string cpu_share(const w5_backend_state& b) {
-  return concat("the thread was on CPU ", percent(b.run_ns, b.sample_ns), " of a ", ms(b.sample_ns),
-                " sample as nginx gave up (runnable but waiting for a CPU ", percent(b.runqueue_ns, b.sample_ns), ")");
+  return concat("the thread was on CPU ", percent(b.run_ns, b.sample_ns), " ", sample_window(b),
+                " (runnable but waiting for a CPU ", percent(b.runqueue_ns, b.sample_ns), ")");
 }
 
 }  // namespace

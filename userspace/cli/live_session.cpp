@@ -25,7 +25,7 @@
 #include "loader/capabilities.hpp"
 #include "common/fatal_error.hpp"
 #include "common/text.hpp"
-#include "loader/listener_pipeline.hpp"
+#include "loader/probe_pipeline.hpp"
 #include "loader/listener_probe.hpp"
 #include "loader/backend_state.hpp"
 #include "loader/port_usage.hpp"
@@ -155,6 +155,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   probe_options.capture_request_line = options.capture_request;
   std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
   NginxFollower* follower = nullptr;  // once attached
+  const ProbeSession* kernel = nullptr;  // once loaded (its request slots)
   ConsumerLag lag;
   auto feed_engine = [&](const Event& event) {
     lag.add(header_of(event).ts_ns, monotonic_now_ns());
@@ -162,15 +163,17 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   };
   // Every event the engine sees passes here, the listeners' states (read off
   // this thread) included.
-  ListenerPipeline pipeline(
+  // Used by the probe worker (probe, note_waiting) and by this thread (due,
+  // first_look, first_sight): see its header. Outlives the pipeline's worker.
+  BackendProber backends;
+  ProbePipeline pipeline(
       [&](const Event& event, std::span<const uint8_t> bytes) {
         if (hooks.on_event) hooks.on_event(bytes);
         feed_engine(event);
       },
       [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
-      ListenerPipeline::Options{});
+      ProbePipeline::Options{});
   PortUsageProber ports;
-  BackendProber backends;
   ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
     DecodeResult decoded = decode_event(bytes);
     if (!decoded.ok) {
@@ -194,14 +197,22 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
         pipeline.push(cgroup_event, event_bytes(cgroup_event), monotonic_now_ns());
       }
     }
-    // A timeout: what the backend is doing is read now, before nginx's words
-    // reach the engine (once a second per worker and upstream at most).
-    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event); log && log->err == ETIMEDOUT) {
-      if (auto state = backends.probe(*log, monotonic_now_ns())) {
-        Event state_event = *state;
-        if (options.anonymise_clients) anonymise_clients(state_event);
-        pipeline.push(state_event, event_bytes(state_event), monotonic_now_ns());
-      }
+    // A timeout: what the backend is doing is read now, off this thread,
+    // and reaches the engine before nginx's words (once a second per worker
+    // and upstream at most).
+    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event);
+        log && log->err == ETIMEDOUT && backends.due(*log, monotonic_now_ns())) {
+      const uint64_t sent_ns = kernel ? kernel->in_flight_sent_ns(log->upstream_sk) : 0;
+      pipeline.ask(
+          ProbeKind::backend,
+          [&backends, log = *log, sent_ns, anonymise = options.anonymise_clients]() -> std::optional<Event> {
+            std::optional<w5_backend_state> state = backends.probe(log, monotonic_now_ns(), sent_ns);
+            if (!state) return std::nullopt;
+            Event event = *state;
+            if (anonymise) anonymise_clients(event);
+            return event;
+          },
+          monotonic_now_ns());
     }
     // No free local port: what holds them is read now, before nginx's words
     // reach the engine (rare, and at most once a second per upstream).
@@ -213,6 +224,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     }
     pipeline.push(decoded.event, bytes, monotonic_now_ns());
   });
+  kernel = &session;
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
   // Scanned after the fork tracepoint is attached, so no new worker slips by.
   const std::vector<NginxProcess> processes = processes_to_trace(options);
@@ -276,6 +288,19 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
   };
 
+  // Requests waiting long on a backend of this host: what it has used so far
+  // is read off this thread, so that a timeout can tell its CPU over the wait.
+  auto read_waiting_backends = [&] {
+    const uint64_t now_ns = monotonic_now_ns();
+    for (const WaitingUpstreamRequest& r :
+         session.waiting_upstream_requests(now_ns, BackendProber::kBaselineAfterNs, BackendProber::kBaselinesPerSecond,
+                                           [&backends](const WaitingUpstreamRequest& w) { return backends.first_look(w); }))
+      pipeline.run_in_background([&backends, r]() -> std::optional<Event> {
+        backends.note_waiting(r, monotonic_now_ns());
+        return std::nullopt;
+      });
+  };
+
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
@@ -290,7 +315,8 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     s.undecodable = decode_errors;
     s.lost = lost.total() + decode_errors;
     s.lag = lag;
-    s.listener_probes = pipeline.counts();
+    s.listener_probes = pipeline.counts(ProbeKind::listener);
+    s.backend_probes = pipeline.counts(ProbeKind::backend);
     s.engine = engine.stats();
     s.max_pending_requests = options.max_pending_requests;
     s.nginx_binaries = nginx.health();
@@ -317,6 +343,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
       last_scan = now;
       nginx.scan();
       check_pending_requests();
+      read_waiting_backends();
     }
   }
   session.poll(0);  // flush what is pending
@@ -335,12 +362,14 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
                static_cast<unsigned long long>(lost.total() + decode_errors),
                static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full),
                static_cast<unsigned long long>(lost.slot_taken));
-  const ListenerProbeCounts& probes = pipeline.counts();
-  if (probes.asked + probes.queue_full > 0)
-    std::fprintf(stderr, "why502: %llu listener probes; skipped %llu (worker queue full %llu, too late %llu)\n",
-                 static_cast<unsigned long long>(probes.asked),
-                 static_cast<unsigned long long>(probes.queue_full + probes.late),
-                 static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
+  for (const auto& [kind, name] : {std::pair{ProbeKind::listener, "listener"}, std::pair{ProbeKind::backend, "backend"}}) {
+    const ProbeCounts& probes = pipeline.counts(kind);
+    if (probes.asked + probes.queue_full > 0)
+      std::fprintf(stderr, "why502: %llu %s probes; skipped %llu (worker queue full %llu, too late %llu)\n",
+                   static_cast<unsigned long long>(probes.asked), name,
+                   static_cast<unsigned long long>(probes.queue_full + probes.late),
+                   static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
+  }
   if (options.verbosity > 0) {
     auto ms = [](uint64_t ns) {
       char text[32] = "> 10 s";

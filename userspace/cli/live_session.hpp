@@ -12,7 +12,7 @@
 
 #include "attribution/engine.hpp"
 #include "attribution/record.hpp"
-#include "loader/listener_pipeline.hpp"
+#include "loader/probe_pipeline.hpp"
 #include "output/consumer_lag.hpp"
 #include "output/kernel_tables.hpp"
 #include "output/metrics.hpp"
@@ -46,7 +46,8 @@ struct LiveStatus {
   uint64_t lost_slot_taken = 0;
   uint64_t undecodable = 0;
   ConsumerLag lag;  // event to engine
-  ListenerProbeCounts listener_probes;
+  ProbeCounts listener_probes;
+  ProbeCounts backend_probes;
   EngineStats engine;
   size_t max_pending_requests = 0;
   std::vector<NginxBinaryHealth> nginx_binaries;  // read failures and layout checks

@@ -93,6 +93,9 @@ int run_serve(const ServeOptions& options) {
     health.listener_probes = s.listener_probes.asked;
     health.listener_probes_queue_full = s.listener_probes.queue_full;
     health.listener_probes_late = s.listener_probes.late;
+    health.backend_probes = s.backend_probes.asked;
+    health.backend_probes_queue_full = s.backend_probes.queue_full;
+    health.backend_probes_late = s.backend_probes.late;
     health.pending = PendingTable{s.engine.pending_requests, s.max_pending_requests, s.engine.evicted_requests,
                                   s.engine.superseded_requests, s.engine.expired_requests, s.engine.ended_requests};
     state.set_health(health);

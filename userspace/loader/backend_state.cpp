@@ -116,6 +116,39 @@ std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_a
   return found;
 }
 
+// The TCP sockets of family whose local port is local_port and remote port
+// remote_port, from a dump the kernel filters (inet_diag bytecode): the
+// backend's end of a connection whose addresses are not known, only its ports.
+std::vector<uint64_t> tcp_inodes_with_ports(uint16_t family, uint16_t local_port, uint16_t remote_port) {
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+    nlattr attribute;
+    inet_diag_bc_op ops[4];  // local port ==, then remote port ==
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.request.sdiag_family = static_cast<uint8_t>(family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = ~(1u << kTcpListen);
+  message.attribute.nla_type = INET_DIAG_REQ_BYTECODE;
+  message.attribute.nla_len = static_cast<uint16_t>(NLA_HDRLEN + sizeof(message.ops));
+  // A condition that holds steps on (yes = 8 bytes); one that fails jumps
+  // past the end (no = what is left + 4), which rejects the socket.
+  message.ops[0] = {INET_DIAG_BC_S_EQ, 8, 20};
+  message.ops[1].no = local_port;
+  message.ops[2] = {INET_DIAG_BC_D_EQ, 8, 12};
+  message.ops[3].no = remote_port;
+  std::vector<TcpListener> sockets;  // the dump's parser reads any inet socket
+  sock_diag_query(std::span(reinterpret_cast<const uint8_t*>(&message), sizeof(message)),
+                  [&](std::span<const uint8_t> reply) { return listeners_in_sock_diag_reply(reply, family, sockets); });
+  std::vector<uint64_t> inodes;
+  for (const TcpListener& s : sockets)
+    if (s.inode != 0) inodes.push_back(s.inode);
+  return inodes;
+}
+
 // The first process holding socket inode: /proc/*/fd, stopping at the first.
 uint32_t holder_of(uint64_t inode) {
   if (inode == 0) return 0;
@@ -370,7 +403,53 @@ void sample(w5_backend_state& e) {
   }
 }
 
+// What a backend's threads and cgroup had used so far.
+BackendBaseline read_baseline(uint32_t pid, uint64_t ts_ns) {
+  BackendBaseline b;
+  b.ts_ns = ts_ns;
+  b.pid = pid;
+  const std::string dir = proc_dir(pid);
+  DIR* tasks = opendir((dir + "/task").c_str());
+  if (!tasks) return b;
+  while (dirent* t = readdir(tasks)) {
+    uint32_t tid = 0;
+    const char* end = t->d_name + std::strlen(t->d_name);
+    if (std::from_chars(t->d_name, end, tid).ptr != end || tid == 0) continue;
+    if (const std::optional<SchedStat> run = schedstat_of(dir + "/task/" + t->d_name))
+      b.threads.emplace_back(tid, *run);
+    if (b.threads.size() >= kMaxThreads) break;
+  }
+  closedir(tasks);
+  std::sort(b.threads.begin(), b.threads.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::ifstream cgroup(dir + "/cgroup");
+  b.cpu = throttling_of(cpu_cgroup_dir(cgroups_in(cgroup)));
+  return b;
+}
+
 }  // namespace
+
+bool apply_baseline(const BackendBaseline& base, uint64_t sent_ns, uint64_t now_ns,
+                    const std::optional<SchedStat>& run, const std::optional<CpuThrottling>& cpu,
+                    w5_backend_state& e) {
+  if (sent_ns == 0 || base.sent_ns != sent_ns || base.pid != e.pid || now_ns <= base.ts_ns) return false;
+  const auto thread = std::lower_bound(base.threads.begin(), base.threads.end(), e.tid,
+                                       [](const auto& t, uint32_t tid) { return t.first < tid; });
+  if (thread == base.threads.end() || thread->first != e.tid || !run || run->run_ns < thread->second.run_ns)
+    return false;
+  e.sample_ns = now_ns - base.ts_ns;
+  e.sample_in_wait = 1;
+  e.run_ns = run->run_ns - thread->second.run_ns;
+  e.runqueue_ns = run->wait_ns >= thread->second.wait_ns ? run->wait_ns - thread->second.wait_ns : 0;
+  if (base.cpu && cpu) {
+    e.periods = cpu->periods - std::min(base.cpu->periods, cpu->periods);
+    e.throttled_periods = cpu->throttled_periods - std::min(base.cpu->throttled_periods, cpu->throttled_periods);
+    e.throttled_ns = cpu->throttled_ns - std::min(base.cpu->throttled_ns, cpu->throttled_ns);
+    e.total_periods = cpu->periods;
+    e.total_throttled_periods = cpu->throttled_periods;
+    e.total_throttled_ns = cpu->throttled_ns;
+  }
+  return true;
+}
 
 void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
                                 const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done) {
@@ -523,18 +602,53 @@ bool cpu_max_in(std::istream& in, int64_t* quota_us, uint64_t* period_us) {
   return true;
 }
 
-std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint64_t ts_ns) {
+namespace {
+bool unix_upstream_of(const w5_ngx_log& log, std::string_view* peer) {
+  *peer = std::string_view(log.peer, strnlen(log.peer, sizeof(log.peer)));
+  return log.upstream.family == AF_UNIX && peer->starts_with("unix:");
+}
+}  // namespace
+
+bool BackendProber::due(const w5_ngx_log& log, uint64_t ts_ns) {
   const w5_addr& upstream = log.upstream;
-  const std::string_view peer(log.peer, strnlen(log.peer, sizeof(log.peer)));
-  const bool unix_upstream = upstream.family == AF_UNIX && peer.starts_with("unix:");
-  if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return std::nullopt;
+  std::string_view peer;
+  const bool unix_upstream = unix_upstream_of(log, &peer);
+  if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return false;
   auto [last, first] = last_read_ns_.try_emplace(
       {log.h.tgid, upstream.family, upstream.port,
        unix_upstream ? std::string(peer) : std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
       ts_ns);
-  if (!first && ts_ns - last->second < kReadEveryNs) return std::nullopt;
+  if (!first && ts_ns - last->second < kReadEveryNs) return false;
   last->second = ts_ns;
   if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
+  return true;
+}
+
+bool BackendProber::first_look(const WaitingUpstreamRequest& r) {
+  if (looked_at_.size() >= 4096) looked_at_.clear();  // then some are read again: still bounded per second
+  return looked_at_.insert({r.sk, r.sent_ns}).second;
+}
+
+void BackendProber::note_waiting(const WaitingUpstreamRequest& r, uint64_t now_ns) {
+  std::vector<uint64_t> ends = tcp_inodes_with_ports(r.family, r.upstream_port, r.local_port);
+  uint32_t pid = 0;
+  for (uint64_t inode : ends)
+    if ((pid = holder_of(inode)) != 0) break;
+  if (pid == 0) return;  // not accepted, gone, or not on this host: the timeout says which
+  if (baselines_.size() >= kMaxBaselines) {
+    auto oldest = std::min_element(baselines_.begin(), baselines_.end(),
+                                   [](const auto& x, const auto& y) { return x.second.ts_ns < y.second.ts_ns; });
+    baselines_.erase(oldest);
+  }
+  BackendBaseline& b = baselines_[{r.tgid, r.sk}] = read_baseline(pid, now_ns);
+  b.sent_ns = r.sent_ns;
+}
+
+std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint64_t ts_ns, uint64_t sent_ns) {
+  const w5_addr& upstream = log.upstream;
+  std::string_view peer;
+  const bool unix_upstream = unix_upstream_of(log, &peer);
+  if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return std::nullopt;
 
   w5_backend_state e{};
   e.h.type = W5_EV_BACKEND_STATE;
@@ -594,6 +708,19 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     return e;
   }
   describe_process(pid, e);
+  if (auto base = baselines_.find({log.h.tgid, log.upstream_sk}); base != baselines_.end()) {
+    // Read while nginx waited: the thread's CPU over most of the wait.
+    const std::string task = proc_dir(e.pid) + "/task/" + std::to_string(e.tid);
+    std::ifstream cgroup(proc_dir(e.pid) + "/cgroup");
+    const CgroupFiles cg = cpu_cgroup_dir(cgroups_in(cgroup));
+    const bool applied =
+        e.state != 0 && apply_baseline(base->second, sent_ns, ts_ns, schedstat_of(task), throttling_of(cg), e);
+    baselines_.erase(base);
+    if (applied) {
+      read_quota(cg, e);
+      return e;
+    }
+  }
   sample_within_budget(e, ts_ns);
   return e;
 }

@@ -14,7 +14,7 @@ namespace why502 {
 class ListenerWatch {
  public:
   // The listener address worth probing before the event (counted as probed
-  // now), or nullopt. ListenerPipeline has it read and fed to the engine.
+  // now), or nullopt. ProbePipeline has it read and fed to the engine.
   std::optional<w5_addr> due(const Event& event);
 
  private:

@@ -2,7 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +61,20 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
   if (int err = why502_bpf__load(skel_.get()); err != 0)
     throw FatalError(std::string("the kernel refused why502's BPF programs (") + std::strerror(-err) +
                      "); run with -vv for the verifier log");
+
+  // Read only once a second, for the requests waiting long: a failed map
+  // only costs that (the CPU share falls back to a sample at the timeout).
+  const size_t set_count = bpf_map__max_entries(skel_->maps.in_flight_slots);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes = (set_count * sizeof(w5_in_flight_set) + page - 1) / page * page;
+  void* mapped = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.in_flight_slots), 0);
+  if (mapped != MAP_FAILED && !options.lean) {
+    slots_.sets = static_cast<const w5_in_flight_set*>(mapped);
+    slots_.count = set_count;
+    slots_.bytes = bytes;
+  } else if (mapped != MAP_FAILED) {
+    munmap(mapped, bytes);
+  }
 
   attach_kernel_programs();
   if (kernel_probes_ == 0) throw FatalError("no kernel tracepoint could be attached (run why502 doctor)");
@@ -270,6 +287,57 @@ size_t value_bytes(const bpf_map* map) {
 }
 
 }  // namespace
+
+ProbeSession::MappedSlots::~MappedSlots() {
+  if (sets) munmap(const_cast<w5_in_flight_set*>(sets), bytes);
+}
+
+std::optional<WaitingUpstreamRequest> waiting_request_in(const w5_in_flight& slot, uint64_t sent_before_ns,
+                                                         uint64_t now_ns) {
+  // The kernel forgets a request after 600 s (IN_FLIGHT_STALE_NS): so do we.
+  constexpr uint64_t kStaleNs = 600'000'000'000ull;
+  if (slot.sk == 0 || slot.sent_ns == 0 || slot.sent_ns > sent_before_ns || now_ns - slot.sent_ns >= kStaleNs)
+    return std::nullopt;
+  const auto family = static_cast<uint16_t>(slot.identity >> 32);
+  if (family != AF_INET && family != AF_INET6) return std::nullopt;
+  WaitingUpstreamRequest r;
+  r.tgid = slot.tgid;
+  r.sk = slot.sk;
+  r.sent_ns = slot.sent_ns;
+  r.family = family;
+  r.upstream_port = ntohs(static_cast<uint16_t>(slot.identity & 0xffff));
+  r.local_port = static_cast<uint16_t>(slot.identity >> 16);
+  if (r.upstream_port == 0 || r.local_port == 0) return std::nullopt;
+  return r;
+}
+
+std::vector<WaitingUpstreamRequest> ProbeSession::waiting_upstream_requests(
+    uint64_t now_ns, uint64_t min_age_ns, size_t max,
+    const std::function<bool(const WaitingUpstreamRequest&)>& wanted) const {
+  std::vector<WaitingUpstreamRequest> found;
+  if (!slots_.sets || now_ns < min_age_ns) return found;
+  for (size_t i = 0; i < slots_.count && found.size() < max; ++i) {
+    for (const w5_in_flight& way : slots_.sets[i].way) {
+      // One copy of the slot, so that its fields agree as far as they can.
+      w5_in_flight slot;
+      std::memcpy(&slot, &way, sizeof(slot));
+      auto request = waiting_request_in(slot, now_ns - min_age_ns, now_ns);
+      if (request && found.size() < max && wanted(*request)) found.push_back(*request);
+    }
+  }
+  return found;
+}
+
+uint64_t ProbeSession::in_flight_sent_ns(uint64_t sk) const {
+  if (!slots_.sets || sk == 0) return 0;
+  const w5_in_flight_set& set = slots_.sets[W5_IN_FLIGHT_SET_OF(sk, slots_.count)];
+  for (const w5_in_flight& way : set.way) {
+    w5_in_flight slot;
+    std::memcpy(&slot, &way, sizeof(slot));
+    if (slot.sk == sk) return slot.sent_ns;
+  }
+  return 0;
+}
 
 KernelTables ProbeSession::read_tables() const {
   KernelTables tables;

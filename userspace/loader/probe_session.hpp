@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +40,22 @@ struct KernelProgram {
   bool attached = false;
   std::string problem;    // why it did not attach, and what is lost
 };
+
+// An upstream request nginx sent and has had no response to for a while
+// (a TCP one: a unix socket's slot names no ports).
+struct WaitingUpstreamRequest {
+  uint32_t tgid = 0;     // the nginx worker
+  uint64_t sk = 0;       // its upstream socket (w5_ngx_log.upstream_sk)
+  uint64_t sent_ns = 0;  // CLOCK_MONOTONIC
+  uint16_t family = 0;
+  uint16_t upstream_port = 0;  // host order
+  uint16_t local_port = 0;     // nginx's end, host order
+};
+
+// The TCP request of a slot, if it is one in flight since before
+// sent_before_ns (and not abandoned long ago).
+std::optional<WaitingUpstreamRequest> waiting_request_in(const w5_in_flight& slot, uint64_t sent_before_ns,
+                                                         uint64_t now_ns);
 
 struct LostCounts {
   uint64_t ringbuf_full = 0;
@@ -82,6 +99,19 @@ class ProbeSession {
   // Latency histograms and map fill levels; walks every hash map, in batches
   // where the kernel allows. Thread-safe against the event loop.
   KernelTables read_tables() const;
+  // Up to max upstream requests that wanted() takes, still waiting for a
+  // response sent at least min_age_ns ago, read from the slots as they are
+  // (no syscall; a slot torn by a write under way reads as another request
+  // or none). A request nginx gave up on stays armed until its socket is
+  // reused: wanted() skips those already seen. Empty under --lean, where
+  // nothing arms the slots.
+  std::vector<WaitingUpstreamRequest> waiting_upstream_requests(
+      uint64_t now_ns, uint64_t min_age_ns, size_t max,
+      const std::function<bool(const WaitingUpstreamRequest&)>& wanted) const;
+  // When the request in flight on upstream socket sk was sent; 0 when none
+  // is (or under --lean). Tells one request on a keepalive connection from
+  // the next.
+  uint64_t in_flight_sent_ns(uint64_t sk) const;
   size_t kernel_probes() const { return kernel_probes_; }
   // Every tracepoint program of the object, in its order, attached or not.
   const std::vector<KernelProgram>& kernel_programs() const { return kernel_programs_; }
@@ -97,6 +127,16 @@ class ProbeSession {
   struct RingDeleter {
     void operator()(ring_buffer* ring) const;
   };
+  // in_flight_slots mapped read-only; unmapped before the object goes.
+  struct MappedSlots {
+    const w5_in_flight_set* sets = nullptr;
+    size_t count = 0;
+    size_t bytes = 0;
+    MappedSlots() = default;
+    MappedSlots(const MappedSlots&) = delete;
+    MappedSlots& operator=(const MappedSlots&) = delete;
+    ~MappedSlots();
+  };
   void attach_kernel_programs();
   uint64_t counter(uint32_t key) const;
   static int on_ring_event(void* ctx, void* data, size_t size);
@@ -107,6 +147,7 @@ class ProbeSession {
   std::unique_ptr<why502_bpf, SkeletonDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  MappedSlots slots_;
   std::vector<KernelProgram> kernel_programs_;
   std::vector<std::string> warnings_;
   size_t kernel_probes_ = 0;

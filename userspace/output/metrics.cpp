@@ -154,7 +154,14 @@ std::string Metrics::render(const ProbeHealth& h) const {
       << "# HELP why502_listener_probes_skipped_total Listener reads the records went without: queue_full (not "
          "read), late (read after the wait).\n# TYPE why502_listener_probes_skipped_total counter\n"
       << "why502_listener_probes_skipped_total{reason=\"queue_full\"} " << h.listener_probes_queue_full << "\n"
-      << "why502_listener_probes_skipped_total{reason=\"late\"} " << h.listener_probes_late << "\n";
+      << "why502_listener_probes_skipped_total{reason=\"late\"} " << h.listener_probes_late << "\n"
+      << "# HELP why502_backend_probes_total Reads of what a backend on this host was doing after an upstream "
+         "timeout.\n# TYPE why502_backend_probes_total counter\nwhy502_backend_probes_total "
+      << h.backend_probes << "\n"
+      << "# HELP why502_backend_probes_skipped_total Backend reads the records went without: queue_full (not "
+         "read), late (read after the wait).\n# TYPE why502_backend_probes_skipped_total counter\n"
+      << "why502_backend_probes_skipped_total{reason=\"queue_full\"} " << h.backend_probes_queue_full << "\n"
+      << "why502_backend_probes_skipped_total{reason=\"late\"} " << h.backend_probes_late << "\n";
   out << "# HELP why502_pending_requests Requests with a failed upstream attempt whose outcome is not seen yet.\n"
       << "# TYPE why502_pending_requests gauge\nwhy502_pending_requests " << h.pending.requests << "\n"
       << "# HELP why502_pending_requests_capacity Requests the table of pending failures holds at most.\n"

@@ -44,6 +44,9 @@ struct ProbeHealth {
   uint64_t listener_probes = 0;             // asked of the worker
   uint64_t listener_probes_queue_full = 0;  // skipped: its queue was full
   uint64_t listener_probes_late = 0;        // skipped: the events went on without them
+  uint64_t backend_probes = 0;              // the same for reads of what a backend was doing
+  uint64_t backend_probes_queue_full = 0;
+  uint64_t backend_probes_late = 0;
   PendingTable pending;
   std::vector<NginxBinaryHealth> nginx_binaries;
 };
