@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * why502's kernel side, one object: each domain lives in its own header so the
- * maps they share are defined once (see bpf/include/common.bpf.h).
+ * why502's kernel side: one object, one translation unit. Each part in parts/
+ * holds the maps and programs of one concern and is included here once, after
+ * the parts whose maps it uses; the headers in include/ define neither.
  */
-#include "include/common.bpf.h"
-#include "deaths.bpf.h"
-#include "http_status.bpf.h"
-#include "nginx_uprobes.bpf.h"
-#include "processes.bpf.h"
-#include "tcp_evidence.bpf.h"
+#define W5_COMPILING_WHY502_OBJECT
+#include "parts/shared_maps.bpf.c"
+#include "parts/deaths.bpf.c"
+#include "parts/requests_in_flight.bpf.c"
+#include "parts/upstream_latency.bpf.c"
+#include "parts/http_status.bpf.c"
+#include "parts/nginx_uprobes.bpf.c"
+#include "parts/processes.bpf.c"
+#include "parts/tcp_evidence.bpf.c"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -10,7 +10,7 @@ function(why502_bpf_skeleton target source)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(object ${out_dir}/${name}.bpf.o)
   set(skeleton ${out_dir}/${name}.skel.h)
-  file(GLOB bpf_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bpf/*.h ${CMAKE_SOURCE_DIR}/bpf/include/*.h)
+  file(GLOB bpf_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bpf/parts/*.bpf.c ${CMAKE_SOURCE_DIR}/bpf/include/*.h)
   add_custom_command(
     OUTPUT ${object}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}

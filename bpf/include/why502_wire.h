@@ -512,7 +512,7 @@ enum w5_latency_kind {
 };
 
 /* The upstream request in flight on a socket (the in_flight_slots map,
- * bpf/requests_in_flight.bpf.h): armed by nginx's send, disarmed by the first
+ * bpf/parts/requests_in_flight.bpf.c): armed by nginx's send, disarmed by the first
  * response read. */
 struct w5_in_flight {
 	__u64 sk;         /* the upstream socket bound to this slot; 0: none */

@@ -2,8 +2,8 @@
 // the story of one request: what nginx logged, the error page it built, what
 // the kernel saw on the client and upstream sockets.
 //
-// Field order and values follow bpf/nginx_uprobes.bpf.h, bpf/http_status.bpf.h
-// and bpf/tcp_evidence.bpf.h.
+// Field order and values follow bpf/parts/nginx_uprobes.bpf.c, bpf/parts/http_status.bpf.c
+// and bpf/parts/tcp_evidence.bpf.c.
 #pragma once
 
 #include <arpa/inet.h>

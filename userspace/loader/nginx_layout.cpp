@@ -64,7 +64,7 @@ struct Offset {
 // nginx-dev headers and cross-checked on the running binary (notes/nginx.md),
 // as were the stable fields on 1.18–1.29 builds. The BPF programs read every
 // number here; ngx_str_t {len 0, data 8}, ngx_array_t {elts 0, nelts 8} and
-// ngx_http_log_ctx_t.connection 0 are fixed in bpf/nginx_uprobes.bpf.h (the
+// ngx_http_log_ctx_t.connection 0 are fixed in bpf/parts/nginx_uprobes.bpf.c (the
 // script checks them too).
 constexpr Offset kOffsets[] = {
     // ngx_http_request_s.connection: right after uint32_t signature.

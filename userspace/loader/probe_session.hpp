@@ -88,7 +88,7 @@ class ProbeSession {
   void use_uprobe_broker(std::unique_ptr<UprobeBroker> broker) { broker_ = std::move(broker); }
   UprobeBroker* uprobe_broker() { return broker_.get(); }
   // What the uprobes found of a slot's layout since it was attached: read
-  // failures and the live checks (bpf/nginx_uprobes.bpf.h); zeros if unread.
+  // failures and the live checks (bpf/parts/nginx_uprobes.bpf.c); zeros if unread.
   w5_layout_health layout_health(uint32_t slot) const;
   void trace_process(pid_t pid);
   // Whether the kernel side traces this tgid (listed, or forked by one that is).

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Status codes read from the bytes nginx sends and receives, without uprobes
  * (TCP and unix sockets alike; the buffer comes from the syscall's registers):
@@ -11,13 +11,8 @@
  * Every process's sends and receives pass here, so the nginx check comes first,
  * and the programs are raw tracepoints (no copy of the arguments per call).
  */
-#ifndef WHY502_HTTP_STATUS_BPF_H
-#define WHY502_HTTP_STATUS_BPF_H
-
-#include "common.bpf.h"
+#include "part_of_why502.bpf.h"
 #include "byte_parsers.h"
-#include "requests_in_flight.bpf.h"
-#include "upstream_latency.bpf.h"
 
 #define PEEK_LEN 16
 #define MSG_PEEK 2
@@ -188,5 +183,3 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 		store_or_count(&upstream_5xx_pending, &tid, &read_at, BPF_ANY, W5_LOST_MAP_FULL);
 	return 0;
 }
-
-#endif /* WHY502_HTTP_STATUS_BPF_H */

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Per-upstream latency histograms for healthy and failing requests alike,
  * counted in the kernel so no event is sent per request:
@@ -10,11 +10,7 @@
  * An upstream is looked up once per connection (its id is cached in the
  * request's slot); the histograms are a per-CPU array, so no atomics.
  */
-#ifndef WHY502_UPSTREAM_LATENCY_BPF_H
-#define WHY502_UPSTREAM_LATENCY_BPF_H
-
-#include "common.bpf.h"
-#include "requests_in_flight.bpf.h"
+#include "part_of_why502.bpf.h"
 
 const volatile bool measure_connect = false;
 
@@ -128,5 +124,3 @@ int on_inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
 	store_or_count(&connecting, &key, &now, BPF_ANY, W5_LATENCY_DROPPED);
 	return 0;
 }
-
-#endif /* WHY502_UPSTREAM_LATENCY_BPF_H */

@@ -1,19 +1,15 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Kernel evidence about upstream sockets, from tracepoints that fire only when
  * something fails: a reset received, a socket error, a retransmitted SYN.
  * They run in softirq context as often as not, so they cannot filter on the
  * current process; they keep a socket when nginx is current, when it has a
- * request in flight (requests_in_flight.bpf.h), when it is still connecting, or when
+ * request in flight (requests_in_flight.bpf.c), when it is still connecting, or when
  * it was already watched for an earlier failure — and say which nginx process
  * owns it when that is known. TCP state numbers are part of
  * the kernel ABI (ss and sock_diag expose them), so they are used as they are.
  */
-#ifndef WHY502_TCP_EVIDENCE_BPF_H
-#define WHY502_TCP_EVIDENCE_BPF_H
-
-#include "common.bpf.h"
-#include "requests_in_flight.bpf.h"
+#include "part_of_why502.bpf.h"
 
 /* Sockets with a failure already reported (→ owner tgid, 0 if unknown), so
  * their later errors are kept. */
@@ -91,5 +87,3 @@ int on_tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, socket_owner(sk, state));
 	return 0;
 }
-
-#endif /* WHY502_TCP_EVIDENCE_BPF_H */

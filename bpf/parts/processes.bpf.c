@@ -1,14 +1,11 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Keeps nginx_tgid_bits current without polling: a process forked by a traced
  * nginx (a new worker after a reload or a crash) is traced from its first
- * instruction; a traced process that exits is forgotten (in deaths.bpf.h,
+ * instruction; a traced process that exits is forgotten (in deaths.bpf.c,
  * which owns the exit tracepoint).
  */
-#ifndef WHY502_PROCESSES_BPF_H
-#define WHY502_PROCESSES_BPF_H
-
-#include "common.bpf.h"
+#include "part_of_why502.bpf.h"
 
 SEC("raw_tracepoint/sched_process_fork")
 int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
@@ -57,5 +54,3 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
-
-#endif /* WHY502_PROCESSES_BPF_H */

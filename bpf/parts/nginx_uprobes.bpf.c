@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Uprobes on nginx functions that only run when something went wrong, so a
  * healthy request never traps: ngx_log_error_core (an error is being logged)
@@ -6,10 +6,7 @@
  * Struct offsets come from the layout chosen for the traced binary, passed
  * as the attach cookie.
  */
-#ifndef WHY502_NGINX_UPROBES_BPF_H
-#define WHY502_NGINX_UPROBES_BPF_H
-
-#include "common.bpf.h"
+#include "part_of_why502.bpf.h"
 
 #define NGX_LOG_WARN 5
 
@@ -41,7 +38,7 @@ const volatile bool capture_request_line = false;
 const volatile bool client_responses_traced = true;
 
 /* With --pid only the chosen processes count (only_listed_processes, in
- * common.bpf.h); otherwise any process running a traced binary is nginx, and
+ * shared_maps.bpf.c); otherwise any process running a traced binary is nginx, and
  * joins nginx_tgid_bits so the kernel-side hooks see it too (a master started
  * after why502 was). */
 static __always_inline bool admit_current_process(void)
@@ -542,5 +539,3 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
-
-#endif /* WHY502_NGINX_UPROBES_BPF_H */

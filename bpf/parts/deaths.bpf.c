@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Backend deaths, for the causes error.log cannot see. A fatal signal is
  * recorded when it is sent — who sent it, to whom, and the stream sockets the
@@ -7,10 +7,7 @@
  * killer's victims and the exits that follow are recorded too. All of it is
  * rare; nothing here fires on a healthy request.
  */
-#ifndef WHY502_DEATHS_BPF_H
-#define WHY502_DEATHS_BPF_H
-
-#include "common.bpf.h"
+#include "part_of_why502.bpf.h"
 
 #define MAX_FDS_SCANNED 256
 #define SOCK_STREAM 1
@@ -199,5 +196,3 @@ int on_oom_mark_victim(struct bpf_raw_tracepoint_args *ctx)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
-
-#endif /* WHY502_DEATHS_BPF_H */

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Upstream requests in flight: a request nginx sends arms its socket's slot;
  * the first response read on that socket disarms it. This runs for every
@@ -9,10 +9,7 @@
  * bound to its socket between requests, so a keepalive connection keeps its
  * cached histogram id.
  */
-#ifndef WHY502_REQUESTS_IN_FLIGHT_BPF_H
-#define WHY502_REQUESTS_IN_FLIGHT_BPF_H
-
-#include "common.bpf.h"
+#include "part_of_why502.bpf.h"
 
 /* A request older than this is abandoned (timed out, connection failed). */
 #define IN_FLIGHT_STALE_NS (600ULL * 1000000000ULL)
@@ -116,5 +113,3 @@ static __always_inline struct w5_in_flight *arm_in_flight(const struct sock *sk,
 	slot->sent_ns = now;
 	return slot;
 }
-
-#endif /* WHY502_REQUESTS_IN_FLIGHT_BPF_H */

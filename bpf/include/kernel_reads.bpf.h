@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What every part of the why502 object reads with: the kernel's types, libbpf's
+ * helpers, the wire structs, and pure reads of a socket. No maps and no
+ * programs, so it is a header: any part may include it. */
+#ifndef WHY502_KERNEL_READS_BPF_H
+#define WHY502_KERNEL_READS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "why502_wire.h"
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+#define W5_EEXIST 17 /* errno.h's EEXIST, which BPF code cannot include */
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+/* Both ends of a socket, as the kernel sees them. */
+static __always_inline void read_sock_addrs(const struct sock *sk, struct w5_addr *local,
+					    struct w5_addr *remote)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	local->family = family;
+	remote->family = family;
+	if (family == AF_INET) {
+		__be32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(local->addr, &saddr, 4);
+		__builtin_memcpy(remote->addr, &daddr, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&local->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&remote->addr, sk, __sk_common.skc_v6_daddr);
+	}
+	if (family == AF_INET || family == AF_INET6) {
+		local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		remote->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
+}
+
+/* The path a connected unix stream socket's peer listens on. */
+static __always_inline void read_unix_peer_path(const struct sock *sk, char *out, __u32 out_len)
+{
+	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
+	struct unix_address *addr = peer ? BPF_CORE_READ(peer, addr) : NULL;
+	if (addr)
+		bpf_probe_read_kernel_str(out, out_len, &addr->name[0].sun_path);
+}
+
+static __always_inline int sock_state(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_state);
+}
+
+/* W5_SERVER_SIDE for a TCP socket that listens or was accepted: an accepted
+ * socket is a copy of its listener and keeps the listen() backlog, a socket
+ * that connect()ed never has one. --anonymise-clients cuts the other end of a
+ * server-side socket (a client) and keeps that of a connecting one (a server). */
+static __always_inline __u32 server_side(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return BPF_CORE_READ(sk, sk_max_ack_backlog) > 0 ? W5_SERVER_SIDE : 0;
+}
+
+#endif /* WHY502_KERNEL_READS_BPF_H */
