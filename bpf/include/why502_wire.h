@@ -459,6 +459,15 @@ struct w5_request_line {
 
 #define W5_MAX_LAYOUTS 8
 
+/* A binary by the kernel's device number (MKDEV: major << 20 | minor) and
+ * inode: the key of adopted_binaries, the binaries named by --nginx-binary,
+ * whose processes are nginx whatever their command (a fork). */
+struct w5_binary_id {
+	__u64 dev;
+	__u64 ino;
+};
+#define W5_MAX_ADOPTED_BINARIES 64
+
 /* Checks the uprobes make of a layout on live requests, before they emit an
  * event: facts nginx's memory must show when the offsets are right. */
 enum w5_layout_check {

@@ -29,21 +29,41 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* A process named nginx starts, or a traced one executes a new binary (the
- * new master of a binary upgrade): it is traced from now on, and userspace is
- * told at once so it attaches the uprobes to that binary without waiting for
- * its next /proc scan. */
+/* The binaries named by --nginx-binary (filled by userspace): a process that
+ * executes one is nginx whatever its command, so a fork (Angie, OpenResty…)
+ * is traced from its exec as nginx is. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, W5_MAX_ADOPTED_BINARIES);
+	__type(key, struct w5_binary_id);
+	__type(value, __u8);
+} adopted_binaries SEC(".maps");
+
+static __always_inline bool runs_adopted_binary(const struct linux_binprm *bprm)
+{
+	struct w5_binary_id id = {
+		.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev),
+		.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino),
+	};
+	return bpf_map_lookup_elem(&adopted_binaries, &id) != NULL;
+}
+
+/* A process named nginx (or running an adopted binary) starts, or a traced
+ * one executes a new binary (the new master of a binary upgrade): it is
+ * traced from now on, and userspace is told at once so it attaches the
+ * uprobes to that binary without waiting for its next /proc scan. */
 SEC("raw_tracepoint/sched_process_exec")
 int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	const struct linux_binprm *bprm = (const struct linux_binprm *)ctx->args[2];
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	bool traced = is_nginx_tgid(tgid);
 	char comm[W5_COMM_LEN] = {};
 	BPF_CORE_READ_STR_INTO(&comm, task, comm);
 	bool named_nginx = comm[0] == 'n' && comm[1] == 'g' && comm[2] == 'i' && comm[3] == 'n' &&
 			   comm[4] == 'x' && comm[5] == 0;
-	if (!traced && (!named_nginx || only_listed_processes))
+	if (!traced && (only_listed_processes || (!named_nginx && !runs_adopted_binary(bprm))))
 		return 0;
 	add_nginx_tgid(tgid);
 	struct w5_process_exec *e = reserve_event(sizeof(*e), W5_EV_PROCESS_EXEC);

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "netns_host.hpp"
 #include "root_test.hpp"
@@ -143,6 +144,68 @@ TEST_F(Lifecycle, FiftyBinariesOneAfterAnotherAreEachAttributedThroughTheirUprob
   EXPECT_EQ(s.tracer_output().find("kernel-only"), std::string::npos) << s.tracer_output();
   EXPECT_TRUE(s.tracer().wait_for_lines_with("why502: released the uprobes of nginx binary", kBinaries - 8, 0ms))
       << s.tracer_output();
+}
+
+// An nginx-compatible build under another name (Angie, OpenResty, Tengine,
+// freenginx: here an nginx installed as "angie", so its processes' command is
+// angie) is known by its binary, not by its name.
+TEST_F(Lifecycle, AForkUnderAnotherNameIsFollowedFromItsExecByItsBinary) {
+  Scenario s;
+  const std::string binary = s.dir() + "/sbin/angie";
+  install_nginx_copy(binary);
+  // Started before the fork: its daemonized master and its workers are
+  // traced from their exec, so the kernel-side hooks see its very first
+  // request (an upstream's own 502, which no uprobe sees), before any scan.
+  s.start_tracer({"-v", "--nginx-binary", binary});
+  const std::string says502 = s.start_backend("status502");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
+                    proxy("/says502", "http://" + says502) + "  }\n",
+                1, 1024, binary, /*daemon=*/true);
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/says502"}), std::vector<int>{502});
+  std::ifstream comm("/proc/" + std::to_string(s.nginx_master()) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  ASSERT_EQ(name, "angie");
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  ASSERT_EQ(s.access_log().size(), 2u);
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}, {says502, "upstream_status"}}), "")
+      << s.tracer_output();
+}
+
+TEST_F(Lifecycle, APidOfAForkUnderAnotherNameIsTracedWithItsWorkers) {
+  Scenario s;
+  const std::string binary = s.dir() + "/sbin/openresty";
+  install_nginx_copy(binary);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx(refused_server(refused), 2, 1024, binary);
+  s.start_tracer({"--pid", std::to_string(s.nginx_master())});
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused", "http://127.0.0.1:{PORT}/refused",
+                    "http://127.0.0.1:{PORT}/refused"}),
+            (std::vector<int>{502, 502, 502}));
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  ASSERT_EQ(s.access_log().size(), 3u);
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
+  for (const auto& r : records) EXPECT_EQ(r.value("source", ""), "uprobe") << r.dump();
+}
+
+// doctor --nginx-binary says what a fork's binary is and how many processes
+// run it; a path that is no nginx binary is a FAIL row and exit status 1.
+TEST_F(Lifecycle, DoctorFindsTheProcessesOfAForkByItsBinary) {
+  Scenario s;
+  const std::string binary = s.dir() + "/sbin/tengine";
+  install_nginx_copy(binary);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx(refused_server(refused), 2, 1024, binary);
+  int status = -1;
+  const std::string out = run_command({WHY502_BINARY, "doctor", "--nginx-binary", binary}, &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("nginx " + binary + " +ok +3 processes run it; uprobes attach")))
+      << out;
+  const std::string bad = run_command({WHY502_BINARY, "doctor", "--nginx-binary", "/etc/passwd"}, &status);
+  EXPECT_EQ(status, 1) << bad;
+  EXPECT_TRUE(std::regex_search(bad, std::regex("nginx /etc/passwd +FAIL +not an ELF file"))) << bad;
 }
 
 TEST_F(Lifecycle, SigkillLeavesNothingBehind) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/nginx_build_info.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -84,15 +85,37 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
   }
 }
 
-void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
-  std::set<std::pair<dev_t, ino_t>> seen;
+// How many of processes run the binary at path, and what it says it is when
+// it is not plain nginx (a fork).
+std::string what_runs(const std::string& path, const std::vector<NginxProcess>& processes) {
+  size_t running = 0;
+  for (const auto& inode : inodes_of({path}))
+    for (const NginxProcess& p : processes) running += p.dev == inode.first && p.ino == inode.second;
+  NginxBuildInfo build;
+  std::string what;
+  if (read_nginx_build_info(path, build).empty() && !build.server.empty() && build.server != "nginx")
+    what = build.server + " " + build.version + ", an nginx-compatible build (its processes are known by this binary); ";
+  return what + (running ? std::to_string(running) + " process" + (running == 1 ? "" : "es") + " run it; "
+                         : "no process runs it; ");
+}
+
+void check_nginx(std::vector<Row>& rows, ProbeSession* session, const std::vector<std::string>& named) {
+  for (const std::string& path : named)
+    if (std::string why = why_not_nginx_binary(path); !why.empty())
+      rows.push_back({"nginx " + path, Verdict::fail, why});
+  const std::vector<NginxProcess> processes = find_nginx_processes(inodes_of(named));
+  BinaryInodes seen;
   std::vector<std::string> binaries;
-  for (const NginxProcess& p : find_nginx_processes())
+  for (const std::string& path : named)
+    if (why_not_nginx_binary(path).empty())
+      for (const auto& inode : inodes_of({path}))
+        if (seen.insert(inode).second) binaries.push_back(path);
+  for (const NginxProcess& p : processes)
     if (seen.insert({p.dev, p.ino}).second) binaries.push_back(p.exe);
-  if (binaries.empty()) {
+  if (binaries.empty() && named.empty()) {
     if (auto on_path = find_nginx_on_path()) binaries.push_back(*on_path);
   }
-  if (binaries.empty()) {
+  if (binaries.empty() && named.empty()) {
     rows.push_back({"nginx", Verdict::warn, "no nginx runs and none is on PATH (use --nginx-binary with trace)"});
     return;
   }
@@ -102,7 +125,7 @@ void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
   for (const std::string& path : binaries) {
     Row row{"nginx " + path, Verdict::ok, ""};
     if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
-      row = {row.check, Verdict::warn, problem + ": kernel-only attribution"};
+      row = {row.check, Verdict::warn, what_runs(path, processes) + problem + ": kernel-only attribution"};
     } else {
       NginxLayout layout = nginx_layout_for(path);
       if (override && layout_override_applies(*override, path)) apply_layout_override(*override, layout);
@@ -111,7 +134,8 @@ void check_nginx(std::vector<Row>& rows, ProbeSession* session) {
       if (!error.empty()) {
         row = {row.check, Verdict::warn, error + ": kernel-only attribution"};
       } else {
-        row.detail = std::string(session ? "uprobes attach" : "symbols usable") + "; layout: " + layout.description;
+        row.detail = what_runs(path, processes) + (session ? "uprobes attach" : "symbols usable") +
+                     "; layout: " + layout.description;
         if (session) {
           // doctor lives a moment: the check runs on error responses, which
           // trace and serve see; any seen meanwhile are judged here.
@@ -136,14 +160,17 @@ const char* verdict_name(Verdict v) { return v == Verdict::ok ? "ok" : v == Verd
 
 }  // namespace
 
-void add_doctor_command(CLI::App& app, DoctorOptions&) {
-  app.add_subcommand("doctor", "Check that this host can run why502: kernel, privileges, nginx");
+void add_doctor_command(CLI::App& app, DoctorOptions& options) {
+  CLI::App* doctor = app.add_subcommand("doctor", "Check that this host can run why502: kernel, privileges, nginx");
+  doctor->add_option("--nginx-binary", options.nginx_binaries,
+                     "Also check this nginx binary (a fork under another name, or an nginx not running yet); "
+                     "repeatable");
 }
 
-int run_doctor(const DoctorOptions&) {
+int run_doctor(const DoctorOptions& options) {
   std::vector<Row> rows;
   std::unique_ptr<ProbeSession> session = check_kernel(rows);
-  check_nginx(rows, session.get());
+  check_nginx(rows, session.get(), options.nginx_binaries);
   size_t width = 0;
   for (const Row& r : rows) width = std::max(width, r.check.size());
   bool fails = false;

@@ -78,16 +78,18 @@ void install_signal_handlers() {
 
 
 std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
-  if (options.pids.empty()) return find_nginx_processes();
+  BinaryInodes forks = inodes_of(options.nginx_binaries);
+  if (options.pids.empty()) return find_nginx_processes(forks);
   std::vector<NginxProcess> chosen;
   for (pid_t pid : options.pids) {
     std::string why;
     auto p = nginx_process(pid, &why);
     if (!p) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
     chosen.push_back(*p);
+    forks.insert({p->dev, p->ino});  // its workers run its binary, whatever their command
   }
   // Workers of a chosen master count as chosen.
-  for (const NginxProcess& p : find_nginx_processes()) {
+  for (const NginxProcess& p : find_nginx_processes(forks)) {
     for (pid_t pid : options.pids)
       if (p.ppid == pid) chosen.push_back(p);
   }

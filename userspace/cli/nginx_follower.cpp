@@ -47,7 +47,17 @@ void NginxFollower::follow(pid_t pid, const char* found_by) {
   attach("/proc/" + std::to_string(pid) + "/exe", found_by, false);
 }
 
-void NginxFollower::attach_named(const std::string& path) { attach(path, "start", true); }
+void NginxFollower::attach_named(const std::string& path) {
+  // Known by its inode, attached or not: a stripped fork is still followed
+  // (kernel-only), and the kernel side adopts what executes it.
+  for (const auto& [dev, ino] : inodes_of({path})) {
+    if (!named_binaries_.insert({dev, ino}).second) continue;
+    if (std::string why = session_.adopt_processes_running(dev, ino); !why.empty())
+      std::fprintf(stderr, "why502: warning: processes of %s are found by the next scan, not at their exec: %s\n",
+                   path.c_str(), why.c_str());
+  }
+  attach(path, "start", true);
+}
 
 bool NginxFollower::attach(const std::string& path, const char* found_by, bool named) {
   if (!options_.use_uprobes) return true;
@@ -79,7 +89,7 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
       // Every layout slot is taken: free those of binaries nothing runs now,
       // without waiting for the scans (binaries may come and go faster).
       std::set<Inode> running;
-      for (const NginxProcess& p : find_nginx_processes()) running.insert({p.dev, p.ino});
+      for (const NginxProcess& p : find_nginx_processes(named_binaries())) running.insert({p.dev, p.ino});
       release_unused(running, 1);
     }
     problem = session_.attach_nginx_binary(held, layout, &attached.slot);
@@ -149,7 +159,7 @@ std::vector<NginxBinaryHealth> NginxFollower::health() const {
 void NginxFollower::scan() {
   check_layouts();
   std::set<Inode> running;
-  for (const NginxProcess& p : find_nginx_processes()) {
+  for (const NginxProcess& p : find_nginx_processes(named_binaries())) {
     running.insert({p.dev, p.ino});
     // With --pid, only what the kernel side traces: the listed processes and
     // what they forked (a daemonized master after its parent's exec).

@@ -58,6 +58,9 @@ class NginxFollower {
   // The layout the uprobes read a process's binary with, if it is attached.
   std::optional<w5_nginx_layout> layout_of_process(pid_t pid) const;
   size_t processes() const { return followed_.size(); }
+  // The binaries named by the user: their processes are nginx whatever
+  // their command (a fork such as Angie or OpenResty).
+  const BinaryInodes& named_binaries() const { return named_binaries_; }
 
  private:
   using Inode = std::pair<dev_t, ino_t>;
@@ -77,6 +80,8 @@ class NginxFollower {
   // Releases the binaries (not named ones) no process in running has run
   // for this many calls in a row, this one included.
   void release_unused(const std::set<Inode>& running, int scans);
+
+  BinaryInodes named_binaries_;
 
   ProbeSession& session_;
   Engine& engine_;

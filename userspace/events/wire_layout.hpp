@@ -39,7 +39,7 @@ namespace why502 {
   S(w5_upstream_reuse, 80) \
   S(w5_backend_state, 504) \
   S(w5_process_cgroup, 152) \
-  S(w5_in_flight, 40) S(w5_in_flight_set, 160) \
+  S(w5_in_flight, 40) S(w5_in_flight_set, 160) S(w5_binary_id, 16) \
   S(w5_nginx_layout, 104) \
   S(w5_request_line, 208) \
   S(w5_ngx_location, 176) \
@@ -116,6 +116,7 @@ namespace why502 {
   F(w5_process_cgroup, h, 0) F(w5_process_cgroup, cgroup, 24) \
   F(w5_in_flight, sk, 0) F(w5_in_flight, identity, 8) F(w5_in_flight, sent_ns, 16) F(w5_in_flight, proto, 24) \
   F(w5_in_flight, tgid, 28) F(w5_in_flight, latency_id, 32) F(w5_in_flight, pad, 36) F(w5_in_flight_set, way, 0) \
+  F(w5_binary_id, dev, 0) F(w5_binary_id, ino, 8) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \
   F(w5_nginx_layout, c_sockaddr, 20) F(w5_nginx_layout, log_connection, 24) F(w5_nginx_layout, log_data, 28) \

@@ -40,17 +40,12 @@ pid_t parent_pid_in_stat(const std::string& stat) {
   return ppid;
 }
 
-std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
+namespace {
+
+// The process and the binary it runs, whatever it is; nullopt (with why)
+// when it is gone or its binary cannot be read.
+std::optional<NginxProcess> process_running(pid_t pid, std::string* why) {
   const std::string dir = "/proc/" + std::to_string(pid);
-  const std::string comm = read_first_line(dir + "/comm");
-  if (comm.empty()) {
-    if (why) *why = "no process with pid " + std::to_string(pid);
-    return std::nullopt;
-  }
-  if (comm != "nginx") {
-    if (why) *why = "process " + std::to_string(pid) + " is '" + comm + "', not nginx";
-    return std::nullopt;
-  }
   NginxProcess p;
   p.pid = pid;
   p.ppid = parent_of(pid);
@@ -65,7 +60,24 @@ std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
   return p;
 }
 
-std::vector<NginxProcess> find_nginx_processes() {
+}  // namespace
+
+std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  const std::string comm = read_first_line(dir + "/comm");
+  if (comm.empty()) {
+    if (why) *why = "no process with pid " + std::to_string(pid);
+    return std::nullopt;
+  }
+  // A fork under another name is known by its binary, as --nginx-binary is.
+  if (comm != "nginx" && !why_not_nginx_binary(dir + "/exe").empty()) {
+    if (why) *why = "process " + std::to_string(pid) + " is '" + comm + "', not nginx";
+    return std::nullopt;
+  }
+  return process_running(pid, why);
+}
+
+std::vector<NginxProcess> find_nginx_processes(const BinaryInodes& also_binaries) {
   std::vector<NginxProcess> found;
   DIR* proc = opendir("/proc");
   if (!proc) return found;
@@ -73,10 +85,22 @@ std::vector<NginxProcess> find_nginx_processes() {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
-    if (auto p = nginx_process(static_cast<pid_t>(pid), nullptr)) found.push_back(*p);
+    const std::string comm = read_first_line("/proc/" + std::string(entry->d_name) + "/comm");
+    if (comm.empty() || (comm != "nginx" && also_binaries.empty())) continue;
+    auto p = process_running(static_cast<pid_t>(pid), nullptr);
+    if (p && (comm == "nginx" || also_binaries.count({p->dev, p->ino}))) found.push_back(*p);
   }
   closedir(proc);
   return found;
+}
+
+BinaryInodes inodes_of(const std::vector<std::string>& paths) {
+  BinaryInodes inodes;
+  for (const std::string& path : paths) {
+    struct stat st{};
+    if (stat(path.c_str(), &st) == 0) inodes.insert({st.st_dev, st.st_ino});
+  }
+  return inodes;
 }
 
 std::string why_not_nginx_binary(const std::string& path) {

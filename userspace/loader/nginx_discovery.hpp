@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace why502 {
@@ -17,11 +19,21 @@ struct NginxProcess {
   ino_t ino = 0;
 };
 
-// Every process whose command is nginx (master and workers).
-std::vector<NginxProcess> find_nginx_processes();
+// Binaries by device and inode, as stat() gives them.
+using BinaryInodes = std::set<std::pair<dev_t, ino_t>>;
 
-// The process if it is nginx; nullopt (with why) otherwise.
+// Every nginx process (master and workers): those whose command is nginx,
+// and those running one of also_binaries whatever their command (a fork named
+// by --nginx-binary: Angie, OpenResty, Tengine, freenginx).
+std::vector<NginxProcess> find_nginx_processes(const BinaryInodes& also_binaries = {});
+
+// The process if it is nginx: its command is nginx, or it runs an nginx
+// binary under another name (checked by the binary's contents, as
+// --nginx-binary is); nullopt (with why) otherwise.
 std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
+
+// The device and inode of each path that stat() reads.
+BinaryInodes inodes_of(const std::vector<std::string>& paths);
 
 // The parent pid in a /proc/PID/stat line; 0 when the line does not parse.
 pid_t parent_pid_in_stat(const std::string& stat);

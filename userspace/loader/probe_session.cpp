@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -199,6 +200,15 @@ void ProbeSession::trace_process(pid_t pid) {
   if (bpf_map_lookup_elem(fd, &word, &bits) != 0) return;
   bits |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
   bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
+}
+
+std::string ProbeSession::adopt_processes_running(dev_t dev, ino_t ino) {
+  // The kernel's own dev_t (MKDEV), which the exec tracepoint reads.
+  const w5_binary_id id{.dev = (uint64_t{major(dev)} << 20) | minor(dev), .ino = ino};
+  const uint8_t yes = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.adopted_binaries), &id, &yes, BPF_ANY) != 0)
+    return std::strerror(errno);
+  return "";
 }
 
 bool ProbeSession::is_traced(pid_t pid) const {

@@ -91,6 +91,10 @@ class ProbeSession {
   // failures and the live checks (bpf/parts/nginx_uprobes.bpf.c); zeros if unread.
   w5_layout_health layout_health(uint32_t slot) const;
   void trace_process(pid_t pid);
+  // Processes that execute this binary (by stat()'s device and inode) are
+  // traced from their exec, whatever their command: a fork named by
+  // --nginx-binary. "" when done, else why not (the map is full).
+  std::string adopt_processes_running(dev_t dev, ino_t ino);
   // Whether the kernel side traces this tgid (listed, or forked by one that is).
   bool is_traced(pid_t pid) const;
   // Delivers pending events to the handler; returns how many, or -errno.
