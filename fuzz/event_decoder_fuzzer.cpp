@@ -1,8 +1,9 @@
 // What the ring buffer hands us, from a kernel side that misbehaves. First the
 // whole input as one event; then the input as a sequence of ring-buffer
-// records — a 16-bit little-endian length, then that many bytes — decoded and
-// fed to the listener watch and the engine as the live session does, with
-// every record the engine completes written as text and as JSON.
+// records — a 16-bit little-endian length, then that many bytes — taken by
+// the EventPump and fed to the listener watch and the engine as the live
+// session does, with every record the engine completes written as text and
+// as JSON.
 //
 // The input's first byte holds options: bit 0 turns on the engine's
 // kernel-only fallback (an nginx without symbols).

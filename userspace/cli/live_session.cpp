@@ -247,6 +247,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   ProbeSession session(probe_options_of(options), [&](std::span<const uint8_t> bytes) {
     const std::optional<EventPump::Taken> taken = pump.take(bytes);
     if (!taken) return;
+    // Between the pump's halves: following nginx, then the host reads.
     if (const auto* exec = std::get_if<w5_process_exec>(&taken->event)) executed.push_back(exec->h.tgid);
     // A layout that failed its check just now: this response is already
     // attributed kernel-only, as the request's uprobe events were dropped.
