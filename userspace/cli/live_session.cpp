@@ -11,24 +11,20 @@
 #include <ctime>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <optional>
-#include <set>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "attribution/engine.hpp"
+#include "attribution/event_pump.hpp"
+#include "cli/host_reads.hpp"
 #include "cli/nginx_follower.hpp"
 #include "cli/option_checks.hpp"
-#include "events/address.hpp"
-#include "events/anonymise.hpp"
+#include "common/fatal_error.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
-#include "common/fatal_error.hpp"
-#include "common/text.hpp"
-#include "loader/probe_pipeline.hpp"
-#include "loader/listener_probe.hpp"
-#include "loader/backend_state.hpp"
-#include "loader/port_usage.hpp"
 #include "loader/nginx_discovery.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/privileges.hpp"
@@ -62,12 +58,6 @@ bool start_uprobe_broker(ProbeSession& session, int verbosity) {
   return true;
 }
 
-// Pending requests are read in nginx's memory once a second when they were
-// last logged this long ago (a retry that works takes less), at most this
-// many a second (a few system calls per worker for all of them).
-constexpr uint64_t kPendingCheckMinAgeNs = 1'000'000'000ull;
-constexpr size_t kPendingChecksPerSecond = 8192;
-
 void install_signal_handlers() {
   struct sigaction sa{};
   sa.sa_handler = request_stop;
@@ -77,18 +67,44 @@ void install_signal_handlers() {
 }
 
 
-std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
-  BinaryInodes forks = inodes_of(options.nginx_binaries);
-  if (options.pids.empty()) return find_nginx_processes(forks);
-  std::vector<NginxProcess> chosen;
+// $WHY502_LAYOUT_OVERRIDE, a testing aid; throws FatalError when malformed.
+std::optional<LayoutOverride> checked_layout_override() {
+  std::string error;
+  auto parsed = layout_override_from_environment(&error);
+  if (!error.empty()) throw FatalError(error);
+  return parsed;
+}
+
+// What run_live needs of its options, checked once.
+struct CheckedOptions {
+  std::vector<NginxProcess> chosen;  // --pid's processes
+  std::optional<LayoutOverride> layout_override;
+};
+
+// Throws FatalError for what would stop run_live before it traces anything.
+CheckedOptions check(const LiveOptions& options) {
+  CheckedOptions checked;
+  checked.layout_override = checked_layout_override();
+  if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
+  if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
+  for (const auto& path : options.nginx_binaries)
+    if (std::string why = why_not_nginx_binary(path); !why.empty())
+      throw FatalError("--nginx-binary " + path + ": " + why + "; give the path of an nginx executable");
   for (pid_t pid : options.pids) {
     std::string why;
     auto p = nginx_process(pid, &why);
     if (!p) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
-    chosen.push_back(*p);
-    forks.insert({p->dev, p->ino});  // its workers run its binary, whatever their command
+    checked.chosen.push_back(*p);
   }
-  // Workers of a chosen master count as chosen.
+  return checked;
+}
+
+// chosen: --pid's processes, checked; none: every nginx.
+std::vector<NginxProcess> processes_to_trace(const LiveOptions& options, std::vector<NginxProcess> chosen) {
+  BinaryInodes forks = inodes_of(options.nginx_binaries);
+  if (options.pids.empty()) return find_nginx_processes(forks);
+  // Workers of a chosen master count as chosen: they run its binary, whatever their command.
+  for (const NginxProcess& p : chosen) forks.insert({p.dev, p.ino});
   for (const NginxProcess& p : find_nginx_processes(forks)) {
     for (pid_t pid : options.pids)
       if (p.ppid == pid) chosen.push_back(p);
@@ -96,12 +112,93 @@ std::vector<NginxProcess> processes_to_trace(const LiveOptions& options) {
   return chosen;
 }
 
-// $WHY502_LAYOUT_OVERRIDE, a testing aid; throws FatalError when malformed.
-std::optional<LayoutOverride> checked_layout_override() {
-  std::string error;
-  auto parsed = layout_override_from_environment(&error);
-  if (!error.empty()) throw FatalError(error);
-  return parsed;
+ProbeOptions probe_options_of(const LiveOptions& options) {
+  ProbeOptions probe_options;
+  probe_options.only_listed_processes = !options.pids.empty();
+  probe_options.verbosity = options.verbosity;
+  probe_options.measure_connect = options.measure_connect;
+  probe_options.lean = options.lean;
+  probe_options.capture_request_line = options.capture_request;
+  return probe_options;
+}
+
+// The nginx running now, the binaries named, or (neither) the one on PATH.
+void attach_first(NginxFollower& nginx, const LiveOptions& options, const std::vector<NginxProcess>& processes) {
+  for (const NginxProcess& p : processes) nginx.follow(p.pid, "start");
+  for (const auto& path : options.nginx_binaries) nginx.attach_named(path);
+  if (processes.empty() && options.nginx_binaries.empty()) {
+    auto on_path = find_nginx_on_path();
+    if (!on_path) throw FatalError("no nginx is running and none is on PATH; use --nginx-binary PATH");
+    nginx.attach_named(*on_path);
+  }
+  if (options.lean && nginx.attached() == 0)
+    throw FatalError("--lean needs nginx's uprobes and no nginx binary could take them (see above); run without --lean");
+}
+
+// Attached: from here on only what attaching to later nginx binaries needs,
+// and CAP_SYS_ADMIN only in the helper that places their uprobes.
+void drop_capabilities(ProbeSession& session, HostReads& reads, const LiveOptions& options) {
+  const bool broker_placing_uprobes = !options.no_uprobes && start_uprobe_broker(session, options.verbosity);
+  // Without CAP_SYS_ADMIN only the broker may join another network namespace.
+  if (broker_placing_uprobes)
+    reads.read_other_namespaces_with([broker = session.uprobe_broker()](int netns, uint32_t* low, uint32_t* high) {
+      return broker->port_range(netns, low, high);
+    });
+  if (std::string error = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
+      !error.empty())
+    std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
+}
+
+LiveStatus live_status(const LiveOptions& options, const ProbeSession& session, const Engine& engine,
+                       const EventPump& pump, const HostReads& reads, const NginxFollower& nginx) {
+  LiveStatus s;
+  const LostCounts lost = session.lost();
+  s.events = engine.stats().events;
+  s.gateway_errors = engine.stats().records;
+  s.lost_ringbuf_full = lost.ringbuf_full;
+  s.lost_map_full = lost.map_full;
+  s.lost_slot_taken = lost.slot_taken;
+  s.undecodable = pump.undecodable();
+  s.lost = lost.total() + pump.undecodable();
+  s.lag = pump.lag();
+  s.listener_probes = reads.counts(ProbeKind::listener);
+  s.backend_probes = reads.counts(ProbeKind::backend);
+  s.engine = engine.stats();
+  s.max_pending_requests = options.max_pending_requests;
+  s.nginx_binaries = nginx.health();
+  return s;
+}
+
+// The end of the run, on stderr.
+void print_summary(const LostCounts& lost, const EngineStats& stats, const EventPump& pump, const HostReads& reads,
+                   int verbosity) {
+  std::fprintf(stderr,
+               "why502: %llu gateway errors, %llu retried, %llu truncated from %llu events; %llu events lost "
+               "(ring buffer full %llu, map full %llu, request slot taken %llu)\n",
+               static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.retried),
+               static_cast<unsigned long long>(stats.truncated), static_cast<unsigned long long>(stats.events),
+               static_cast<unsigned long long>(lost.total() + pump.undecodable()),
+               static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full),
+               static_cast<unsigned long long>(lost.slot_taken));
+  for (const auto& [kind, name] : {std::pair{ProbeKind::listener, "listener"}, std::pair{ProbeKind::backend, "backend"}}) {
+    const ProbeCounts& probes = reads.counts(kind);
+    if (probes.asked + probes.queue_full > 0)
+      std::fprintf(stderr, "why502: %llu %s probes; skipped %llu (worker queue full %llu, too late %llu)\n",
+                   static_cast<unsigned long long>(probes.asked), name,
+                   static_cast<unsigned long long>(probes.queue_full + probes.late),
+                   static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
+  }
+  if (verbosity > 0) {
+    const ConsumerLag& lag = pump.lag();
+    auto ms = [](uint64_t ns) {
+      char text[32] = "> 10 s";
+      if (ns != UINT64_MAX) std::snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ns) / 1e6);
+      return std::string(text);
+    };
+    std::fprintf(stderr, "why502: consumer lag (event to engine): median <= %s, p99 <= %s, max %s\n",
+                 ms(lag.quantile_bound_ns(0.5)).c_str(), ms(lag.quantile_bound_ns(0.99)).c_str(),
+                 ms(lag.max_ns()).c_str());
+  }
 }
 
 }  // namespace
@@ -130,135 +227,50 @@ void add_live_options(CLI::App& command, LiveOptions& o) {
   command.add_flag("-v,--verbose", o.verbosity, "More diagnostics on stderr (-vv: libbpf debug)");
 }
 
-void check_live_options(const LiveOptions& options) {
-  checked_layout_override();
-  if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
-  if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
-  for (const auto& path : options.nginx_binaries)
-    if (std::string why = why_not_nginx_binary(path); !why.empty())
-      throw FatalError("--nginx-binary " + path + ": " + why + "; give the path of an nginx executable");
-  for (pid_t pid : options.pids) {
-    std::string why;
-    if (!nginx_process(pid, &why)) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
-  }
-}
+void check_live_options(const LiveOptions& options) { check(options); }
 
 void run_live(const LiveOptions& options, const LiveHooks& hooks) {
-  check_live_options(options);
+  const CheckedOptions checked = check(options);
 
   Engine engine(EngineOptions{.max_pending_requests = options.max_pending_requests});
-  std::vector<Record> records;
-  uint64_t decode_errors = 0;
-  ProbeOptions probe_options;
-  probe_options.only_listed_processes = !options.pids.empty();
-  probe_options.verbosity = options.verbosity;
-  probe_options.measure_connect = options.measure_connect;
-  probe_options.lean = options.lean;
-  probe_options.capture_request_line = options.capture_request;
+  EventPump pump(engine, {.anonymise_clients = options.anonymise_clients,
+                          .on_event = hooks.on_event,
+                          .on_first_undecodable =
+                              [](const std::string& error) {
+                                std::fprintf(stderr, "why502: warning: %s\n", error.c_str());
+                              },
+                          .lag_clock = monotonic_now_ns});
+  // Every event the engine sees passes through it, what the host reads made
+  // included.
+  HostReads reads([&pump](const Event& event, std::span<const uint8_t> bytes) { pump.deliver(event, bytes); },
+                  options.anonymise_clients);
   std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
   NginxFollower* follower = nullptr;  // once attached
-  const ProbeSession* kernel = nullptr;  // once loaded (its request slots)
-  ConsumerLag lag;
-  auto feed_engine = [&](const Event& event) {
-    lag.add(header_of(event).ts_ns, monotonic_now_ns());
-    engine.handle(event, records);
-  };
-  // Every event the engine sees passes here, the listeners' states (read off
-  // this thread) included.
-  // Used by the probe worker (probe, note_waiting) and by this thread (due,
-  // first_look, first_sight): see its header. Outlives the pipeline's worker.
-  BackendProber backends;
-  ProbePipeline pipeline(
-      [&](const Event& event, std::span<const uint8_t> bytes) {
-        if (hooks.on_event) hooks.on_event(bytes);
-        feed_engine(event);
-      },
-      [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
-      ProbePipeline::Options{});
-  PortUsageProber ports;
-  ProbeSession session(probe_options, [&](std::span<const uint8_t> bytes) {
-    DecodeResult decoded = decode_event(bytes);
-    if (!decoded.ok) {
-      if (decode_errors++ == 0) std::fprintf(stderr, "why502: warning: %s\n", decoded.error.c_str());
-      return;
-    }
-    if (const auto* exec = std::get_if<w5_process_exec>(&decoded.event)) executed.push_back(exec->h.tgid);
+  ProbeSession session(probe_options_of(options), [&](std::span<const uint8_t> bytes) {
+    const std::optional<EventPump::Taken> taken = pump.take(bytes);
+    if (!taken) return;
+    // Between the pump's halves: following nginx, then the host reads.
+    if (const auto* exec = std::get_if<w5_process_exec>(&taken->event)) executed.push_back(exec->h.tgid);
     // A layout that failed its check just now: this response is already
     // attributed kernel-only, as the request's uprobe events were dropped.
-    if (follower && std::holds_alternative<w5_client_response>(decoded.event)) follower->check_layouts();
-    if (options.anonymise_clients) {
-      anonymise_clients(decoded.event);
-      bytes = event_bytes(decoded.event);
-    }
-    // An nginx process seen for the first time: its cgroup goes first, once.
-    if (std::holds_alternative<w5_ngx_log>(decoded.event) || std::holds_alternative<w5_ngx_error_page>(decoded.event) ||
-        std::holds_alternative<w5_client_response>(decoded.event)) {
-      const w5_header& h = header_of(decoded.event);
-      if (auto cgroup = backends.first_sight(h.tgid, h.ts_ns)) {
-        const Event cgroup_event = *cgroup;
-        pipeline.push(cgroup_event, event_bytes(cgroup_event), monotonic_now_ns());
-      }
-    }
-    // A timeout: what the backend is doing is read now, off this thread,
-    // and reaches the engine before nginx's words (once a second per worker
-    // and upstream at most).
-    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event);
-        log && log->err == ETIMEDOUT && backends.due(*log, monotonic_now_ns())) {
-      const uint64_t sent_ns = kernel ? kernel->in_flight_sent_ns(log->upstream_sk) : 0;
-      pipeline.ask(
-          ProbeKind::backend,
-          [&backends, log = *log, sent_ns, anonymise = options.anonymise_clients]() -> std::optional<Event> {
-            std::optional<w5_backend_state> state = backends.probe(log, monotonic_now_ns(), sent_ns);
-            if (!state) return std::nullopt;
-            Event event = *state;
-            if (anonymise) anonymise_clients(event);
-            return event;
-          },
-          monotonic_now_ns());
-    }
-    // No free local port: what holds them is read now, before nginx's words
-    // reach the engine (rare, and at most once a second per upstream).
-    if (const auto* log = std::get_if<w5_ngx_log>(&decoded.event); log && log->err == EADDRNOTAVAIL) {
-      if (auto usage = ports.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), monotonic_now_ns())) {
-        const Event usage_event = *usage;
-        pipeline.push(usage_event, event_bytes(usage_event), monotonic_now_ns());
-      }
-    }
-    pipeline.push(decoded.event, bytes, monotonic_now_ns());
+    if (follower && std::holds_alternative<w5_client_response>(taken->event)) follower->check_layouts();
+    reads.push(taken->event, taken->bytes);
   });
-  kernel = &session;
+  reads.use_session(session);
   for (const auto& warning : session.warnings()) std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
   // Scanned after the fork tracepoint is attached, so no new worker slips by.
-  const std::vector<NginxProcess> processes = processes_to_trace(options);
+  const std::vector<NginxProcess> processes = processes_to_trace(options, checked.chosen);
 
   engine.set_client_echo_expected(!options.lean);
   NginxFollower nginx(session, engine,
                       {.use_uprobes = !options.no_uprobes, .lean = options.lean,
                        .only_listed = !options.pids.empty(), .verbose = options.verbosity > 0,
-                       .layout_override = checked_layout_override()});
+                       .layout_override = checked.layout_override});
   follower = &nginx;
-  for (const NginxProcess& p : processes) nginx.follow(p.pid, "start");
-  for (const auto& path : options.nginx_binaries) nginx.attach_named(path);
-  if (processes.empty() && options.nginx_binaries.empty()) {
-    auto on_path = find_nginx_on_path();
-    if (!on_path) throw FatalError("no nginx is running and none is on PATH; use --nginx-binary PATH");
-    nginx.attach_named(*on_path);
-  }
-  if (options.lean && nginx.attached() == 0)
-    throw FatalError("--lean needs nginx's uprobes and no nginx binary could take them (see above); run without --lean");
+  attach_first(nginx, options, processes);
 
   install_signal_handlers();
-  // Attached: from here on only what attaching to later nginx binaries needs,
-  // and CAP_SYS_ADMIN only in the helper that places their uprobes.
-  const bool broker_placing_uprobes = !options.no_uprobes && start_uprobe_broker(session, options.verbosity);
-  // Without CAP_SYS_ADMIN only the broker may join another network namespace.
-  if (broker_placing_uprobes)
-    ports.read_other_namespaces_with([broker = session.uprobe_broker()](int netns, uint32_t* low, uint32_t* high) {
-      return broker->port_range(netns, low, high);
-    });
-  if (std::string error = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
-      !error.empty())
-    std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
+  drop_capabilities(session, reads, options);
   std::fprintf(stderr, "ready: %zu kernel probes, nginx uprobes on %zu binar%s, %zu nginx process%s%s\n",
                session.kernel_probes(), nginx.attached(), nginx.attached() == 1 ? "y" : "ies",
                nginx.processes(), nginx.processes() == 1 ? "" : "es",
@@ -274,67 +286,21 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   if (hooks.on_tables_reader) hooks.on_tables_reader([&session] { return session.read_tables(); });
   if (hooks.on_ready) hooks.on_ready();
 
-  // Requests whose failed attempts nginx recovered from leave the pending
-  // table once read to be over (W5_EV_REQUEST_ENDED, recorded like the rest).
   RequestLiveness liveness([&nginx](pid_t pid) { return nginx.layout_of_process(pid); });
-  auto check_pending_requests = [&] {
-    const uint64_t now_ns = monotonic_now_ns();
-    const std::vector<PendingRequestRef> pending =
-        engine.pending_older_than(now_ns, kPendingCheckMinAgeNs, kPendingChecksPerSecond);
-    if (pending.empty()) return;
-    for (const w5_request_ended& ended : liveness.ended(pending, now_ns)) {
-      const Event event = ended;
-      pipeline.push(event, event_bytes(event), now_ns);
-    }
-    if (std::string warning = liveness.take_warning(); !warning.empty())
-      std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
-  };
-
-  // Requests waiting long on a backend of this host: what it has used so far
-  // is read off this thread, so that a timeout can tell its CPU over the wait.
-  auto read_waiting_backends = [&] {
-    const uint64_t now_ns = monotonic_now_ns();
-    for (const WaitingUpstreamRequest& r :
-         session.waiting_upstream_requests(now_ns, BackendProber::kBaselineAfterNs, BackendProber::kBaselinesPerSecond,
-                                           [&backends](const WaitingUpstreamRequest& w) { return backends.first_look(w); }))
-      pipeline.run_in_background([&backends, r]() -> std::optional<Event> {
-        backends.note_waiting(r, monotonic_now_ns());
-        return std::nullopt;
-      });
-  };
-
+  auto status = [&] { return live_status(options, session, engine, pump, reads, nginx); };
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_scan = start;
-  auto status = [&] {
-    LiveStatus s;
-    const LostCounts lost = session.lost();
-    s.events = engine.stats().events;
-    s.gateway_errors = engine.stats().records;
-    s.lost_ringbuf_full = lost.ringbuf_full;
-    s.lost_map_full = lost.map_full;
-    s.lost_slot_taken = lost.slot_taken;
-    s.undecodable = decode_errors;
-    s.lost = lost.total() + decode_errors;
-    s.lag = lag;
-    s.listener_probes = pipeline.counts(ProbeKind::listener);
-    s.backend_probes = pipeline.counts(ProbeKind::backend);
-    s.engine = engine.stats();
-    s.max_pending_requests = options.max_pending_requests;
-    s.nginx_binaries = nginx.health();
-    return s;
-  };
   while (!g_stop) {
     // Events waiting for a listener's state go on as soon as it is read.
-    int n = session.poll(pipeline.waiting() ? 2 : 100);
+    int n = session.poll(reads.waiting() ? 2 : 100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
     for (pid_t pid : executed) nginx.follow(pid, "exec");
     executed.clear();
-    pipeline.release(monotonic_now_ns());
+    reads.release();
     // Held records wait for an echo that may be among the events still waiting.
-    if (!pipeline.waiting()) engine.flush(monotonic_now_ns(), records);
-    for (const Record& r : records) hooks.on_record(r);
-    records.clear();
+    if (!reads.waiting()) pump.flush(monotonic_now_ns());
+    for (const Record& r : pump.take_records()) hooks.on_record(r);
     if (hooks.on_tick) hooks.on_tick(status());
     if (hooks.should_stop && hooks.should_stop()) break;
     const auto now = Clock::now();
@@ -344,44 +310,16 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     if (now - last_scan >= std::chrono::seconds(1)) {
       last_scan = now;
       nginx.scan();
-      check_pending_requests();
-      read_waiting_backends();
+      reads.check_pending_requests(engine, liveness);
+      reads.read_waiting_backends();
     }
   }
   session.poll(0);  // flush what is pending
-  pipeline.finish();
-  engine.finish(records);
-  for (const Record& r : records) hooks.on_record(r);
+  reads.finish();
+  pump.finish();
+  for (const Record& r : pump.take_records()) hooks.on_record(r);
   if (hooks.on_tick) hooks.on_tick(status());
-
-  const LostCounts lost = session.lost();
-  const EngineStats stats = engine.stats();
-  std::fprintf(stderr,
-               "why502: %llu gateway errors, %llu retried, %llu truncated from %llu events; %llu events lost "
-               "(ring buffer full %llu, map full %llu, request slot taken %llu)\n",
-               static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.retried),
-               static_cast<unsigned long long>(stats.truncated), static_cast<unsigned long long>(stats.events),
-               static_cast<unsigned long long>(lost.total() + decode_errors),
-               static_cast<unsigned long long>(lost.ringbuf_full), static_cast<unsigned long long>(lost.map_full),
-               static_cast<unsigned long long>(lost.slot_taken));
-  for (const auto& [kind, name] : {std::pair{ProbeKind::listener, "listener"}, std::pair{ProbeKind::backend, "backend"}}) {
-    const ProbeCounts& probes = pipeline.counts(kind);
-    if (probes.asked + probes.queue_full > 0)
-      std::fprintf(stderr, "why502: %llu %s probes; skipped %llu (worker queue full %llu, too late %llu)\n",
-                   static_cast<unsigned long long>(probes.asked), name,
-                   static_cast<unsigned long long>(probes.queue_full + probes.late),
-                   static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
-  }
-  if (options.verbosity > 0) {
-    auto ms = [](uint64_t ns) {
-      char text[32] = "> 10 s";
-      if (ns != UINT64_MAX) std::snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ns) / 1e6);
-      return std::string(text);
-    };
-    std::fprintf(stderr, "why502: consumer lag (event to engine): median <= %s, p99 <= %s, max %s\n",
-                 ms(lag.quantile_bound_ns(0.5)).c_str(), ms(lag.quantile_bound_ns(0.99)).c_str(),
-                 ms(lag.max_ns()).c_str());
-  }
+  print_summary(session.lost(), engine.stats(), pump, reads, options.verbosity);
 }
 
 }  // namespace why502

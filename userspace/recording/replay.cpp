@@ -64,25 +64,24 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
   for (const SkippedRegion& s : contents.skipped) report_.skipped.push_back({file, s.offset, s.bytes, s.problem});
   std::vector<uint8_t> converted;
   for (const auto& bytes : contents.events) {
-    DecodeResult decoded = decode_event(in_current_wire(contents.wire_version, bytes, converted));
-    if (!decoded.ok) return file + ": a recorded event is invalid: " + decoded.error;
-    const int64_t wall = report_.clock.to_realtime_ns(header_of(decoded.event).ts_ns);
+    const std::optional<EventPump::Taken> taken = pump_.take(in_current_wire(contents.wire_version, bytes, converted));
+    if (!taken) return file + ": a recorded event is invalid: " + pump_.decode_error();
+    const int64_t wall = report_.clock.to_realtime_ns(header_of(taken->event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;
     if (!report_.last_ns || wall > *report_.last_ns) report_.last_ns = wall;
     ++report_.events;
-    engine_.handle(decoded.event, records_);
+    pump_.deliver(taken->event, taken->bytes);
   }
   return std::nullopt;
 }
 
 Report Replay::finish(std::optional<int64_t> since, std::optional<int64_t> until) {
-  engine_.finish(records_);
-  for (Record& r : records_) {
+  pump_.finish();
+  for (Record& r : pump_.take_records()) {
     const int64_t wall = report_.clock.to_realtime_ns(r.ts_ns);
     if ((since && wall < *since) || (until && wall >= *until)) continue;
     report_.records.push_back(std::move(r));
   }
-  records_.clear();
   summarise(report_);
   return std::move(report_);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attribution/engine.hpp"
+#include "attribution/event_pump.hpp"
 #include "output/report.hpp"
 #include "recording/reader.hpp"
 
@@ -16,6 +17,9 @@ namespace why502::recording {
 
 class Replay {
  public:
+  Replay() = default;
+  Replay(const Replay&) = delete;  // its pump drives its own engine
+  Replay& operator=(const Replay&) = delete;
   // One file's contents, files in recording order. Returns the error (naming
   // the file) when a recorded event is invalid; the replay is then unusable.
   std::optional<std::string> add(const std::string& file, const Contents& contents);
@@ -27,8 +31,8 @@ class Replay {
 
  private:
   Engine engine_;
+  EventPump pump_{engine_, {}};  // recordings hold the events as the engine saw them: nothing to add
   Report report_;
-  std::vector<Record> records_;
   std::vector<std::string> live_records_;
   bool have_clock_ = false;
 };

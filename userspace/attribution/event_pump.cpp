@@ -1,0 +1,36 @@
+#include "attribution/event_pump.hpp"
+
+#include <utility>
+
+#include "events/anonymise.hpp"
+
+namespace why502 {
+
+EventPump::EventPump(Engine& engine, Options options) : engine_(engine), options_(std::move(options)) {}
+
+std::optional<EventPump::Taken> EventPump::take(std::span<const uint8_t> bytes) {
+  decoded_ = decode_event(bytes);
+  if (!decoded_.ok) {
+    if (undecodable_++ == 0 && options_.on_first_undecodable) options_.on_first_undecodable(decoded_.error);
+    return std::nullopt;
+  }
+  if (options_.anonymise_clients) {
+    anonymise_clients(decoded_.event);
+    bytes = event_bytes(decoded_.event);
+  }
+  return Taken{decoded_.event, bytes};
+}
+
+void EventPump::deliver(const Event& event, std::span<const uint8_t> bytes) {
+  if (options_.on_event) options_.on_event(bytes);
+  if (options_.lag_clock) lag_.add(header_of(event).ts_ns, options_.lag_clock());
+  engine_.handle(event, records_);
+}
+
+void EventPump::flush(uint64_t now_ns) { engine_.flush(now_ns, records_); }
+
+void EventPump::finish() { engine_.finish(records_); }
+
+std::vector<Record> EventPump::take_records() { return std::exchange(records_, {}); }
+
+}  // namespace why502

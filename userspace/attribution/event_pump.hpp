@@ -1,0 +1,78 @@
+// The one way an event reaches the engine, live, on replay and in the fuzzers.
+// Two halves, because live puts its host reads between them (ProbePipeline
+// splices what they read in ahead of the event that asked):
+//
+//   take(bytes)       decode, count what is undecodable (the first with a
+//                     warning), anonymise client addresses when asked
+//        │ Event and its wire bytes
+//   (the caller's steps: following nginx, host reads, the listener watch)
+//        ▼
+//   deliver(event)    the recording hook with the bytes, then the engine,
+//                     the consumer lag; the records it completes collect here
+//   flush / finish    the engine's held records, by time or at the end
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attribution/engine.hpp"
+#include "attribution/record.hpp"
+#include "events/event.hpp"
+#include "output/consumer_lag.hpp"
+
+namespace why502 {
+
+class EventPump {
+ public:
+  struct Options {
+    // --anonymise-clients: cut before anything else sees the event.
+    bool anonymise_clients = false;
+    // Every delivered event's wire bytes, before the engine takes it (a
+    // recording stores the stream as the engine saw it).
+    std::function<void(std::span<const uint8_t> bytes)> on_event;
+    // The first undecodable event's reason; the rest are only counted.
+    std::function<void(const std::string& error)> on_first_undecodable;
+    // The clock (CLOCK_MONOTONIC, ns) the consumer lag is measured against
+    // at delivery; none: no lag is measured (replay, fuzzers).
+    std::function<uint64_t()> lag_clock;
+  };
+
+  // An event as take() hands it on: valid until the next take().
+  struct Taken {
+    const Event& event;
+    std::span<const uint8_t> bytes;  // event's wire bytes (anonymised ones when asked)
+  };
+
+  EventPump(Engine& engine, Options options);
+
+  // Bytes as the ring buffer or a recording holds them; nullopt when they
+  // are no event (counted; why in decode_error()).
+  std::optional<Taken> take(std::span<const uint8_t> bytes);
+  // To the recording hook, then the engine, in the order the engine is to
+  // see them.
+  void deliver(const Event& event, std::span<const uint8_t> bytes);
+  // The engine's held records whose wait is over at now_ns.
+  void flush(uint64_t now_ns);
+  // The end: every record the engine still holds.
+  void finish();
+  // The records completed since the last call, in the engine's order.
+  std::vector<Record> take_records();
+
+  uint64_t undecodable() const { return undecodable_; }
+  const std::string& decode_error() const { return decoded_.error; }  // the last take()'s
+  const ConsumerLag& lag() const { return lag_; }
+
+ private:
+  Engine& engine_;
+  Options options_;
+  DecodeResult decoded_;
+  uint64_t undecodable_ = 0;
+  ConsumerLag lag_;
+  std::vector<Record> records_;
+};
+
+}  // namespace why502
