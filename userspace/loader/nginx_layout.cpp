@@ -272,21 +272,21 @@ std::string layout_check_failures(const w5_layout_health& health, const w5_nginx
 }
 
 std::string unusable_nginx_symbols(const std::string& binary_path) {
-  const ElfFunctions functions = read_elf_functions(binary_path);
-  if (!functions.ok) return functions.error;
+  const Result<ElfFunctions> functions = read_elf_functions(binary_path);
+  if (!functions) return functions.error();
   for (const char* name : kNginxUprobeFunctions)
-    if (!functions.names.count(name)) return binary_path + " has no symbol " + name + " (stripped?)";
+    if (!functions->names.count(name)) return binary_path + " has no symbol " + name + " (stripped?)";
   return "";
 }
 
 NginxLayout nginx_layout_for(const std::string& binary_path) {
-  NginxBuildInfo build;
-  if (const std::string error = read_nginx_build_info(binary_path, build); !error.empty()) {
-    NginxLayout layout = nginx_layout_for_build(build);
-    layout.description += " (" + error + ")";
+  const Result<NginxBuildInfo> build = read_nginx_build_info(binary_path);
+  if (!build) {
+    NginxLayout layout = nginx_layout_for_build(NginxBuildInfo{});
+    layout.description += " (" + build.error() + ")";
     return layout;
   }
-  return nginx_layout_for_build(build);
+  return nginx_layout_for_build(build.value());
 }
 
 }  // namespace why502

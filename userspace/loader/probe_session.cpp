@@ -157,10 +157,11 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
     // offset in the file (libbpf finds it by name when it attaches itself).
     const OwnedFd binary(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (binary.get() < 0) return "cannot open " + path + ": " + std::strerror(errno);
-    const ElfFunctions functions = read_elf_functions(path);
+    const Result<ElfFunctions> functions = read_elf_functions(path);
+    if (!functions) return functions.error();
     for (const Target& t : targets) {
-      const auto offset = functions.file_offsets.find(t.function);
-      if (offset == functions.file_offsets.end()) return path + " has no symbol " + t.function;
+      const auto offset = functions->file_offsets.find(t.function);
+      if (offset == functions->file_offsets.end()) return path + " has no symbol " + t.function;
       std::string why;
       OwnedFd link = broker_->attach(binary.get(), offset->second, bpf_program__fd(t.prog), index, &why);
       if (link.get() < 0) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + why;
