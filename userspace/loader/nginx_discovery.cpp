@@ -40,26 +40,17 @@ pid_t parent_pid_in_stat(const std::string& stat) {
   return ppid;
 }
 
-std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
+Result<NginxProcess> nginx_process(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
   const std::string comm = read_first_line(dir + "/comm");
-  if (comm.empty()) {
-    if (why) *why = "no process with pid " + std::to_string(pid);
-    return std::nullopt;
-  }
-  if (comm != "nginx") {
-    if (why) *why = "process " + std::to_string(pid) + " is '" + comm + "', not nginx";
-    return std::nullopt;
-  }
+  if (comm.empty()) return Error{"no process with pid " + std::to_string(pid)};
+  if (comm != "nginx") return Error{"process " + std::to_string(pid) + " is '" + comm + "', not nginx"};
   NginxProcess p;
   p.pid = pid;
   p.ppid = parent_of(pid);
   p.exe = dir + "/exe";
   struct stat st{};
-  if (stat(p.exe.c_str(), &st) != 0) {
-    if (why) *why = "cannot read the binary of nginx process " + std::to_string(pid);
-    return std::nullopt;
-  }
+  if (stat(p.exe.c_str(), &st) != 0) return Error{"cannot read the binary of nginx process " + std::to_string(pid)};
   p.dev = st.st_dev;
   p.ino = st.st_ino;
   return p;
@@ -73,25 +64,25 @@ std::vector<NginxProcess> find_nginx_processes() {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
-    if (auto p = nginx_process(static_cast<pid_t>(pid), nullptr)) found.push_back(*p);
+    if (Result<NginxProcess> p = nginx_process(static_cast<pid_t>(pid))) found.push_back(std::move(p).value());
   }
   closedir(proc);
   return found;
 }
 
-std::string why_not_nginx_binary(const std::string& path) {
+Result<void> check_nginx_binary(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   struct stat st{};
-  if (!in || stat(path.c_str(), &st) != 0) return std::string("cannot read it: ") + std::strerror(errno);
-  if (S_ISDIR(st.st_mode)) return "a directory, not an nginx binary";
+  if (!in || stat(path.c_str(), &st) != 0) return Error{std::string("cannot read it: ") + std::strerror(errno)};
+  if (S_ISDIR(st.st_mode)) return Error{"a directory, not an nginx binary"};
   std::string bytes;
   bytes.resize(static_cast<size_t>(st.st_size));
   if (!S_ISREG(st.st_mode) || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    return "cannot read it as a file";
-  if (bytes.compare(0, 4, "\x7f" "ELF") != 0) return "not an ELF file, so not an nginx binary";
+    return Error{"cannot read it as a file"};
+  if (bytes.compare(0, 4, "\x7f" "ELF") != 0) return Error{"not an ELF file, so not an nginx binary"};
   if (bytes.find("nginx version: ") == std::string::npos)
-    return "an ELF file without nginx's version string, so not an nginx binary";
-  return "";
+    return Error{"an ELF file without nginx's version string, so not an nginx binary"};
+  return {};
 }
 
 std::optional<std::string> find_nginx_on_path() {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
 struct NginxProcess {
@@ -20,16 +22,16 @@ struct NginxProcess {
 // Every process whose command is nginx (master and workers).
 std::vector<NginxProcess> find_nginx_processes();
 
-// The process if it is nginx; nullopt (with why) otherwise.
-std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
+// The process if it is nginx; else the error says why not.
+Result<NginxProcess> nginx_process(pid_t pid);
 
 // The parent pid in a /proc/PID/stat line; 0 when the line does not parse.
 pid_t parent_pid_in_stat(const std::string& stat);
 
-// Why path is no nginx binary to attach to, "" when it is one: a readable
-// ELF file holding nginx's version string ("nginx version: ", which nginx -v
-// prints and every build embeds, stripped or not).
-std::string why_not_nginx_binary(const std::string& path);
+// Whether path is an nginx binary to attach to (the error says why not): a
+// readable ELF file holding nginx's version string ("nginx version: ", which
+// nginx -v prints and every build embeds, stripped or not).
+Result<void> check_nginx_binary(const std::string& path);
 
 // "nginx" on PATH, or in the usual sbin directories (root's PATH may lack them).
 std::optional<std::string> find_nginx_on_path();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/uprobe_broker.hpp"
 #include "output/kernel_tables.hpp"
@@ -76,11 +77,10 @@ class ProbeSession {
 
   // Attaches a uprobe to a function of why502's own binary and detaches it
   // again: what nginx's uprobes need of the kernel, checked without an nginx.
-  // "" on success, else why not.
-  std::string check_uprobes();
+  Result<void> check_uprobes();
   // Attaches the nginx uprobes to one binary, in one of W5_MAX_LAYOUTS layout
-  // slots (*slot says which); "" on success, else why not.
-  std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot = nullptr);
+  // slots: which one, or why not.
+  Result<uint32_t> attach_nginx_binary(const std::string& path, const NginxLayout& layout);
   // Detaches that binary's uprobes and frees its slot for another binary.
   void detach_nginx_binary(uint32_t slot);
   // From now on nginx uprobes are placed by this helper (which keeps
