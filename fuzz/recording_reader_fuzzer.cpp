@@ -57,11 +57,11 @@ std::vector<uint8_t> framed_recording(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool is_file = size >= sizeof(kMagic) && std::memcmp(data, kMagic, sizeof(kMagic)) == 0;
   const std::vector<uint8_t> bytes = is_file ? std::vector<uint8_t>(data, data + size) : framed_recording(data, size);
-  read_bytes(bytes, "fuzz.w502", {.strict = true});
-  const ReadResult read = read_bytes(bytes, "fuzz.w502");
-  if (!read.ok) return 0;
+  (void)read_bytes(bytes, "fuzz.w502", {.strict = true});
+  const why502::Result<Contents> read = read_bytes(bytes, "fuzz.w502");
+  if (!read) return 0;
   Replay replay;
-  if (replay.add("fuzz.w502", read.contents)) return 0;  // an invalid event: `report` exits 2
+  if (!replay.add("fuzz.w502", read.value())) return 0;  // an invalid event: `report` exits 2
   const why502::Report report = replay.finish(std::nullopt, std::nullopt);
   why502::report_text(report);
   why502::report_json(report);

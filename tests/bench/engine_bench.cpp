@@ -146,12 +146,12 @@ int main(int argc, char** argv) {
     rest.push_back(argv[i]);
   }
   if (!path.empty()) {
-    why502::recording::ReadResult read = why502::recording::read_file(path);
-    if (!read.ok) {
-      std::fprintf(stderr, "why502_engine_bench: %s\n", read.error.c_str());
+    const why502::Result<why502::recording::Contents> read = why502::recording::read_file(path);
+    if (!read) {
+      std::fprintf(stderr, "why502_engine_bench: %s\n", read.error().c_str());
       return 2;
     }
-    for (const auto& bytes : read.contents.events) {
+    for (const auto& bytes : read->events) {
       why502::DecodeResult d = why502::decode_event(bytes);
       if (d.ok) g_events.push_back(d.event);
     }

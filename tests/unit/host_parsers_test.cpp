@@ -58,11 +58,12 @@ TEST(ProcStat, ALineCutAnywhereIsUnknown) {
 
 // --nginx-binary /etc/passwd warned "not an ELF file" and traced on.
 TEST(NginxBinary, OnlyAReadableElfWithNginxsVersionStringIsOne) {
-  EXPECT_EQ(why_not_nginx_binary("/usr/sbin/nginx"), "");
-  EXPECT_EQ(why_not_nginx_binary("/etc/passwd"), "not an ELF file, so not an nginx binary");
-  EXPECT_EQ(why_not_nginx_binary("/bin/true"), "an ELF file without nginx's version string, so not an nginx binary");
-  EXPECT_EQ(why_not_nginx_binary("/etc"), "a directory, not an nginx binary");
-  EXPECT_EQ(why_not_nginx_binary("/nonexistent/nginx"), "cannot read it: No such file or directory");
+  EXPECT_TRUE(check_nginx_binary("/usr/sbin/nginx").ok());
+  EXPECT_EQ(check_nginx_binary("/etc/passwd").error(), "not an ELF file, so not an nginx binary");
+  EXPECT_EQ(check_nginx_binary("/bin/true").error(),
+            "an ELF file without nginx's version string, so not an nginx binary");
+  EXPECT_EQ(check_nginx_binary("/etc").error(), "a directory, not an nginx binary");
+  EXPECT_EQ(check_nginx_binary("/nonexistent/nginx").error(), "cannot read it: No such file or directory");
 }
 
 TEST(ProcLimits, SoftLimitOfOpenFiles) {

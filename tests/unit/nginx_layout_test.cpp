@@ -85,30 +85,51 @@ TEST(NginxLayoutTable, DebiansBuildKeepsItsMeasuredOffsets) {
 }
 
 TEST(LayoutOverride, SetsOneNamedFieldOfOneBinary) {
-  std::string error;
-  const auto o = parse_layout_override("/opt/a:b/nginx:state_size=0x50", &error);
-  ASSERT_TRUE(o) << error;
+  const Result<LayoutOverride> o = parse_layout_override("/opt/a:b/nginx:state_size=0x50");
+  ASSERT_TRUE(o.ok()) << o.error();
   EXPECT_EQ(o->path, "/opt/a:b/nginx");  // the last colon splits
   EXPECT_EQ(o->field, "state_size");
   EXPECT_EQ(o->value, 80u);
   NginxLayout layout = nginx_layout_for_build(build("1.22.1", " --with-compat"));
-  apply_layout_override(*o, layout);
+  apply_layout_override(o.value(), layout);
   EXPECT_EQ(layout.offsets.state_size, 80u);
   EXPECT_NE(layout.description.find("WHY502_LAYOUT_OVERRIDE set state_size=80"), std::string::npos)
       << layout.description;
 }
 
 TEST(LayoutOverride, MalformedTextSaysWhatIsWrong) {
-  std::string error;
-  EXPECT_FALSE(parse_layout_override("state_size=8", &error));
-  EXPECT_NE(error.find("PATH:FIELD=VALUE"), std::string::npos) << error;
-  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:no_such=8", &error));
-  EXPECT_NE(error.find("no layout field no_such"), std::string::npos) << error;
-  EXPECT_NE(error.find("state_size"), std::string::npos) << error;  // lists the fields
-  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=-1", &error));
-  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=72x", &error));
-  EXPECT_FALSE(parse_layout_override("/usr/sbin/nginx:state_size=4294967296", &error));
-  EXPECT_NE(error.find("not a number"), std::string::npos) << error;
+  const auto error_of = [](const std::string& text) {
+    const Result<LayoutOverride> o = parse_layout_override(text);
+    return o.ok() ? std::string("(parsed)") : o.error();
+  };
+  EXPECT_EQ(error_of("state_size=8"), "give PATH:FIELD=VALUE, e.g. /usr/sbin/nginx:state_size=80");
+  const std::string no_such = error_of("/usr/sbin/nginx:no_such=8");
+  EXPECT_TRUE(no_such.starts_with("no layout field no_such (fields: ")) << no_such;
+  EXPECT_NE(no_such.find(" state_size"), std::string::npos) << no_such;  // lists the fields
+  EXPECT_EQ(error_of("/usr/sbin/nginx:state_size=-1"), "VALUE -1 is not a number from 0 to 4294967295");
+  EXPECT_EQ(error_of("/usr/sbin/nginx:state_size=72x"), "VALUE 72x is not a number from 0 to 4294967295");
+  EXPECT_EQ(error_of("/usr/sbin/nginx:state_size=4294967296"),
+            "VALUE 4294967296 is not a number from 0 to 4294967295");
+}
+
+TEST(LayoutOverride, FromTheEnvironmentIsNoneWhenUnsetAndNamesTheVariableWhenMalformed) {
+  unsetenv(kLayoutOverrideVariable);
+  const Result<std::optional<LayoutOverride>> unset = layout_override_from_environment();
+  ASSERT_TRUE(unset.ok()) << unset.error();
+  EXPECT_FALSE(unset.value().has_value());
+
+  setenv(kLayoutOverrideVariable, "/usr/sbin/nginx:state_size=72", 1);
+  const Result<std::optional<LayoutOverride>> set = layout_override_from_environment();
+  ASSERT_TRUE(set.ok()) << set.error();
+  ASSERT_TRUE(set.value().has_value());
+  EXPECT_EQ(set.value()->value, 72u);
+
+  setenv(kLayoutOverrideVariable, "state_size=8", 1);
+  const Result<std::optional<LayoutOverride>> malformed = layout_override_from_environment();
+  unsetenv(kLayoutOverrideVariable);
+  ASSERT_FALSE(malformed.ok());
+  EXPECT_EQ(malformed.error(),
+            "WHY502_LAYOUT_OVERRIDE=state_size=8: give PATH:FIELD=VALUE, e.g. /usr/sbin/nginx:state_size=80");
 }
 
 TEST(LayoutCheck, FailuresAreNamedWithTheNumbersSeen) {

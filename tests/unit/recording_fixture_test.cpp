@@ -40,23 +40,24 @@ struct Replayed {
 };
 
 Replayed replay_fixture() {
-  const ReadResult read = read_file(kFixtures + kName, {.strict = true});
-  EXPECT_TRUE(read.ok) << read.error;
+  const Result<Contents> read = read_file(kFixtures + kName, {.strict = true});
+  EXPECT_TRUE(read.ok()) << read.error();
   Replay replay;
-  EXPECT_EQ(replay.add(kName, read.contents), std::nullopt);
+  const Result<void> added = replay.add(kName, read.value());
+  EXPECT_TRUE(added.ok()) << added.error();
   Replayed out{replay.finish(std::nullopt, std::nullopt), replay.live_records()};
   return out;
 }
 
 TEST(RecordingFixture, Format1HeaderReadsAsWireVersion1) {
-  const ReadResult read = read_file(kFixtures + kName, {.strict = true});
-  ASSERT_TRUE(read.ok) << read.error;
-  EXPECT_EQ(read.contents.format_version, 1u);
-  EXPECT_EQ(read.contents.wire_version, 1u);
-  EXPECT_EQ(read.contents.events.size(), 42u);
-  EXPECT_EQ(read.contents.records.size(), 9u);
-  EXPECT_FALSE(read.contents.truncated);
-  EXPECT_TRUE(read.contents.skipped.empty());
+  const Result<Contents> read = read_file(kFixtures + kName, {.strict = true});
+  ASSERT_TRUE(read.ok()) << read.error();
+  EXPECT_EQ(read->format_version, 1u);
+  EXPECT_EQ(read->wire_version, 1u);
+  EXPECT_EQ(read->events.size(), 42u);
+  EXPECT_EQ(read->records.size(), 9u);
+  EXPECT_FALSE(read->truncated);
+  EXPECT_TRUE(read->skipped.empty());
 }
 
 TEST(RecordingFixture, ReportTextIsTheGoldenOne) {
@@ -131,18 +132,18 @@ TEST(RecordingFixture, ReportVerifyNamesWhatDiffersFromTheLiveRecords) {
   EXPECT_EQ(text_of(options.output), "verify: 9 records reported live, 9 replayed, 9 the same\n");
 
   // The same events, with the first live record (a refused one) saying reset.
-  const ReadResult read = read_file(kFixtures + kName);
-  ASSERT_TRUE(read.ok) << read.error;
+  const Result<Contents> read = read_file(kFixtures + kName);
+  ASSERT_TRUE(read.ok()) << read.error();
   const std::string doctored = (dir / "doctored.w502").string();
-  std::string first_live = read.contents.records[0];
+  std::string first_live = read->records[0];
   const std::string refused = "\"cause\":\"refused\"";
   ASSERT_NE(first_live.find(refused), std::string::npos) << first_live;
   first_live.replace(first_live.find(refused), refused.size(), "\"cause\":\"reset\"");
   {
-    Writer w(doctored, read.contents.clock_offset_ns);
-    for (const auto& e : read.contents.events) w.add_event(e);
+    Writer w(doctored, read->clock_offset_ns);
+    for (const auto& e : read->events) w.add_event(e);
     w.add_record(first_live);
-    for (size_t i = 1; i < read.contents.records.size(); ++i) w.add_record(read.contents.records[i]);
+    for (size_t i = 1; i < read->records.size(); ++i) w.add_record(read->records[i]);
   }
   options.files = {doctored};
   options.output = (dir / "differs.txt").string();

@@ -51,15 +51,15 @@ class RecordingTest : public ::testing::Test {
 
 TEST_F(RecordingTest, RoundTrip) {
   const std::string p = write_sample();
-  ReadResult r = read_file(p);
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.contents.clock_offset_ns, 1234567890);
-  ASSERT_EQ(r.contents.events.size(), 3u);
-  EXPECT_EQ(r.contents.events[0], (std::vector<uint8_t>{1, 2, 3, 4}));
-  EXPECT_EQ(r.contents.events[2], (std::vector<uint8_t>{7}));
-  ASSERT_EQ(r.contents.records.size(), 1u);
-  EXPECT_EQ(r.contents.records[0], "{\"type\":\"gateway_error\"}");
-  EXPECT_FALSE(r.contents.truncated);
+  Result<Contents> r = read_file(p);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->clock_offset_ns, 1234567890);
+  ASSERT_EQ(r->events.size(), 3u);
+  EXPECT_EQ(r->events[0], (std::vector<uint8_t>{1, 2, 3, 4}));
+  EXPECT_EQ(r->events[2], (std::vector<uint8_t>{7}));
+  ASSERT_EQ(r->records.size(), 1u);
+  EXPECT_EQ(r->records[0], "{\"type\":\"gateway_error\"}");
+  EXPECT_FALSE(r->truncated);
   EXPECT_EQ(std::filesystem::status(p).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
@@ -68,15 +68,15 @@ TEST_F(RecordingTest, EveryPrefixIsContentsOrAnErrorWithAnOffset) {
   const std::vector<uint8_t> bytes = file_bytes(write_sample());
   size_t cut_reported = 0;
   for (size_t n = 1; n < bytes.size(); ++n) {  // n = 0: AnEmptyFileSaysSo
-    ReadResult r = read_bytes(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(n)), "x");
-    if (r.ok) {
+    Result<Contents> r = read_bytes(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(n)), "x");
+    if (r.ok()) {
       // Past the header: a cut inside a block is said, earlier blocks kept.
-      if (r.contents.truncated) {
+      if (r->truncated) {
         ++cut_reported;
-        EXPECT_LE(r.contents.truncated_at, n);
+        EXPECT_LE(r->truncated_at, n);
       }
     } else {
-      EXPECT_NE(r.error.find("offset"), std::string::npos) << r.error;
+      EXPECT_NE(r.error().find("offset"), std::string::npos) << r.error();
     }
   }
   EXPECT_GT(cut_reported, 0u);
@@ -85,17 +85,17 @@ TEST_F(RecordingTest, EveryPrefixIsContentsOrAnErrorWithAnOffset) {
 TEST_F(RecordingTest, FlippedBytesAreCaughtByTheChecksum) {
   std::vector<uint8_t> bytes = file_bytes(write_sample());
   bytes[bytes.size() - 3] ^= 0xff;
-  ReadResult strict = read_bytes(bytes, "flipped", {.strict = true});
-  ASSERT_FALSE(strict.ok);
-  EXPECT_NE(strict.error.find("corrupt block (checksum mismatch) at offset"), std::string::npos) << strict.error;
+  Result<Contents> strict = read_bytes(bytes, "flipped", {.strict = true});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_NE(strict.error().find("corrupt block (checksum mismatch) at offset"), std::string::npos) << strict.error();
   // Not strict: the last block is skipped, to the end of the file.
-  ReadResult r = read_bytes(bytes, "flipped");
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.contents.events.size(), 2u);
-  ASSERT_EQ(r.contents.skipped.size(), 1u);
-  EXPECT_EQ(r.contents.skipped[0].offset + r.contents.skipped[0].bytes, bytes.size());
-  EXPECT_EQ(r.contents.skipped[0].problem, "checksum mismatch");
-  EXPECT_FALSE(r.contents.truncated);
+  Result<Contents> r = read_bytes(bytes, "flipped");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->events.size(), 2u);
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_EQ(r->skipped[0].offset + r->skipped[0].bytes, bytes.size());
+  EXPECT_EQ(r->skipped[0].problem, "checksum mismatch");
+  EXPECT_FALSE(r->truncated);
 }
 
 TEST_F(RecordingTest, RandomBytesNeverCrash) {
@@ -110,20 +110,20 @@ TEST_F(RecordingTest, RandomBytesNeverCrash) {
     } else {
       for (int i = 0; i < 3; ++i) bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
     }
-    ReadResult r = read_bytes(bytes, "random");
-    if (!r.ok) {
-      EXPECT_FALSE(r.error.empty());
+    Result<Contents> r = read_bytes(bytes, "random");
+    if (!r.ok()) {
+      EXPECT_FALSE(r.error().empty());
     }
   }
 }
 
 TEST_F(RecordingTest, RejectsOtherFormatsAndVersions) {
-  ReadResult text = read_bytes(std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o'}, "hello.txt");
-  EXPECT_NE(text.error.find("not a why502 recording"), std::string::npos) << text.error;
+  Result<Contents> text = read_bytes(std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o'}, "hello.txt");
+  EXPECT_NE(text.error().find("not a why502 recording"), std::string::npos) << text.error();
   std::vector<uint8_t> bytes = file_bytes(write_sample());
   bytes[8] = 9;  // version 9
-  ReadResult future = read_bytes(bytes, "future");
-  EXPECT_NE(future.error.find("version 9"), std::string::npos) << future.error;
+  Result<Contents> future = read_bytes(bytes, "future");
+  EXPECT_NE(future.error().find("version 9"), std::string::npos) << future.error();
 }
 
 // Found by fuzzing (recording_reader): a huge clock offset overflowed event
@@ -132,16 +132,16 @@ TEST_F(RecordingTest, AnImplausibleClockOffsetIsAnErrorWithAnOffset) {
   for (const int64_t offset : {int64_t{1} << 62, -(int64_t{1} << 62)}) {
     const std::string p = path("offset.w502");
     { Writer w(p, offset, 0); }
-    EXPECT_TRUE(read_file(p).ok) << offset;
+    EXPECT_TRUE(read_file(p).ok()) << offset;
   }
   for (const int64_t offset : {(int64_t{1} << 62) + 1, INT64_MAX, INT64_MIN}) {
     const std::string p = path("offset.w502");
     { Writer w(p, offset, 0); }
-    ReadResult r = read_file(p);
-    EXPECT_FALSE(r.ok) << offset;
-    EXPECT_NE(r.error.find("clock offset " + std::to_string(offset) + " ns is implausible at offset 20"),
+    Result<Contents> r = read_file(p);
+    EXPECT_FALSE(r.ok()) << offset;
+    EXPECT_NE(r.error().find("clock offset " + std::to_string(offset) + " ns is implausible at offset 20"),
               std::string::npos)
-        << r.error;
+        << r.error();
   }
 }
 
@@ -149,9 +149,9 @@ TEST_F(RecordingTest, ReplayNamesTheFileOfAnInvalidEvent) {
   Contents contents;
   contents.events.push_back({1, 2, 3});
   Replay replay;
-  const std::optional<std::string> error = replay.add("broken.w502", contents);
-  ASSERT_TRUE(error.has_value());
-  EXPECT_NE(error->find("broken.w502: a recorded event is invalid"), std::string::npos) << *error;
+  const Result<void> added = replay.add("broken.w502", contents);
+  ASSERT_FALSE(added.ok());
+  EXPECT_NE(added.error().find("broken.w502: a recorded event is invalid"), std::string::npos) << added.error();
 }
 
 TEST_F(RecordingTest, ReplaySaysWhereARecordingWasCutOff) {
@@ -160,7 +160,7 @@ TEST_F(RecordingTest, ReplaySaysWhereARecordingWasCutOff) {
   contents.truncated = true;
   contents.truncated_at = 4242;
   Replay replay;
-  EXPECT_FALSE(replay.add("cut.w502", contents).has_value());
+  EXPECT_TRUE(replay.add("cut.w502", contents).ok());
   const Report report = replay.finish(std::nullopt, std::nullopt);
   EXPECT_TRUE(report.cut_off);
   EXPECT_NE(report.cut_off_note.find("cut.w502 was cut off at offset 4242"), std::string::npos) << report.cut_off_note;
@@ -183,9 +183,9 @@ TEST_F(RecordingTest, RotationStartsNumberedFiles) {
   }
   size_t events = 0;
   for (int i = 0; std::filesystem::exists(i == 0 ? p : p + "." + std::to_string(i)); ++i) {
-    ReadResult r = read_file(i == 0 ? p : p + "." + std::to_string(i));
-    ASSERT_TRUE(r.ok) << r.error;
-    events += r.contents.events.size();
+    Result<Contents> r = read_file(i == 0 ? p : p + "." + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.error();
+    events += r->events.size();
   }
   EXPECT_EQ(events, 6u);
 }
@@ -238,18 +238,18 @@ TEST_F(CorruptRecording, TheHeaderNamesFormat2AndTheWireVersion) {
   std::memcpy(&wire, bytes.data() + 12, 4);
   EXPECT_EQ(format, 2u);
   EXPECT_EQ(wire, static_cast<uint32_t>(W5_WIRE_VERSION));
-  ReadResult r = read_bytes(bytes, "x");
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.contents.format_version, 2u);
-  EXPECT_EQ(r.contents.wire_version, static_cast<uint32_t>(W5_WIRE_VERSION));
+  Result<Contents> r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->format_version, 2u);
+  EXPECT_EQ(r->wire_version, static_cast<uint32_t>(W5_WIRE_VERSION));
 }
 
 TEST_F(CorruptRecording, AWireVersionFromTheFutureIsOneErrorLine) {
   std::vector<uint8_t> bytes = file_bytes(write_sample());
   bytes[12] = W5_WIRE_VERSION + 1;
-  ReadResult r = read_bytes(bytes, "future.w502");
-  ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "future.w502: events of wire version " + std::to_string(W5_WIRE_VERSION + 1) +
+  Result<Contents> r = read_bytes(bytes, "future.w502");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "future.w502: events of wire version " + std::to_string(W5_WIRE_VERSION + 1) +
                          " (this why502 reads 1 to " + std::to_string(W5_WIRE_VERSION) +
                          "; a newer why502 may read them) at offset 12");
 }
@@ -257,19 +257,19 @@ TEST_F(CorruptRecording, AWireVersionFromTheFutureIsOneErrorLine) {
 TEST_F(CorruptRecording, ACorruptMiddleBlockIsSkippedAndWhatFollowsIsRead) {
   ThreeBlocks t = write_three_blocks(path("three.w502"));
   t.bytes[t.block[1] + sizeof(BlockHeader) + 2] ^= 0x40;  // inside the middle block's payload
-  ReadResult r = read_bytes(t.bytes, "three.w502");
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.contents.events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}}));
-  EXPECT_EQ(r.contents.records, (std::vector<std::string>{"{\"n\":1}", "{\"n\":3}"}));
-  ASSERT_EQ(r.contents.skipped.size(), 1u);
-  EXPECT_EQ(r.contents.skipped[0].offset, t.block[1]);
-  EXPECT_EQ(r.contents.skipped[0].bytes, t.block[2] - t.block[1]);
-  EXPECT_EQ(r.contents.skipped[0].problem, "checksum mismatch");
-  EXPECT_FALSE(r.contents.truncated);
+  Result<Contents> r = read_bytes(t.bytes, "three.w502");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}}));
+  EXPECT_EQ(r->records, (std::vector<std::string>{"{\"n\":1}", "{\"n\":3}"}));
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_EQ(r->skipped[0].offset, t.block[1]);
+  EXPECT_EQ(r->skipped[0].bytes, t.block[2] - t.block[1]);
+  EXPECT_EQ(r->skipped[0].problem, "checksum mismatch");
+  EXPECT_FALSE(r->truncated);
 
-  ReadResult strict = read_bytes(t.bytes, "three.w502", {.strict = true});
-  ASSERT_FALSE(strict.ok);
-  EXPECT_EQ(strict.error, "three.w502: corrupt block (checksum mismatch) at offset " + std::to_string(t.block[1]));
+  Result<Contents> strict = read_bytes(t.bytes, "three.w502", {.strict = true});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.error(), "three.w502: corrupt block (checksum mismatch) at offset " + std::to_string(t.block[1]));
 }
 
 // Whatever byte of the middle block is broken (magic, sizes, checksum or
@@ -279,12 +279,12 @@ TEST_F(CorruptRecording, EveryBrokenByteOfTheMiddleBlockLosesOnlyThatBlock) {
   for (size_t at = t.block[1]; at < t.block[2]; ++at) {
     std::vector<uint8_t> bytes = t.bytes;
     bytes[at] ^= 0xa5;
-    ReadResult r = read_bytes(bytes, "x");
-    ASSERT_TRUE(r.ok) << at << ": " << r.error;
-    EXPECT_EQ(r.contents.events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}})) << at;
-    ASSERT_EQ(r.contents.skipped.size(), 1u) << at;
-    EXPECT_EQ(r.contents.skipped[0].offset, t.block[1]) << at;
-    EXPECT_EQ(r.contents.skipped[0].bytes, t.block[2] - t.block[1]) << at;
+    Result<Contents> r = read_bytes(bytes, "x");
+    ASSERT_TRUE(r.ok()) << at << ": " << r.error();
+    EXPECT_EQ(r->events, (std::vector<std::vector<uint8_t>>{{1, 1, 1}, {3, 3, 3}})) << at;
+    ASSERT_EQ(r->skipped.size(), 1u) << at;
+    EXPECT_EQ(r->skipped[0].offset, t.block[1]) << at;
+    EXPECT_EQ(r->skipped[0].bytes, t.block[2] - t.block[1]) << at;
   }
 }
 
@@ -294,34 +294,34 @@ TEST_F(CorruptRecording, GarbageBetweenBlocksIsSkippedByItsLength) {
   const std::vector<uint8_t> garbage(37, 0xee);
   bytes.insert(bytes.end(), garbage.begin(), garbage.end());
   bytes.insert(bytes.end(), t.bytes.begin() + static_cast<long>(t.block[2]), t.bytes.end());
-  ReadResult r = read_bytes(bytes, "x");
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.contents.events.size(), 3u);
-  ASSERT_EQ(r.contents.skipped.size(), 1u);
-  EXPECT_EQ(r.contents.skipped[0].offset, t.block[2]);
-  EXPECT_EQ(r.contents.skipped[0].bytes, 37u);
-  EXPECT_EQ(r.contents.skipped[0].problem, "bad block magic");
+  Result<Contents> r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->events.size(), 3u);
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_EQ(r->skipped[0].offset, t.block[2]);
+  EXPECT_EQ(r->skipped[0].bytes, 37u);
+  EXPECT_EQ(r->skipped[0].problem, "bad block magic");
 }
 
 TEST_F(CorruptRecording, ACutInTheLastBlockIsStillACutNotACorruption) {
   const ThreeBlocks t = write_three_blocks(path("three.w502"));
   const std::vector<uint8_t> bytes(t.bytes.begin(), t.bytes.end() - 5);
-  ReadResult r = read_bytes(bytes, "x");
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_TRUE(r.contents.truncated);
-  EXPECT_EQ(r.contents.truncated_at, t.block[2]);
-  EXPECT_TRUE(r.contents.skipped.empty());
-  EXPECT_EQ(r.contents.events.size(), 2u);
+  Result<Contents> r = read_bytes(bytes, "x");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->truncated);
+  EXPECT_EQ(r->truncated_at, t.block[2]);
+  EXPECT_TRUE(r->skipped.empty());
+  EXPECT_EQ(r->events.size(), 2u);
 }
 
 TEST_F(CorruptRecording, TheReportSaysWhatWasSkippedAndWhere) {
   ThreeBlocks t = write_three_blocks(path("three.w502"));
   t.bytes[t.block[1]] ^= 0xff;  // the middle block's magic
-  ReadResult r = read_bytes(t.bytes, "three.w502");
-  ASSERT_TRUE(r.ok) << r.error;
-  r.contents.events.clear();  // not real wire events: the summary is what is tested
+  Result<Contents> r = read_bytes(t.bytes, "three.w502");
+  ASSERT_TRUE(r.ok()) << r.error();
+  r->events.clear();  // not real wire events: the summary is what is tested
   Replay replay;
-  ASSERT_EQ(replay.add("three.w502", r.contents), std::nullopt);
+  ASSERT_TRUE(replay.add("three.w502", r.value()).ok());
   const Report report = replay.finish(std::nullopt, std::nullopt);
   const std::string note = "three.w502: skipped " + std::to_string(t.block[2] - t.block[1]) + " bytes at offset " +
                            std::to_string(t.block[1]) + " (bad block magic)";
@@ -355,21 +355,21 @@ TEST(CompareRecords, NamesRecordsOnlyOneSideHasAndFieldsThatDiffer) {
 }
 
 TEST_F(CorruptRecording, AnEmptyFileSaysSo) {
-  ReadResult r = read_bytes({}, "empty.w502");
-  ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "empty.w502: empty file, not a why502 recording (record wrote nothing into it)");
+  Result<Contents> r = read_bytes({}, "empty.w502");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "empty.w502: empty file, not a why502 recording (record wrote nothing into it)");
 }
 
 TEST_F(CorruptRecording, ADirectoryIsNamedAsOne) {
-  ReadResult r = read_file(dir_.string());
-  ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, dir_.string() + " is a directory: give the recording file itself (the -o FILE of record)");
+  Result<Contents> r = read_file(dir_.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), dir_.string() + " is a directory: give the recording file itself (the -o FILE of record)");
 }
 
 TEST_F(CorruptRecording, AFileThatCannotBeOpenedSaysWhy) {
-  ReadResult r = read_file(path("missing.w502"));
-  ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "cannot open " + path("missing.w502") + ": No such file or directory");
+  Result<Contents> r = read_file(path("missing.w502"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "cannot open " + path("missing.w502") + ": No such file or directory");
 }
 
 }  // namespace

@@ -34,13 +34,13 @@ struct Row {
 
 // Returns the loaded session (for the uprobe checks), or null.
 std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
-  const std::string btf = missing_btf();
-  rows.push_back({"kernel BTF", btf.empty() ? Verdict::ok : Verdict::fail,
-                  btf.empty() ? "/sys/kernel/btf/vmlinux" : btf});
+  const Result<void> btf = check_btf();
+  rows.push_back({"kernel BTF", btf.ok() ? Verdict::ok : Verdict::fail,
+                  btf.ok() ? "/sys/kernel/btf/vmlinux" : btf.error()});
   const uint64_t caps = effective_capabilities();
-  const std::string privileges = missing_privileges();
-  rows.push_back({"privileges to load BPF", privileges.empty() ? Verdict::ok : Verdict::fail,
-                  privileges.empty() ? "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)" : privileges});
+  const Result<void> privileges = check_privileges();
+  rows.push_back({"privileges to load BPF", privileges.ok() ? Verdict::ok : Verdict::fail,
+                  privileges.ok() ? "CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)" : privileges.error()});
   const bool sys_admin = has_capability(caps, kCapSysAdmin);
   rows.push_back({"privileges for uprobes", sys_admin ? Verdict::ok : Verdict::warn,
                   sys_admin ? "CAP_SYS_ADMIN"
@@ -59,7 +59,7 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
                   "nothing else and only places the uprobes of nginx binaries started later (an upgrade, another "
                   "path), which the kernel refuses without it, and reads the port range of another network "
                   "namespace (ports_exhausted)"});
-  if (!privileges.empty()) return nullptr;  // the kernel would refuse the rest for that reason alone
+  if (!privileges) return nullptr;  // the kernel would refuse the rest for that reason alone
   const int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "w5_doctor", 0, 0, 4096, nullptr);
   rows.push_back({"ring buffer maps", ring >= 0 ? Verdict::ok : Verdict::fail,
                   ring >= 0 ? "supported" : std::string("refused: ") + std::strerror(errno)});
@@ -74,10 +74,10 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
       rows.push_back({"program " + p.name, p.attached ? Verdict::ok : Verdict::warn,
                       p.attached ? "attached to " + p.hook : p.hook + ": " + p.problem});
     }
-    const std::string uprobes = session->check_uprobes();
-    rows.push_back({"uprobes", uprobes.empty() ? Verdict::ok : Verdict::warn,
-                    uprobes.empty() ? "a uprobe attaches (tested on why502 itself)"
-                                    : uprobes + ": kernel-only attribution"});
+    const Result<void> uprobes = session->check_uprobes();
+    rows.push_back({"uprobes", uprobes.ok() ? Verdict::ok : Verdict::warn,
+                    uprobes.ok() ? "a uprobe attaches (tested on why502 itself)"
+                                 : uprobes.error() + ": kernel-only attribution"});
     return session;
   } catch (const std::exception& e) {
     rows.push_back({"why502's BPF programs", Verdict::fail, e.what()});
@@ -91,23 +91,23 @@ std::string what_runs(const std::string& path, const std::vector<NginxProcess>& 
   size_t running = 0;
   for (const auto& inode : inodes_of({path}))
     for (const NginxProcess& p : processes) running += p.dev == inode.first && p.ino == inode.second;
-  NginxBuildInfo build;
   std::string what;
-  if (read_nginx_build_info(path, build).empty() && !build.server.empty() && build.server != "nginx")
-    what = build.server + " " + build.version + ", an nginx-compatible build (its processes are known by this binary); ";
+  if (const Result<NginxBuildInfo> build = read_nginx_build_info(path);
+      build && !build->server.empty() && build->server != "nginx")
+    what = build->server + " " + build->version + ", an nginx-compatible build (its processes are known by this binary); ";
   return what + (running ? std::to_string(running) + " process" + (running == 1 ? "" : "es") + " run it; "
                          : "no process runs it; ");
 }
 
 void check_nginx(std::vector<Row>& rows, ProbeSession* session, const std::vector<std::string>& named) {
   for (const std::string& path : named)
-    if (std::string why = why_not_nginx_binary(path); !why.empty())
-      rows.push_back({"nginx " + path, Verdict::fail, why});
+    if (const Result<void> binary = check_nginx_binary(path); !binary)
+      rows.push_back({"nginx " + path, Verdict::fail, binary.error()});
   const std::vector<NginxProcess> processes = find_nginx_processes(inodes_of(named));
   BinaryInodes seen;
   std::vector<std::string> binaries;
   for (const std::string& path : named)
-    if (why_not_nginx_binary(path).empty())
+    if (check_nginx_binary(path))
       for (const auto& inode : inodes_of({path}))
         if (seen.insert(inode).second) binaries.push_back(path);
   for (const NginxProcess& p : processes)
@@ -119,27 +119,26 @@ void check_nginx(std::vector<Row>& rows, ProbeSession* session, const std::vecto
     rows.push_back({"nginx", Verdict::warn, "no nginx runs and none is on PATH (use --nginx-binary with trace)"});
     return;
   }
-  std::string override_error;
-  const std::optional<LayoutOverride> override = layout_override_from_environment(&override_error);
-  if (!override_error.empty()) rows.push_back({"layout override", Verdict::warn, override_error + " (ignored)"});
+  const Result<std::optional<LayoutOverride>> override_read = layout_override_from_environment();
+  if (!override_read) rows.push_back({"layout override", Verdict::warn, override_read.error() + " (ignored)"});
+  const std::optional<LayoutOverride> override = override_read ? override_read.value() : std::nullopt;
   for (const std::string& path : binaries) {
     Row row{"nginx " + path, Verdict::ok, ""};
-    if (std::string problem = unusable_nginx_symbols(path); !problem.empty()) {
-      row = {row.check, Verdict::warn, what_runs(path, processes) + problem + ": kernel-only attribution"};
+    if (const Result<void> usable = check_nginx_symbols(path); !usable) {
+      row = {row.check, Verdict::warn, what_runs(path, processes) + usable.error() + ": kernel-only attribution"};
     } else {
       NginxLayout layout = nginx_layout_for(path);
       if (override && layout_override_applies(*override, path)) apply_layout_override(*override, layout);
-      uint32_t slot = 0;
-      const std::string error = session ? session->attach_nginx_binary(path, layout, &slot) : "";
-      if (!error.empty()) {
-        row = {row.check, Verdict::warn, error + ": kernel-only attribution"};
+      const Result<uint32_t> slot = session ? session->attach_nginx_binary(path, layout) : Result<uint32_t>(0u);
+      if (!slot) {
+        row = {row.check, Verdict::warn, slot.error() + ": kernel-only attribution"};
       } else {
         row.detail = what_runs(path, processes) + (session ? "uprobes attach" : "symbols usable") +
                      "; layout: " + layout.description;
         if (session) {
           // doctor lives a moment: the check runs on error responses, which
           // trace and serve see; any seen meanwhile are judged here.
-          const w5_layout_health health = session->layout_health(slot);
+          const w5_layout_health health = session->layout_health(slot.value());
           if (health.failed) {
             row.verdict = Verdict::warn;
             row.detail += "; live layout check FAILED: " + layout_check_failures(health, layout.offsets) +

@@ -45,16 +45,16 @@ void request_stop(int) { g_stop = true; }
 // keeps CAP_SYS_ADMIN instead.
 bool start_uprobe_broker(ProbeSession& session, int verbosity) {
   if (!has_capability(effective_capabilities(), kCapSysAdmin)) return false;  // uprobes are refused anyway
-  std::string why;
-  std::unique_ptr<UprobeBroker> broker = UprobeBroker::start(&why);
+  Result<std::unique_ptr<UprobeBroker>> broker = UprobeBroker::start();
   if (!broker) {
-    std::fprintf(stderr, "why502: warning: no uprobe helper (%s): why502 keeps CAP_SYS_ADMIN itself\n", why.c_str());
+    std::fprintf(stderr, "why502: warning: no uprobe helper (%s): why502 keeps CAP_SYS_ADMIN itself\n",
+                 broker.error().c_str());
     return false;
   }
   if (verbosity > 0)
     std::fprintf(stderr, "why502: uprobe helper pid %d keeps CAP_SYS_ADMIN; this process drops it\n",
-                 static_cast<int>(broker->pid()));
-  session.use_uprobe_broker(std::move(broker));
+                 static_cast<int>(broker.value()->pid()));
+  session.use_uprobe_broker(std::move(broker).value());
   return true;
 }
 
@@ -69,10 +69,9 @@ void install_signal_handlers() {
 
 // $WHY502_LAYOUT_OVERRIDE, a testing aid; throws FatalError when malformed.
 std::optional<LayoutOverride> checked_layout_override() {
-  std::string error;
-  auto parsed = layout_override_from_environment(&error);
-  if (!error.empty()) throw FatalError(error);
-  return parsed;
+  auto parsed = layout_override_from_environment();
+  if (!parsed) throw FatalError(parsed.error());
+  return parsed.value();
 }
 
 // What run_live needs of its options, checked once.
@@ -85,16 +84,15 @@ struct CheckedOptions {
 CheckedOptions check(const LiveOptions& options) {
   CheckedOptions checked;
   checked.layout_override = checked_layout_override();
-  if (auto missing = missing_privileges(); !missing.empty()) throw FatalError(missing);
-  if (auto missing = missing_btf(); !missing.empty()) throw FatalError(missing);
+  if (auto checked = check_privileges(); !checked) throw FatalError(checked.error());
+  if (auto checked = check_btf(); !checked) throw FatalError(checked.error());
   for (const auto& path : options.nginx_binaries)
-    if (std::string why = why_not_nginx_binary(path); !why.empty())
-      throw FatalError("--nginx-binary " + path + ": " + why + "; give the path of an nginx executable");
+    if (auto checked = check_nginx_binary(path); !checked)
+      throw FatalError("--nginx-binary " + path + ": " + checked.error() + "; give the path of an nginx executable");
   for (pid_t pid : options.pids) {
-    std::string why;
-    auto p = nginx_process(pid, &why);
-    if (!p) throw FatalError("--pid " + std::to_string(pid) + ": " + why);
-    checked.chosen.push_back(*p);
+    auto p = nginx_process(pid);
+    if (!p) throw FatalError("--pid " + std::to_string(pid) + ": " + p.error());
+    checked.chosen.push_back(p.value());
   }
   return checked;
 }
@@ -144,9 +142,9 @@ void drop_capabilities(ProbeSession& session, HostReads& reads, const LiveOption
     reads.read_other_namespaces_with([broker = session.uprobe_broker()](int netns, uint32_t* low, uint32_t* high) {
       return broker->port_range(netns, low, high);
     });
-  if (std::string error = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
-      !error.empty())
-    std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", error.c_str());
+  if (Result<void> dropped = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
+      !dropped)
+    std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", dropped.error().c_str());
 }
 
 LiveStatus live_status(const LiveOptions& options, const ProbeSession& session, const Engine& engine,

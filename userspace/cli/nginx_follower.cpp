@@ -52,9 +52,9 @@ void NginxFollower::attach_named(const std::string& path) {
   // (kernel-only), and the kernel side adopts what executes it.
   for (const auto& [dev, ino] : inodes_of({path})) {
     if (!named_binaries_.insert({dev, ino}).second) continue;
-    if (std::string why = session_.adopt_processes_running(dev, ino); !why.empty())
+    if (const Result<void> adopted = session_.adopt_processes_running(dev, ino); !adopted)
       std::fprintf(stderr, "why502: warning: processes of %s are found by the next scan, not at their exec: %s\n",
-                   path.c_str(), why.c_str());
+                   path.c_str(), adopted.error().c_str());
   }
   attach(path, "start", true);
 }
@@ -77,11 +77,11 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
     return true;
   }
   const std::string held = "/proc/self/fd/" + std::to_string(binary.fd);
-  std::string problem = unusable_nginx_symbols(held);
+  Result<void> usable = check_nginx_symbols(held);
   NginxLayout layout;
   Binary attached;
   attached.named = named;
-  if (problem.empty()) {
+  if (usable) {
     layout = nginx_layout_for(held);
     if (options_.layout_override && layout_override_applies(*options_.layout_override, held))
       apply_layout_override(*options_.layout_override, layout);
@@ -92,9 +92,13 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
       for (const NginxProcess& p : find_nginx_processes(named_binaries())) running.insert({p.dev, p.ino});
       release_unused(running, 1);
     }
-    problem = session_.attach_nginx_binary(held, layout, &attached.slot);
+    if (const Result<uint32_t> slot = session_.attach_nginx_binary(held, layout))
+      attached.slot = slot.value();
+    else
+      usable = Error{slot.error()};
   }
-  if (!problem.empty()) {
+  if (!usable) {
+    std::string problem = usable.error();
     for (size_t at; (at = problem.find(held)) != std::string::npos;) problem.replace(at, held.size(), path);
     // Said once per binary; tried again with each new process that runs it.
     if (warned_.insert(inode).second)

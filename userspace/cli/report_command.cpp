@@ -59,12 +59,12 @@ int run_report(const ReportOptions& options) {
   // The engine runs again over the raw events: an improved engine re-reads old recordings.
   recording::Replay replay;
   for (const std::string& file : options.files) {
-    recording::ReadResult read = recording::read_file(file, {.strict = options.strict});
-    if (!read.ok) throw FatalError(read.error);
-    for (const recording::SkippedRegion& s : read.contents.skipped)
+    const Result<recording::Contents> read = recording::read_file(file, {.strict = options.strict});
+    if (!read) throw FatalError(read.error());
+    for (const recording::SkippedRegion& s : read->skipped)
       std::fprintf(stderr, "why502: warning: %s; reading on from the next good block\n",
                    skipped_note({file, s.offset, s.bytes, s.problem}).c_str());
-    if (auto error = replay.add(file, read.contents)) throw FatalError(*error);
+    if (const Result<void> added = replay.add(file, read.value()); !added) throw FatalError(added.error());
   }
   const Report report = replay.finish(since, until);
 

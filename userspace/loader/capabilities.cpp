@@ -17,10 +17,10 @@ constexpr uint64_t bit(int cap) { return uint64_t{1} << cap; }
 
 }  // namespace
 
-std::string keep_only_needed_capabilities(bool keep_sys_admin) {
+Result<void> keep_only_needed_capabilities(bool keep_sys_admin) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &header, data) != 0) return std::string("capget: ") + std::strerror(errno);
+  if (syscall(SYS_capget, &header, data) != 0) return Error{std::string("capget: ") + std::strerror(errno)};
   const uint64_t permitted = uint64_t{data[0].permitted} | uint64_t{data[1].permitted} << 32;
 
   const uint64_t keep =
@@ -34,8 +34,8 @@ std::string keep_only_needed_capabilities(bool keep_sys_admin) {
     data[i].effective = half;
     data[i].inheritable = 0;
   }
-  if (syscall(SYS_capset, &header, data) != 0) return std::string("capset: ") + std::strerror(errno);
-  return "";
+  if (syscall(SYS_capset, &header, data) != 0) return Error{std::string("capset: ") + std::strerror(errno)};
+  return {};
 }
 
 }  // namespace why502

@@ -1,7 +1,7 @@
 // Gives up every capability why502 does not need once its probes are attached.
 #pragma once
 
-#include <string>
+#include "common/result.hpp"
 
 namespace why502 {
 
@@ -13,7 +13,7 @@ namespace why502 {
 // CAP_SYS_ADMIN only with keep_sys_admin: the uprobe PMU refuses
 // perf_event_open without it on the kernels we tested, so whoever attaches
 // uprobes to nginx binaries started later needs it (normally the uprobe
-// broker does, and this process drops it). Returns "" or why not.
-std::string keep_only_needed_capabilities(bool keep_sys_admin);
+// broker does, and this process drops it). The error says why not.
+Result<void> keep_only_needed_capabilities(bool keep_sys_admin);
 
 }  // namespace why502

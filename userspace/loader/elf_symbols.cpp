@@ -39,41 +39,36 @@ void collect_functions(Elf* elf, Elf_Scn* section, const GElf_Shdr& header, ElfF
   }
 }
 
-// Opens path as an ELF file; "" or why not.
-std::string open_elf(const std::string& path, ElfFile& file) {
-  if (elf_version(EV_CURRENT) == EV_NONE) return "libelf initialisation failed";
+// Opens path as an ELF file.
+Result<void> open_elf(const std::string& path, ElfFile& file) {
+  if (elf_version(EV_CURRENT) == EV_NONE) return Error{"libelf initialisation failed"};
   file.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (file.fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  if (file.fd < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
   file.elf = elf_begin(file.fd, ELF_C_READ, nullptr);
-  if (!file.elf || elf_kind(file.elf) != ELF_K_ELF) return path + " is not an ELF file";
-  return "";
+  if (!file.elf || elf_kind(file.elf) != ELF_K_ELF) return Error{path + " is not an ELF file"};
+  return {};
 }
 
 }  // namespace
 
-ElfFunctions read_elf_functions(const std::string& path) {
-  ElfFunctions out;
+Result<ElfFunctions> read_elf_functions(const std::string& path) {
   ElfFile file;
-  if (out.error = open_elf(path, file); !out.error.empty()) return out;
+  if (Result<void> opened = open_elf(path, file); !opened) return Error{opened.error()};
+  ElfFunctions out;
   Elf_Scn* section = nullptr;
   while ((section = elf_nextscn(file.elf, section)) != nullptr) {
     GElf_Shdr header;
     if (!gelf_getshdr(section, &header)) continue;
     if (header.sh_type == SHT_DYNSYM || header.sh_type == SHT_SYMTAB) collect_functions(file.elf, section, header, out);
   }
-  out.ok = true;
   return out;
 }
 
-ElfSection read_elf_section(const std::string& path, const std::string& name) {
-  ElfSection out;
+Result<std::string> read_elf_section(const std::string& path, const std::string& name) {
   ElfFile file;
-  if (out.error = open_elf(path, file); !out.error.empty()) return out;
+  if (Result<void> opened = open_elf(path, file); !opened) return Error{opened.error()};
   size_t names_index = 0;
-  if (elf_getshdrstrndx(file.elf, &names_index) != 0) {
-    out.error = path + " has no section names";
-    return out;
-  }
+  if (elf_getshdrstrndx(file.elf, &names_index) != 0) return Error{path + " has no section names"};
   Elf_Scn* section = nullptr;
   while ((section = elf_nextscn(file.elf, section)) != nullptr) {
     GElf_Shdr header;
@@ -81,14 +76,13 @@ ElfSection read_elf_section(const std::string& path, const std::string& name) {
     const char* section_name = elf_strptr(file.elf, names_index, header.sh_name);
     if (!section_name || name != section_name) continue;
     if (header.sh_type == SHT_NOBITS) break;
+    std::string bytes;
     Elf_Data* data = nullptr;
     while ((data = elf_rawdata(section, data)) != nullptr)
-      if (data->d_buf) out.bytes.append(static_cast<const char*>(data->d_buf), data->d_size);
-    out.ok = true;
-    return out;
+      if (data->d_buf) bytes.append(static_cast<const char*>(data->d_buf), data->d_size);
+    return bytes;
   }
-  out.error = path + " has no " + name + " section";
-  return out;
+  return Error{path + " has no " + name + " section"};
 }
 
 }  // namespace why502

@@ -6,25 +6,21 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
 struct ElfFunctions {
-  bool ok = false;
-  std::string error;  // why the file could not be read
   std::unordered_set<std::string> names;
   // Where each function's code is in the file: what a uprobe is placed at.
   std::unordered_map<std::string, uint64_t> file_offsets;
 };
 
-ElfFunctions read_elf_functions(const std::string& path);
+// The error says why the file could not be read.
+Result<ElfFunctions> read_elf_functions(const std::string& path);
 
-struct ElfSection {
-  bool ok = false;
-  std::string error;  // why the file or the section could not be read
-  std::string bytes;
-};
-
-// The contents of the section called name (e.g. ".rodata").
-ElfSection read_elf_section(const std::string& path, const std::string& name);
+// The bytes of the section called name (e.g. ".rodata"); the error says why
+// the file or the section could not be read.
+Result<std::string> read_elf_section(const std::string& path, const std::string& name);
 
 }  // namespace why502

@@ -80,11 +80,10 @@ NginxBuildInfo parse_nginx_build_info(const std::string& rodata) {
   return info;
 }
 
-std::string read_nginx_build_info(const std::string& binary_path, NginxBuildInfo& out) {
-  const ElfSection rodata = read_elf_section(binary_path, ".rodata");
-  if (!rodata.ok) return rodata.error;
-  out = parse_nginx_build_info(rodata.bytes);
-  return "";
+Result<NginxBuildInfo> read_nginx_build_info(const std::string& binary_path) {
+  const Result<std::string> rodata = read_elf_section(binary_path, ".rodata");
+  if (!rodata) return Error{rodata.error()};
+  return parse_nginx_build_info(rodata.value());
 }
 
 unsigned nginx_version_number(const std::string& version) {

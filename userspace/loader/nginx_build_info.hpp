@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
 struct NginxBuildInfo {
@@ -23,8 +25,8 @@ struct NginxBuildInfo {
 // each one NUL-terminated literal there.
 NginxBuildInfo parse_nginx_build_info(const std::string& rodata);
 
-// "" or why the binary's .rodata could not be read.
-std::string read_nginx_build_info(const std::string& binary_path, NginxBuildInfo& out);
+// The error says why the binary's .rodata could not be read.
+Result<NginxBuildInfo> read_nginx_build_info(const std::string& binary_path);
 
 // "1.31.4" -> 1031004; 0 if it does not read as MAJOR.MINOR.PATCH.
 unsigned nginx_version_number(const std::string& version);

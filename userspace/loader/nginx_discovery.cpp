@@ -42,19 +42,16 @@ pid_t parent_pid_in_stat(const std::string& stat) {
 
 namespace {
 
-// The process and the binary it runs, whatever it is; nullopt (with why)
-// when it is gone or its binary cannot be read.
-std::optional<NginxProcess> process_running(pid_t pid, std::string* why) {
+// The process and the binary it runs, whatever it is; the error says why
+// not when it is gone or its binary cannot be read.
+Result<NginxProcess> process_running(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
   NginxProcess p;
   p.pid = pid;
   p.ppid = parent_of(pid);
   p.exe = dir + "/exe";
   struct stat st{};
-  if (stat(p.exe.c_str(), &st) != 0) {
-    if (why) *why = "cannot read the binary of nginx process " + std::to_string(pid);
-    return std::nullopt;
-  }
+  if (stat(p.exe.c_str(), &st) != 0) return Error{"cannot read the binary of nginx process " + std::to_string(pid)};
   p.dev = st.st_dev;
   p.ino = st.st_ino;
   return p;
@@ -62,19 +59,14 @@ std::optional<NginxProcess> process_running(pid_t pid, std::string* why) {
 
 }  // namespace
 
-std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why) {
+Result<NginxProcess> nginx_process(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
   const std::string comm = read_first_line(dir + "/comm");
-  if (comm.empty()) {
-    if (why) *why = "no process with pid " + std::to_string(pid);
-    return std::nullopt;
-  }
+  if (comm.empty()) return Error{"no process with pid " + std::to_string(pid)};
   // A fork under another name is known by its binary, as --nginx-binary is.
-  if (comm != "nginx" && !why_not_nginx_binary(dir + "/exe").empty()) {
-    if (why) *why = "process " + std::to_string(pid) + " is '" + comm + "', not nginx";
-    return std::nullopt;
-  }
-  return process_running(pid, why);
+  if (comm != "nginx" && !check_nginx_binary(dir + "/exe"))
+    return Error{"process " + std::to_string(pid) + " is '" + comm + "', not nginx"};
+  return process_running(pid);
 }
 
 std::vector<NginxProcess> find_nginx_processes(const BinaryInodes& also_binaries) {
@@ -87,8 +79,8 @@ std::vector<NginxProcess> find_nginx_processes(const BinaryInodes& also_binaries
     if (*end != '\0' || pid <= 0) continue;
     const std::string comm = read_first_line("/proc/" + std::string(entry->d_name) + "/comm");
     if (comm.empty() || (comm != "nginx" && also_binaries.empty())) continue;
-    auto p = process_running(static_cast<pid_t>(pid), nullptr);
-    if (p && (comm == "nginx" || also_binaries.count({p->dev, p->ino}))) found.push_back(*p);
+    Result<NginxProcess> p = process_running(static_cast<pid_t>(pid));
+    if (p && (comm == "nginx" || also_binaries.count({p->dev, p->ino}))) found.push_back(std::move(p).value());
   }
   closedir(proc);
   return found;
@@ -103,19 +95,19 @@ BinaryInodes inodes_of(const std::vector<std::string>& paths) {
   return inodes;
 }
 
-std::string why_not_nginx_binary(const std::string& path) {
+Result<void> check_nginx_binary(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   struct stat st{};
-  if (!in || stat(path.c_str(), &st) != 0) return std::string("cannot read it: ") + std::strerror(errno);
-  if (S_ISDIR(st.st_mode)) return "a directory, not an nginx binary";
+  if (!in || stat(path.c_str(), &st) != 0) return Error{std::string("cannot read it: ") + std::strerror(errno)};
+  if (S_ISDIR(st.st_mode)) return Error{"a directory, not an nginx binary"};
   std::string bytes;
   bytes.resize(static_cast<size_t>(st.st_size));
   if (!S_ISREG(st.st_mode) || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    return "cannot read it as a file";
-  if (bytes.compare(0, 4, "\x7f" "ELF") != 0) return "not an ELF file, so not an nginx binary";
+    return Error{"cannot read it as a file"};
+  if (bytes.compare(0, 4, "\x7f" "ELF") != 0) return Error{"not an ELF file, so not an nginx binary"};
   if (bytes.find("nginx version: ") == std::string::npos)
-    return "an ELF file without nginx's version string, so not an nginx binary";
-  return "";
+    return Error{"an ELF file without nginx's version string, so not an nginx binary"};
+  return {};
 }
 
 std::optional<std::string> find_nginx_on_path() {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
 struct NginxProcess {
@@ -29,8 +31,8 @@ std::vector<NginxProcess> find_nginx_processes(const BinaryInodes& also_binaries
 
 // The process if it is nginx: its command is nginx, or it runs an nginx
 // binary under another name (checked by the binary's contents, as
-// --nginx-binary is); nullopt (with why) otherwise.
-std::optional<NginxProcess> nginx_process(pid_t pid, std::string* why);
+// --nginx-binary is); else the error says why not.
+Result<NginxProcess> nginx_process(pid_t pid);
 
 // The device and inode of each path that stat() reads.
 BinaryInodes inodes_of(const std::vector<std::string>& paths);
@@ -38,10 +40,10 @@ BinaryInodes inodes_of(const std::vector<std::string>& paths);
 // The parent pid in a /proc/PID/stat line; 0 when the line does not parse.
 pid_t parent_pid_in_stat(const std::string& stat);
 
-// Why path is no nginx binary to attach to, "" when it is one: a readable
-// ELF file holding nginx's version string ("nginx version: ", which nginx -v
-// prints and every build embeds, stripped or not).
-std::string why_not_nginx_binary(const std::string& path);
+// Whether path is an nginx binary to attach to (the error says why not): a
+// readable ELF file holding nginx's version string ("nginx version: ", which
+// nginx -v prints and every build embeds, stripped or not).
+Result<void> check_nginx_binary(const std::string& path);
 
 // "nginx" on PATH, or in the usual sbin directories (root's PATH may lack them).
 std::optional<std::string> find_nginx_on_path();

@@ -207,41 +207,36 @@ NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
   return layout;
 }
 
-std::optional<LayoutOverride> parse_layout_override(const std::string& text, std::string* error) {
+Result<LayoutOverride> parse_layout_override(const std::string& text) {
   const auto colon = text.rfind(':');
   const auto equals = text.find('=', colon == std::string::npos ? 0 : colon);
   LayoutOverride o;
-  if (colon == std::string::npos || colon == 0 || equals == std::string::npos) {
-    *error = "give PATH:FIELD=VALUE, e.g. /usr/sbin/nginx:state_size=80";
-    return std::nullopt;
-  }
+  if (colon == std::string::npos || colon == 0 || equals == std::string::npos)
+    return Error{"give PATH:FIELD=VALUE, e.g. /usr/sbin/nginx:state_size=80"};
   o.path = text.substr(0, colon);
   o.field = text.substr(colon + 1, equals - colon - 1);
   const std::string value = text.substr(equals + 1);
   char* end = nullptr;
   errno = 0;
   const unsigned long long number = std::strtoull(value.c_str(), &end, 0);
-  if (value.empty() || *end != '\0' || errno != 0 || number > UINT32_MAX || value[0] == '-') {
-    *error = "VALUE " + value + " is not a number from 0 to 4294967295";
-    return std::nullopt;
-  }
+  if (value.empty() || *end != '\0' || errno != 0 || number > UINT32_MAX || value[0] == '-')
+    return Error{"VALUE " + value + " is not a number from 0 to 4294967295"};
   o.value = static_cast<uint32_t>(number);
   if (!first_row_of_name(o.field)) {
     std::string names;
     for (const Offset& row : kOffsets)
       if (&row == first_row_of(row.field)) names += (names.empty() ? "" : " ") + std::string(row.name);
-    *error = "no layout field " + o.field + " (fields: " + names + ")";
-    return std::nullopt;
+    return Error{"no layout field " + o.field + " (fields: " + names + ")"};
   }
   return o;
 }
 
-std::optional<LayoutOverride> layout_override_from_environment(std::string* error) {
+Result<std::optional<LayoutOverride>> layout_override_from_environment() {
   const char* text = std::getenv(kLayoutOverrideVariable);
-  if (!text || !*text) return std::nullopt;
-  auto parsed = parse_layout_override(text, error);
-  if (!parsed) *error = std::string(kLayoutOverrideVariable) + "=" + text + ": " + *error;
-  return parsed;
+  if (!text || !*text) return std::optional<LayoutOverride>();
+  Result<LayoutOverride> parsed = parse_layout_override(text);
+  if (!parsed) return Error{std::string(kLayoutOverrideVariable) + "=" + text + ": " + parsed.error()};
+  return std::optional<LayoutOverride>(std::move(parsed).value());
 }
 
 bool layout_override_applies(const LayoutOverride& override, const std::string& binary_path) {
@@ -271,22 +266,22 @@ std::string layout_check_failures(const w5_layout_health& health, const w5_nginx
   return failures;
 }
 
-std::string unusable_nginx_symbols(const std::string& binary_path) {
-  const ElfFunctions functions = read_elf_functions(binary_path);
-  if (!functions.ok) return functions.error;
+Result<void> check_nginx_symbols(const std::string& binary_path) {
+  const Result<ElfFunctions> functions = read_elf_functions(binary_path);
+  if (!functions) return Error{functions.error()};
   for (const char* name : kNginxUprobeFunctions)
-    if (!functions.names.count(name)) return binary_path + " has no symbol " + name + " (stripped?)";
-  return "";
+    if (!functions->names.count(name)) return Error{binary_path + " has no symbol " + name + " (stripped?)"};
+  return {};
 }
 
 NginxLayout nginx_layout_for(const std::string& binary_path) {
-  NginxBuildInfo build;
-  if (const std::string error = read_nginx_build_info(binary_path, build); !error.empty()) {
-    NginxLayout layout = nginx_layout_for_build(build);
-    layout.description += " (" + error + ")";
+  const Result<NginxBuildInfo> build = read_nginx_build_info(binary_path);
+  if (!build) {
+    NginxLayout layout = nginx_layout_for_build(NginxBuildInfo{});
+    layout.description += " (" + build.error() + ")";
     return layout;
   }
-  return nginx_layout_for_build(build);
+  return nginx_layout_for_build(build.value());
 }
 
 }  // namespace why502

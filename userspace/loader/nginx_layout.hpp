@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "common/result.hpp"
 #include "loader/nginx_build_info.hpp"
 #include "why502_wire.h"
 
@@ -34,11 +35,11 @@ struct LayoutOverride {
   std::string field;
   uint32_t value = 0;
 };
-// nullopt, with *error saying what is wrong, when text does not read as one.
-std::optional<LayoutOverride> parse_layout_override(const std::string& text, std::string* error);
-// From the environment: nullopt when unset, or with *error set (naming the
-// variable) when malformed.
-std::optional<LayoutOverride> layout_override_from_environment(std::string* error);
+// The error says what is wrong when text does not read as one.
+Result<LayoutOverride> parse_layout_override(const std::string& text);
+// From the environment: nullopt when unset; the error (naming the variable)
+// when malformed.
+Result<std::optional<LayoutOverride>> layout_override_from_environment();
 // Whether it names the binary at binary_path (the same file, by inode).
 bool layout_override_applies(const LayoutOverride& override, const std::string& binary_path);
 // Sets the field; the description says so.
@@ -51,8 +52,8 @@ std::string layout_check_failures(const w5_layout_health& health, const w5_nginx
 // The functions the uprobes go on.
 inline constexpr const char* kNginxUprobeFunctions[] = {"ngx_log_error_core", "ngx_http_special_response_handler"};
 
-// "" when binary_path has every kNginxUprobeFunctions symbol; else why not
-// (unreadable, or which symbol is missing), in words for a warning.
-std::string unusable_nginx_symbols(const std::string& binary_path);
+// Whether binary_path has every kNginxUprobeFunctions symbol; the error says
+// why not (unreadable, or which symbol is missing), in words for a warning.
+Result<void> check_nginx_symbols(const std::string& binary_path);
 
 }  // namespace why502

@@ -28,19 +28,20 @@ uint64_t effective_capabilities_in_status(std::istream& status) {
   return 0;
 }
 
-std::string missing_privileges() {
+Result<void> check_privileges() {
   const uint64_t caps = effective_capabilities();
-  if (has_capability(caps, kCapSysAdmin) || (has_capability(caps, kCapBpf) && has_capability(caps, kCapPerfmon))) return "";
+  if (has_capability(caps, kCapSysAdmin) || (has_capability(caps, kCapBpf) && has_capability(caps, kCapPerfmon))) return {};
   std::string missing;
   if (!has_capability(caps, kCapBpf)) missing += "CAP_BPF";
   if (!has_capability(caps, kCapPerfmon)) missing += missing.empty() ? "CAP_PERFMON" : " and CAP_PERFMON";
-  return "missing " + missing + ": run why502 as root (sudo) or grant CAP_BPF and CAP_PERFMON";
+  return Error{"missing " + missing + ": run why502 as root (sudo) or grant CAP_BPF and CAP_PERFMON"};
 }
 
-std::string missing_btf() {
-  if (access("/sys/kernel/btf/vmlinux", R_OK) == 0) return "";
-  return "this kernel exposes no BTF (/sys/kernel/btf/vmlinux): why502 needs a kernel built with "
-         "CONFIG_DEBUG_INFO_BTF=y";
+Result<void> check_btf() {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) == 0) return {};
+  return Error{
+      "this kernel exposes no BTF (/sys/kernel/btf/vmlinux): why502 needs a kernel built with "
+      "CONFIG_DEBUG_INFO_BTF=y"};
 }
 
 }  // namespace why502

@@ -5,14 +5,16 @@
 #include <istream>
 #include <string>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
-// Empty when this process may load and attach BPF programs; else what is
-// missing and what to do, in one line.
-std::string missing_privileges();
+// Whether this process may load and attach BPF programs; the error says what
+// is missing and what to do.
+Result<void> check_privileges();
 
-// Empty when the kernel exposes BTF (needed for CO-RE); else the problem.
-std::string missing_btf();
+// Whether the kernel exposes BTF (needed for CO-RE); the error says not.
+Result<void> check_btf();
 
 // The CapEff mask of a /proc/PID/status; 0 when absent.
 uint64_t effective_capabilities_in_status(std::istream& status);

@@ -119,13 +119,13 @@ extern "C" __attribute__((noinline, used, visibility("default"))) void why502_up
   asm volatile("" ::: "memory");
 }
 
-std::string ProbeSession::check_uprobes() {
+Result<void> ProbeSession::check_uprobes() {
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false, .func_name = "why502_uprobe_self_test");
   bpf_link* link =
       bpf_program__attach_uprobe_opts(skel_->progs.ngx_special_response_entry, -1, "/proc/self/exe", 0, &opts);
-  if (!link) return std::string("a uprobe on why502 itself did not attach: ") + std::strerror(errno);
+  if (!link) return Error{std::string("a uprobe on why502 itself did not attach: ") + std::strerror(errno)};
   bpf_link__destroy(link);
-  return "";
+  return {};
 }
 
 int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
@@ -134,16 +134,16 @@ int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-std::string ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot) {
+Result<uint32_t> ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout) {
   uint32_t index = 0;
   while (index < W5_MAX_LAYOUTS && !nginx_links_[index].empty()) ++index;
   if (index == W5_MAX_LAYOUTS)
-    return "too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) + ")";
+    return Error{"too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) + ")"};
   // The slot's counts start over with its new binary.
   const w5_layout_health fresh{};
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0 ||
       bpf_map_update_elem(bpf_map__fd(skel_->maps.layout_health), &index, &fresh, BPF_ANY) != 0)
-    return std::string("cannot store the struct layout: ") + std::strerror(errno);
+    return Error{std::string("cannot store the struct layout: ") + std::strerror(errno)};
 
   struct Target {
     bpf_program* prog;
@@ -157,28 +157,29 @@ std::string ProbeSession::attach_nginx_binary(const std::string& path, const Ngi
     // The helper takes the binary as a descriptor and the function as its
     // offset in the file (libbpf finds it by name when it attaches itself).
     const OwnedFd binary(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (binary.get() < 0) return "cannot open " + path + ": " + std::strerror(errno);
-    const ElfFunctions functions = read_elf_functions(path);
+    if (binary.get() < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
+    const Result<ElfFunctions> functions = read_elf_functions(path);
+    if (!functions) return Error{functions.error()};
     for (const Target& t : targets) {
-      const auto offset = functions.file_offsets.find(t.function);
-      if (offset == functions.file_offsets.end()) return path + " has no symbol " + t.function;
-      std::string why;
-      OwnedFd link = broker_->attach(binary.get(), offset->second, bpf_program__fd(t.prog), index, &why);
-      if (link.get() < 0) return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + why;
-      attached.push_back(NginxUprobe{nullptr, std::move(link)});
+      const auto offset = functions->file_offsets.find(t.function);
+      if (offset == functions->file_offsets.end()) return Error{path + " has no symbol " + t.function};
+      Result<OwnedFd> link = broker_->attach(binary.get(), offset->second, bpf_program__fd(t.prog), index);
+      if (!link)
+        return Error{std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + link.error()};
+      attached.push_back(NginxUprobe{nullptr, std::move(link).value()});
     }
   } else {
     for (const Target& t : targets) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = index, .retprobe = false, .func_name = t.function);
       bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
       if (!link)
-        return std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " + std::strerror(errno);
+        return Error{std::string("cannot attach a uprobe to ") + t.function + " in " + path + ": " +
+                     std::strerror(errno)};
       attached.push_back(NginxUprobe{std::unique_ptr<bpf_link, LinkDeleter>(link), OwnedFd()});
     }
   }
   nginx_links_[index] = std::move(attached);
-  if (slot) *slot = index;
-  return "";
+  return index;
 }
 
 void ProbeSession::detach_nginx_binary(uint32_t slot) {
@@ -202,13 +203,13 @@ void ProbeSession::trace_process(pid_t pid) {
   bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
 }
 
-std::string ProbeSession::adopt_processes_running(dev_t dev, ino_t ino) {
+Result<void> ProbeSession::adopt_processes_running(dev_t dev, ino_t ino) {
   // The kernel's own dev_t (MKDEV), which the exec tracepoint reads.
   const w5_binary_id id{.dev = (uint64_t{major(dev)} << 20) | minor(dev), .ino = ino};
   const uint8_t yes = 1;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.adopted_binaries), &id, &yes, BPF_ANY) != 0)
-    return std::strerror(errno);
-  return "";
+    return Error{std::strerror(errno)};
+  return {};
 }
 
 bool ProbeSession::is_traced(pid_t pid) const {

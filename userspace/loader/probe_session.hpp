@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
 #include "loader/nginx_layout.hpp"
 #include "loader/uprobe_broker.hpp"
 #include "output/kernel_tables.hpp"
@@ -76,11 +77,10 @@ class ProbeSession {
 
   // Attaches a uprobe to a function of why502's own binary and detaches it
   // again: what nginx's uprobes need of the kernel, checked without an nginx.
-  // "" on success, else why not.
-  std::string check_uprobes();
+  Result<void> check_uprobes();
   // Attaches the nginx uprobes to one binary, in one of W5_MAX_LAYOUTS layout
-  // slots (*slot says which); "" on success, else why not.
-  std::string attach_nginx_binary(const std::string& path, const NginxLayout& layout, uint32_t* slot = nullptr);
+  // slots: which one, or why not.
+  Result<uint32_t> attach_nginx_binary(const std::string& path, const NginxLayout& layout);
   // Detaches that binary's uprobes and frees its slot for another binary.
   void detach_nginx_binary(uint32_t slot);
   // From now on nginx uprobes are placed by this helper (which keeps
@@ -93,8 +93,8 @@ class ProbeSession {
   void trace_process(pid_t pid);
   // Processes that execute this binary (by stat()'s device and inode) are
   // traced from their exec, whatever their command: a fork named by
-  // --nginx-binary. "" when done, else why not (the map is full).
-  std::string adopt_processes_running(dev_t dev, ino_t ino);
+  // --nginx-binary. The error says why not (the map is full).
+  Result<void> adopt_processes_running(dev_t dev, ino_t ino);
   // Whether the kernel side traces this tgid (listed, or forked by one that is).
   bool is_traced(pid_t pid) const;
   // Delivers pending events to the handler; returns how many, or -errno.

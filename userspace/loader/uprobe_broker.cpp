@@ -218,36 +218,32 @@ void fd_path(int fd, char (&out)[32]) {
 }
 
 // The uprobe PMU's perf type (what perf_event_open's attr.type takes).
-bool uprobe_pmu_type(uint32_t* type, std::string* why) {
+Result<uint32_t> uprobe_pmu_type() {
   std::ifstream in("/sys/bus/event_source/devices/uprobe/type");
-  if (!(in >> *type)) {
-    *why = "the kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe/type)";
-    return false;
-  }
-  return true;
+  uint32_t type = 0;
+  if (!(in >> type)) return Error{"the kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe/type)"};
+  return type;
 }
 
 }  // namespace
 
-std::unique_ptr<UprobeBroker> UprobeBroker::start(std::string* why) {
-  uint32_t pmu = 0;
-  if (!uprobe_pmu_type(&pmu, why)) return nullptr;
+Result<std::unique_ptr<UprobeBroker>> UprobeBroker::start() {
+  const Result<uint32_t> pmu = uprobe_pmu_type();
+  if (!pmu) return Error{pmu.error()};
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    *why = std::string("socketpair: ") + std::strerror(errno);
-    return nullptr;
-  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return Error{std::string("socketpair: ") + std::strerror(errno)};
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
-    *why = std::string("fork: ") + std::strerror(errno);
+    Error failed{std::string("fork: ") + std::strerror(errno)};
     close(pair[0]);
     close(pair[1]);
-    return nullptr;
+    return failed;
   }
   if (pid == 0) {
     close(pair[0]);
-    run_helper(pair[1], parent, pmu);
+    run_helper(pair[1], parent, pmu.value());
   }
   close(pair[1]);
   // The tracer drops CAP_SYS_ADMIN right after this: wait until the helper
@@ -257,11 +253,10 @@ std::unique_ptr<UprobeBroker> UprobeBroker::start(std::string* why) {
   do n = recv(pair[0], &ready, sizeof(ready), 0);
   while (n < 0 && errno == EINTR);
   if (n != sizeof(ready)) {
-    *why = "the uprobe helper exited before it was ready (it could not drop to CAP_SYS_ADMIN alone)";
     close(pair[0]);
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return nullptr;
+    return Error{"the uprobe helper exited before it was ready (it could not drop to CAP_SYS_ADMIN alone)"};
   }
   return std::unique_ptr<UprobeBroker>(new UprobeBroker(pair[0], pid));
 }
@@ -272,25 +267,19 @@ UprobeBroker::~UprobeBroker() {
   }
 }
 
-OwnedFd UprobeBroker::attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie, std::string* why) {
+Result<OwnedFd> UprobeBroker::attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie) {
   const Request request{kAttachUprobe, file_offset, cookie};
   const int fds[2] = {binary_fd, prog_fd};
-  if (!send_with_fds(socket_.get(), &request, sizeof(request), fds, 2)) {
-    *why = std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") is gone: " + std::strerror(errno);
-    return OwnedFd();
-  }
+  if (!send_with_fds(socket_.get(), &request, sizeof(request), fds, 2))
+    return Error{std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") is gone: " + std::strerror(errno)};
   Reply reply{};
   int link = -1;
-  if (receive_with_fds(socket_.get(), &reply, sizeof(reply), &link, 1) <= 0) {
-    *why = std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") did not answer";
-    return OwnedFd();
-  }
+  if (receive_with_fds(socket_.get(), &reply, sizeof(reply), &link, 1) <= 0)
+    return Error{std::string("the uprobe helper (pid ") + std::to_string(pid_) + ") did not answer"};
   OwnedFd held(link);
-  if (reply.error != 0 || link < 0) {
-    *why = std::string(reply.step == 2 ? "BPF_LINK_CREATE" : "perf_event_open of the uprobe") + ": " +
-           std::strerror(reply.error != 0 ? reply.error : EPROTO);
-    return OwnedFd();
-  }
+  if (reply.error != 0 || link < 0)
+    return Error{std::string(reply.step == 2 ? "BPF_LINK_CREATE" : "perf_event_open of the uprobe") + ": " +
+                 std::strerror(reply.error != 0 ? reply.error : EPROTO)};
   return held;
 }
 

@@ -22,6 +22,8 @@
 #include <memory>
 #include <string>
 
+#include "common/result.hpp"
+
 namespace why502 {
 
 // A descriptor closed when it goes.
@@ -43,15 +45,15 @@ class OwnedFd {
 
 class UprobeBroker {
  public:
-  // Forks the helper; null, and *why, when it cannot run.
-  static std::unique_ptr<UprobeBroker> start(std::string* why);
+  // Forks the helper; the error says why it cannot run.
+  static Result<std::unique_ptr<UprobeBroker>> start();
   ~UprobeBroker();  // the helper sees the socket close and exits; it is reaped here
   UprobeBroker(const UprobeBroker&) = delete;
   UprobeBroker& operator=(const UprobeBroker&) = delete;
 
   // A uprobe at file_offset of the binary open as binary_fd, running the BPF
-  // program prog_fd with that cookie: the link, or an invalid one and *why.
-  OwnedFd attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie, std::string* why);
+  // program prog_fd with that cookie: the link, or why not.
+  Result<OwnedFd> attach(int binary_fd, uint64_t file_offset, int prog_fd, uint64_t cookie);
   // net.ipv4.ip_local_port_range of the network namespace open as netns_fd;
   // false when it could not be read.
   bool port_range(int netns_fd, uint32_t* low, uint32_t* high);

@@ -22,13 +22,9 @@ bool take(const std::vector<uint8_t>& bytes, size_t& offset, T& out) {
   return true;
 }
 
-ReadResult fail(const std::string& what) {
-  ReadResult r;
-  r.error = what;
-  return r;
-}
+Error fail(const std::string& what) { return Error{what}; }
 
-ReadResult fail(const std::string& name, uint64_t offset, const std::string& what) {
+Error fail(const std::string& name, uint64_t offset, const std::string& what) {
   return fail(name + ": " + what + " at offset " + std::to_string(offset));
 }
 
@@ -119,7 +115,7 @@ size_t next_good_block(const std::vector<uint8_t>& bytes, size_t from, Contents&
 
 }  // namespace
 
-ReadResult read_file(const std::string& path, ReadOptions options) {
+Result<Contents> read_file(const std::string& path, ReadOptions options) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
@@ -148,14 +144,13 @@ ReadResult read_file(const std::string& path, ReadOptions options) {
   return read_bytes(bytes, path, options);
 }
 
-ReadResult read_bytes(const std::vector<uint8_t>& bytes, const std::string& name, ReadOptions options) {
+Result<Contents> read_bytes(const std::vector<uint8_t>& bytes, const std::string& name, ReadOptions options) {
   if (bytes.empty()) return fail(name + ": empty file, not a why502 recording (record wrote nothing into it)");
   size_t offset = 0;
   char magic[sizeof(kMagic)];
   if (!take(bytes, offset, magic) || std::memcmp(magic, kMagic, sizeof(kMagic)) != 0)
     return fail(name, 0, "not a why502 recording (bad magic)");
-  ReadResult result;
-  Contents& c = result.contents;
+  Contents c;
   if (!take(bytes, offset, c.format_version)) return fail(name, offset, "cut off inside the header");
   if (c.format_version < 1 || c.format_version > kFormatVersion)
     return fail(name, offset - 4,
@@ -206,8 +201,7 @@ ReadResult read_bytes(const std::vector<uint8_t>& bytes, const std::string& name
     c.skipped.push_back({block_start, next - block_start, block.problem});
     offset = next == bytes.size() ? next : end;
   }
-  result.ok = true;
-  return result;
+  return c;
 }
 
 }  // namespace why502::recording

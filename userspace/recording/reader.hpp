@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
 #include "why502_wire.h"
 
 namespace why502::recording {
@@ -30,19 +31,14 @@ struct Contents {
   std::vector<SkippedRegion> skipped;  // corrupt blocks passed over, in file order
 };
 
-struct ReadResult {
-  bool ok = false;
-  std::string error;  // one line naming the file (and the offset)
-  Contents contents;
-};
-
 struct ReadOptions {
   // The first corrupt block is an error, as before corrupt blocks were
   // skipped (`report --strict`).
   bool strict = false;
 };
 
-ReadResult read_file(const std::string& path, ReadOptions options = {});
-ReadResult read_bytes(const std::vector<uint8_t>& bytes, const std::string& name, ReadOptions options = {});
+// The error is one line naming the file (and the offset).
+Result<Contents> read_file(const std::string& path, ReadOptions options = {});
+Result<Contents> read_bytes(const std::vector<uint8_t>& bytes, const std::string& name, ReadOptions options = {});
 
 }  // namespace why502::recording

@@ -48,7 +48,7 @@ std::span<const uint8_t> in_current_wire(uint32_t wire_version, const std::vecto
 
 }  // namespace
 
-std::optional<std::string> Replay::add(const std::string& file, const Contents& contents) {
+Result<void> Replay::add(const std::string& file, const Contents& contents) {
   report_.files.push_back(file);
   // The first file's clock: each rotated file repeats the same offset.
   if (!have_clock_) {
@@ -65,14 +65,14 @@ std::optional<std::string> Replay::add(const std::string& file, const Contents& 
   std::vector<uint8_t> converted;
   for (const auto& bytes : contents.events) {
     const std::optional<EventPump::Taken> taken = pump_.take(in_current_wire(contents.wire_version, bytes, converted));
-    if (!taken) return file + ": a recorded event is invalid: " + pump_.decode_error();
+    if (!taken) return Error{file + ": a recorded event is invalid: " + pump_.decode_error()};
     const int64_t wall = report_.clock.to_realtime_ns(header_of(taken->event).ts_ns);
     if (!report_.first_ns || wall < *report_.first_ns) report_.first_ns = wall;
     if (!report_.last_ns || wall > *report_.last_ns) report_.last_ns = wall;
     ++report_.events;
     pump_.deliver(taken->event, taken->bytes);
   }
-  return std::nullopt;
+  return {};
 }
 
 Report Replay::finish(std::optional<int64_t> since, std::optional<int64_t> until) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attribution/engine.hpp"
+#include "common/result.hpp"
 #include "attribution/event_pump.hpp"
 #include "output/report.hpp"
 #include "recording/reader.hpp"
@@ -20,9 +21,9 @@ class Replay {
   Replay() = default;
   Replay(const Replay&) = delete;  // its pump drives its own engine
   Replay& operator=(const Replay&) = delete;
-  // One file's contents, files in recording order. Returns the error (naming
-  // the file) when a recorded event is invalid; the replay is then unusable.
-  std::optional<std::string> add(const std::string& file, const Contents& contents);
+  // One file's contents, files in recording order. The error (naming the
+  // file) says a recorded event is invalid; the replay is then unusable.
+  Result<void> add(const std::string& file, const Contents& contents);
   // Ends the engine pass: the records within [since, until) of wall-clock
   // time, summarised.
   Report finish(std::optional<int64_t> since, std::optional<int64_t> until);
