@@ -31,7 +31,7 @@ constexpr int64_t kClockOffsetNs = 1'763'700'000'000'000'000;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> input(data, size);
-  why502::decode_event(input);
+  (void)why502::decode_event(input);
   if (input.empty()) return 0;
 
   why502::EngineOptions options;

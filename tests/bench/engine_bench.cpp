@@ -152,8 +152,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (const auto& bytes : read->events) {
-      why502::DecodeResult d = why502::decode_event(bytes);
-      if (d.ok) g_events.push_back(d.event);
+      why502::Result<why502::Event> d = why502::decode_event(bytes);
+      if (d.ok()) g_events.push_back(d.value());
     }
     if (g_events.empty()) {
       std::fprintf(stderr, "why502_engine_bench: %s holds no events\n", path.c_str());

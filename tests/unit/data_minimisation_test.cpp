@@ -228,9 +228,9 @@ class AnonymisedHarness {
   void feed(const T& raw) {
     Event event = raw;
     anonymise_clients(event);
-    DecodeResult decoded = decode_event(event_bytes(event));
-    ASSERT_TRUE(decoded.ok) << decoded.error;
-    engine_.handle(decoded.event, records_);
+    Result<Event> decoded = decode_event(event_bytes(event));
+    ASSERT_TRUE(decoded.ok()) << decoded.error();
+    engine_.handle(decoded.value(), records_);
   }
   const std::vector<Record>& records() {
     engine_.finish(records_);

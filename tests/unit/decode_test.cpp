@@ -45,27 +45,27 @@ TEST(EventTypes, TheListHasEveryTypeNumberOnce) {
 }
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {
-  DecodeResult r = decode_event({});
-  EXPECT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("0 bytes"), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("shorter than its header"), std::string::npos) << r.error;
+  Result<Event> r = decode_event({});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("0 bytes"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("shorter than its header"), std::string::npos) << r.error();
 }
 
 TEST(DecodeEvent, RejectsABufferShorterThanTheHeader) {
   const std::vector<uint8_t> bytes = header_bytes(W5_EV_NGX_LOG, sizeof(w5_ngx_log), sizeof(w5_header) - 1);
-  DecodeResult r = decode_event(bytes);
-  EXPECT_FALSE(r.ok);
-  EXPECT_NE(r.error.find(std::to_string(sizeof(w5_header) - 1) + " bytes"), std::string::npos) << r.error;
+  Result<Event> r = decode_event(bytes);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error().find(std::to_string(sizeof(w5_header) - 1) + " bytes"), std::string::npos) << r.error();
 }
 
 TEST(DecodeEvent, AcceptsABareHeaderOnlyToRejectItsSize) {
   // Exactly a header: long enough to read the type, too short for any event.
   for (uint32_t type : kAllTypes) {
     const std::vector<uint8_t> bytes = header_bytes(type, sizeof(w5_header), sizeof(w5_header));
-    DecodeResult r = decode_event(bytes);
-    EXPECT_FALSE(r.ok) << type;
-    EXPECT_NE(r.error.find("expected " + std::to_string(wire_size(type))), std::string::npos)
-        << type << ": " << r.error;
+    Result<Event> r = decode_event(bytes);
+    EXPECT_FALSE(r.ok()) << type;
+    EXPECT_NE(r.error().find("expected " + std::to_string(wire_size(type))), std::string::npos)
+        << type << ": " << r.error();
   }
 }
 
@@ -74,10 +74,10 @@ TEST(DecodeEvent, RejectsTruncatedEventsOfEveryType) {
     const size_t size = wire_size(type);
     // The header claims the right size, but the bytes stop short.
     const std::vector<uint8_t> bytes = header_bytes(type, static_cast<uint32_t>(size), size - 1);
-    DecodeResult r = decode_event(bytes);
-    EXPECT_FALSE(r.ok) << type;
-    EXPECT_NE(r.error.find("event type " + std::to_string(type)), std::string::npos) << r.error;
-    EXPECT_NE(r.error.find("expected " + std::to_string(size)), std::string::npos) << r.error;
+    Result<Event> r = decode_event(bytes);
+    EXPECT_FALSE(r.ok()) << type;
+    EXPECT_NE(r.error().find("event type " + std::to_string(type)), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("expected " + std::to_string(size)), std::string::npos) << r.error();
   }
 }
 
@@ -86,9 +86,9 @@ TEST(DecodeEvent, RejectsAWrongClaimedSizeOfEveryType) {
     const size_t size = wire_size(type);
     for (uint32_t claimed : {static_cast<uint32_t>(size - 8), static_cast<uint32_t>(size + 8), 0u, ~0u}) {
       const std::vector<uint8_t> bytes = header_bytes(type, claimed, size);
-      DecodeResult r = decode_event(bytes);
-      EXPECT_FALSE(r.ok) << "type " << type << " claimed " << claimed;
-      EXPECT_FALSE(r.error.empty());
+      Result<Event> r = decode_event(bytes);
+      EXPECT_FALSE(r.ok()) << "type " << type << " claimed " << claimed;
+      EXPECT_FALSE(r.error().empty());
     }
   }
 }
@@ -98,32 +98,31 @@ TEST(DecodeEvent, WrongClaimedSizeMessageNamesTheClaimedSize) {
   // must say so, not "has size N, expected N".
   const size_t size = sizeof(w5_ngx_log);
   const std::vector<uint8_t> bytes = header_bytes(W5_EV_NGX_LOG, 999, size);
-  DecodeResult r = decode_event(bytes);
-  ASSERT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("999"), std::string::npos) << r.error;
+  Result<Event> r = decode_event(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("999"), std::string::npos) << r.error();
 }
 
 TEST(DecodeEvent, RejectsUnknownTypes) {
   for (uint32_t type : {0u, 99u, 1000u, 0xffffffffu}) {
     const std::vector<uint8_t> bytes = header_bytes(type, sizeof(w5_sock_evidence), sizeof(w5_sock_evidence));
-    DecodeResult r = decode_event(bytes);
-    EXPECT_FALSE(r.ok) << type;
-    EXPECT_EQ(r.error, "unknown event type " + std::to_string(type));
+    Result<Event> r = decode_event(bytes);
+    EXPECT_FALSE(r.ok()) << type;
+    EXPECT_EQ(r.error(), "unknown event type " + std::to_string(type));
   }
 }
 
 template <typename T>
 void expect_round_trip(const T& event) {
   const std::vector<uint8_t> bytes = to_bytes(event);
-  DecodeResult r = decode_event(bytes);
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_TRUE(r.error.empty());
-  ASSERT_TRUE(std::holds_alternative<T>(r.event)) << "variant index " << r.event.index();
-  EXPECT_EQ(std::memcmp(&std::get<T>(r.event), &event, sizeof(T)), 0);
-  EXPECT_EQ(header_of(r.event).type, event.h.type);
-  EXPECT_EQ(header_of(r.event).ts_ns, event.h.ts_ns);
-  EXPECT_EQ(header_of(r.event).tgid, event.h.tgid);
-  EXPECT_EQ(header_of(r.event).tid, event.h.tid);
+  Result<Event> r = decode_event(bytes);
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(std::holds_alternative<T>(r.value())) << "variant index " << r.value().index();
+  EXPECT_EQ(std::memcmp(&std::get<T>(r.value()), &event, sizeof(T)), 0);
+  EXPECT_EQ(header_of(r.value()).type, event.h.type);
+  EXPECT_EQ(header_of(r.value()).ts_ns, event.h.ts_ns);
+  EXPECT_EQ(header_of(r.value()).tgid, event.h.tgid);
+  EXPECT_EQ(header_of(r.value()).tid, event.h.tid);
 }
 
 TEST(DecodeEvent, DecodesEveryTypeIntoItsOwnStruct) {
@@ -161,10 +160,10 @@ TEST(DecodeEvent, KernelEvidenceTypesShareOneStructAndKeepTheirType) {
   for (uint32_t type : {W5_EV_TCP_RESET, W5_EV_SOCK_ERROR, W5_EV_SYN_RETRANSMIT}) {
     w5_sock_evidence e = make_kernel({type, 1, 0x55, kTcpSynSent, 0, ipv4("127.0.0.1", 9)});
     const std::vector<uint8_t> bytes = to_bytes(e);
-    DecodeResult r = decode_event(bytes);
-    ASSERT_TRUE(r.ok) << r.error;
-    ASSERT_TRUE(std::holds_alternative<w5_sock_evidence>(r.event));
-    EXPECT_EQ(std::get<w5_sock_evidence>(r.event).h.type, type);
+    Result<Event> r = decode_event(bytes);
+    ASSERT_TRUE(r.ok()) << r.error();
+    ASSERT_TRUE(std::holds_alternative<w5_sock_evidence>(r.value()));
+    EXPECT_EQ(std::get<w5_sock_evidence>(r.value()).h.type, type);
   }
 }
 
@@ -173,13 +172,13 @@ TEST(DecodeEvent, DecodesFromAnUnalignedBuffer) {
   const w5_ngx_log log = make_log({.ts = 5, .request = 0x77, .fmt = "recv() failed", .err = 104});
   std::vector<uint8_t> storage(sizeof(log) + 1);
   std::memcpy(storage.data() + 1, &log, sizeof(log));
-  DecodeResult r = decode_event(std::span<const uint8_t>(storage.data() + 1, sizeof(log)));
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(std::get<w5_ngx_log>(r.event).request, 0x77u);
+  Result<Event> r = decode_event(std::span<const uint8_t>(storage.data() + 1, sizeof(log)));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(std::get<w5_ngx_log>(r.value()).request, 0x77u);
   // And a rejected one from an unaligned buffer still names its type.
-  DecodeResult bad = decode_event(std::span<const uint8_t>(storage.data() + 1, sizeof(log) - 1));
-  EXPECT_FALSE(bad.ok);
-  EXPECT_NE(bad.error.find("event type 1"), std::string::npos) << bad.error;
+  Result<Event> bad = decode_event(std::span<const uint8_t>(storage.data() + 1, sizeof(log) - 1));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("event type 1"), std::string::npos) << bad.error();
 }
 
 TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
@@ -199,9 +198,9 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
       if (rng() % 4 != 0) h.ts_ns = rng();  // mostly a time a monotonic clock can show
       std::memcpy(bytes.data(), &h, sizeof(h));
     }
-    DecodeResult r = decode_event(bytes);
+    Result<Event> r = decode_event(bytes);
     if (bytes.size() < sizeof(w5_header)) {
-      EXPECT_FALSE(r.ok);
+      EXPECT_FALSE(r.ok());
       continue;
     }
     w5_header h{};
@@ -209,9 +208,11 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
     const size_t expected = wire_size(h.type);
     const bool should_accept =
         expected != 0 && h.size == expected && bytes.size() >= expected && h.ts_ns < kMaxMonotonicNs;
-    EXPECT_EQ(r.ok, should_accept) << "type " << h.type << " size " << h.size << " bytes " << bytes.size();
-    EXPECT_EQ(r.error.empty(), r.ok) << r.error;
-    accepted += r.ok;
+    EXPECT_EQ(r.ok(), should_accept) << "type " << h.type << " size " << h.size << " bytes " << bytes.size();
+    if (!r.ok()) {
+      EXPECT_FALSE(r.error().empty());
+    }
+    accepted += r.ok();
   }
   EXPECT_GT(accepted, 100);  // the generator does reach the accepting path
 }
@@ -221,11 +222,11 @@ TEST(DecodeEvent, NeverCrashesOnArbitraryBytes) {
 TEST(DecodeEvent, RejectsATimeNoMonotonicClockShows) {
   w5_oom_victim e{};
   e.h = header(W5_EV_OOM_VICTIM, sizeof(e), kMaxMonotonicNs, 0, 0);
-  DecodeResult r = decode_event(to_bytes(e));
-  EXPECT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("no CLOCK_MONOTONIC"), std::string::npos) << r.error;
+  Result<Event> r = decode_event(to_bytes(e));
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("no CLOCK_MONOTONIC"), std::string::npos) << r.error();
   e.h.ts_ns = kMaxMonotonicNs - 1;
-  EXPECT_TRUE(decode_event(to_bytes(e)).ok);
+  EXPECT_TRUE(decode_event(to_bytes(e)).ok());
 }
 
 // ---------------------------------------------------------------------------

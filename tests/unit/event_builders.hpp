@@ -453,9 +453,9 @@ class EngineHarness {
   template <typename T>
   void feed(const T& event) {
     const std::vector<uint8_t> bytes = to_bytes(event);
-    DecodeResult decoded = decode_event(bytes);
-    ASSERT_TRUE(decoded.ok) << decoded.error;
-    engine_.handle(decoded.event, records_);
+    Result<Event> decoded = decode_event(bytes);
+    ASSERT_TRUE(decoded.ok()) << decoded.error();
+    engine_.handle(decoded.value(), records_);
   }
 
   // Everything the engine has concluded, held records included (as at the

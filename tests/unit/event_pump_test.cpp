@@ -46,9 +46,9 @@ TEST(EventPump, TheHookSeesEachEventBeforeTheEngineTakesIt) {
   std::vector<uint32_t> hooked_types;
   EventPump pump(engine, {.on_event = [&](std::span<const uint8_t> bytes) {
                             engine_events_at_hook.push_back(engine.stats().events);
-                            const DecodeResult decoded = decode_event(bytes);
-                            ASSERT_TRUE(decoded.ok) << decoded.error;
-                            hooked_types.push_back(header_of(decoded.event).type);
+                            const Result<Event> decoded = decode_event(bytes);
+                            ASSERT_TRUE(decoded.ok()) << decoded.error();
+                            hooked_types.push_back(header_of(decoded.value()).type);
                           }});
   pump_through(pump, refused_request());
   EXPECT_EQ(engine_events_at_hook, (std::vector<uint64_t>{0, 1, 2}));
@@ -86,7 +86,7 @@ TEST(EventPump, UndecodableBytesAreCountedAndOnlyTheFirstIsWarnedOf) {
   EXPECT_FALSE(pump.take(wrong_size_bytes));
   EXPECT_EQ(pump.undecodable(), 2u);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_EQ(warnings[0], decode_event(short_bytes).error);
+  EXPECT_EQ(warnings[0], decode_event(short_bytes).error());
   EXPECT_EQ(hooked, 0);  // nothing undecodable is delivered
   EXPECT_EQ(engine.stats().events, 0u);
 
@@ -101,9 +101,9 @@ TEST(EventPump, ClientsAreAnonymisedBeforeTheHookAndTheEngine) {
     Engine engine;
     std::vector<std::string> hooked_clients;
     EventPump pump(engine, {.anonymise_clients = anonymise, .on_event = [&](std::span<const uint8_t> bytes) {
-                              const DecodeResult decoded = decode_event(bytes);
-                              ASSERT_TRUE(decoded.ok) << decoded.error;
-                              hooked_clients.push_back(format_endpoint(std::get<w5_ngx_log>(decoded.event).client));
+                              const Result<Event> decoded = decode_event(bytes);
+                              ASSERT_TRUE(decoded.ok()) << decoded.error();
+                              hooked_clients.push_back(format_endpoint(std::get<w5_ngx_log>(decoded.value()).client));
                             }});
     const Event log = refused_request()[0];
     const std::vector<uint8_t> bytes(event_bytes(log).begin(), event_bytes(log).end());

@@ -10,15 +10,15 @@ EventPump::EventPump(Engine& engine, Options options) : engine_(engine), options
 
 std::optional<EventPump::Taken> EventPump::take(std::span<const uint8_t> bytes) {
   decoded_ = decode_event(bytes);
-  if (!decoded_.ok) {
-    if (undecodable_++ == 0 && options_.on_first_undecodable) options_.on_first_undecodable(decoded_.error);
+  if (!decoded_) {
+    if (undecodable_++ == 0 && options_.on_first_undecodable) options_.on_first_undecodable(decoded_.error());
     return std::nullopt;
   }
   if (options_.anonymise_clients) {
-    anonymise_clients(decoded_.event);
-    bytes = event_bytes(decoded_.event);
+    anonymise_clients(decoded_.value());
+    bytes = event_bytes(decoded_.value());
   }
-  return Taken{decoded_.event, bytes};
+  return Taken{decoded_.value(), bytes};
 }
 
 void EventPump::deliver(const Event& event, std::span<const uint8_t> bytes) {

@@ -63,13 +63,14 @@ class EventPump {
   std::vector<Record> take_records();
 
   uint64_t undecodable() const { return undecodable_; }
-  const std::string& decode_error() const { return decoded_.error; }  // the last take()'s
+  // Why the last take() found no event; "" when it found one.
+  std::string decode_error() const { return decoded_ ? std::string() : decoded_.error(); }
   const ConsumerLag& lag() const { return lag_; }
 
  private:
   Engine& engine_;
   Options options_;
-  DecodeResult decoded_;
+  Result<Event> decoded_ = Error{"nothing taken yet"};
   uint64_t undecodable_ = 0;
   ConsumerLag lag_;
   std::vector<Record> records_;

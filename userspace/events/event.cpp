@@ -6,34 +6,26 @@ namespace why502 {
 namespace {
 
 template <typename T>
-DecodeResult copy_as(std::span<const uint8_t> bytes, const w5_header& h) {
+Result<Event> copy_as(std::span<const uint8_t> bytes, const w5_header& h) {
   const uint32_t claimed_size = h.size;
-  DecodeResult result;
-  if (claimed_size != sizeof(T) || bytes.size() < sizeof(T)) {
-    result.error = "event type " + std::to_string(h.type) +
-                   " claims " + std::to_string(claimed_size) + " bytes in a record of " +
-                   std::to_string(bytes.size()) + ", expected " + std::to_string(sizeof(T));
-    return result;
-  }
+  if (claimed_size != sizeof(T) || bytes.size() < sizeof(T))
+    return Error{"event type " + std::to_string(h.type) + " claims " + std::to_string(claimed_size) +
+                 " bytes in a record of " + std::to_string(bytes.size()) + ", expected " + std::to_string(sizeof(T))};
   T value;
   std::memcpy(&value, bytes.data(), sizeof(T));
-  result.ok = true;
-  result.event = value;
-  return result;
+  return Event{value};
 }
 
 }  // namespace
 
-DecodeResult decode_event(std::span<const uint8_t> bytes) {
-  if (bytes.size() < sizeof(w5_header)) {
-    return {false, {}, "event of " + std::to_string(bytes.size()) + " bytes is shorter than its header"};
-  }
+Result<Event> decode_event(std::span<const uint8_t> bytes) {
+  if (bytes.size() < sizeof(w5_header))
+    return Error{"event of " + std::to_string(bytes.size()) + " bytes is shorter than its header"};
   w5_header h;
   std::memcpy(&h, bytes.data(), sizeof(h));
-  if (h.ts_ns >= kMaxMonotonicNs) {
-    return {false, {}, "event type " + std::to_string(h.type) + " has time " + std::to_string(h.ts_ns) +
-                           " ns, which no CLOCK_MONOTONIC shows"};
-  }
+  if (h.ts_ns >= kMaxMonotonicNs)
+    return Error{"event type " + std::to_string(h.type) + " has time " + std::to_string(h.ts_ns) +
+                 " ns, which no CLOCK_MONOTONIC shows"};
   switch (h.type) {
 #define W5_DECODE_CASE(type_number, type) \
   case type_number:                       \
@@ -41,7 +33,7 @@ DecodeResult decode_event(std::span<const uint8_t> bytes) {
     W5_EVENT_TYPES(W5_DECODE_CASE)
 #undef W5_DECODE_CASE
     default:
-      return {false, {}, "unknown event type " + std::to_string(h.type)};
+      return Error{"unknown event type " + std::to_string(h.type)};
   }
 }
 

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "common/result.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
@@ -29,12 +30,6 @@ struct UniqueVariant<std::variant<Vs...>, T, Ts...>
 using Event = detail::UniqueVariant<std::variant<> W5_EVENT_TYPES(W5_EVENT_STRUCT)>::type;
 #undef W5_EVENT_STRUCT
 
-struct DecodeResult {
-  bool ok = false;
-  Event event{};
-  std::string error;  // why the bytes were rejected
-};
-
 // Event times are CLOCK_MONOTONIC, counted from boot: no machine has been up
 // 2^62 ns (146 years). A later time is garbage, and the wall-clock sums made
 // from event times (time + offset, differences) must not overflow.
@@ -42,7 +37,8 @@ inline constexpr uint64_t kMaxMonotonicNs = 1ull << 62;
 
 // Rejects bytes of an unknown type, claiming a size other than the type's or
 // shorter than it, or with a time no CLOCK_MONOTONIC shows.
-DecodeResult decode_event(std::span<const uint8_t> bytes);
+// The error says why the bytes were rejected.
+Result<Event> decode_event(std::span<const uint8_t> bytes);
 
 const w5_header& header_of(const Event& event);
 
