@@ -48,14 +48,14 @@ TEST(EngineCause, RefusedOverTcpWithKernelRstInSynSent) {
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
-  EXPECT_EQ(r.type, "gateway_error");
+  EXPECT_EQ(r.type, RecordType::gateway_error);
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(r.cause, Cause::refused) << dump(r);
   EXPECT_EQ(r.pid, kWorker);
   EXPECT_EQ(r.ts_ns, sec(10.000400));
   EXPECT_EQ(r.client, "192.0.2.10:51000");
   EXPECT_EQ(r.upstream, kBackendName);
-  EXPECT_EQ(r.source, "uprobe");
+  EXPECT_EQ(r.source, RecordSource::uprobe);
   EXPECT_EQ(r.nginx_error, "connect() failed (111: Connection refused) while connecting to upstream");
   ASSERT_EQ(r.attempts.size(), 1u);
   EXPECT_EQ(r.attempts[0].upstream, kBackendName);
@@ -280,7 +280,7 @@ TEST(EngineCause, UpstreamStatusViaHttp1StatusLine) {
   EXPECT_EQ(r.upstream, kBackendName);
   EXPECT_EQ(r.pid, kWorker);
   EXPECT_EQ(r.ts_ns, sec(7.0001));
-  EXPECT_EQ(r.source, "kernel");
+  EXPECT_EQ(r.source, RecordSource::kernel);
   EXPECT_TRUE(r.nginx_error.empty()) << r.nginx_error;
   ASSERT_EQ(r.evidence.size(), 2u) << dump(r);
   EXPECT_EQ(r.evidence[0], "upstream 127.0.0.1:9000 answered 503 itself");
@@ -411,7 +411,7 @@ TEST(EngineCause, FdExhaustedOnSocketFailure) {
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.cause, Cause::fd_exhausted) << dump(r);
   EXPECT_EQ(r.upstream, kBackendName);
-  EXPECT_EQ(r.source, "uprobe");
+  EXPECT_EQ(r.source, RecordSource::uprobe);
   EXPECT_EQ(r.evidence[0], "out of file descriptors while connecting to 127.0.0.1:9000");
   EXPECT_EQ(r.nginx_error, "socket() failed (24: Too many open files) while connecting to upstream");
 }
@@ -447,7 +447,7 @@ TEST(EngineCause, Return502IsNginxsConfiguration) {
   EXPECT_EQ(r.cause, Cause::unknown);
   EXPECT_EQ(r.upstream, "");
   EXPECT_EQ(r.client, "192.0.2.10:51000");
-  EXPECT_EQ(r.source, "uprobe");
+  EXPECT_EQ(r.source, RecordSource::uprobe);
   EXPECT_TRUE(r.attempts.empty());
   EXPECT_TRUE(r.nginx_error.empty());
   ASSERT_EQ(r.evidence.size(), 2u) << dump(r);
@@ -634,7 +634,7 @@ TEST(EngineCause, UnexplainedStatusLineIsReportedFromTheKernel) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.cause, Cause::unknown);
   EXPECT_EQ(r.client, "192.0.2.10:51000");
-  EXPECT_EQ(r.source, "kernel");
+  EXPECT_EQ(r.source, RecordSource::kernel);
   EXPECT_EQ(r.evidence[0], "nginx answered 503; no upstream failure explains it");
 }
 
@@ -767,14 +767,14 @@ TEST(EngineConcurrency, KeepaliveClientWithSeveralErrorsInARow) {
     EXPECT_EQ(h.records()[i].cause, steps[i].cause) << i << ": " << dump(h.records()[i]);
     EXPECT_EQ(h.records()[i].status, static_cast<int>(steps[i].status)) << i;
     EXPECT_EQ(h.records()[i].attempts.size(), 1u) << i << ": " << dump(h.records()[i]);
-    EXPECT_EQ(h.records()[i].source, "uprobe");
+    EXPECT_EQ(h.records()[i].source, RecordSource::uprobe);
   }
   // Every echo was consumed exactly once: a further 502 status line with
   // nothing from nginx behind it is a record of its own.
   h.feed(make_client_response({.ts = sec(t), .sk = kClientSk1, .status = 502, .remote = kClientA}));
   ASSERT_EQ(h.records().size(), 4u) << dump(h.records());
   EXPECT_EQ(h.records()[3].cause, Cause::unknown);
-  EXPECT_EQ(h.records()[3].source, "kernel");
+  EXPECT_EQ(h.records()[3].source, RecordSource::kernel);
 }
 
 TEST(EngineConcurrency, TlsErrorPageThenUpstream5xxOnTheSameConnection) {
@@ -793,7 +793,7 @@ TEST(EngineConcurrency, TlsErrorPageThenUpstream5xxOnTheSameConnection) {
 
   ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
   EXPECT_EQ(h.records()[0].cause, Cause::refused);
-  EXPECT_EQ(h.records()[0].source, "uprobe");
+  EXPECT_EQ(h.records()[0].source, RecordSource::uprobe);
   EXPECT_EQ(h.records()[1].cause, Cause::upstream_status);
   EXPECT_EQ(h.records()[1].upstream, kBackend2Name);
   EXPECT_EQ(h.records()[1].client, "192.0.2.10:51000");
@@ -938,9 +938,9 @@ TEST(EngineAttempts, RequestPointerReusedAfterARequestThatSucceededOnRetry) {
   h.feed(make_client_response({.ts = sec(131.0002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
 
   ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
-  EXPECT_EQ(h.records()[0].type, "retried");
+  EXPECT_EQ(h.records()[0].type, RecordType::retried);
   const Record& r = h.records()[1];
-  EXPECT_EQ(r.type, "gateway_error");
+  EXPECT_EQ(r.type, RecordType::gateway_error);
   EXPECT_EQ(r.cause, Cause::closed_early) << dump(r);
   ASSERT_EQ(r.attempts.size(), 1u) << dump(r);
   EXPECT_EQ(r.attempts[0].cause, Cause::closed_early) << dump(r);
@@ -1009,7 +1009,7 @@ TEST(EngineAttempts, RetriedFailureTheClientNeverSawIsReportedAsRetried) {
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
-  EXPECT_EQ(r.type, "retried");
+  EXPECT_EQ(r.type, RecordType::retried);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.cause, Cause::refused);
   EXPECT_EQ(r.client, "192.0.2.10:51000");
@@ -1033,7 +1033,7 @@ TEST(EngineAttempts, ResponseCutOffAfterTheHeaderIsTruncated) {
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
-  EXPECT_EQ(r.type, "truncated");
+  EXPECT_EQ(r.type, RecordType::truncated);
   EXPECT_EQ(r.cause, Cause::closed_early);
   EXPECT_EQ(r.client, "192.0.2.10:51000");
   EXPECT_EQ(r.upstream, kBackendName);
@@ -1227,7 +1227,7 @@ TEST(EngineWithoutErrorLogRetries, InterceptedUpstream5xxIsExplainedByTheUpstrea
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::upstream_status);
-  EXPECT_EQ(r.source, "uprobe");
+  EXPECT_EQ(r.source, RecordSource::uprobe);
   EXPECT_EQ(lines_with(r, "upstream 127.0.0.1:9000 sent status 502"), 1) << dump(r);
 }
 
@@ -1558,7 +1558,7 @@ TEST(EngineKernelOnly, RefusedFromTheWorkersRecentRst) {
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(r.client, "192.0.2.10:51000");
   EXPECT_EQ(r.upstream, kBackendName);
-  EXPECT_EQ(r.source, "kernel");
+  EXPECT_EQ(r.source, RecordSource::kernel);
   EXPECT_EQ(lines_with(r, "kernel: RST in reply to SYN from 127.0.0.1:9000"), 1) << dump(r);
 }
 

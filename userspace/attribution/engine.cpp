@@ -203,7 +203,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   // 2xx, typically) and gets a cut-off response; no error page follows.
   if (failure && failure->is_attempt && action == "reading upstream") {
     Record r;
-    r.type = "truncated";
+    r.type = RecordType::truncated;
     r.ts_ns = e.h.ts_ns;
     r.pid = e.h.tgid;
     r.cause = failure->cause;
@@ -212,7 +212,7 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
         -1, r.cause);
     r.client = format_endpoint(e.client);
     r.upstream = peer;
-    r.source = "uprobe";
+    r.source = RecordSource::uprobe;
     r.evidence.reserve(2 + death_evidence.size());
     r.evidence.push_back(concat("the response was cut off after its header was sent: ", cause_name(r.cause)));
     r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
@@ -283,7 +283,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   r.status = static_cast<int>(e.status);
   r.client = format_endpoint(e.client);
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
-  r.source = "uprobe";
+  r.source = RecordSource::uprobe;
   if (!request_lines_.empty()) {
     if (auto it = request_lines_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != request_lines_.end()) {
       r.request = std::move(it->second);
@@ -425,7 +425,7 @@ void Engine::emit(Record&& record, std::vector<Record>& out) {
     record.nginx_cgroup = it->second;
     record.nginx_unit = service_of_cgroup(it->second);
   }
-  if (record.type == "gateway_error") ++stats_.records;
+  if (record.type == RecordType::gateway_error) ++stats_.records;
   out.push_back(std::move(record));
 }
 
@@ -475,7 +475,7 @@ Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_cli
   r.cause = Cause::upstream_status;
   r.client = format_endpoint(client.remote);
   r.upstream = upstream_name(us);
-  r.source = "kernel";
+  r.source = RecordSource::kernel;
   r.evidence.reserve(2);
   r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
   r.evidence.push_back(concat("the status came in the upstream's ",
@@ -548,7 +548,7 @@ Record Engine::kernel_only_record(const w5_client_response& e) {
   r.pid = e.h.tgid;
   r.status = static_cast<int>(e.status);
   r.client = format_endpoint(e.remote);
-  r.source = "kernel";
+  r.source = RecordSource::kernel;
   // nginx answers right after it gives up on the upstream; a timeout may have
   // started long before, but its last sign (a SYN retransmit) is recent too.
   constexpr uint64_t kWindowNs = 100'000'000;
@@ -691,14 +691,14 @@ void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) con
 Record Engine::retried_record(const PendingRequest& p, const w5_client_response& client) const {
   const LoggedAttempt& last = p.failures.back();
   Record r;
-  r.type = "retried";
+  r.type = RecordType::retried;
   r.ts_ns = client.h.ts_ns;
   r.pid = client.h.tgid;
   r.status = static_cast<int>(client.status);
   r.cause = last.failure.cause;
   r.client = format_endpoint(p.client);
   r.upstream = last.peer;
-  r.source = "uprobe";
+  r.source = RecordSource::uprobe;
   r.nginx_error = last.message;
   r.evidence.reserve(1 + last.reuse_evidence.size() + p.failures.size());
   r.attempts.reserve(p.failures.size());
