@@ -243,11 +243,19 @@ TEST(EngineCause, InvalidResponseTooBigHeader) {
   EXPECT_EQ(h.records()[0].nginx_error, "upstream sent too big header while reading response header from upstream");
 }
 
-TEST(EngineCause, UpstreamStatusViaHttp1StatusLine) {
+// The same failure, whatever nginx's client speaks.
+class EngineCauseOnEitherClient : public ::testing::TestWithParam<ClientSocket> {};
+INSTANTIATE_TEST_SUITE_P(PlainAndTls, EngineCauseOnEitherClient, ::testing::Values(kPlainClient, kTlsClient),
+                         client_socket_name);
+
+TEST_P(EngineCauseOnEitherClient, UpstreamStatusPassedOn) {
+  const ClientSocket client = GetParam();
   EngineHarness h;
-  // The backend answers 503 itself; nginx passes it on to a plain HTTP/1.1 client.
+  // The backend answers 503 itself; nginx passes it on. On TLS (or HTTP/2)
+  // the bytes after it are no readable status line: the upstream's status is
+  // all there is.
   h.feed(make_upstream_status({.ts = sec(7), .sk = kUpSk1, .status = 503, .remote = kBackend}));
-  h.feed(make_client_response({.ts = sec(7.0001), .sk = kClientSk1, .status = 503, .remote = kClientA}));
+  h.feed(make_client_response({.ts = sec(7.0001), .sk = kClientSk1, .status = client.status_line(503), .remote = kClientA}));
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
@@ -267,20 +275,6 @@ TEST(EngineCause, UpstreamStatusViaHttp1StatusLine) {
   EXPECT_EQ(r.attempts[0].cause, Cause::upstream_status);
   EXPECT_EQ(r.attempts[0].status, 503);
   EXPECT_LT(r.attempts[0].ms, 0);
-}
-
-TEST(EngineCause, UpstreamStatusToTlsClient) {
-  EngineHarness h;
-  // TLS (or HTTP/2) client: the bytes after the upstream's 502 are not a readable status line.
-  h.feed(make_upstream_status({.ts = sec(7), .sk = kUpSk1, .status = 502, .remote = kBackend}));
-  h.feed(make_client_response({.ts = sec(7.0001), .sk = kClientSk1, .status = 0, .remote = kClientA}));
-
-  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
-  const Record& r = h.records()[0];
-  EXPECT_EQ(r.status, 502);  // the upstream's status, since the client's is unreadable
-  EXPECT_EQ(r.cause, Cause::upstream_status);
-  EXPECT_EQ(r.client, "192.0.2.10:51000");
-  EXPECT_EQ(r.upstream, kBackendName);
 }
 
 TEST(EngineCause, NoLiveUpstreams) {
@@ -393,21 +387,15 @@ TEST(EngineCause, FdExhaustedOnSocketFailure) {
   EXPECT_EQ(r.nginx_error, "socket() failed (24: Too many open files) while connecting to upstream");
 }
 
-TEST(EngineCause, Plain500IsNotAGatewayError) {
+TEST_P(EngineCauseOnEitherClient, Plain500IsNotAGatewayError) {
   EngineHarness h;
   // A 500 nginx makes for its own reasons (no upstream): the error page and
-  // its status line on the plain HTTP client socket must give no record.
+  // its status line on the client socket must give no record.
   h.feed(make_error_page({.ts = sec(12), .request = kReq1, .connection = 23, .client_sk = kClientSk1,
                           .status = 500, .has_upstream = false, .client = kClientA}));
-  h.feed(make_client_response({.ts = sec(12.0001), .sk = kClientSk1, .status = 500, .remote = kClientA}));
+  h.feed(make_client_response(
+      {.ts = sec(12.0001), .sk = kClientSk1, .status = GetParam().status_line(500), .remote = kClientA}));
 
-  EXPECT_TRUE(h.records().empty()) << dump(h.records());
-}
-
-TEST(EngineCause, Plain500OnTlsClientIsNotAGatewayError) {
-  EngineHarness h;
-  h.feed(make_error_page({.ts = sec(12), .request = kReq1, .connection = 23, .client_sk = kClientSk1,
-                          .status = 500, .has_upstream = false, .client = kClientA}));
   EXPECT_TRUE(h.records().empty()) << dump(h.records());
 }
 

@@ -9,7 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "attribution/engine.hpp"
 #include "event_builders.hpp"
@@ -31,6 +34,19 @@ inline const std::string kBackendName = "127.0.0.1:9000";
 inline const std::string kBackend2Name = "127.0.0.1:9001";
 
 // No client echo to wait for (as with --lean): each record comes out at once, in order.
+// The client's side of nginx: plain HTTP/1.x, whose status lines the engine
+// reads, or TLS (or HTTP/2), whose bytes say nothing. Twin tests run on both.
+struct ClientSocket {
+  const char* name;
+  bool readable;
+  // What the engine sees of a status line nginx writes to this client.
+  uint32_t status_line(uint32_t status) const { return readable ? status : 0; }
+};
+inline void PrintTo(const ClientSocket& c, std::ostream* os) { *os << c.name; }
+inline const ClientSocket kPlainClient{"plain", true};
+inline const ClientSocket kTlsClient{"tls", false};
+inline std::string client_socket_name(const ::testing::TestParamInfo<ClientSocket>& info) { return info.param.name; }
+
 inline EngineOptions lean() { return EngineOptions{.client_echo_expected = false}; }
 
 }  // namespace why502::test
