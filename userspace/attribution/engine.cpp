@@ -118,9 +118,8 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     std::vector<std::string> death_evidence = explain_by_death(
         LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local, {}},
         -1, cause);
-    Record r = truncated_record(e, cause, std::move(message), std::move(death_evidence));
     ++stats_.truncated;
-    emit(std::move(r), out);
+    emit(truncated_record(e, cause, std::move(message), std::move(death_evidence)), out);
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
