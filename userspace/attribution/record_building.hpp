@@ -50,8 +50,10 @@ Record retried_record(const std::vector<LoggedAttempt>& failures, const w5_addr&
                       const w5_client_response& response);
 // An upstream's own 5xx passed on to the client.
 Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client);
-// A 5xx status line with only the kernel's view: facts about the worker's
-// recent failed upstream socket, if any; fallback when nginx's symbols are unavailable.
+// A 5xx status line with no nginx-side explanation: nginx made it without an
+// upstream failure (e.g. "return 502"), or its symbols are unavailable
+// (fallback) and facts, the worker's recent failed upstream socket if any, are
+// all there is.
 Record kernel_only_record(const w5_client_response& e, const SocketFacts* facts, bool fallback);
 
 }  // namespace why502
