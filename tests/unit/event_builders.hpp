@@ -496,7 +496,7 @@ inline int kernel_lines(const Record& r) {
 // For failure messages.
 inline std::string dump(const Record& r) {
   std::string s = "status=" + std::to_string(r.status) + " cause=" + std::string(cause_name(r.cause)) +
-                  " client=" + r.client + " upstream=" + r.upstream + " source=" + r.source +
+                  " client=" + r.client + " upstream=" + r.upstream + " source=" + std::string(record_source_name(r.source)) +
                   " nginx_error=" + r.nginx_error + "\n";
   for (const auto& line : r.evidence) s += "  evidence: " + line + "\n";
   for (const auto& a : r.attempts)

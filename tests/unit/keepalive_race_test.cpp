@@ -167,7 +167,7 @@ TEST(KeepaliveRace, RetriedGetCarriesTheCause) {
   h.feed(make_client_response({.ts = sec(20.01), .sk = kClientSk, .status = 200, .remote = kClient}));
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
-  EXPECT_EQ(r.type, "retried");
+  EXPECT_EQ(r.type, RecordType::retried);
   EXPECT_EQ(r.cause, Cause::keepalive_race) << dump(r);
   EXPECT_EQ(lines_with(r, "nginx retried after keepalive_race on 127.0.0.1:9000; the client got 200"), 1) << dump(r);
   EXPECT_EQ(lines_with(r, "nginx took this connection from its keepalive pool"), 1) << dump(r);

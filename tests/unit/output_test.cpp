@@ -32,7 +32,7 @@ Record sample_record() {
   r.attempts = {Attempt{"127.0.0.1:9000", Cause::refused, 502, 0},
                 Attempt{"127.0.0.1:9001", Cause::reset, 502, 12.5}};
   r.nginx_error = "recv() failed (104: Connection reset by peer) while reading response header from upstream";
-  r.source = "uprobe";
+  r.source = RecordSource::uprobe;
   return r;
 }
 
@@ -237,7 +237,7 @@ TEST(TextSink, OtherRecordTypesAreNamedAndAMissingStatusIsADash) {
   std::ostringstream out;
   auto sink = make_text_sink(out, WallClock(0));
   Record r;
-  r.type = "truncated";
+  r.type = RecordType::truncated;
   r.cause = Cause::closed_early;
   r.client = "192.0.2.10:51000";
   r.upstream = "127.0.0.1:9000";

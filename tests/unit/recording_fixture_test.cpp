@@ -106,11 +106,11 @@ TEST(RecordingFixture, EveryGatewayErrorIsOneOfNginxsAndTheirClientsMatch) {
     auto line = by_client.find(r.client);
     ASSERT_NE(line, by_client.end()) << "record for a client nginx did not log: " << r.client;
     EXPECT_EQ(std::string(cause_name(r.cause)), cause_of_uri.at(line->second.second)) << r.client;
-    if (r.type == "gateway_error") {
+    if (r.type == RecordType::gateway_error) {
       ++gateway_errors;
       EXPECT_EQ(r.status, line->second.first) << r.client;
     } else {
-      EXPECT_EQ(r.type, "retried");
+      EXPECT_EQ(r.type, RecordType::retried);
       EXPECT_EQ(line->second.first, 200) << r.client;
     }
   }

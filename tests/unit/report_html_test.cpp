@@ -19,7 +19,7 @@ constexpr int64_t kEpoch2023 = 1'700'000'000'000'000'000;
 constexpr uint64_t kSecond = 1'000'000'000;
 
 Record make(double at_s, Cause cause, const std::string& upstream, int status = 502,
-            const std::string& type = "gateway_error") {
+            RecordType type = RecordType::gateway_error) {
   Record r;
   r.type = type;
   r.ts_ns = static_cast<uint64_t>(at_s * 1e9);
@@ -30,7 +30,7 @@ Record make(double at_s, Cause cause, const std::string& upstream, int status = 
   r.upstream = upstream;
   r.evidence = {std::string(cause_name(cause)) + " on " + upstream, "nginx: something failed", "kernel: more"};
   r.attempts = {Attempt{upstream.empty() ? "x" : upstream, cause, status, 1.5}};
-  r.source = "uprobe";
+  r.source = RecordSource::uprobe;
   return r;
 }
 
@@ -60,7 +60,7 @@ Report incident() {
   limited.evidence = {"nginx rejected the request: limit_req zone \"one\""};
   limited.attempts.clear();
   records.push_back(limited);
-  records.push_back(make(56, Cause::refused, "127.0.0.1:9000", 200, "retried"));
+  records.push_back(make(56, Cause::refused, "127.0.0.1:9000", 200, RecordType::retried));
   return finish(std::move(records));
 }
 

@@ -25,7 +25,7 @@ TEST(Report, SummarisesByCauseStatusUpstreamAndSecond) {
                     gateway_error(1'500'000'000, Cause::refused, "a:1"),
                     gateway_error(2'100'000'000, Cause::reset, "b:2", 504)};
   Record retried = gateway_error(2'200'000'000, Cause::refused, "a:1", 200);
-  retried.type = "retried";
+  retried.type = RecordType::retried;
   report.records.push_back(retried);
   summarise(report);
   EXPECT_EQ(report.by_cause.at("refused"), 2u);
@@ -127,7 +127,7 @@ TEST(Metrics, CountsByCauseAndCapsUpstreamLabels) {
   metrics.add(gateway_error(2, Cause::refused, "b\"2"));   // a quote needs escaping
   metrics.add(gateway_error(3, Cause::refused, "c:3"));    // past the cap
   Record retried = gateway_error(4, Cause::reset, "a:1", 200);
-  retried.type = "retried";
+  retried.type = RecordType::retried;
   retried.attempts = {Attempt{"a:1", Cause::reset, 0, -1}};
   metrics.add(retried);
   const std::string text = metrics.render(ProbeHealth{10, 1, 0, 0});

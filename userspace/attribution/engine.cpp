@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstring>
 
-#include "attribution/keepalive_race.hpp"
 #include "attribution/backend_evidence.hpp"
+#include "attribution/keepalive_race.hpp"
 #include "attribution/nginx_log_format.hpp"
+#include "attribution/record_building.hpp"
 #include "attribution/time_window.hpp"
 #include "common/text.hpp"
 #include "events/address.hpp"
@@ -41,95 +41,7 @@ std::string plausible_location(const w5_ngx_location& e) {
   return e.len > name.size() ? name + "..." : name;
 }
 
-constexpr uint64_t kUnsetMsec = ~0ull;  // nginx's (ngx_msec_t) -1
-
-bool is_unset(uint64_t msec) { return msec == kUnsetMsec; }
-
-std::string upstream_name(const w5_upstream_status& us) {
-  if (us.remote.family == 1) return concat("unix:", wire_view(us.unix_path));
-  return format_endpoint(us.remote);
-}
-
-// The first line of the evidence: the cause in one sentence.
-std::string headline(Cause cause, std::string_view peer, int status) {
-  switch (cause) {
-    case Cause::refused:
-      return concat("connect() to ", peer, " refused: nothing accepted the connection");
-    case Cause::reset:
-      return concat("upstream ", peer, " reset the connection before a full response header");
-    case Cause::closed_early:
-      return concat("upstream ", peer, " closed the connection before a full response header");
-    case Cause::slow_backend:
-      return concat("upstream ", peer, " sent no response header within proxy_read_timeout");
-    case Cause::connect_timeout:
-      return concat("connect() to ", peer, " got no answer within proxy_connect_timeout");
-    case Cause::invalid_response:
-      return concat("upstream ", peer, " answered, but nginx rejected the response header");
-    case Cause::upstream_status:
-      return concat("upstream ", peer, " answered ", Decimal(status), " itself");
-    case Cause::no_live_upstreams:
-      return concat("every peer of ", peer, " was marked failed; no connection was tried");
-    case Cause::backlog_full:
-      return concat("the listen queue of ", peer, " was full");
-    case Cause::fd_exhausted:
-      return concat("out of file descriptors while connecting to ", peer);
-    case Cause::unreachable:
-      return concat(peer, " is unreachable");
-    case Cause::dns_failure:
-      // Without a resolver nginx fails before it names a peer.
-      return peer.empty() ? "nginx could not resolve the upstream's host name"
-                          : concat("nginx could not resolve ", peer);
-    case Cause::tls_failure:
-      return concat("TLS handshake with ", peer, " failed");
-    case Cause::limited:
-      return "rejected by nginx's own limit_req / limit_conn";
-    case Cause::ports_exhausted:
-      return concat("no free local port to connect to ", peer, " (EADDRNOTAVAIL)");
-    case Cause::backend_crashed:
-      return concat("the backend process behind ", peer, " died");
-    case Cause::keepalive_race:
-      return concat("upstream ", peer, " closed a keepalive connection as nginx reused it");
-    case Cause::unknown:
-      break;
-  }
-  return concat("nginx answered ", Decimal(status), "; no upstream failure explains it");
-}
-
-// An error page of a request that never had an upstream, and nothing nginx
-// logged: its configuration made the status (`return 502;`, or an error_page
-// or try_files naming it). What is known of where: the location's name where
-// the binary's layout has r->loc_conf, and the request line when captured.
-void explain_without_upstream(Record& r) {
-  if (!r.location.empty()) {
-    r.evidence.push_back(concat("nginx's configuration returned ", Decimal(r.status), " in location ", r.location,
-                                "; no upstream was involved"));
-    if (!r.request.empty()) r.evidence.push_back(concat("the request was \"", r.request, "\""));
-  } else {
-    r.evidence.push_back(concat("nginx's configuration produced the ", Decimal(r.status), " itself (e.g. `return ",
-                                Decimal(r.status), ";`): no upstream was involved"));
-    if (!r.request.empty())
-      r.evidence.push_back(concat("the location matching \"", r.request, "\" answered so"));
-    else
-      r.evidence.push_back("the request line (and so the location) is shown with --capture-request");
-  }
-  if (r.status == 503)
-    r.evidence.push_back(
-        "limit_req / limit_conn answer 503 too, unlogged when their log level is below error_log's");
-}
-
 }  // namespace
-
-Cause cause_from_upstream_state(const w5_upstream_state& s) {
-  if (!is_unset(s.header_ms) && s.status >= 500) return Cause::upstream_status;
-  if (is_unset(s.connect_ms)) {
-    if (s.status == 504) return Cause::connect_timeout;
-    if (s.status == 502) return Cause::refused;
-    return Cause::unknown;
-  }
-  if (s.status == 504) return Cause::slow_backend;
-  if (s.status == 502) return s.bytes_received == 0 ? Cause::closed_early : Cause::invalid_response;
-  return Cause::unknown;
-}
 
 void Engine::handle(const Event& event, std::vector<Record>& out) {
   std::visit(
@@ -202,25 +114,12 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   // A failure while reading the body: the client already has the header (a
   // 2xx, typically) and gets a cut-off response; no error page follows.
   if (failure && failure->is_attempt && action == "reading upstream") {
-    Record r;
-    r.type = "truncated";
-    r.ts_ns = e.h.ts_ns;
-    r.pid = e.h.tgid;
-    r.cause = failure->cause;
-    const std::vector<std::string> death_evidence = explain_by_death(
+    Cause cause = failure->cause;
+    std::vector<std::string> death_evidence = explain_by_death(
         LoggedAttempt{e.h.ts_ns, e.h.tgid, std::string(peer), *failure, message, e.upstream_sk, e.upstream, e.upstream_local, {}},
-        -1, r.cause);
-    r.client = format_endpoint(e.client);
-    r.upstream = peer;
-    r.source = "uprobe";
-    r.evidence.reserve(2 + death_evidence.size());
-    r.evidence.push_back(concat("the response was cut off after its header was sent: ", cause_name(r.cause)));
-    r.evidence.insert(r.evidence.end(), death_evidence.begin(), death_evidence.end());
-    r.evidence.push_back(concat("nginx: ", message));
-    r.nginx_error = std::move(message);
-    r.attempts.push_back(Attempt{std::string(peer), r.cause, 0, -1});
+        -1, cause);
     ++stats_.truncated;
-    emit(std::move(r), out);
+    emit(truncated_record(e, cause, std::move(message), std::move(death_evidence)), out);
     return;
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
@@ -277,13 +176,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     upstream_5xx_.erase(it);
   }
 
-  Record r;
-  r.ts_ns = e.h.ts_ns;
-  r.pid = e.h.tgid;
+  Record r = new_record(RecordType::gateway_error, RecordSource::uprobe, e.h, e.client);
   r.status = static_cast<int>(e.status);
-  r.client = format_endpoint(e.client);
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
-  r.source = "uprobe";
   if (!request_lines_.empty()) {
     if (auto it = request_lines_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != request_lines_.end()) {
       r.request = std::move(it->second);
@@ -297,47 +192,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     }
   }
 
-  // One attempt per entry of r->upstream_states (the last few when there
-  // were many). nginx's log lines give the causes of the failed ones. They are
-  // aligned from the end: failures left over from an earlier request that
-  // reused this request's memory on the same connection (a retried failure
-  // the client never saw) sit at the front and are ignored.
-  const size_t n_states = std::min<size_t>(e.n_states, W5_MAX_STATES);
-  // Nothing logged before the request's upstream attempts began is theirs
-  // (with a second of slack for nginx's millisecond clock and queueing).
-  uint64_t attempts_ms = 0;
-  bool durations_known = e.n_states <= W5_MAX_STATES;
-  for (size_t i = 0; i < n_states; ++i) {
-    if (is_unset(e.states[i].response_ms)) durations_known = false;
-    else attempts_ms += e.states[i].response_ms;
-  }
-  const uint64_t earliest_ns = durations_known && e.h.ts_ns > (attempts_ms + 1000) * 1'000'000ull
-                                   ? e.h.ts_ns - (attempts_ms + 1000) * 1'000'000ull
-                                   : 0;
-  std::array<LoggedAttempt*, W5_MAX_STATES> logged{};
-  size_t unmatched = p.failures.size();
-  for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
-    if (p.failures[unmatched - 1].ts_ns < earliest_ns) break;
-    // nginx names the peer in the state only once connect() got going; a
-    // failure before that (no free connection, no socket) leaves it empty.
-    const std::string_view state_peer = wire_view(e.states[i].peer);
-    if (state_peer.empty() || p.failures[unmatched - 1].peer == state_peer) logged[i] = &p.failures[--unmatched];
-  }
-  r.attempts.reserve(std::max<size_t>(n_states, 1));
-  for (size_t i = 0; i < n_states; ++i) {
-    const w5_upstream_state& s = e.states[i];
-    Attempt& a = r.attempts.emplace_back();
-    a.upstream = logged[i] && s.peer[0] == '\0' ? std::string_view(logged[i]->peer) : wire_view(s.peer);
-    a.status = static_cast<int>(s.status);
-    a.ms = is_unset(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
-    a.cause = logged[i] ? logged[i]->failure.cause : cause_from_upstream_state(s);
-  }
-  // No states at all (nginx failed before it recorded one): the log is all there is.
-  LoggedAttempt* last_failure = n_states > 0 ? logged[n_states - 1] : nullptr;
-  if (n_states == 0 && !p.failures.empty()) {
-    last_failure = &p.failures.back();
-    r.attempts.push_back(Attempt{last_failure->peer, last_failure->failure.cause, 0, -1});
-  }
+  LoggedAttempt* last_failure = align_attempts(e, p.failures, r.attempts);
 
   if (!r.attempts.empty()) {
     r.cause = r.attempts.back().cause;
@@ -367,49 +222,21 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     }
     r.attempts.back().cause = r.cause;
   }
-  // Room for the lines of a typical record: headline, nginx's words, what
-  // the kernel saw of the socket, one line per attempt when there were several.
-  constexpr size_t kTypicalLines = 6;
-  r.evidence.reserve(kTypicalLines + death_evidence.size() + p.notes.size() +
-                     (r.attempts.size() > 1 ? r.attempts.size() : 0));
-  const bool has_meaning = last_failure && !last_failure->failure.meaning.empty();
-  if (!e.has_upstream && r.cause == Cause::unknown && !last_failure && !upstream_5xx)
-    explain_without_upstream(r);
-  else if (r.cause == Cause::slow_backend && last_failure && last_failure->failure.cause != Cause::slow_backend)
-    // nginx saw a close or a reset, not its timeout: the death said why.
-    r.evidence.push_back(concat("the backend behind ", r.upstream,
-                                " was killed by its supervisor for taking too long; nginx saw the connection end"));
-  else if (r.cause != Cause::unknown || !has_meaning)  // else what nginx's words mean says it best
-    r.evidence.push_back(headline(r.cause, r.upstream, r.status));
-  r.evidence.insert(r.evidence.end(), std::make_move_iterator(death_evidence.begin()),
-                    std::make_move_iterator(death_evidence.end()));
-  if (last_failure)
-    r.evidence.insert(r.evidence.end(), std::make_move_iterator(last_failure->reuse_evidence.begin()),
-                      std::make_move_iterator(last_failure->reuse_evidence.end()));
-  if (has_meaning) r.evidence.emplace_back(last_failure->failure.meaning);
   // p was taken out of pending_: its words can move into the record.
-  if (last_failure) {
-    r.evidence.push_back(concat("nginx: ", last_failure->message));
-    r.nginx_error = std::move(last_failure->message);
-    const double last_ms = r.attempts.empty() ? -1 : r.attempts.back().ms;
-    if (const SocketFacts* facts = kernel_facts(*last_failure, last_ms))
-      SocketEvidence::describe(*facts, last_failure->peer, r.evidence);
-  } else if (p.limited) {
-    r.evidence.push_back(concat("nginx: ", p.limited_message));
-    r.nginx_error = std::move(p.limited_message);
-  }
-  if (upstream_5xx)
-    r.evidence.push_back(
-        concat("upstream ", upstream_name(*upstream_5xx), " sent status ", Decimal(upstream_5xx->status)));
-  for (std::string& note : p.notes) r.evidence.push_back(std::move(note));
-  if (r.cause == Cause::no_live_upstreams) add_no_live_evidence(e.h.tgid, e.h.ts_ns, r);
-  const size_t first_attempt = e.n_states > W5_MAX_STATES ? e.n_states - W5_MAX_STATES : 0;
-  for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
-    const Attempt& a = r.attempts[i];
-    r.evidence.push_back(concat("attempt ", Decimal(first_attempt + i + 1), " of ",
-                                Decimal(std::max<size_t>(e.n_states, r.attempts.size())), ": ", a.upstream, " ",
-                                cause_name(a.cause)));
-  }
+  GatewayErrorFacts facts{.has_upstream = e.has_upstream != 0,
+                          .n_states = e.n_states,
+                          .last_failure = last_failure,
+                          .explained = std::move(death_evidence),
+                          .socket_facts = nullptr,
+                          .upstream_5xx = upstream_5xx ? &*upstream_5xx : nullptr,
+                          .limited = p.limited,
+                          .limited_message = std::move(p.limited_message),
+                          .notes = std::move(p.notes),
+                          .earlier_failures = {}};
+  if (last_failure)
+    facts.socket_facts = kernel_facts(*last_failure, r.attempts.empty() ? -1 : r.attempts.back().ms);
+  if (r.cause == Cause::no_live_upstreams) facts.earlier_failures = earlier_failures(e.h.tgid, e.h.ts_ns);
+  add_gateway_error_evidence(r, std::move(facts));
 
   if (e.client_sk == 0 || !options_.client_echo_expected) {
     emit(std::move(r), out);
@@ -417,7 +244,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   }
   // nginx writes the page at once; a status line seen within this time is its echo.
   constexpr uint64_t kEchoWithinNs = 200'000'000ull;
-  held_[SocketKey{e.h.tgid, e.client_sk}].push_back(std::move(r), e.h.ts_ns + kEchoWithinNs);
+  held_.hold(SocketKey{e.h.tgid, e.client_sk}, std::move(r), e.h.ts_ns + kEchoWithinNs);
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {
@@ -425,30 +252,12 @@ void Engine::emit(Record&& record, std::vector<Record>& out) {
     record.nginx_cgroup = it->second;
     record.nginx_unit = service_of_cgroup(it->second);
   }
-  if (record.type == "gateway_error") ++stats_.records;
+  if (record.type == RecordType::gateway_error) ++stats_.records;
   out.push_back(std::move(record));
 }
 
-void Engine::HeldQueue::pop_front() {
-  ++front_;
-  // Released records are moved-from shells: drop them once they are half the
-  // queue, so a socket that always holds some does not grow without bound.
-  constexpr size_t kCompactAfter = 16;
-  if (front_ >= kCompactAfter && front_ * 2 >= records_.size()) {
-    records_.erase(records_.begin(), records_.begin() + static_cast<ptrdiff_t>(front_));
-    front_ = 0;
-  }
-}
-
 void Engine::flush(uint64_t now_ns, std::vector<Record>& out) {
-  for (auto it = held_.begin(); it != held_.end();) {
-    auto& records = it->second;
-    while (!records.empty() && records.front().deadline_ns < now_ns) {
-      emit(std::move(records.front().record), out);
-      records.pop_front();
-    }
-    it = records.empty() ? held_.erase(it) : std::next(it);
-  }
+  held_.take_due(now_ns, [&](Record& r) { emit(std::move(r), out); });
 }
 
 void Engine::finish(std::vector<Record>& out) { flush(~0ull, out); }
@@ -467,32 +276,11 @@ const SocketFacts* Engine::kernel_facts(const LoggedAttempt& attempt, double att
   return facts;
 }
 
-Record Engine::upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const {
-  Record r;
-  r.ts_ns = client.h.ts_ns;
-  r.pid = client.h.tgid;
-  r.status = client.status != 0 ? static_cast<int>(client.status) : static_cast<int>(us.status);
-  r.cause = Cause::upstream_status;
-  r.client = format_endpoint(client.remote);
-  r.upstream = upstream_name(us);
-  r.source = "kernel";
-  r.evidence.reserve(2);
-  r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
-  r.evidence.push_back(concat("the status came in the upstream's ",
-                              us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header" : "HTTP status line",
-                              "; nginx passed it on"));
-  r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
-  return r;
-}
-
 void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
   // The echo of an error page: the status line says what the client really
   // got (error_page may have changed it, even to a success). Unreadable bytes
   // (TLS, HTTP/2) confirm nothing: the record goes out as nginx built it.
-  if (auto it = held_.find(SocketKey{e.h.tgid, e.sk}); it != held_.end() && !it->second.empty()) {
-    confirm_held(it, e, out);
-    return;
-  }
+  if (held_.take_oldest(SocketKey{e.h.tgid, e.sk}, [&](Record& held) { confirm_echo(held, e, out); })) return;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     upstream_5xx_.erase(it);
@@ -508,7 +296,7 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     if (by_client != request_by_client_.end()) {
       const RequestKey key = by_client->second;
       if (const PendingRequest* p = find_pending(key); p && !p->failures.empty()) {
-        emit(retried_record(*p, e), out);
+        emit(retried_record(p->failures, p->client, e), out);
         ++stats_.retried;
         forget(RequestAddress{key.tgid, key.request});
       }
@@ -518,11 +306,17 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   // Unreadable, or a 500: from the kernel alone a 500 cannot be told to be
   // about an upstream, so it is no gateway error here.
   if (e.status == 0 || e.status == 500) return;
-  emit(kernel_only_record(e), out);
+  // nginx answers right after it gives up on the upstream; a timeout may have
+  // started long before, but its last sign (a SYN retransmit) is recent too.
+  constexpr uint64_t kWindowNs = 100'000'000;
+  const SocketFacts* facts =
+      options_.kernel_only_fallback
+          ? sockets_.take_recent_failure(e.h.tgid, e.h.ts_ns, e.status == 504 ? 60 * kWindowNs : kWindowNs)
+          : nullptr;
+  emit(kernel_only_record(e, facts, options_.kernel_only_fallback), out);
 }
 
-void Engine::confirm_held(HeldRecords::iterator held, const w5_client_response& echo, std::vector<Record>& out) {
-  Record& r = held->second.front().record;
+void Engine::confirm_echo(Record& r, const w5_client_response& echo, std::vector<Record>& out) {
   // A record of status 500 was let through: nginx failed to open the upstream connection.
   const bool gateway_status = echo.status == 502 || echo.status == 503 || echo.status == 504 ||
                               (echo.status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
@@ -535,42 +329,6 @@ void Engine::confirm_held(HeldRecords::iterator held, const w5_client_response& 
     }
     emit(std::move(r), out);  // straight from the queue: a Record is costly to move twice
   }
-  held->second.pop_front();
-  if (held->second.empty()) held_.erase(held);
-}
-
-// A 5xx status line with no nginx-side explanation: nginx made it without an
-// upstream failure (e.g. "return 502"), or its symbols are unavailable and the
-// kernel's view of that worker's sockets is all there is.
-Record Engine::kernel_only_record(const w5_client_response& e) {
-  Record r;
-  r.ts_ns = e.h.ts_ns;
-  r.pid = e.h.tgid;
-  r.status = static_cast<int>(e.status);
-  r.client = format_endpoint(e.remote);
-  r.source = "kernel";
-  // nginx answers right after it gives up on the upstream; a timeout may have
-  // started long before, but its last sign (a SYN retransmit) is recent too.
-  constexpr uint64_t kWindowNs = 100'000'000;
-  const SocketFacts* facts = options_.kernel_only_fallback
-                                 ? sockets_.take_recent_failure(e.h.tgid, e.h.ts_ns, r.status == 504 ? 60 * kWindowNs : kWindowNs)
-                                 : nullptr;
-  if (facts) {
-    r.upstream = format_endpoint(facts->remote);
-    if (facts->reset_in_syn_sent)
-      r.cause = Cause::refused;
-    else if (facts->error == EHOSTUNREACH || facts->error == ENETUNREACH)
-      r.cause = Cause::unreachable;
-    else if (facts->reset_established)
-      r.cause = Cause::reset;
-    else if (facts->syn_retransmits > 0 && r.status == 504)
-      r.cause = Cause::connect_timeout;
-  }
-  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
-  if (options_.kernel_only_fallback)
-    r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
-  if (facts) SocketEvidence::describe(*facts, r.upstream, r.evidence);
-  return r;
 }
 
 std::vector<std::string> Engine::explain_by_death(const LoggedAttempt& f, double waited_ms, Cause& cause) const {
@@ -671,10 +429,11 @@ std::vector<std::string> Engine::explain_by_ports(const LoggedAttempt& f) const 
 
 // What made nginx mark the peers failed: this worker's last failure on each
 // peer within the last ten minutes, newest first.
-void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const {
+std::vector<std::string> Engine::earlier_failures(uint32_t tgid, uint64_t now_ns) const {
   constexpr size_t kMaxPeers = 8;
+  std::vector<std::string> evidence;
   auto it = recent_failures_.find(tgid);
-  if (it == recent_failures_.end()) return;
+  if (it == recent_failures_.end()) return evidence;
   std::array<std::string_view, kMaxPeers> seen;
   size_t n_seen = 0;
   for (auto f = it->second.rbegin(); f != it->second.rend() && n_seen < kMaxPeers; ++f) {
@@ -683,33 +442,10 @@ void Engine::add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) con
     seen[n_seen++] = f->peer;
     char ago[32];
     snprintf(ago, sizeof(ago), "%.1f", static_cast<double>(age_ns(now_ns, f->ts_ns)) / 1e9);
-    r.evidence.push_back(concat("earlier: ", f->peer, " failed (", cause_name(f->cause), ") ", ago,
-                                " s before; nginx marks a peer failed after max_fails such failures"));
+    evidence.push_back(concat("earlier: ", f->peer, " failed (", cause_name(f->cause), ") ", ago,
+                              " s before; nginx marks a peer failed after max_fails such failures"));
   }
-}
-
-Record Engine::retried_record(const PendingRequest& p, const w5_client_response& client) const {
-  const LoggedAttempt& last = p.failures.back();
-  Record r;
-  r.type = "retried";
-  r.ts_ns = client.h.ts_ns;
-  r.pid = client.h.tgid;
-  r.status = static_cast<int>(client.status);
-  r.cause = last.failure.cause;
-  r.client = format_endpoint(p.client);
-  r.upstream = last.peer;
-  r.source = "uprobe";
-  r.nginx_error = last.message;
-  r.evidence.reserve(1 + last.reuse_evidence.size() + p.failures.size());
-  r.attempts.reserve(p.failures.size());
-  r.evidence.push_back(concat("nginx retried after ", cause_name(last.failure.cause), " on ", last.peer,
-                              "; the client got ", Decimal(client.status)));
-  r.evidence.insert(r.evidence.end(), last.reuse_evidence.begin(), last.reuse_evidence.end());
-  for (const LoggedAttempt& f : p.failures) {
-    r.evidence.push_back(concat("nginx: ", f.message, " (", f.peer, ")"));
-    r.attempts.push_back(Attempt{f.peer, f.failure.cause, 0, -1});
-  }
-  return r;
+  return evidence;
 }
 
 Engine::PendingRequest* Engine::find_pending(const RequestKey& key) {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "attribution/age_ordered_map.hpp"
+#include "attribution/attempt_alignment.hpp"
+#include "attribution/held_records.hpp"
 #include "attribution/nginx_log_classifier.hpp"
 #include "attribution/record.hpp"
 #include "attribution/process_deaths.hpp"
@@ -103,18 +105,6 @@ class Engine {
   struct RequestAddressHash {
     size_t operator()(const RequestAddress& k) const { return std::hash<uint64_t>()(k.request) ^ k.tgid; }
   };
-  struct LoggedAttempt {
-    uint64_t ts_ns;
-    uint32_t tgid;
-    std::string peer;
-    LoggedFailure failure;
-    std::string message;  // nginx's words
-    uint64_t upstream_sk;
-    w5_addr upstream_addr;   // the socket's peer when nginx logged
-    w5_addr upstream_local;  // nginx's end of it
-    // The connection came from nginx's keepalive pool: what its history says.
-    std::vector<std::string> reuse_evidence;
-  };
   struct PendingRequest {
     uint64_t connection = 0;  // the client connection's number
     uint32_t requests = 0;    // c->requests when it was logged; 0 unknown
@@ -130,14 +120,6 @@ class Engine {
   // that end). An address holds one request at a time: a request at an
   // address with another connection number means the one before it is gone.
   using PendingRequests = AgeOrderedMap<RequestAddress, PendingRequest, RequestAddressHash>;
-  struct SocketKey {
-    uint32_t tgid;
-    uint64_t sk;
-    bool operator==(const SocketKey&) const = default;
-  };
-  struct SocketKeyHash {
-    size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
-  };
 
   // What every event does first: releases held records past their deadline
   // and, once a second, forgets stale state.
@@ -148,8 +130,6 @@ class Engine {
   void on_upstream_status(const w5_upstream_status& e);
   void expire(uint64_t now_ns);
   const SocketFacts* kernel_facts(const LoggedAttempt& attempt, double attempt_ms) const;
-  Record kernel_only_record(const w5_client_response& e);
-  Record retried_record(const PendingRequest& p, const w5_client_response& client) const;
   // The pending request of key, if it is there (and not an earlier one at its address).
   PendingRequest* find_pending(const RequestKey& key);
   // The entry a failure of key goes into, made the newest: what it replaces
@@ -166,7 +146,8 @@ class Engine {
   // another connection last seen on that socket ended with its connection.
   void supersede_on_socket(uint32_t tgid, uint64_t client_sk, uint64_t connection);
   void forget(RequestAddress address);
-  void add_no_live_evidence(uint32_t tgid, uint64_t now_ns, Record& r) const;
+  // What made nginx mark every peer failed, for a no_live_upstreams.
+  std::vector<std::string> earlier_failures(uint32_t tgid, uint64_t now_ns) const;
   // A backend death behind a failed attempt: may change the cause; returns
   // the evidence to show first.
   std::vector<std::string> explain_by_death(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
@@ -176,7 +157,6 @@ class Engine {
   std::vector<std::string> explain_by_listener(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   // No free local port toward the upstream (ports_exhausted).
   std::vector<std::string> explain_by_ports(const LoggedAttempt& failure) const;
-  Record upstream_status_record(const w5_upstream_status& us, const w5_client_response& client) const;
 
   EngineOptions options_;
   EngineStats stats_;
@@ -186,32 +166,10 @@ class Engine {
   std::unordered_map<RequestKey, std::string, RequestKeyHash> locations_;  // W5_EV_NGX_LOCATION, for the next page
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
-  // Error-page records held (briefly) until nginx's status line on the client
-  // socket confirms the status the client got: error_page can change it.
-  struct HeldRecord {
-    // Built in place in its queue (no aggregate emplace before clang 16).
-    HeldRecord(Record&& held, uint64_t deadline) : record(std::move(held)), deadline_ns(deadline) {}
-    Record record;
-    uint64_t deadline_ns;
-  };
-  // The records held on one client socket, oldest first: nearly always just
-  // one. A vector read from a moving front, as a std::deque allocates its map
-  // and a block for every socket that holds a record.
-  class HeldQueue {
-   public:
-    bool empty() const { return front_ == records_.size(); }
-    HeldRecord& front() { return records_[front_]; }
-    void push_back(Record&& record, uint64_t deadline_ns) { records_.emplace_back(std::move(record), deadline_ns); }
-    void pop_front();
-
-   private:
-    std::vector<HeldRecord> records_;
-    size_t front_ = 0;  // records before it were released
-  };
-  using HeldRecords = std::unordered_map<SocketKey, HeldQueue, SocketKeyHash>;
+  // Error-page records held (briefly) until their echo on the client socket.
   HeldRecords held_;
-  // The status line on a client socket that holds records: the oldest one's echo.
-  void confirm_held(HeldRecords::iterator held, const w5_client_response& echo, std::vector<Record>& out);
+  // A held record's echo: the status line says what the client really got.
+  void confirm_echo(Record& held, const w5_client_response& echo, std::vector<Record>& out);
   void emit(Record&& record, std::vector<Record>& out);
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;
@@ -239,9 +197,5 @@ class Engine {
   static constexpr uint64_t kRecentFailureNs = 600'000'000'000ull;  // ten minutes
   uint64_t last_expiry_ns_ = 0;
 };
-
-// An attempt's cause from what nginx recorded in r->upstream_states alone
-// (used when nginx logged nothing, e.g. error_log set above "error").
-Cause cause_from_upstream_state(const w5_upstream_state& state);
 
 }  // namespace why502

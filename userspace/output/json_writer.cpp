@@ -66,7 +66,7 @@ std::string json_quote(std::string_view s) {
 std::string record_to_json(const Record& r, const WallClock& clock) {
   std::string out = "{";
   append_key(out, "type");
-  append_quoted(out, r.type);
+  append_quoted(out, record_type_name(r.type));
   append_key(out, "ts");
   append_quoted(out, format_rfc3339_us(clock.to_realtime_ns(r.ts_ns)));
   append_key(out, "pid");
@@ -133,7 +133,7 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
       append_quoted(out, *value);
   }
   append_key(out, "source");
-  append_quoted(out, r.source);
+  append_quoted(out, record_source_name(r.source));
   out += '}';
   return out;
 }

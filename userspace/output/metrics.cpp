@@ -56,8 +56,8 @@ std::string Metrics::upstream_label(const std::string& upstream) {
 }
 
 void Metrics::add(const Record& r) {
-  ++records_[r.type];
-  if (r.type == "gateway_error") {
+  ++records_[std::string(record_type_name(r.type))];
+  if (r.type == RecordType::gateway_error) {
     ++gateway_errors_[{std::to_string(r.status), std::string(cause_name(r.cause)), upstream_label(r.upstream)}];
     // The last attempt failed the client; nginx moved on from the others.
     for (size_t i = 0; i < r.attempts.size(); ++i) {
@@ -67,7 +67,7 @@ void Metrics::add(const Record& r) {
     }
   } else {
     for (const Attempt& a : r.attempts)
-      ++upstream_failures_[{std::string(cause_name(a.cause)), upstream_label(a.upstream), r.type}];
+      ++upstream_failures_[{std::string(cause_name(a.cause)), upstream_label(a.upstream), std::string(record_type_name(r.type))}];
   }
 }
 

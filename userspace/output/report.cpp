@@ -57,8 +57,8 @@ std::string skipped_note(const SkippedBytes& s) {
 void summarise(Report& r) {
   std::map<std::string, uint64_t> evidence;
   for (const Record& rec : r.records) {
-    ++r.by_type[rec.type];
-    if (rec.type != "gateway_error") continue;
+    ++r.by_type[std::string(record_type_name(rec.type))];
+    if (rec.type != RecordType::gateway_error) continue;
     const std::string cause(cause_name(rec.cause));
     ++r.by_cause[cause];
     ++r.by_status[std::to_string(rec.status)];
@@ -84,10 +84,12 @@ std::string report_text(const Report& r) {
         << (r.skipped.size() == 1 ? " region" : " regions") << "; what came after is reported:\n";
     for (const SkippedBytes& s : r.skipped) out << "  " << skipped_note(s) << "\n";
   }
-  const uint64_t errors = r.by_type.count("gateway_error") ? r.by_type.at("gateway_error") : 0;
+  const std::string_view gateway_error = record_type_name(RecordType::gateway_error);
+  const auto counted = r.by_type.find(std::string(gateway_error));
+  const uint64_t errors = counted != r.by_type.end() ? counted->second : 0;
   out << "gateway errors: " << errors;
   for (const auto& [type, n] : r.by_type)
-    if (type != "gateway_error") out << ", " << type << ": " << n;
+    if (type != gateway_error) out << ", " << type << ": " << n;
   out << "\n";
   if (recording_seconds(r) > 0) {
     char rate[32];

@@ -29,7 +29,7 @@ void Occurrences::add(const Record& record, int64_t wall_ns) {
 ErrorSpans gateway_error_spans(const Report& r) {
   ErrorSpans spans;
   for (const Record& rec : r.records) {
-    if (rec.type != "gateway_error") continue;
+    if (rec.type != RecordType::gateway_error) continue;
     const int64_t wall = r.clock.to_realtime_ns(rec.ts_ns);
     spans.all.add(rec, wall);
     spans.by_cause[std::string(cause_name(rec.cause))].add(rec, wall);
@@ -129,7 +129,7 @@ void headline(std::ostringstream& out, const Report& r, const ErrorSpans& spans)
     out << " (" << html_escape(statuses) << ")";
     std::string others;
     for (const auto& [type, n] : r.by_type)
-      if (type != "gateway_error") others += (others.empty() ? "" : ", ") + std::to_string(n) + ' ' + type;
+      if (type != record_type_name(RecordType::gateway_error)) others += (others.empty() ? "" : ", ") + std::to_string(n) + ' ' + type;
     if (!others.empty()) out << "; also " << html_escape(others) << " (not gateway errors; in the records below)";
     out << "</dd>\n<dt>Top cause</dt><dd>" << cause_html(cause) << ": " << cause_n << " of " << all.count << " ("
         << share(cause_n, all.count) << ")</dd>\n<dt>Top upstream</dt><dd>" << html_escape(upstream) << ": "
@@ -173,7 +173,7 @@ void upstream_table(std::ostringstream& out, const Report& r, const ErrorSpans& 
   if (spans.by_upstream.empty()) return;
   std::map<std::string, std::map<std::string, uint64_t>> causes;
   for (const Record& rec : r.records)
-    if (rec.type == "gateway_error") ++causes[upstream_label(rec)][std::string(cause_name(rec.cause))];
+    if (rec.type == RecordType::gateway_error) ++causes[upstream_label(rec)][std::string(cause_name(rec.cause))];
   std::vector<std::pair<std::string, const Occurrences*>> rows;
   for (const auto& [u, occ] : spans.by_upstream) rows.emplace_back(u, &occ);
   std::stable_sort(rows.begin(), rows.end(),
@@ -204,9 +204,10 @@ std::string options(const std::map<std::string, uint64_t>& values, const std::st
 void record_row(std::ostringstream& out, const Record& rec, int64_t wall_ns) {
   const std::string cause(cause_name(rec.cause)), upstream = upstream_label(rec);
   out << "<tr class=\"rec\" data-cause=\"" << html_escape(cause) << "\" data-upstream=\"" << html_escape(upstream)
-      << "\" data-status=\"" << status_text(rec) << "\" data-type=\"" << html_escape(rec.type) << "\"><td>"
+      << "\" data-status=\"" << status_text(rec) << "\" data-type=\"" << html_escape(record_type_name(rec.type)) << "\"><td>"
       << time_html(wall_ns) << "</td><td>" << status_text(rec);
-  if (rec.type != "gateway_error") out << " <span class=\"type\">" << html_escape(rec.type) << "</span>";
+  if (rec.type != RecordType::gateway_error)
+    out << " <span class=\"type\">" << html_escape(record_type_name(rec.type)) << "</span>";
   out << "</td><td>" << cause_html(cause) << "</td><td>" << html_escape(rec.client.empty() ? "-" : rec.client)
       << "</td><td>" << html_escape(upstream) << "</td><td><details><summary>"
       << (rec.evidence.empty() ? "(no evidence)" : html_escape(rec.evidence.front())) << "</summary>";
@@ -230,8 +231,8 @@ void record_row(std::ostringstream& out, const Record& rec, int64_t wall_ns) {
   }
   if (!rec.nginx_error.empty()) out << "<p>nginx: " << html_escape(rec.nginx_error) << "</p>";
   if (!rec.request.empty()) out << "<p>request: " << html_escape(rec.request) << "</p>";
-  out << "<p class=\"meta\">" << html_escape(rec.type) << ", nginx worker " << rec.pid << ", seen by "
-      << html_escape(rec.source.empty() ? "-" : rec.source) << "</p></details></td></tr>\n";
+  out << "<p class=\"meta\">" << html_escape(record_type_name(rec.type)) << ", nginx worker " << rec.pid << ", seen by "
+      << html_escape(rec.source == RecordSource::none ? "-" : record_source_name(rec.source)) << "</p></details></td></tr>\n";
 }
 
 void records_table(std::ostringstream& out, const Report& r) {

@@ -221,7 +221,7 @@ void event_markers(std::ostringstream& out, const Report& r, const Axis& a) {
 void no_live_periods(std::ostringstream& out, const Report& r, const Axis& a) {
   std::map<std::string, std::vector<int64_t>> times;
   for (const Record& rec : r.records)
-    if (rec.type == "gateway_error" && rec.cause == Cause::no_live_upstreams)
+    if (rec.type == RecordType::gateway_error && rec.cause == Cause::no_live_upstreams)
       times[upstream_label(rec)].push_back(r.clock.to_realtime_ns(rec.ts_ns));
   const int64_t gap = std::max<int64_t>(2 * a.bucket_s, 10) * kNs;
   size_t drawn = 0;
@@ -257,7 +257,7 @@ size_t upstream_lanes(std::ostringstream& out, const Report& r, const ErrorSpans
   std::map<std::string, std::set<int64_t>> failing;
   for (size_t i = 0; i < lanes; ++i) failing[upstreams[i].first];
   for (const Record& rec : r.records)
-    if (rec.type == "gateway_error")
+    if (rec.type == RecordType::gateway_error)
       if (auto it = failing.find(upstream_label(rec)); it != failing.end())
         it->second.insert(a.bucket_of(r.clock.to_realtime_ns(rec.ts_ns)));
   out << "<g class=\"lanes\">\n";

@@ -8,7 +8,7 @@ class TextSink final : public RecordSink {
   TextSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {}
   void write(const Record& r) override {
     out_ << format_rfc3339_us(clock_.to_realtime_ns(r.ts_ns)) << ' ';
-    if (r.type != "gateway_error") out_ << r.type << ' ';
+    if (r.type != RecordType::gateway_error) out_ << record_type_name(r.type) << ' ';
     if (r.status != 0)
       out_ << r.status;
     else

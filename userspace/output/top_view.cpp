@@ -26,7 +26,7 @@ std::string clip(std::string line, int width) {
 }  // namespace
 
 void TopView::add(const Record& record) {
-  if (record.type == "gateway_error") recent_.push_back(record);
+  if (record.type == RecordType::gateway_error) recent_.push_back(record);
   latest_.push_back(record);
   if (latest_.size() > kLatest) latest_.pop_front();
 }
@@ -68,7 +68,7 @@ std::string TopView::render(uint64_t now_ns, uint64_t events, uint64_t lost, int
   for (auto it = latest_.rbegin(); it != latest_.rend(); ++it) {
     const Record& r = *it;
     std::string line = "  " + format_rfc3339_us(clock_.to_realtime_ns(r.ts_ns)).substr(11, 12) + " " +
-                       (r.type == "gateway_error" ? "" : r.type + " ") + (r.status ? std::to_string(r.status) : "-") +
+                       (r.type == RecordType::gateway_error ? "" : std::string(record_type_name(r.type)) + " ") + (r.status ? std::to_string(r.status) : "-") +
                        " " + std::string(cause_name(r.cause)) + " " + (r.upstream.empty() ? "-" : r.upstream) +
                        " client=" + (r.client.empty() ? "-" : r.client);
     if (!r.evidence.empty()) line += " — " + r.evidence.front();

@@ -1,0 +1,82 @@
+// Error-page records held (briefly) until nginx's status line on the client
+// socket confirms the status the client got: error_page can change it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "attribution/record.hpp"
+
+namespace why502 {
+
+// A socket of one nginx process (socket addresses are per host, reused freely).
+struct SocketKey {
+  uint32_t tgid;
+  uint64_t sk;
+  bool operator==(const SocketKey&) const = default;
+};
+struct SocketKeyHash {
+  size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
+};
+
+class HeldRecords {
+ public:
+  bool empty() const { return by_socket_.empty(); }
+  // Holds record on its client socket until its echo, or until deadline_ns.
+  void hold(SocketKey client, Record&& record, uint64_t deadline_ns) {
+    by_socket_[client].push_back(std::move(record), deadline_ns);
+  }
+  // Hands the oldest record held on client to take (which may move it out)
+  // and lets it go; false when the socket holds none.
+  template <typename Take>
+  bool take_oldest(SocketKey client, Take&& take) {
+    auto it = by_socket_.find(client);
+    if (it == by_socket_.end() || it->second.empty()) return false;
+    take(it->second.front().record);
+    it->second.pop_front();
+    if (it->second.empty()) by_socket_.erase(it);
+    return true;
+  }
+  // Hands every record past its deadline at now_ns to take, oldest first on each socket.
+  template <typename Take>
+  void take_due(uint64_t now_ns, Take&& take) {
+    for (auto it = by_socket_.begin(); it != by_socket_.end();) {
+      Queue& records = it->second;
+      while (!records.empty() && records.front().deadline_ns < now_ns) {
+        take(records.front().record);
+        records.pop_front();
+      }
+      it = records.empty() ? by_socket_.erase(it) : std::next(it);
+    }
+  }
+
+ private:
+  struct Held {
+    // Built in place in its queue (no aggregate emplace before clang 16).
+    Held(Record&& held, uint64_t deadline) : record(std::move(held)), deadline_ns(deadline) {}
+    Record record;
+    uint64_t deadline_ns;
+  };
+  // The records held on one client socket, oldest first: nearly always just
+  // one. A vector read from a moving front, as a std::deque allocates its map
+  // and a block for every socket that holds a record.
+  class Queue {
+   public:
+    bool empty() const { return front_ == records_.size(); }
+    Held& front() { return records_[front_]; }
+    void push_back(Record&& record, uint64_t deadline_ns) { records_.emplace_back(std::move(record), deadline_ns); }
+    void pop_front();
+
+   private:
+    std::vector<Held> records_;
+    size_t front_ = 0;  // records before it were released
+  };
+  std::unordered_map<SocketKey, Queue, SocketKeyHash> by_socket_;
+};
+
+}  // namespace why502
