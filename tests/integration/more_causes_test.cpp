@@ -308,6 +308,57 @@ namespace {
 
 // error_page can change the status: the record says what the client got, and
 // a failure answered with a success page is no gateway error.
+// An HTTP/2 upstream that fails the request by a frame: a gRPC backend
+// resetting the stream (grpc_pass, in every nginx with HTTP/2), and one that
+// sends GOAWAY to proxy_http_version 2 (nginx 1.29.4 and later).
+std::vector<nlohmann::json> fail_over_http2(Scenario& s, const std::string& mode, int code,
+                                            const std::string& pass /* H2 stands for its address */) {
+  const std::string h2 = s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/h2_misbehave.py",
+                                         "--listen", "127.0.0.1:0", "--mode", mode, "--code", std::to_string(code)});
+  std::string directives = pass;
+  directives.replace(directives.find("H2"), 2, h2);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/h2", directives) + "  }\n");
+  s.start_tracer();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/h2", "http://127.0.0.1:{PORT}/h2"}), (std::vector<int>{502, 502}));
+  const auto records = s.stop_tracer();
+  const std::string cause = mode == "rst_stream" ? "h2_stream_reset" : "h2_goaway";
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{h2, cause}}), "") << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  return records;
+}
+
+TEST_F(MoreCauses, GrpcBackendResetsTheStream) {
+  Scenario s;
+  const auto records = fail_over_http2(s, "rst_stream", 7, "grpc_pass grpc://H2;");
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r["nginx_error"], "upstream rejected request with error 7 while reading response header from upstream")
+        << r.dump();
+    EXPECT_NE(r["evidence"].dump().find("RST_STREAM error 7, REFUSED_STREAM: the backend refused the stream"),
+              std::string::npos)
+        << r.dump();
+  }
+}
+
+TEST_F(MoreCauses, Http2ProxyBackendSendsGoaway) {
+  // proxy_http_version 2 came with nginx 1.29.4; older ones refuse the directive.
+  const std::string version = run_command({nginx_under_test(), "-v"});
+  const size_t slash = version.find("nginx/");
+  ASSERT_NE(slash, std::string::npos) << version;
+  int major = 0, minor = 0, patch = 0;
+  ASSERT_EQ(std::sscanf(version.c_str() + slash, "nginx/%d.%d.%d", &major, &minor, &patch), 3) << version;
+  if (major * 1000000 + minor * 1000 + patch < 1029004)
+    GTEST_SKIP() << version.substr(slash, version.find_first_of("\n ", slash) - slash)
+                 << " has no proxy_http_version 2 (1.29.4 and later do; the matrix builds run this)";
+  Scenario s;
+  const auto records = fail_over_http2(s, "goaway", 0, "proxy_http_version 2; proxy_pass http://H2;");
+  ASSERT_EQ(records.size(), 2u);
+  for (const auto& r : records)
+    EXPECT_NE(r["evidence"].dump().find("GOAWAY error 0, NO_ERROR: no error: the backend is shutting down"),
+              std::string::npos)
+        << r.dump();
+}
+
 TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {
   Scenario s;
   const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());

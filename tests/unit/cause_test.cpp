@@ -17,18 +17,19 @@ namespace {
 const char* const kCauseNames[] = {
     "refused",         "reset",          "closed_early",    "slow_backend",     "connect_timeout", "invalid_response",
     "upstream_status", "no_live_upstreams", "backlog_full", "fd_exhausted",     "backend_crashed", "unreachable",
-    "dns_failure",     "tls_failure",    "limited",         "ports_exhausted",  "keepalive_race",  "unknown",
+    "dns_failure",     "tls_failure",    "limited",         "ports_exhausted",  "keepalive_race",  "h2_stream_reset",
+    "h2_goaway",       "unknown",
 };
 
-TEST(CauseNames, AllEighteenHaveTheirDocumentedNames) {
-  static_assert(std::size(kCauseNames) == 18);
-  static_assert(static_cast<int>(Cause::unknown) == 17, "a cause was added: extend kCauseNames");
-  for (int i = 0; i < 18; ++i) EXPECT_EQ(cause_name(static_cast<Cause>(i)), kCauseNames[i]) << i;
+TEST(CauseNames, AllTwentyHaveTheirDocumentedNames) {
+  static_assert(std::size(kCauseNames) == 20);
+  static_assert(static_cast<int>(Cause::unknown) == 19, "a cause was added: extend kCauseNames");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(cause_name(static_cast<Cause>(i)), kCauseNames[i]) << i;
 }
 
-TEST(CauseNames, AllEighteenRoundTrip) {
+TEST(CauseNames, AllTwentyRoundTrip) {
   std::set<std::string_view> seen;
-  for (int i = 0; i < 18; ++i) {
+  for (int i = 0; i < 20; ++i) {
     const Cause c = static_cast<Cause>(i);
     const std::string_view name = cause_name(c);
     EXPECT_TRUE(seen.insert(name).second) << "duplicate name " << name;
@@ -36,7 +37,7 @@ TEST(CauseNames, AllEighteenRoundTrip) {
     ASSERT_TRUE(back.has_value()) << name;
     EXPECT_EQ(*back, c) << name;
   }
-  EXPECT_EQ(seen.size(), 18u);
+  EXPECT_EQ(seen.size(), 20u);
 }
 
 TEST(CauseNames, UnknownNamesAreRejected) {
@@ -111,7 +112,10 @@ INSTANTIATE_TEST_SUITE_P(
         LogCase{"limit_conn", "limiting connections by zone \"%V\"", 0, "", Cause::limited, false},
         LogCase{"no_local_port", "connect() to %V failed", EADDRNOTAVAIL, kConnecting, Cause::ports_exhausted, true},
         LogCase{"proxy_bind", "bind(%V) failed", EADDRNOTAVAIL, kConnecting, Cause::unknown, true},
-        LogCase{"no_resolver", "no resolver defined to resolve %V", 0, "", Cause::dns_failure, true}),
+        LogCase{"no_resolver", "no resolver defined to resolve %V", 0, "", Cause::dns_failure, true},
+        LogCase{"h2_rst_stream", "upstream rejected request with error %ui", 0, kReadingHeader,
+                Cause::h2_stream_reset, true},
+        LogCase{"h2_goaway", "upstream sent goaway with error %ui", 0, kReadingHeader, Cause::h2_goaway, true}),
     [](const ::testing::TestParamInfo<LogCase>& info) { return std::string(info.param.name); });
 
 TEST(ClassifyNginxLogNone, MessagesThatAreNotUpstreamFailures) {

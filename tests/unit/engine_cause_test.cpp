@@ -625,5 +625,45 @@ TEST(EngineCause, TemporarilyDisabledWarningIsEvidenceOnly) {
       << dump(r);
 }
 
+
+// An HTTP/2 upstream (proxy_http_version 2, grpc_pass) resets the request's
+// stream or closes the connection: nginx names the frame and its error code,
+// which the evidence spells out.
+Record h2_failure(const char* fmt, uint64_t code) {
+  EngineHarness h;
+  h.feed(make_log({.ts = sec(4.000300), .request = kReq1, .connection = 7, .fmt = fmt, .action = kReadingHeader,
+                   .peer = kBackendName, .upstream_sk = kUpSk1, .upstream = kBackend, .client = kClientA,
+                   .client_sk = kClientSk1, .args = {num(code)}}));
+  h.feed(make_error_page({.ts = sec(4.000400), .request = kReq1, .connection = 7, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackendName, .client = kClientA,
+                          .states = {connected_no_header(kBackendName, 502, 1)}}));
+  h.feed(make_client_response({.ts = sec(4.000500), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+  EXPECT_EQ(h.records().size(), 1u) << dump(h.records());
+  return h.records().empty() ? Record{} : h.records()[0];
+}
+
+TEST(EngineCause, Http2StreamResetNamesItsErrorCode) {
+  const Record r = h2_failure("upstream rejected request with error %ui", 7);
+  EXPECT_EQ(r.cause, Cause::h2_stream_reset) << dump(r);
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0],
+            "upstream 127.0.0.1:9000 reset the request's HTTP/2 stream (RST_STREAM) before a full response header");
+  EXPECT_EQ(lines_with(r, "RST_STREAM error 7, REFUSED_STREAM: the backend refused the stream before doing any of its "
+                          "work"),
+            1)
+      << dump(r);
+  EXPECT_EQ(r.nginx_error, "upstream rejected request with error 7 while reading response header from upstream");
+}
+
+TEST(EngineCause, Http2GoawayNamesItsErrorCode) {
+  const Record r = h2_failure("upstream sent goaway with error %ui", 0);
+  EXPECT_EQ(r.cause, Cause::h2_goaway) << dump(r);
+  EXPECT_EQ(lines_with(r, "GOAWAY error 0, NO_ERROR: no error: the backend is shutting down or draining"), 1)
+      << dump(r);
+  // A code RFC 9113 does not define is said to be one, not named.
+  const Record odd = h2_failure("upstream sent goaway with error %ui", 4242);
+  EXPECT_EQ(lines_with(odd, "GOAWAY with an error code RFC 9113 does not define"), 1) << dump(odd);
+}
+
 }  // namespace
 }  // namespace why502::test

@@ -6,7 +6,7 @@
 namespace why502 {
 namespace {
 
-constexpr std::array<std::pair<Cause, std::string_view>, 18> kNames{{
+constexpr std::array<std::pair<Cause, std::string_view>, 20> kNames{{
     {Cause::refused, "refused"},
     {Cause::reset, "reset"},
     {Cause::closed_early, "closed_early"},
@@ -24,6 +24,8 @@ constexpr std::array<std::pair<Cause, std::string_view>, 18> kNames{{
     {Cause::limited, "limited"},
     {Cause::ports_exhausted, "ports_exhausted"},
     {Cause::keepalive_race, "keepalive_race"},
+    {Cause::h2_stream_reset, "h2_stream_reset"},
+    {Cause::h2_goaway, "h2_goaway"},
     {Cause::unknown, "unknown"},
 }};
 

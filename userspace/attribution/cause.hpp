@@ -24,6 +24,8 @@ enum class Cause {
   limited,
   ports_exhausted,
   keepalive_race,
+  h2_stream_reset,
+  h2_goaway,
   unknown,
 };
 

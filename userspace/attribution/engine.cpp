@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "attribution/backend_evidence.hpp"
+#include "attribution/http2_errors.hpp"
 #include "attribution/keepalive_race.hpp"
 #include "attribution/nginx_log_format.hpp"
 #include "attribution/record_building.hpp"
@@ -107,6 +108,10 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   const std::string_view action = wire_view(e.action);
   const std::string_view peer = wire_view(e.peer);
   auto failure = classify_nginx_log(fmt, e.err, action);
+  // An HTTP/2 upstream's RST_STREAM or GOAWAY: what its error code (the
+  // message's one argument) means.
+  if (failure && (failure->cause == Cause::h2_stream_reset || failure->cause == Cause::h2_goaway) && e.n_args > 0)
+    failure->meaning = http2_error_meaning(failure->cause, e.args[0].word);
   const bool disabled_note = fmt.starts_with("upstream server temporarily disabled");
   if (!failure && !disabled_note) return;
 

@@ -67,6 +67,10 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
     return LoggedFailure{contains(action, "connecting") ? Cause::connect_timeout : Cause::slow_backend, true};
   if (starts_with(fmt, "upstream prematurely closed"))
     return LoggedFailure{Cause::closed_early, true};
+  // An HTTP/2 upstream (proxy_http_version 2, grpc_pass): its frames name
+  // the failure; the error code is the message's argument.
+  if (starts_with(fmt, "upstream rejected request with error")) return LoggedFailure{Cause::h2_stream_reset, true};
+  if (starts_with(fmt, "upstream sent goaway")) return LoggedFailure{Cause::h2_goaway, true};
   if (starts_with(fmt, "upstream sent") || starts_with(fmt, "upstream response") ||
       contains(fmt, "invalid FastCGI") || contains(fmt, "unexpected FastCGI"))
     return LoggedFailure{Cause::invalid_response, true};

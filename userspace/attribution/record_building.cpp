@@ -91,6 +91,10 @@ std::string headline(Cause cause, std::string_view peer, int status) {
       return concat("the backend process behind ", peer, " died");
     case Cause::keepalive_race:
       return concat("upstream ", peer, " closed a keepalive connection as nginx reused it");
+    case Cause::h2_stream_reset:
+      return concat("upstream ", peer, " reset the request's HTTP/2 stream (RST_STREAM) before a full response header");
+    case Cause::h2_goaway:
+      return concat("upstream ", peer, " closed its HTTP/2 connection (GOAWAY) before a full response header");
     case Cause::unknown:
       break;
   }

@@ -46,7 +46,8 @@ const char* cause_colour(const std::string& cause) {
       {"upstream_status", "#8c564b"}, {"no_live_upstreams", "#e377c2"}, {"backlog_full", "#7f7f7f"},
       {"fd_exhausted", "#2ca02c"},  {"backend_crashed", "#000000"}, {"unreachable", "#aec7e8"},
       {"dns_failure", "#ffbb78"},   {"tls_failure", "#98df8a"},  {"limited", "#c5b0d5"},
-      {"ports_exhausted", "#f7b6d2"}, {"keepalive_race", "#dbdb8d"},
+      {"ports_exhausted", "#f7b6d2"}, {"keepalive_race", "#dbdb8d"}, {"h2_stream_reset", "#9edae5"},
+      {"h2_goaway", "#843c39"},
       {"unknown", "#c7c7c7"}};
   // clang-format on
   auto it = colours.find(cause);
