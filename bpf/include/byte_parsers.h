@@ -77,4 +77,108 @@ static __always_inline __u32 w5_fastcgi_status(const char *b, int len)
 	return 0;
 }
 
+/* HTTP/2 (RFC 9113) as nginx speaks it to an upstream over cleartext. */
+#define W5_H2_FRAME_HEADER 9
+#define W5_H2_HEADERS 0x1
+#define W5_H2_DATA 0x0
+#define W5_H2_RST_STREAM 0x3
+#define W5_H2_GOAWAY 0x7
+#define W5_H2_PADDED 0x8
+#define W5_H2_PRIORITY 0x20
+/* Bytes of a header block looked at for its :status. */
+#define W5_HPACK_PEEK 8
+
+/* The client connection preface, "PRI * HTTP/2.0\r\n": what nginx sends
+ * first on a new HTTP/2 upstream connection; b holds at least 16 bytes. */
+static __always_inline int w5_h2_preface(const char *b)
+{
+	return b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' &&
+	       b[6] == 'H' && b[7] == 'T' && b[8] == 'T' && b[9] == 'P' && b[10] == '/' && b[11] == '2' &&
+	       b[12] == '.' && b[13] == '0' && b[14] == '\r' && b[15] == '\n';
+}
+
+/* A HEADERS frame on a client-initiated (odd) stream: what nginx sends first
+ * for a request on a reused HTTP/2 upstream connection. nginx's responses to
+ * its own HTTP/2 clients look the same, so the caller checks the socket is
+ * one nginx connected; b holds at least 9 bytes. */
+static __always_inline int w5_h2_request_headers(const char *b)
+{
+	return b[3] == W5_H2_HEADERS && (b[8] & 1) && !(b[5] & 0x80);
+}
+
+/* One digit of an HPACK Huffman string (RFC 7541 appendix B: '0'-'2' are
+ * 00000-00010, '3'-'9' are 011001-011111) from bits, a 24-bit string whose
+ * unread part ends at bit *left; -1 for anything else. */
+static __always_inline int w5_huffman_digit(__u32 bits, int *left)
+{
+	if (*left < 5)
+		return -1;
+	__u32 five = (bits >> (*left - 5)) & 0x1f;
+	if (five <= 2) {
+		*left -= 5;
+		return (int)five;
+	}
+	if (*left < 6)
+		return -1;
+	__u32 six = (bits >> (*left - 6)) & 0x3f;
+	if (six < 0x19 || six > 0x1f)
+		return -1;
+	*left -= 6;
+	return (int)(six - 0x19) + 3;
+}
+
+/* The :status of an HPACK field representation (RFC 7541 §6) at f, of
+ * which len bytes are the block's (f holds at least 5); 0 for another field. */
+static __always_inline __u32 w5_hpack_field_status(const __u8 *f, int len)
+{
+	if (len < 1)
+		return 0;
+	__u8 c = f[0];
+	if (c & 0x80) { /* indexed field: the static table's :status entries 8-14 */
+		switch (c & 0x7f) {
+		case 8: return 200;
+		case 9: return 204;
+		case 10: return 206;
+		case 11: return 304;
+		case 12: return 400;
+		case 13: return 404;
+		case 14: return 500;
+		default: return 0;
+		}
+	}
+	/* A literal whose name is a :status entry of the static table: with
+	 * incremental indexing (01xxxxxx), without (0000xxxx) or never (0001xxxx). */
+	__u8 name = (c & 0xc0) == 0x40 ? (c & 0x3f) : (c & 0xe0) == 0 ? (c & 0x0f) : 0;
+	if (name < 8 || name > 14 || len < 2)
+		return 0;
+	__u8 v = f[1];
+	int value_len = v & 0x7f;
+	if (!(v & 0x80))
+		return value_len == 3 && len >= 5 ? w5_three_digits((const char *)&f[2]) : 0;
+	/* Huffman: three digits take 15 to 18 bits, so 2 or 3 bytes. */
+	if (value_len < 2 || value_len > 3 || len < 2 + value_len)
+		return 0;
+	__u32 bits = ((__u32)f[2] << 16) | ((__u32)f[3] << 8) | (value_len == 3 ? f[4] : 0xff);
+	int left = 24;
+	int d0 = w5_huffman_digit(bits, &left);
+	int d1 = w5_huffman_digit(bits, &left);
+	int d2 = w5_huffman_digit(bits, &left);
+	if (d0 < 0 || d1 < 0 || d2 < 0)
+		return 0;
+	return (__u32)(d0 * 100 + d1 * 10 + d2);
+}
+
+/* The :status of an HPACK header block when it is the block's first field,
+ * as servers send it; 0 when it cannot be read so. b holds W5_HPACK_PEEK
+ * bytes, of which the first len are the block's. */
+static __always_inline __u32 w5_hpack_status(const __u8 *b, int len)
+{
+	/* A dynamic table size update (001xxxxx) may come first; one of several
+	 * bytes is not followed. Two calls at fixed offsets: the verifier takes
+	 * no variable offset into the stack. */
+	if ((b[0] & 0xe0) == 0x20)
+		return (b[0] & 0x1f) == 0x1f ? 0 : w5_hpack_field_status(b + 1, len - 1);
+	return w5_hpack_field_status(b, len);
+}
+
 #endif /* WHY502_BYTE_PARSERS_H */

@@ -72,4 +72,12 @@ static __always_inline __u32 server_side(const struct sock *sk)
 	return BPF_CORE_READ(sk, sk_max_ack_backlog) > 0 ? W5_SERVER_SIDE : 0;
 }
 
+/* A TCP socket this process connect()ed (an upstream's, for nginx), not one
+ * accepted from a listener (a client's). */
+static __always_inline bool connected_tcp(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_max_ack_backlog) == 0;
+}
+
 #endif /* WHY502_KERNEL_READS_BPF_H */

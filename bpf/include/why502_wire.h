@@ -94,6 +94,7 @@ enum w5_event_type {
 enum w5_upstream_proto {
 	W5_PROTO_HTTP = 1,
 	W5_PROTO_FASTCGI = 2,
+	W5_PROTO_HTTP2 = 3, /* proxy_http_version 2, grpc_pass: h2c frames */
 };
 
 /* Which end of a TCP connection a socket is (w5_sock_evidence, w5_held_socket):

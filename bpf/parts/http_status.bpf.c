@@ -82,6 +82,47 @@ static __always_inline __u32 fastcgi_status(const void *buf, int len)
 	return w5_fastcgi_status(b, len);
 }
 
+/* Frames of an HTTP/2 read looked at for the one that answers the request. */
+#define W5_H2_MAX_FRAMES 6
+
+/* Whether the len bytes nginx read at buf hold the answer to its request (a
+ * HEADERS, DATA, RST_STREAM or GOAWAY frame), with the :status of HEADERS
+ * in *status (0 when unreadable); false when they are control frames only. */
+static __always_inline bool h2_answer(const void *buf, int len, __u32 *status)
+{
+	if (!buf)
+		return true;
+	__u32 offset = 0;
+	for (int i = 0; i < W5_H2_MAX_FRAMES; i++) {
+		__u8 h[W5_H2_FRAME_HEADER];
+		if (offset + W5_H2_FRAME_HEADER > (__u32)len ||
+		    bpf_probe_read_user(h, sizeof(h), (const char *)buf + offset))
+			return false;
+		__u32 length = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+		__u8 type = h[3];
+		if (type == W5_H2_DATA || type == W5_H2_RST_STREAM || type == W5_H2_GOAWAY)
+			return true;
+		if (type != W5_H2_HEADERS) {
+			offset += W5_H2_FRAME_HEADER + (length & 0xffffff);
+			continue;
+		}
+		__u32 block = offset + W5_H2_FRAME_HEADER;
+		__u8 pad = 0;
+		if ((h[4] & W5_H2_PADDED) && bpf_probe_read_user(&pad, 1, (const char *)buf + block) == 0)
+			block += 1;
+		if (h[4] & W5_H2_PRIORITY)
+			block += 5;
+		__u8 b[W5_HPACK_PEEK] = {};
+		int in_block = (int)length - (int)(block - offset - W5_H2_FRAME_HEADER) - pad;
+		int in_read = len - (int)block;
+		int readable = in_block < in_read ? in_block : in_read;
+		if (readable > 0 && bpf_probe_read_user(b, sizeof(b), (const char *)buf + block) == 0)
+			*status = w5_hpack_status(b, readable);
+		return true;
+	}
+	return false;
+}
+
 /* Both tracepoints: TP_PROTO(struct sock *sk, int ret, int flags). */
 SEC("raw_tracepoint/sock_send_length")
 int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
@@ -106,7 +147,9 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 			__sync_fetch_and_sub(&clients_with_failures_added, 1);
 	}
 	bool pending_5xx = false;
-	if (pending_5xx_threads && bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
+	/* The client's send, not one to the upstream: over HTTP/2 nginx may
+	 * answer the upstream's SETTINGS or WINDOW_UPDATE first. */
+	if (pending_5xx_threads && !connected_tcp(sk) && bpf_map_lookup_elem(&upstream_5xx_pending, &tid)) {
 		pending_5xx = true;
 		if (bpf_map_delete_elem(&upstream_5xx_pending, &tid) == 0)
 			__sync_fetch_and_sub(&pending_5xx_threads, 1);
@@ -118,6 +161,8 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	__u32 proto = w5_request_protocol(b);
+	if (!proto && (w5_h2_preface(b) || (w5_h2_request_headers(b) && connected_tcp(sk))))
+		proto = W5_PROTO_HTTP2;
 	if (proto) {
 		__u64 now = bpf_ktime_get_ns();
 		struct w5_in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
@@ -143,17 +188,24 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	if (!slot)
 		return 0;
 	__u32 protocol = slot->proto;
+	const void *buf = syscall_buffer();
+	__u32 status = 0;
+	/* HTTP/2: the server's SETTINGS (and WINDOW_UPDATE, PING) may come in
+	 * reads of their own; the request stays in flight until a frame of its
+	 * stream answers it. */
+	if (protocol == W5_PROTO_HTTP2 && !h2_answer(buf, ret, &status))
+		return 0;
 	__u64 sent_ns = slot->sent_ns;
 	slot->sent_ns = 0;
 	__u64 now = bpf_ktime_get_ns();
 	if (now > sent_ns)
 		observe_latency(slot, sk, W5_LATENCY_HEADER, now - sent_ns);
 
-	const void *buf = syscall_buffer();
 	if (!buf)
 		return 0;
-	__u32 status = 0;
-	if (protocol == W5_PROTO_HTTP) {
+	if (protocol == W5_PROTO_HTTP2) {
+		/* status read by h2_answer */
+	} else if (protocol == W5_PROTO_HTTP) {
 		char b[PEEK_LEN] = {};
 		if (ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
 			status = w5_http_status_line(b);

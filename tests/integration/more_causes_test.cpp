@@ -308,6 +308,19 @@ namespace {
 
 // error_page can change the status: the record says what the client got, and
 // a failure answered with a success page is no gateway error.
+// Why the nginx under test cannot proxy over HTTP/2 (proxy_http_version 2
+// came with 1.29.4; older ones refuse the directive); "" when it can.
+std::string without_proxy_http_version_2() {
+  const std::string version = run_command({nginx_under_test(), "-v"});
+  int major = 0, minor = 0, patch = 0;
+  const size_t slash = version.find("nginx/");
+  if (slash == std::string::npos || std::sscanf(version.c_str() + slash, "nginx/%d.%d.%d", &major, &minor, &patch) != 3)
+    return "cannot read the version of " + nginx_under_test() + ": " + version;
+  if (major * 1000000 + minor * 1000 + patch >= 1029004) return "";
+  return version.substr(slash, version.find_first_of("\n ", slash) - slash) +
+         " has no proxy_http_version 2 (1.29.4 and later do; the matrix builds run this)";
+}
+
 // An HTTP/2 upstream that fails the request by a frame: a gRPC backend
 // resetting the stream (grpc_pass, in every nginx with HTTP/2), and one that
 // sends GOAWAY to proxy_http_version 2 (nginx 1.29.4 and later).
@@ -340,16 +353,20 @@ TEST_F(MoreCauses, GrpcBackendResetsTheStream) {
   }
 }
 
+TEST_F(MoreCauses, GrpcBackendThatIsDown) {
+  Scenario s;
+  const std::string down = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/h2", "grpc_pass grpc://" + down + ";") +
+                "  }\n");
+  s.start_tracer();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/h2"}), (std::vector<int>{502}));
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{down, "refused"}}), "") << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+}
+
 TEST_F(MoreCauses, Http2ProxyBackendSendsGoaway) {
-  // proxy_http_version 2 came with nginx 1.29.4; older ones refuse the directive.
-  const std::string version = run_command({nginx_under_test(), "-v"});
-  const size_t slash = version.find("nginx/");
-  ASSERT_NE(slash, std::string::npos) << version;
-  int major = 0, minor = 0, patch = 0;
-  ASSERT_EQ(std::sscanf(version.c_str() + slash, "nginx/%d.%d.%d", &major, &minor, &patch), 3) << version;
-  if (major * 1000000 + minor * 1000 + patch < 1029004)
-    GTEST_SKIP() << version.substr(slash, version.find_first_of("\n ", slash) - slash)
-                 << " has no proxy_http_version 2 (1.29.4 and later do; the matrix builds run this)";
+  if (std::string why = without_proxy_http_version_2(); !why.empty()) GTEST_SKIP() << why;
   Scenario s;
   const auto records = fail_over_http2(s, "goaway", 0, "proxy_http_version 2; proxy_pass http://H2;");
   ASSERT_EQ(records.size(), 2u);
@@ -357,6 +374,39 @@ TEST_F(MoreCauses, Http2ProxyBackendSendsGoaway) {
     EXPECT_NE(r["evidence"].dump().find("GOAWAY error 0, NO_ERROR: no error: the backend is shutting down"),
               std::string::npos)
         << r.dump();
+}
+
+// proxy_http_version 2 to a second nginx, an h2c backend answering
+// `return 502;`: the front nginx passes the backend's own 502 on, read from
+// the :status of its HEADERS frame (HPACK). Each nginx's records are matched
+// against its own access log: the backend's 502 is its configuration's.
+TEST_F(MoreCauses, Http2BackendNginxAnswers502Itself) {
+  if (std::string why = without_proxy_http_version_2(); !why.empty()) GTEST_SKIP() << why;
+  Scenario back;
+  back.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    http2 on;\n" +
+                   location("/h2", "return 502;") + "  }\n");
+  const std::string backend = "127.0.0.1:" + std::to_string(back.nginx_port());
+  Scenario front;
+  front.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                    location("/h2", "proxy_http_version 2; proxy_pass http://" + backend + ";") + "  }\n");
+  back.start_tracer();   // each tracer follows its own nginx (--pid)
+  front.start_tracer();
+  EXPECT_EQ(front.curl({"http://127.0.0.1:{PORT}/h2", "http://127.0.0.1:{PORT}/h2"}), (std::vector<int>{502, 502}));
+  const auto front_records = front.stop_tracer();
+  const auto back_records = back.stop_tracer();
+  EXPECT_EQ(match_records(front.access_log(), front_records, Causes{{backend, "upstream_status"}}), "")
+      << front.error_log() << front.tracer_output();
+  for (const auto& r : front_records)
+    EXPECT_NE(r["evidence"].dump().find("the status came in the upstream's HTTP/2 :status header"),
+              std::string::npos)
+        << r.dump();
+  ASSERT_EQ(back.access_log().size(), 2u);
+  ASSERT_EQ(back_records.size(), 2u) << back.tracer_output();
+  for (const auto& r : back_records) {
+    EXPECT_EQ(r["cause"], "unknown") << r.dump();
+    EXPECT_EQ(r["evidence"][0], "nginx's configuration returned 502 in location /h2; no upstream was involved")
+        << r.dump();
+  }
 }
 
 TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {

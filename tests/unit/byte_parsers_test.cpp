@@ -75,5 +75,55 @@ TEST(ByteParsers, FastcgiStatusPastTheScannedBytesIsUnseen) {
   EXPECT_EQ(fastcgi(stdout_record("X-Pad: " + padding + "\r\nStatus: 502 Bad\r\n")), 0u);
 }
 
+
+// An HPACK header block's first bytes as the parser gets them: W5_HPACK_PEEK
+// bytes, of which the block's are counted.
+__u32 hpack(std::vector<uint8_t> block) {
+  const int len = static_cast<int>(block.size());
+  block.resize(W5_HPACK_PEEK, 0);
+  return w5_hpack_status(block.data(), len);
+}
+
+TEST(ByteParsers, Http2StatusFromTheStaticTable) {
+  EXPECT_EQ(hpack({0x88}), 200u);
+  EXPECT_EQ(hpack({0x8e}), 500u);
+  EXPECT_EQ(hpack({0x8d}), 404u);
+  EXPECT_EQ(hpack({0x87}), 0u);  // :scheme https, no status
+  EXPECT_EQ(hpack({0x3f, 0xe1, 0x1f, 0x88}), 0u);  // a size update of several bytes: not read
+  EXPECT_EQ(hpack({0x20, 0x88}), 200u);  // a size update to 0 first
+}
+
+TEST(ByteParsers, Http2StatusAsALiteralWithAnIndexedName) {
+  // nginx writes a status outside the static table so: incremental indexing,
+  // name :status (8), raw "502".
+  EXPECT_EQ(hpack({0x48, 0x03, '5', '0', '2'}), 502u);
+  EXPECT_EQ(hpack({0x08, 0x03, '5', '0', '3'}), 503u);  // without indexing
+  EXPECT_EQ(hpack({0x18, 0x03, '5', '0', '4'}), 504u);  // never indexed
+  EXPECT_EQ(hpack({0x4e, 0x03, '5', '0', '2'}), 502u);  // the name of entry 14 (":status: 500")
+  EXPECT_EQ(hpack({0x44, 0x03, '5', '0', '2'}), 0u);    // name :path
+  EXPECT_EQ(hpack({0x48, 0x03, '5', '0'}), 0u);         // cut short
+  EXPECT_EQ(hpack({0x48, 0x04, '5', '0', '2', '0'}), 0u);
+}
+
+TEST(ByteParsers, Http2StatusHuffmanCoded) {
+  // RFC 7541 appendix B: '5' 011011, '0' 00000, '2' 00010, '3' 011001,
+  // '4' 011010, padded with ones.
+  EXPECT_EQ(hpack({0x48, 0x82, 0x6c, 0x02}), 502u);        // 16 bits, no padding
+  EXPECT_EQ(hpack({0x48, 0x83, 0x6c, 0x0c, 0xff}), 503u);  // 17 bits + 7 of padding
+  EXPECT_EQ(hpack({0x48, 0x83, 0x6c, 0x0d, 0x7f}), 504u);
+  EXPECT_EQ(hpack({0x48, 0x82, 0x10, 0x01}), 200u);        // '2' '0' '0' in 15 bits + 1
+  EXPECT_EQ(hpack({0x48, 0x82, 0x1f, 0xff}), 0u);          // 'a' (00011) is no digit
+}
+
+TEST(ByteParsers, Http2RequestFrames) {
+  EXPECT_TRUE(w5_h2_preface("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+  EXPECT_FALSE(w5_h2_preface("PRI * HTTP/1.1\r\n\r\n"));
+  // HEADERS (type 1), END_HEADERS, stream 1 or 3; not stream 2 (the server's).
+  EXPECT_TRUE(w5_h2_request_headers(std::string{0, 0, 10, 1, 4, 0, 0, 0, 1}.c_str()));
+  EXPECT_TRUE(w5_h2_request_headers(std::string{0, 0, 10, 1, 5, 0, 0, 0, 3}.data()));
+  EXPECT_FALSE(w5_h2_request_headers(std::string{0, 0, 10, 1, 4, 0, 0, 0, 2}.data()));
+  EXPECT_FALSE(w5_h2_request_headers(std::string{0, 0, 10, 0, 4, 0, 0, 0, 1}.data()));  // DATA
+}
+
 }  // namespace
 }  // namespace why502::test

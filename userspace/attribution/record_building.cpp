@@ -184,7 +184,9 @@ Record upstream_status_record(const w5_upstream_status& us, const w5_client_resp
   r.evidence.reserve(2);
   r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
   r.evidence.push_back(concat("the status came in the upstream's ",
-                              us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header" : "HTTP status line",
+                              us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header"
+                              : us.proto == W5_PROTO_HTTP2 ? "HTTP/2 :status header"
+                                                           : "HTTP status line",
                               "; nginx passed it on"));
   r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
   return r;
