@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "loader/elf_symbols.hpp"
+#include "host/elf_symbols.hpp"
 
 namespace {
 

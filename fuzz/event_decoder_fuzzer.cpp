@@ -17,7 +17,7 @@
 #include "attribution/engine.hpp"
 #include "attribution/event_pump.hpp"
 #include "events/event.hpp"
-#include "loader/listener_watch.hpp"
+#include "host/listener_watch.hpp"
 #include "output/record_sink.hpp"
 
 namespace {

@@ -6,9 +6,9 @@
 #include <sstream>
 #include <string>
 
-#include "loader/listener_probe.hpp"
-#include "loader/nginx_discovery.hpp"
-#include "loader/privileges.hpp"
+#include "host/listener_probe.hpp"
+#include "host/nginx_discovery.hpp"
+#include "host/privileges.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

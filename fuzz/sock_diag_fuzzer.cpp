@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "loader/listener_probe.hpp"
+#include "host/listener_probe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

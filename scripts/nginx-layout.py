@@ -5,7 +5,7 @@
 
 For each binary: its version and configure arguments (as `nginx -V` prints them)
 and the offset of every field of why502's layout table
-(userspace/loader/nginx_layout.cpp), read with pahole from the binary's DWARF.
+(userspace/host/nginx_layout.cpp), read with pahole from the binary's DWARF.
 A new nginx release is a rerun of this on a build with -g (scripts/build-nginx.sh
 keeps -g), then a new table row if a number moved. A binary without debug info
 (Debian's /usr/sbin/nginx is stripped) gets one line saying so; exit status 1 if

@@ -15,8 +15,8 @@
 
 #include "event_builders.hpp"
 #include "events/cgroup_path.hpp"
-#include "loader/backend_state.hpp"
-#include "loader/port_usage.hpp"
+#include "host/backend_state.hpp"
+#include "host/port_usage.hpp"
 
 namespace why502::test {
 namespace {

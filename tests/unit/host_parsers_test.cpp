@@ -17,10 +17,10 @@
 #include <gtest/gtest.h>
 
 #include "event_builders.hpp"
-#include "loader/listener_probe.hpp"
-#include "loader/listener_watch.hpp"
-#include "loader/nginx_discovery.hpp"
-#include "loader/privileges.hpp"
+#include "host/listener_probe.hpp"
+#include "host/listener_watch.hpp"
+#include "host/nginx_discovery.hpp"
+#include "host/privileges.hpp"
 
 namespace why502::test {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "loader/kernel_config.hpp"
+#include "host/kernel_config.hpp"
 
 namespace why502::test {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "loader/kernel_programs.hpp"
+#include "host/kernel_programs.hpp"
 #include "why502.skel.h"
 
 namespace why502 {

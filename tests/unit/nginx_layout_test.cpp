@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "loader/nginx_build_info.hpp"
-#include "loader/nginx_layout.hpp"
+#include "host/nginx_build_info.hpp"
+#include "host/nginx_layout.hpp"
 
 namespace why502 {
 namespace {

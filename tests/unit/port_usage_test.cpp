@@ -1,6 +1,6 @@
 // The parsers behind the port-usage read (ports_exhausted's evidence), on
 // the text the kernel writes.
-#include "loader/port_usage.hpp"
+#include "host/port_usage.hpp"
 
 #include <sys/socket.h>
 

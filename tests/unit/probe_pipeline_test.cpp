@@ -5,7 +5,7 @@
 #include "event_builders.hpp"
 #include "gate.hpp"
 #include "events/anonymise.hpp"
-#include "loader/probe_pipeline.hpp"
+#include "host/probe_pipeline.hpp"
 #include "output/clock.hpp"
 
 namespace why502::test {

@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "loader/request_liveness.hpp"
+#include "host/request_liveness.hpp"
 
 namespace why502 {
 namespace {

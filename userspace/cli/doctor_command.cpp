@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "loader/nginx_build_info.hpp"
-#include "loader/nginx_discovery.hpp"
-#include "loader/nginx_layout.hpp"
-#include "loader/privileges.hpp"
+#include "host/nginx_build_info.hpp"
+#include "host/nginx_discovery.hpp"
+#include "host/nginx_layout.hpp"
+#include "host/privileges.hpp"
 #include "loader/probe_session.hpp"
 
 namespace why502 {

@@ -8,7 +8,7 @@
 
 #include "events/address.hpp"
 #include "events/anonymise.hpp"
-#include "loader/listener_probe.hpp"
+#include "host/listener_probe.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {

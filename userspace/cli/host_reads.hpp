@@ -11,11 +11,11 @@
 
 #include "attribution/engine.hpp"
 #include "events/event.hpp"
-#include "loader/backend_state.hpp"
-#include "loader/port_usage.hpp"
-#include "loader/probe_pipeline.hpp"
+#include "host/backend_state.hpp"
+#include "host/port_usage.hpp"
+#include "host/probe_pipeline.hpp"
 #include "loader/probe_session.hpp"
-#include "loader/request_liveness.hpp"
+#include "host/request_liveness.hpp"
 
 namespace why502 {
 

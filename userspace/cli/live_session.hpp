@@ -12,7 +12,7 @@
 
 #include "attribution/engine.hpp"
 #include "attribution/record.hpp"
-#include "loader/probe_pipeline.hpp"
+#include "host/probe_pipeline.hpp"
 #include "output/consumer_lag.hpp"
 #include "output/kernel_tables.hpp"
 #include "output/metrics.hpp"

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "attribution/engine.hpp"
-#include "loader/nginx_layout.hpp"
+#include "host/nginx_layout.hpp"
 #include "loader/probe_session.hpp"
 
 namespace why502 {

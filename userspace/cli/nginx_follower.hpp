@@ -17,9 +17,9 @@
 #include <utility>
 #include <vector>
 
-#include "loader/nginx_discovery.hpp"
+#include "host/nginx_discovery.hpp"
 #include "why502_wire.h"
-#include "loader/nginx_layout.hpp"
+#include "host/nginx_layout.hpp"
 #include "output/metrics.hpp"
 
 namespace why502 {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "loader/privileges.hpp"
+#include "host/privileges.hpp"
 
 namespace why502 {
 namespace {

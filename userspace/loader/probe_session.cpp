@@ -15,9 +15,9 @@
 #include <cstring>
 
 #include "common/fatal_error.hpp"
-#include "loader/elf_symbols.hpp"
-#include "loader/kernel_config.hpp"
-#include "loader/kernel_programs.hpp"
+#include "host/elf_symbols.hpp"
+#include "host/kernel_config.hpp"
+#include "host/kernel_programs.hpp"
 #include "why502.skel.h"
 
 namespace why502 {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "loader/nginx_layout.hpp"
+#include "host/nginx_layout.hpp"
 #include "loader/uprobe_broker.hpp"
 #include "output/kernel_tables.hpp"
 

@@ -16,7 +16,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "loader/privileges.hpp"
+#include "host/privileges.hpp"
 
 namespace why502 {
 

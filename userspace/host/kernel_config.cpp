@@ -1,4 +1,4 @@
-#include "loader/kernel_config.hpp"
+#include "host/kernel_config.hpp"
 
 #include <sys/utsname.h>
 #include <zlib.h>

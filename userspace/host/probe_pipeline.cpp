@@ -1,4 +1,4 @@
-#include "loader/probe_pipeline.hpp"
+#include "host/probe_pipeline.hpp"
 
 #include <chrono>
 

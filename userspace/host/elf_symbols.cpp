@@ -1,4 +1,4 @@
-#include "loader/elf_symbols.hpp"
+#include "host/elf_symbols.hpp"
 
 #include <fcntl.h>
 #include <gelf.h>

@@ -1,4 +1,4 @@
-#include "loader/privileges.hpp"
+#include "host/privileges.hpp"
 
 #include <unistd.h>
 

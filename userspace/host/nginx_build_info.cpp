@@ -1,9 +1,9 @@
-#include "loader/nginx_build_info.hpp"
+#include "host/nginx_build_info.hpp"
 
 #include <algorithm>
 #include <string_view>
 
-#include "loader/elf_symbols.hpp"
+#include "host/elf_symbols.hpp"
 
 namespace why502 {
 namespace {

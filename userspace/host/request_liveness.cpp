@@ -1,4 +1,4 @@
-#include "loader/request_liveness.hpp"
+#include "host/request_liveness.hpp"
 
 #include <signal.h>
 #include <sys/uio.h>

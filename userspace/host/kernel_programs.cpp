@@ -1,4 +1,4 @@
-#include "loader/kernel_programs.hpp"
+#include "host/kernel_programs.hpp"
 
 namespace why502 {
 

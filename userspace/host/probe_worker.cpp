@@ -1,4 +1,4 @@
-#include "loader/probe_worker.hpp"
+#include "host/probe_worker.hpp"
 
 namespace why502 {
 

@@ -32,7 +32,7 @@
 #include <tuple>
 #include <vector>
 
-#include "loader/listener_probe.hpp"
+#include "host/listener_probe.hpp"
 #include "loader/probe_session.hpp"
 #include "why502_wire.h"
 

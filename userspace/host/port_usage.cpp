@@ -1,4 +1,4 @@
-#include "loader/port_usage.hpp"
+#include "host/port_usage.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

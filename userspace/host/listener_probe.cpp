@@ -1,4 +1,4 @@
-#include "loader/listener_probe.hpp"
+#include "host/listener_probe.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "loader/sock_diag_query.hpp"
+#include "host/sock_diag_query.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "loader/nginx_build_info.hpp"
+#include "host/nginx_build_info.hpp"
 #include "why502_wire.h"
 
 namespace why502 {

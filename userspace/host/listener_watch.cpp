@@ -1,4 +1,4 @@
-#include "loader/listener_watch.hpp"
+#include "host/listener_watch.hpp"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "loader/backend_state.hpp"
+#include "host/backend_state.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "events/cgroup_path.hpp"
-#include "loader/port_usage.hpp"
-#include "loader/sock_diag_query.hpp"
+#include "host/port_usage.hpp"
+#include "host/sock_diag_query.hpp"
 
 namespace why502 {
 namespace {

@@ -1,4 +1,4 @@
-#include "loader/nginx_discovery.hpp"
+#include "host/nginx_discovery.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>

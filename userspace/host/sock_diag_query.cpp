@@ -1,4 +1,4 @@
-#include "loader/sock_diag_query.hpp"
+#include "host/sock_diag_query.hpp"
 
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "events/event.hpp"
-#include "loader/listener_watch.hpp"
-#include "loader/probe_worker.hpp"
+#include "host/listener_watch.hpp"
+#include "host/probe_worker.hpp"
 
 namespace why502 {
 

@@ -1,4 +1,4 @@
-#include "loader/nginx_layout.hpp"
+#include "host/nginx_layout.hpp"
 
 #include <sys/stat.h>
 
@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "loader/elf_symbols.hpp"
+#include "host/elf_symbols.hpp"
 
 namespace why502 {
 namespace {
