@@ -309,9 +309,12 @@ namespace {
 // error_page can change the status: the record says what the client got, and
 // a failure answered with a success page is no gateway error.
 // Why the nginx under test cannot proxy over HTTP/2 (proxy_http_version 2
-// came with 1.29.4; older ones refuse the directive); "" when it can.
+// came with 1.29.4, in builds with the HTTP/2 module; others refuse the
+// directive); "" when it can.
 std::string without_proxy_http_version_2() {
-  const std::string version = run_command({nginx_under_test(), "-v"});
+  const std::string version = run_command({nginx_under_test(), "-V"});
+  if (version.find("--with-http_v2_module") == std::string::npos)
+    return nginx_under_test() + " is built without --with-http_v2_module";
   int major = 0, minor = 0, patch = 0;
   const size_t slash = version.find("nginx/");
   if (slash == std::string::npos || std::sscanf(version.c_str() + slash, "nginx/%d.%d.%d", &major, &minor, &patch) != 3)
