@@ -181,7 +181,7 @@ TEST(BackendBaseline, TheThreadsCpuSinceTheReadingDuringTheWait) {
   EXPECT_EQ(e.total_periods, 130u);
 }
 
-TEST(BackendBaseline, NotForAnotherRequestProcessOrThreadNorACounterThatWentBack) {
+TEST(BackendBaseline, NotForAnotherRequestProcessOrThreadNorACounterThatWentBackNorJustRead) {
   BackendBaseline base;
   base.sent_ns = sec(8.5);
   base.ts_ns = sec(10);
@@ -201,6 +201,11 @@ TEST(BackendBaseline, NotForAnotherRequestProcessOrThreadNorACounterThatWentBack
   EXPECT_FALSE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(1), sec(1)}, std::nullopt, reused));
   EXPECT_EQ(reused.sample_ns, 0u);
   EXPECT_EQ(reused.sample_in_wait, 0u);
+  // Read just before nginx gave up (its timeout came at the wrong moment of
+  // the once-a-second scan): a 150 ms sample tells more than those 20 ms.
+  w5_backend_state too_late = described(4121, 4125);
+  EXPECT_FALSE(apply_baseline(base, sec(8.5), sec(10.02), SchedStat{sec(3.01), sec(1)}, std::nullopt, too_late));
+  EXPECT_EQ(too_late.sample_in_wait, 0u);
   // No cgroup reading then: the thread's share alone.
   w5_backend_state no_cgroup = described(4121, 4125);
   ASSERT_TRUE(apply_baseline(base, sec(8.5), sec(13), SchedStat{sec(4), sec(1)}, CpuThrottling{5, 5, 5}, no_cgroup));

@@ -431,7 +431,9 @@ BackendBaseline read_baseline(uint32_t pid, uint64_t ts_ns) {
 bool apply_baseline(const BackendBaseline& base, uint64_t sent_ns, uint64_t now_ns,
                     const std::optional<SchedStat>& run, const std::optional<CpuThrottling>& cpu,
                     w5_backend_state& e) {
-  if (sent_ns == 0 || base.sent_ns != sent_ns || base.pid != e.pid || now_ns <= base.ts_ns) return false;
+  if (sent_ns == 0 || base.sent_ns != sent_ns || base.pid != e.pid) return false;
+  // Read just before nginx gave up, it would say less than the sample does.
+  if (now_ns < base.ts_ns + BackendProber::kSampleNs) return false;
   const auto thread = std::lower_bound(base.threads.begin(), base.threads.end(), e.tid,
                                        [](const auto& t, uint32_t tid) { return t.first < tid; });
   if (thread == base.threads.end() || thread->first != e.tid || !run || run->run_ns < thread->second.run_ns)

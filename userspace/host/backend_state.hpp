@@ -64,7 +64,8 @@ struct BackendBaseline {
 // and its cgroup used from base to run and cpu read at now_ns; false, and e
 // untouched, when base is of another request (sent_ns: the one that timed
 // out, 0 unknown; an earlier one on the same keepalive connection has
-// another), of another process, or lacks that thread.
+// another), of another process, lacks that thread, or was read less than a
+// sample's length (kSampleNs) before now_ns: the sample says more then.
 bool apply_baseline(const BackendBaseline& base, uint64_t sent_ns, uint64_t now_ns,
                     const std::optional<SchedStat>& run, const std::optional<CpuThrottling>& cpu,
                     w5_backend_state& e);
