@@ -39,6 +39,10 @@ struct {
 	__type(value, __u8);
 } adopted_binaries SEC(".maps");
 
+/* Entries userspace put in adopted_binaries: while zero (no --nginx-binary),
+ * an exec of the host costs no map lookup. */
+__u32 adopted_binaries_count = 0;
+
 static __always_inline bool runs_adopted_binary(const struct linux_binprm *bprm)
 {
 	struct w5_binary_id id = {
@@ -63,7 +67,7 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	BPF_CORE_READ_STR_INTO(&comm, task, comm);
 	bool named_nginx = comm[0] == 'n' && comm[1] == 'g' && comm[2] == 'i' && comm[3] == 'n' &&
 			   comm[4] == 'x' && comm[5] == 0;
-	if (!traced && (only_listed_processes || (!named_nginx && !runs_adopted_binary(bprm))))
+	if (!traced && (only_listed_processes || (!named_nginx && !(adopted_binaries_count && runs_adopted_binary(bprm)))))
 		return 0;
 	add_nginx_tgid(tgid);
 	struct w5_process_exec *e = reserve_event(sizeof(*e), W5_EV_PROCESS_EXEC);

@@ -207,8 +207,9 @@ Result<void> ProbeSession::adopt_processes_running(dev_t dev, ino_t ino) {
   // The kernel's own dev_t (MKDEV), which the exec tracepoint reads.
   const w5_binary_id id{.dev = (uint64_t{major(dev)} << 20) | minor(dev), .ino = ino};
   const uint8_t yes = 1;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.adopted_binaries), &id, &yes, BPF_ANY) != 0)
-    return Error{std::strerror(errno)};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.adopted_binaries), &id, &yes, BPF_NOEXIST) != 0)
+    return errno == EEXIST ? Result<void>{} : Result<void>{Error{std::strerror(errno)}};
+  __atomic_add_fetch(&skel_->bss->adopted_binaries_count, 1, __ATOMIC_RELAXED);
   return {};
 }
 
