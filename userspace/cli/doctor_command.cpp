@@ -100,16 +100,17 @@ std::string what_runs(const std::string& path, const std::vector<NginxProcess>& 
 }
 
 void check_nginx(std::vector<Row>& rows, ProbeSession* session, const std::vector<std::string>& named) {
-  for (const std::string& path : named)
-    if (const Result<void> binary = check_nginx_binary(path); !binary)
-      rows.push_back({"nginx " + path, Verdict::fail, binary.error()});
-  const std::vector<NginxProcess> processes = find_nginx_processes(inodes_of(named));
   BinaryInodes seen;
   std::vector<std::string> binaries;
-  for (const std::string& path : named)
-    if (check_nginx_binary(path))
-      for (const auto& inode : inodes_of({path}))
-        if (seen.insert(inode).second) binaries.push_back(path);
+  for (const std::string& path : named) {
+    if (const Result<void> binary = check_nginx_binary(path); !binary) {
+      rows.push_back({"nginx " + path, Verdict::fail, binary.error()});
+      continue;
+    }
+    for (const auto& inode : inodes_of({path}))
+      if (seen.insert(inode).second) binaries.push_back(path);
+  }
+  const std::vector<NginxProcess> processes = find_nginx_processes(seen);
   for (const NginxProcess& p : processes)
     if (seen.insert({p.dev, p.ino}).second) binaries.push_back(p.exe);
   if (binaries.empty() && named.empty()) {
