@@ -41,6 +41,18 @@ void append_moved(std::vector<std::string>& to, std::vector<std::string>& from) 
   to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
 }
 
+// Where an upstream's own status was read, by the protocol its request armed.
+std::string_view status_carrier(uint32_t proto) {
+  switch (proto) {
+    case W5_PROTO_FASTCGI:
+      return "FastCGI Status header";
+    case W5_PROTO_HTTP2:
+      return "HTTP/2 :status header";
+    default:
+      return "HTTP status line";
+  }
+}
+
 }  // namespace
 
 Record new_record(RecordType type, RecordSource source, const w5_header& h, const w5_addr& client) {
@@ -183,11 +195,7 @@ Record upstream_status_record(const w5_upstream_status& us, const w5_client_resp
   r.upstream = upstream_name(us);
   r.evidence.reserve(2);
   r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
-  r.evidence.push_back(concat("the status came in the upstream's ",
-                              us.proto == W5_PROTO_FASTCGI ? "FastCGI Status header"
-                              : us.proto == W5_PROTO_HTTP2 ? "HTTP/2 :status header"
-                                                           : "HTTP status line",
-                              "; nginx passed it on"));
+  r.evidence.push_back(concat("the status came in the upstream's ", status_carrier(us.proto), "; nginx passed it on"));
   r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
   return r;
 }
