@@ -29,21 +29,21 @@ HostReads::HostReads(ProbePipeline::Sink deliver, bool anonymise_clients)
           [prober = ListenerProber()](const w5_addr& addr, uint64_t ts_ns) mutable { return prober.probe(addr, ts_ns); },
           ProbePipeline::Options{}) {}
 
+void HostReads::push_made(const Event& made, uint64_t now_ns) { pipeline_.push(made, event_bytes(made), now_ns); }
+
 void HostReads::push(const Event& event, std::span<const uint8_t> bytes) {
+  const uint64_t now_ns = monotonic_now_ns();
   // An nginx process seen for the first time: its cgroup goes first, once.
   if (std::holds_alternative<w5_ngx_log>(event) || std::holds_alternative<w5_ngx_error_page>(event) ||
       std::holds_alternative<w5_client_response>(event)) {
     const w5_header& h = header_of(event);
-    if (auto cgroup = backends_.first_sight(h.tgid, h.ts_ns)) {
-      const Event cgroup_event = *cgroup;
-      pipeline_.push(cgroup_event, event_bytes(cgroup_event), monotonic_now_ns());
-    }
+    if (auto cgroup = backends_.first_sight(h.tgid, h.ts_ns)) push_made(*cgroup, now_ns);
   }
   // A timeout: what the backend is doing is read now, off this thread,
   // and reaches the engine before nginx's words (once a second per worker
   // and upstream at most).
   if (const auto* log = std::get_if<w5_ngx_log>(&event);
-      log && log->err == ETIMEDOUT && backends_.due(*log, monotonic_now_ns())) {
+      log && log->err == ETIMEDOUT && backends_.due(*log, now_ns)) {
     const uint64_t sent_ns = session_ ? session_->in_flight_sent_ns(log->upstream_sk) : 0;
     pipeline_.ask(
         ProbeKind::backend,
@@ -54,17 +54,15 @@ void HostReads::push(const Event& event, std::span<const uint8_t> bytes) {
           if (anonymise) anonymise_clients(made);
           return made;
         },
-        monotonic_now_ns());
+        now_ns);
   }
   // No free local port: what holds them is read now, before nginx's words
   // reach the engine (rare, and at most once a second per upstream).
   if (const auto* log = std::get_if<w5_ngx_log>(&event); log && log->err == EADDRNOTAVAIL) {
-    if (auto usage = ports_.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), monotonic_now_ns())) {
-      const Event usage_event = *usage;
-      pipeline_.push(usage_event, event_bytes(usage_event), monotonic_now_ns());
-    }
+    if (auto usage = ports_.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), now_ns))
+      push_made(*usage, now_ns);
   }
-  pipeline_.push(event, bytes, monotonic_now_ns());
+  pipeline_.push(event, bytes, now_ns);
 }
 
 void HostReads::check_pending_requests(const Engine& engine, RequestLiveness& liveness) {
@@ -72,10 +70,7 @@ void HostReads::check_pending_requests(const Engine& engine, RequestLiveness& li
   const std::vector<PendingRequestRef> pending =
       engine.pending_older_than(now_ns, kPendingCheckMinAgeNs, kPendingChecksPerSecond);
   if (pending.empty()) return;
-  for (const w5_request_ended& ended : liveness.ended(pending, now_ns)) {
-    const Event event = ended;
-    pipeline_.push(event, event_bytes(event), now_ns);
-  }
+  for (const w5_request_ended& ended : liveness.ended(pending, now_ns)) push_made(ended, now_ns);
   if (std::string warning = liveness.take_warning(); !warning.empty())
     std::fprintf(stderr, "why502: warning: %s\n", warning.c_str());
 }

@@ -49,6 +49,9 @@ class HostReads {
   const ProbeCounts& counts(ProbeKind kind) const { return pipeline_.counts(kind); }
 
  private:
+  // An event made here (not from the ring buffer), with its wire bytes.
+  void push_made(const Event& made, uint64_t now_ns);
+
   const bool anonymise_clients_;
   const ProbeSession* session_ = nullptr;
   // Used by the pipeline's worker (probe, note_waiting) and by this thread
