@@ -283,6 +283,8 @@ def main():
                         help="off and the modes to compare with it (control: untraced again, the noise floor)")
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, records)")
+    parser.add_argument("--no-engine", action="store_true",
+                        help="skip recording a storm and replaying it through the engine alone")
     args = parser.parse_args()
     check_host(args.why502, ("nginx", "wrk", "bpftool", "taskset"))
     modes = tuple(m for m in MODES if m in args.modes.split(","))
@@ -375,7 +377,8 @@ def main():
                         "  bpf %5.0f ns/req  uprobes %.3f/req  records %d/%d lost %d" % (
                             row["bpf_ns_per_req"], row["uprobe_hits_per_req"], row["records"],
                             row["logged_502"], row["lost"]) if tracer else ""), flush=True)
-        extras["engine"] = engine_benchmark(args, workdir, proxy, "http://127.0.0.1:%d/storm" % proxy_port)
+        if not args.no_engine:
+            extras["engine"] = engine_benchmark(args, workdir, proxy, "http://127.0.0.1:%d/storm" % proxy_port)
         summary = summarise(results, extras)
         print_summary(summary)
         if args.json:

@@ -590,6 +590,9 @@ struct w5_latency_histogram {
 	X(W5_EV_NGX_LOCATION, w5_ngx_location)
 
 #define W5_RINGBUF_BYTES (4u << 20)
+/* Events are submitted without waking the consumer (shared_maps.bpf.c), so
+ * it reads the ring at least this often. */
+#define W5_FLUSH_MS 25
 #define W5_MAX_NGINX_PROCS 4096
 #define W5_TGID_BITMAP_WORDS (4194304 / 64) /* PID_MAX_LIMIT bits */
 #define W5_AWAITING_SLOTS 65536             /* power of two */

@@ -138,7 +138,7 @@ int on_signal_generate(struct bpf_raw_tracepoint_args *ctx)
 	BPF_CORE_READ_STR_INTO(&e->target_comm, target, comm);
 	bpf_get_current_comm(e->sender_comm, sizeof(e->sender_comm));
 	snapshot_sockets(target, e);
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), wakeup_flags(sizeof(*e))))
 		count_lost(W5_LOST_RINGBUF_FULL);
 	return 0;
 }
@@ -173,7 +173,7 @@ int on_sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	e->signal = sig;
 	e->exit_code = exit_code;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 
@@ -193,6 +193,6 @@ int on_oom_mark_victim(struct bpf_raw_tracepoint_args *ctx)
 	if (!e)
 		return 0;
 	e->pid = pid;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }

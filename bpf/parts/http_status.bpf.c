@@ -46,7 +46,7 @@ static __always_inline void emit_client_response(const struct sock *sk, __u32 st
 	e->sk = (__u64)sk;
 	e->status = status;
 	read_sock_addrs(sk, &e->local, &e->remote);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 /* The first user buffer of the socket syscall in progress (send or receive). */
@@ -225,7 +225,7 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	if (e->remote.family == AF_UNIX)
 		read_unix_peer_path(sk, e->unix_path, sizeof(e->unix_path));
 	__u64 read_at = e->h.ts_ns;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 
 	__u32 tid = (__u32)id;
 	long err = store_or_count(&upstream_5xx_pending, &tid, &read_at, BPF_NOEXIST, W5_LOST_MAP_FULL);

@@ -341,7 +341,7 @@ __noinline int emit_upstream_reuse(__u64 r, __u64 number, __u64 requests_addr, _
 		e->data_in_jiffies = BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime);
 		e->ack_in_jiffies = BPF_CORE_READ(tp, rcv_tstamp);
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 1;
 }
 
@@ -427,7 +427,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		if (e->upstream_sk)
 			read_sock_addrs((const struct sock *)e->upstream_sk, &e->upstream_local, &e->upstream);
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 
@@ -470,7 +470,7 @@ static __always_inline void emit_location(const struct w5_nginx_layout *l, struc
 	n &= W5_LOCATION_LEN - 1;
 	if (n && read_user(hl, e->name, n, name.data) == 0)
 		e->name[n] = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 SEC("uprobe")
@@ -500,7 +500,7 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 			__u32 n = len < W5_REQUEST_LINE_LEN - 1 ? (__u32)len : W5_REQUEST_LINE_LEN - 1;
 			if (data && n)
 				read_user(hl, line->line, n, data);
-			bpf_ringbuf_submit(line, 0);
+			submit_event(line);
 		}
 	}
 
@@ -536,6 +536,6 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 			read_upstream_state(l, hl, elts + (first + i) * l->state_size, &e->states[i]);
 		}
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }

@@ -25,7 +25,7 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	e->parent_tgid = parent_tgid;
 	e->child_tgid = child_tgid;
 	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 
@@ -75,6 +75,6 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	e->was_traced = traced;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }

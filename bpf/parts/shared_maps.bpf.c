@@ -99,6 +99,27 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
 /* Never written: the zeroes reserve_event clears large events with. */
 char w5_zeroes[sizeof(struct w5_ngx_log) - W5_INLINE_ZERO];
 
+/* Waking the consumer is the dearest part of an event on this VM: an irq_work,
+ * a self-IPI and a context switch of why502 for every event of a 502 storm.
+ * So events are submitted without a wakeup, and userspace reads the ring
+ * every W5_FLUSH_MS anyway; the consumer is woken only when W5_WAKEUP_BYTES
+ * wait (this event takes the waiting bytes past it), or when the ring is
+ * half full (a crossing raced by another CPU was missed). */
+#define W5_WAKEUP_BYTES (W5_RINGBUF_BYTES / 32)
+
+static __always_inline __u64 wakeup_flags(__u32 size)
+{
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (waiting >= W5_RINGBUF_BYTES / 2 || (waiting >= W5_WAKEUP_BYTES && waiting < W5_WAKEUP_BYTES + size + 8))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void submit_event(void *e)
+{
+	bpf_ringbuf_submit(e, wakeup_flags(((struct w5_header *)e)->size));
+}
+
 static __always_inline void *reserve_event(__u32 size, __u32 type)
 {
 	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);

@@ -53,7 +53,7 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 	e->owner_tgid = owner;
 	e->server_side = server_side(sk);
 	read_sock_addrs(sk, &e->local, &e->remote);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 }
 
 SEC("raw_tracepoint/tcp_receive_reset")

@@ -41,9 +41,9 @@ void HostReads::push(const Event& event, std::span<const uint8_t> bytes) {
   }
   // A timeout: what the backend is doing is read now, off this thread,
   // and reaches the engine before nginx's words (once a second per worker
-  // and upstream at most).
+  // and upstream at most, by the kernel's clock: events arrive in batches).
   if (const auto* log = std::get_if<w5_ngx_log>(&event);
-      log && log->err == ETIMEDOUT && backends_.due(*log, now_ns)) {
+      log && log->err == ETIMEDOUT && backends_.due(*log, log->h.ts_ns)) {
     const uint64_t sent_ns = session_ ? session_->in_flight_sent_ns(log->upstream_sk) : 0;
     pipeline_.ask(
         ProbeKind::backend,

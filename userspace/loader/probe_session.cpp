@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -220,7 +221,13 @@ bool ProbeSession::is_traced(pid_t pid) const {
   return bits & (uint64_t{1} << (static_cast<uint32_t>(pid) & 63));
 }
 
-int ProbeSession::poll(int timeout_ms) { return ring_buffer__poll(ring_.get(), timeout_ms); }
+int ProbeSession::poll(int timeout_ms) {
+  // The kernel wakes us only when much is waiting (see W5_FLUSH_MS), so a
+  // quiet wait ends every W5_FLUSH_MS with a read of what came meanwhile.
+  const int woken = ring_buffer__poll(ring_.get(), std::min(timeout_ms, W5_FLUSH_MS));
+  if (woken != 0) return woken;
+  return ring_buffer__consume(ring_.get());
+}
 
 uint64_t ProbeSession::counter(uint32_t key) const {
   const int cpus = libbpf_num_possible_cpus();
