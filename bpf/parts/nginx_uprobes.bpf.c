@@ -202,6 +202,9 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 	return 0;
 }
 
+#define W5_LAYOUT_TRUSTED 64
+#define W5_LAYOUT_RECHECK 64
+
 /* The live layout checks, on the request an event is about (r, its client
  * connection, its upstream u or 0). On a failure the slot is marked for good
  * and the caller emits nothing: userspace detaches this binary's uprobes and
@@ -209,6 +212,12 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
 					 __u64 client_conn, __u64 u)
 {
+	/* A layout is of the binary, which does not change under a running
+	 * process: once it has held on W5_LAYOUT_TRUSTED events, one event in
+	 * W5_LAYOUT_RECHECK is checked again, and the rest go without the dozen
+	 * reads the checks cost. */
+	if (hl->checked >= W5_LAYOUT_TRUSTED && bpf_get_prandom_u32() % W5_LAYOUT_RECHECK)
+		return true;
 	__u32 failed = 0;
 	/* A closed connection's fd is -1: nothing to judge. */
 	__s32 fd = connection_fd(l, hl, client_conn);
@@ -254,15 +263,74 @@ static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l
 	return (__u32)user_u64(hl, c + l->c_requests);
 }
 
-/* One variadic argument word and what it points to, both ways it may be
- * meant (see struct w5_log_arg). A word that is no pointer fails to read. */
-static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, bool copy_text)
+#define W5_WANTS_CSTR 1u    /* %s, %*s */
+#define W5_WANTS_NGX_STR 2u /* %V, %v */
+
+/* The state of format_argument_reads()'s walk over a format. */
+struct format_walk {
+	char fmt[2 * W5_FMT_LEN];
+	__u32 wants;
+	__u32 word;
+	bool in_directive;
+};
+
+/* One character of the format: the directives are ngx_vslprintf's, parsed as
+ * format_into() in userspace parses them, which must stay in step. */
+static long format_walk_step(__u64 i, struct format_walk *w)
+{
+	if (i >= sizeof(w->fmt) || w->word >= W5_LOG_ARGS)
+		return 1;
+	char c = w->fmt[i];
+	if (c == 0)
+		return 1;
+	if (!w->in_directive) {
+		w->in_directive = c == '%';
+		return 0;
+	}
+	if ((c >= '0' && c <= '9') || c == '.' || c == 'u' || c == 'm' || c == 'X' || c == 'x')
+		return 0;
+	if (c == '*') { /* a width or length taken from a word */
+		w->word++;
+		return 0;
+	}
+	w->in_directive = false;
+	if (c == '%' || c == 'Z' || c == 'N' || c == 'f') /* 'f': a double, in no word we see */
+		return 0;
+	if (c == 's')
+		w->wants |= W5_WANTS_CSTR << (2 * w->word);
+	else if (c == 'V' || c == 'v')
+		w->wants |= W5_WANTS_NGX_STR << (2 * w->word);
+	w->word++;
+	return 0;
+}
+
+/* Which variadic words of ngx_log_error_core a format reads, and how: two
+ * bits per word (W5_WANTS_* << 2 * word; numbers and unknown directives take
+ * a word and want nothing read through it). Following a word that is no
+ * pointer costs a faulting read or three, so only these are followed. The
+ * walk is a bpf_loop, verified once: a plain loop's paths multiply past the
+ * verifier's limit. The format is read again onto the stack, as a global
+ * function may not take the event's memory. */
+__noinline __u32 format_argument_reads(__u64 fmt_addr)
+{
+	struct format_walk w = {};
+	if (bpf_probe_read_user_str(w.fmt, sizeof(w.fmt), (const void *)fmt_addr) <= 0)
+		return 0;
+	bpf_loop(sizeof(w.fmt), format_walk_step, &w, 0);
+	return w.wants;
+}
+
+/* One variadic argument word and what it points to, the way its directive
+ * means it (see struct w5_log_arg). */
+static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, __u32 wants)
 {
 	a->word = word;
-	if (!copy_text || word < 4096)
+	if (word < 4096)
 		return;
-	if (bpf_probe_read_user_str(a->cstr, sizeof(a->cstr), (const void *)word) > 0)
+	if ((wants & W5_WANTS_CSTR) && bpf_probe_read_user_str(a->cstr, sizeof(a->cstr), (const void *)word) > 0)
 		a->readable |= W5_ARG_CSTR;
+	if (!(wants & W5_WANTS_NGX_STR))
+		return;
 	struct {
 		__u64 len;
 		__u64 data;
@@ -295,8 +363,9 @@ static __always_inline bool withholds_text(const char *fmt)
 }
 
 /* ngx_log_error_core(level, log, err, fmt, ...): on x86-64 the variadic
- * words are in r8 and r9, then on the stack above the return address. */
-static __always_inline void read_log_args(struct pt_regs *ctx, struct w5_ngx_log *e)
+ * words are in r8 and r9, then on the stack above the return address. Every
+ * word is sent; only those the format reads as text are followed. */
+static __always_inline void read_log_args(struct pt_regs *ctx, __u64 fmt, struct w5_ngx_log *e)
 {
 	__u64 words[W5_LOG_ARGS] = {};
 	words[0] = PT_REGS_PARM5(ctx);
@@ -304,9 +373,9 @@ static __always_inline void read_log_args(struct pt_regs *ctx, struct w5_ngx_log
 	__u64 stack_args = PT_REGS_SP(ctx) + 8;
 	if (bpf_probe_read_user(&words[2], (W5_LOG_ARGS - 2) * sizeof(__u64), (const void *)stack_args))
 		return;
-	const bool copy_text = !withholds_text(e->fmt);
+	const __u32 wants = withholds_text(e->fmt) ? 0 : format_argument_reads(fmt);
 	for (int i = 0; i < W5_LOG_ARGS; i++)
-		read_log_arg(words[i], &e->args[i], copy_text);
+		read_log_arg(words[i], &e->args[i], (wants >> (2 * i)) & 3);
 	e->n_args = W5_LOG_ARGS;
 }
 
@@ -409,7 +478,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	 * arguments (any word may or may not be a pointer) count as read failures. */
 	if (bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt) == sizeof(e->fmt))
 		bpf_probe_read_user_str(e->fmt_rest, sizeof(e->fmt_rest), fmt + sizeof(e->fmt) - 1);
-	read_log_args(ctx, e);
+	read_log_args(ctx, (__u64)fmt, e);
 	__u64 action = user_u64(hl, log + l->log_action);
 	if (action)
 		read_user_str(hl, e->action, sizeof(e->action), action);
