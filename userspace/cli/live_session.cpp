@@ -168,6 +168,13 @@ LiveStatus live_status(const LiveOptions& options, const ProbeSession& session, 
 }
 
 // The end of the run, on stderr.
+void deliver_records(EventPump& pump, const LiveHooks& hooks) {
+  const std::vector<Record> records = pump.take_records();
+  if (records.empty()) return;
+  for (const Record& r : records) hooks.on_record(r);
+  if (hooks.on_records_delivered) hooks.on_records_delivered();
+}
+
 void print_summary(const LostCounts& lost, const EngineStats& stats, const EventPump& pump, const HostReads& reads,
                    int verbosity) {
   std::fprintf(stderr,
@@ -298,7 +305,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     reads.release();
     // Held records wait for an echo that may be among the events still waiting.
     if (!reads.waiting()) pump.flush(monotonic_now_ns());
-    for (const Record& r : pump.take_records()) hooks.on_record(r);
+    deliver_records(pump, hooks);
     if (hooks.on_tick) hooks.on_tick(status());
     if (hooks.should_stop && hooks.should_stop()) break;
     const auto now = Clock::now();
@@ -315,7 +322,7 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   session.poll(0);  // flush what is pending
   reads.finish();
   pump.finish();
-  for (const Record& r : pump.take_records()) hooks.on_record(r);
+  deliver_records(pump, hooks);
   if (hooks.on_tick) hooks.on_tick(status());
   print_summary(session.lost(), engine.stats(), pump, reads, options.verbosity);
 }

@@ -57,6 +57,8 @@ struct LiveHooks {
   // Every event the engine sees, as wire bytes (those made in userspace too).
   std::function<void(std::span<const uint8_t>)> on_event;
   std::function<void(const Record&)> on_record;
+  // After each batch of records handed to on_record (where sinks flush).
+  std::function<void()> on_records_delivered;
   // About ten times a second, and once more at the end.
   std::function<void(const LiveStatus&)> on_tick;
   // Asked after each tick: true ends the session (as SIGINT does).

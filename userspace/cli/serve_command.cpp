@@ -81,6 +81,9 @@ int run_serve(const ServeOptions& options) {
     if (sink) sink->write(r);
     state.add(r);
   };
+  hooks.on_records_delivered = [&] {
+    if (sink) sink->flush();
+  };
   hooks.on_tick = [&](const LiveStatus& s) {
     ProbeHealth health;
     health.events = s.events;

@@ -30,6 +30,7 @@ int run_trace(const TraceOptions& options) {
 
   LiveHooks hooks;
   hooks.on_record = [&](const Record& r) { sink->write(r); };
+  hooks.on_records_delivered = [&] { sink->flush(); };
   run_live(options.live, hooks);
   out.flush();
   return 0;

@@ -15,6 +15,9 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void write(const Record& record) = 0;
+  // Once after each batch of records: a storm then costs one write(2) per
+  // read of the ring, not one per record.
+  virtual void flush() = 0;
 };
 
 enum class OutputFormat { text, json };

@@ -22,8 +22,8 @@ class TextSink final : public RecordSink {
     if (!r.evidence.empty()) out_ << " — " << r.evidence.front();
     out_ << '\n';
     for (size_t i = 1; i < r.evidence.size(); ++i) out_ << "    " << r.evidence[i] << '\n';
-    out_.flush();
   }
+  void flush() override { out_.flush(); }
 
  private:
   std::ostream& out_;
