@@ -131,14 +131,16 @@ static __always_inline void read_user_sockaddr(struct w5_layout_health *hl, __u6
 	}
 }
 
-/* The kernel socket behind one of the current process's descriptors. */
+/* The kernel socket behind one of the current process's descriptors. The
+ * task's fd table is reached with plain loads through BTF pointers; past the
+ * table (a struct file ** is no BTF pointer) it takes helper reads. */
 static __always_inline struct sock *fd_to_sock(__s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || fd >= (__s32)BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (!fdt || fd < 0 || fd >= (__s32)fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return NULL;
@@ -161,12 +163,196 @@ static __always_inline __s32 connection_fd(const struct w5_nginx_layout *l, stru
 	return fd;
 }
 
-/* Connection number nginx logs for this client connection (ngx_log_t.connection). */
-static __always_inline __u64 connection_number(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
-					       __u64 c)
+/* nginx structs of which several fields are wanted, copied whole in one
+ * helper call: a call per field was most of what an error page cost. Per
+ * CPU; a uprobe program can be preempted by another thread running it on the
+ * same CPU, so a copy counts only while it is still its reader's. */
+#define W5_BLOCK_LEN 256
+
+struct user_block {
+	__u64 reader; /* bpf_get_current_pid_tgid() of the thread that copied it */
+	__u8 bytes[W5_BLOCK_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct user_block);
+} user_blocks SEC(".maps");
+
+/* The first span bytes at addr, or NULL (then the caller reads field by
+ * field, and counts what fails). */
+static __always_inline const struct user_block *copy_block(__u64 addr, __u32 span)
 {
-	__u64 log = user_u64(hl, c + l->c_log);
-	return log ? user_u64(hl, log + l->log_connection) : 0;
+	__u32 zero = 0;
+	struct user_block *b = bpf_map_lookup_elem(&user_blocks, &zero);
+	if (!b || !addr || span == 0 || span > W5_BLOCK_LEN)
+		return NULL;
+	b->reader = bpf_get_current_pid_tgid();
+	if (bpf_probe_read_user(b->bytes, span, (const void *)addr))
+		return NULL;
+	return b;
+}
+
+/* Offsets are below the span the block was copied with (the callers make
+ * it the largest of them); the bound is for the verifier. */
+static __always_inline __u64 block_u64(const struct user_block *b, __u32 off)
+{
+	return off <= W5_BLOCK_LEN - 8 ? *(const __u64 *)(b->bytes + off) : 0;
+}
+
+static __always_inline __u32 block_u32(const struct user_block *b, __u32 off)
+{
+	return off <= W5_BLOCK_LEN - 4 ? *(const __u32 *)(b->bytes + off) : 0;
+}
+
+static __always_inline bool block_still_mine(const struct user_block *b)
+{
+	return b->reader == bpf_get_current_pid_tgid();
+}
+
+static __always_inline __u32 max_u32(__u32 a, __u32 b)
+{
+	return a > b ? a : b;
+}
+
+/* What the uprobes read of a client connection (ngx_connection_t). */
+struct client_connection {
+	__u64 log;      /* c->log */
+	__u64 sockaddr; /* c->sockaddr */
+	__u64 number;   /* c->number; read only with c_requests */
+	__u64 requests; /* c->requests; 0 when the layout has no c_requests */
+	__s32 fd;       /* c->fd; -1 when closed or unread */
+};
+
+static __always_inline void read_client_connection(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						   __u64 c, struct client_connection *out)
+{
+	out->fd = -1;
+	if (!c)
+		return;
+	__u32 span = max_u32(max_u32(l->c_fd + 4, l->c_log + 8), l->c_sockaddr + 8);
+	if (l->c_requests)
+		span = max_u32(span, max_u32(l->c_number + 8, l->c_requests + 8));
+	const struct user_block *b = copy_block(c, span);
+	if (b) {
+		out->fd = (__s32)block_u32(b, l->c_fd);
+		out->log = block_u64(b, l->c_log);
+		out->sockaddr = block_u64(b, l->c_sockaddr);
+		if (l->c_requests) {
+			out->number = block_u64(b, l->c_number);
+			out->requests = block_u64(b, l->c_requests);
+		}
+		if (block_still_mine(b))
+			return;
+	}
+	out->fd = connection_fd(l, hl, c);
+	out->log = user_u64(hl, c + l->c_log);
+	out->sockaddr = user_u64(hl, c + l->c_sockaddr);
+	if (l->c_requests) {
+		out->number = user_u64(hl, c + l->c_number);
+		out->requests = user_u64(hl, c + l->c_requests);
+	}
+}
+
+/* What the uprobes read of an ngx_http_request_t. */
+struct nginx_request {
+	__u64 connection; /* r->connection */
+	__u64 upstream;   /* r->upstream */
+	__u64 states;     /* r->upstream_states (an ngx_array_t *) */
+	__u64 loc_conf;   /* r->loc_conf; 0 when the layout has no r_loc_conf */
+};
+
+/* Returns false when r could not be read; with counted, a failure to read
+ * it field by field counts (the error page's r is nginx's own argument; the
+ * log uprobe's was found through log->data, which need not be a request's). */
+static __always_inline bool read_request(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
+					 bool counted, struct nginx_request *out)
+{
+	__u32 span = max_u32(max_u32(l->r_connection, l->r_upstream), max_u32(l->r_upstream_states, l->r_loc_conf)) + 8;
+	const struct user_block *b = copy_block(r, span);
+	if (b) {
+		out->connection = block_u64(b, l->r_connection);
+		out->upstream = block_u64(b, l->r_upstream);
+		out->states = block_u64(b, l->r_upstream_states);
+		out->loc_conf = l->r_loc_conf ? block_u64(b, l->r_loc_conf) : 0;
+		if (block_still_mine(b))
+			return true;
+	}
+	out->connection = counted ? user_u64(hl, r + l->r_connection) : peek_u64(r + l->r_connection);
+	if (!out->connection)
+		return false;
+	out->upstream = user_u64(hl, r + l->r_upstream);
+	out->states = user_u64(hl, r + l->r_upstream_states);
+	out->loc_conf = l->r_loc_conf ? user_u64(hl, r + l->r_loc_conf) : 0;
+	return true;
+}
+
+/* An upstream's u->peer.connection and u->peer.name (an ngx_str_t *); zeroes
+ * without one. */
+static __always_inline void read_upstream_peer(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+					       __u64 u, __u64 *connection, __u64 *name)
+{
+	*connection = 0;
+	*name = 0;
+	if (!u)
+		return;
+	const struct user_block *b = copy_block(u + l->u_peer, max_u32(l->pc_connection, l->pc_name) + 8);
+	if (b) {
+		*connection = block_u64(b, l->pc_connection);
+		*name = block_u64(b, l->pc_name);
+		if (block_still_mine(b))
+			return;
+	}
+	*connection = user_u64(hl, u + l->u_peer + l->pc_connection);
+	*name = user_u64(hl, u + l->u_peer + l->pc_name);
+}
+
+/* What the log uprobe reads of the ngx_log_t it is given. */
+struct nginx_log {
+	__u64 data;       /* log->data: an ngx_http_log_ctx_t for an HTTP request's log */
+	__u64 connection; /* log->connection: the number nginx logs */
+	__u64 action;     /* log->action */
+};
+
+static __always_inline void read_nginx_log(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+					   __u64 log, struct nginx_log *out)
+{
+	__u32 span = max_u32(max_u32(l->log_data, l->log_connection), l->log_action) + 8;
+	const struct user_block *b = copy_block(log, span);
+	if (b) {
+		out->data = block_u64(b, l->log_data);
+		out->connection = block_u64(b, l->log_connection);
+		out->action = block_u64(b, l->log_action);
+		if (block_still_mine(b))
+			return;
+	}
+	out->data = peek_u64(log + l->log_data);
+	out->connection = user_u64(hl, log + l->log_connection);
+	out->action = user_u64(hl, log + l->log_action);
+}
+
+/* An ngx_http_log_ctx_t's connection and request (its current one, a
+ * subrequest's, else the main one); neither counts as a read failure, as
+ * log->data need not be one (see peek_u64). */
+static __always_inline void read_http_log_ctx(const struct w5_nginx_layout *l, __u64 log_ctx, __u64 *connection,
+					      __u64 *request)
+{
+	__u32 span = max_u32(l->ctx_request, l->ctx_current_request) + 8;
+	const struct user_block *b = copy_block(log_ctx, span);
+	if (b) {
+		*connection = block_u64(b, 0);
+		*request = block_u64(b, l->ctx_current_request);
+		if (!*request)
+			*request = block_u64(b, l->ctx_request);
+		if (block_still_mine(b))
+			return;
+	}
+	*connection = peek_u64(log_ctx);
+	*request = peek_u64(log_ctx + l->ctx_current_request);
+	if (!*request)
+		*request = peek_u64(log_ctx + l->ctx_request);
 }
 
 #define W5_PEER_NAME_MAX 1024 /* longer is no address or upstream name */
@@ -205,12 +391,12 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 #define W5_LAYOUT_TRUSTED 64
 #define W5_LAYOUT_RECHECK 64
 
-/* The live layout checks, on the request an event is about (r, its client
- * connection, its upstream u or 0). On a failure the slot is marked for good
+/* The live layout checks, on the request an event is about (its client
+ * connection's fd, its r->upstream_states, its upstream u or 0). On a failure the slot is marked for good
  * and the caller emits nothing: userspace detaches this binary's uprobes and
  * attributes it kernel-only, rather than report what wrong offsets read. */
-static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
-					 __u64 client_conn, __u64 u)
+static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+					 __s32 client_fd, __u64 states, __u64 u)
 {
 	/* A layout is of the binary, which does not change under a running
 	 * process: once it has held on W5_LAYOUT_TRUSTED events, one event in
@@ -220,11 +406,9 @@ static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct
 		return true;
 	__u32 failed = 0;
 	/* A closed connection's fd is -1: nothing to judge. */
-	__s32 fd = connection_fd(l, hl, client_conn);
-	if (fd >= 0 && !fd_to_sock(fd))
+	if (client_fd >= 0 && !fd_to_sock(client_fd))
 		failed |= W5_CHECK_CLIENT_FD;
 
-	__u64 states = user_u64(hl, r + l->r_upstream_states);
 	if (states) {
 		struct {
 			__u64 elts;
@@ -255,12 +439,11 @@ static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct
  * earlier one may have left its memory to this one); 0, unknown, unless
  * c->number reads back as the connection's number, so that a wrong offset in
  * a layout leaves the engine as it was without it. */
-static __always_inline __u32 connection_requests(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
-						 __u64 c, __u64 number)
+static __always_inline __u32 connection_requests(const struct client_connection *c, __u64 number)
 {
-	if (!c || !l->c_requests || !number || user_u64(hl, c + l->c_number) != number)
+	if (!number || c->number != number)
 		return 0;
-	return (__u32)user_u64(hl, c + l->c_requests);
+	return (__u32)c->requests;
 }
 
 #define W5_WANTS_CSTR 1u    /* %s, %*s */
@@ -441,22 +624,25 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 
 	/* Only logs written in the context of an HTTP request: log->data is an
 	 * ngx_http_log_ctx_t whose request belongs to its connection. */
-	__u64 log_ctx = peek_u64(log + l->log_data);
-	if (!log_ctx)
+	struct nginx_log nl = {};
+	read_nginx_log(l, hl, log, &nl);
+	if (!nl.data)
 		return 0;
-	__u64 client_conn = peek_u64(log_ctx);
-	__u64 r = peek_u64(log_ctx + l->ctx_current_request);
-	if (!r)
-		r = peek_u64(log_ctx + l->ctx_request);
-	if (!r || !client_conn || peek_u64(r + l->r_connection) != client_conn)
+	__u64 client_conn = 0, r = 0;
+	read_http_log_ctx(l, nl.data, &client_conn, &r);
+	struct nginx_request rq = {};
+	if (!r || !client_conn || !read_request(l, hl, r, false, &rq) || rq.connection != client_conn)
 		return 0;
-	__u64 u = user_u64(hl, r + l->r_upstream);
-	if (!layout_holds(l, hl, r, client_conn, u))
+	__u64 u = rq.upstream;
+	struct client_connection cc = {};
+	read_client_connection(l, hl, client_conn, &cc);
+	if (!layout_holds(l, hl, cc.fd, rq.states, u))
 		return 0;
 
-	__u64 number = user_u64(hl, log + l->log_connection);
-	__u32 requests = connection_requests(l, hl, client_conn, number);
-	__u64 upstream_conn = u ? user_u64(hl, u + l->u_peer + l->pc_connection) : 0;
+	__u64 number = nl.connection;
+	__u32 requests = connection_requests(&cc, number);
+	__u64 upstream_conn = 0, peer_name = 0;
+	read_upstream_peer(l, hl, u, &upstream_conn, &peer_name);
 	__u64 upstream_sk = upstream_socket(hl, upstream_conn, l->c_fd);
 	/* Before the log event, so that it is there when the engine reads that. */
 	if (upstream_sk && requests)
@@ -473,18 +659,17 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->upstream_sk = upstream_sk;
 	e->level = (__u32)level;
 	e->err = err;
-	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
+	read_user_sockaddr(hl, cc.sockaddr, &e->client);
 	/* A format longer than fmt[] goes on in fmt_rest[]. Neither it nor the
 	 * arguments (any word may or may not be a pointer) count as read failures. */
 	if (bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt) == sizeof(e->fmt))
 		bpf_probe_read_user_str(e->fmt_rest, sizeof(e->fmt_rest), fmt + sizeof(e->fmt) - 1);
 	read_log_args(ctx, (__u64)fmt, e);
-	__u64 action = user_u64(hl, log + l->log_action);
-	if (action)
-		read_user_str(hl, e->action, sizeof(e->action), action);
+	if (nl.action)
+		read_user_str(hl, e->action, sizeof(e->action), nl.action);
 
 	if (u) {
-		struct sock *client_sk = fd_to_sock(connection_fd(l, hl, client_conn));
+		struct sock *client_sk = fd_to_sock(cc.fd);
 		e->client_sk = (__u64)client_sk;
 		if (client_sk && client_responses_traced) {
 			__u32 tgid = e->h.tgid;
@@ -492,7 +677,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 					   W5_LOST_MAP_FULL) == 0)
 				__sync_fetch_and_add(&clients_with_failures_added, 1);
 		}
-		read_ngx_str(hl, user_u64(hl, u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
+		read_ngx_str(hl, peer_name, e->peer, sizeof(e->peer));
 		if (e->upstream_sk)
 			read_sock_addrs((const struct sock *)e->upstream_sk, &e->upstream_local, &e->upstream);
 	}
@@ -503,23 +688,38 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 static __always_inline void read_upstream_state(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
 						__u64 state, struct w5_upstream_state *out)
 {
-	__u64 status = user_u64(hl, state + l->state_status);
-	out->status = (__u32)status;
-	out->response_ms = user_u64(hl, state + l->state_response_time);
-	out->connect_ms = user_u64(hl, state + l->state_connect_time);
-	out->header_ms = user_u64(hl, state + l->state_header_time);
-	out->bytes_received = user_u64(hl, state + l->state_bytes_received);
-	out->bytes_sent = user_u64(hl, state + l->state_bytes_sent);
-	read_ngx_str(hl, user_u64(hl, state + l->state_peer), out->peer, sizeof(out->peer));
+	__u32 span = max_u32(max_u32(l->state_status, l->state_response_time),
+			     max_u32(l->state_connect_time, l->state_header_time));
+	span = max_u32(span, max_u32(max_u32(l->state_bytes_received, l->state_bytes_sent), l->state_peer)) + 8;
+	__u64 peer = 0;
+	const struct user_block *b = copy_block(state, span);
+	if (b) {
+		out->status = (__u32)block_u64(b, l->state_status);
+		out->response_ms = block_u64(b, l->state_response_time);
+		out->connect_ms = block_u64(b, l->state_connect_time);
+		out->header_ms = block_u64(b, l->state_header_time);
+		out->bytes_received = block_u64(b, l->state_bytes_received);
+		out->bytes_sent = block_u64(b, l->state_bytes_sent);
+		peer = block_u64(b, l->state_peer);
+	}
+	if (!b || !block_still_mine(b)) {
+		out->status = (__u32)user_u64(hl, state + l->state_status);
+		out->response_ms = user_u64(hl, state + l->state_response_time);
+		out->connect_ms = user_u64(hl, state + l->state_connect_time);
+		out->header_ms = user_u64(hl, state + l->state_header_time);
+		out->bytes_received = user_u64(hl, state + l->state_bytes_received);
+		out->bytes_sent = user_u64(hl, state + l->state_bytes_sent);
+		peer = user_u64(hl, state + l->state_peer);
+	}
+	read_ngx_str(hl, peer, out->peer, sizeof(out->peer));
 }
 
 /* W5_EV_NGX_LOCATION: the name of r's location, r->loc_conf[0] being the
  * core module's ngx_http_core_loc_conf_t (ngx_http_core_module.ctx_index is
  * 0: the first NGX_HTTP_MODULE), whose first member is ngx_str_t name. */
 static __always_inline void emit_location(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
-					  __u64 connection)
+					  __u64 loc_conf, __u64 connection)
 {
-	__u64 loc_conf = user_u64(hl, r + l->r_loc_conf);
 	__u64 clcf = user_u64(hl, loc_conf);
 	if (!clcf)
 		return;
@@ -554,15 +754,20 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	if (!l || !hl || hl->failed || !r)
 		return 0;
 
-	__u64 client_conn = user_u64(hl, r + l->r_connection);
-	__u64 u = user_u64(hl, r + l->r_upstream);
-	if (!layout_holds(l, hl, r, client_conn, u))
+	struct nginx_request rq = {};
+	read_request(l, hl, r, true, &rq);
+	__u64 u = rq.upstream;
+	struct client_connection cc = {};
+	read_client_connection(l, hl, rq.connection, &cc);
+	if (!layout_holds(l, hl, cc.fd, rq.states, u))
 		return 0;
+	/* The number nginx logs for the connection (ngx_log_t.connection). */
+	const __u64 number = cc.log ? user_u64(hl, cc.log + l->log_connection) : 0;
 	if (capture_request_line && l->r_request_line) {
 		struct w5_request_line *line = reserve_event(sizeof(*line), W5_EV_REQUEST_LINE);
 		if (line) {
 			line->request = r;
-			line->connection = connection_number(l, hl, client_conn);
+			line->connection = number;
 			__u64 len = user_u64(hl, r + l->r_request_line);
 			__u64 data = user_u64(hl, r + l->r_request_line + 8);
 			line->len = (__u32)len;
@@ -575,7 +780,7 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 
 	/* No upstream: a status nginx's configuration made; say where. */
 	if (!u && l->r_loc_conf)
-		emit_location(l, hl, r, connection_number(l, hl, client_conn));
+		emit_location(l, hl, r, rq.loc_conf, number);
 
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)
@@ -583,19 +788,21 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	e->request = r;
 	e->status = (__u32)status;
 
-	e->connection = connection_number(l, hl, client_conn);
-	e->requests = connection_requests(l, hl, client_conn, e->connection);
-	read_user_sockaddr(hl, user_u64(hl, client_conn + l->c_sockaddr), &e->client);
-	e->client_sk = (__u64)fd_to_sock(connection_fd(l, hl, client_conn));
+	e->connection = number;
+	e->requests = connection_requests(&cc, number);
+	read_user_sockaddr(hl, cc.sockaddr, &e->client);
+	e->client_sk = (__u64)fd_to_sock(cc.fd);
 
 	e->has_upstream = u != 0;
 	if (u)
 		read_ngx_str(hl, user_u64(hl, u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
 
-	__u64 states = user_u64(hl, r + l->r_upstream_states);
-	if (states) {
-		__u64 elts = user_u64(hl, states);
-		__u64 nelts = user_u64(hl, states + 8);
+	struct {
+		__u64 elts;
+		__u64 nelts;
+	} a = {};
+	if (rq.states && read_user(hl, &a, sizeof(a), rq.states) == 0) {
+		__u64 elts = a.elts, nelts = a.nelts;
 		e->n_states = (__u32)nelts;
 		/* The last attempts matter most: with more than fit, keep the last. */
 		__u64 first = nelts > W5_MAX_STATES ? nelts - W5_MAX_STATES : 0;
