@@ -22,16 +22,20 @@ struct {
 
 #define OWNER_NONE 0xffffffffu /* not worth reporting */
 
-/* The nginx process behind a socket (0: unknown but worth reporting). */
-static __always_inline __u32 socket_owner(const struct sock *sk, int state)
+/* The nginx process behind a socket (0: unknown but worth reporting);
+ * *watched says watched_sockets holds it already. */
+static __always_inline __u32 socket_owner(const struct sock *sk, int state, bool *watched)
 {
 	__u64 key = (__u64)sk;
+	*watched = false;
 	struct w5_in_flight *waiting = in_flight_of(sk);
 	if (waiting)
 		return waiting->tgid;
-	__u32 *watched = bpf_map_lookup_elem(&watched_sockets, &key);
-	if (watched)
-		return *watched;
+	__u32 *owner = bpf_map_lookup_elem(&watched_sockets, &key);
+	if (owner) {
+		*watched = true;
+		return *owner;
+	}
 	__u32 tgid = current_tgid();
 	if (is_nginx_tgid(tgid))
 		return tgid;
@@ -39,10 +43,13 @@ static __always_inline __u32 socket_owner(const struct sock *sk, int state)
 }
 
 static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk, int state,
-					       __s32 err, __u32 owner)
+					       __s32 err, __u32 owner, bool watched)
 {
 	__u64 key = (__u64)sk;
-	store_or_count(&watched_sockets, &key, &owner, BPF_ANY, W5_LOST_MAP_FULL);
+	/* An LRU update is among the dearest steps here: not for a socket
+	 * already watched with this owner (a reset's error report). */
+	if (!watched)
+		store_or_count(&watched_sockets, &key, &owner, BPF_ANY, W5_LOST_MAP_FULL);
 
 	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
 	if (!e)
@@ -61,9 +68,10 @@ int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
-	__u32 owner = socket_owner(sk, state);
+	bool watched;
+	__u32 owner = socket_owner(sk, state, &watched);
 	if (owner != OWNER_NONE)
-		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0, owner);
+		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0, owner, watched);
 	return 0;
 }
 
@@ -72,9 +80,10 @@ int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
-	__u32 owner = socket_owner(sk, state);
+	bool watched;
+	__u32 owner = socket_owner(sk, state, &watched);
 	if (owner != OWNER_NONE)
-		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner);
+		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner, watched);
 	return 0;
 }
 
@@ -83,7 +92,10 @@ int on_tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int state = sock_state(sk);
-	if (state == TCP_SYN_SENT)
-		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, socket_owner(sk, state));
+	if (state == TCP_SYN_SENT) {
+		bool watched;
+		__u32 owner = socket_owner(sk, state, &watched);
+		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, owner, watched);
+	}
 	return 0;
 }
