@@ -1,3 +1,4 @@
+#include <array>
 #include <cstdio>
 #include <sstream>
 #include <utility>
@@ -8,8 +9,15 @@ namespace why502 {
 namespace {
 
 // Runs of characters that need no escape go in whole: JSON strings are most
-// of a record, and a push_back per character was most of its cost.
-bool needs_escape(unsigned char c) { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\'; }
+// of a record, and a push_back per character was most of its cost. A table,
+// as the scan itself is then most of it.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+  return table;
+}();
+
+bool needs_escape(unsigned char c) { return kNeedsEscape[c]; }
 
 void append_quoted(std::string& out, std::string_view s) {
   out += '"';
