@@ -187,7 +187,7 @@ TEST(RecordJson, EveryCauseNameAppearsVerbatim) {
   }
 }
 
-TEST(JsonSink, WritesOneLinePerRecord) {
+TEST(JsonSink, WritesABatchAtFlushOneLinePerRecord) {
   std::ostringstream out;
   auto sink = make_json_sink(out, sample_clock());
   Record first = sample_record();
@@ -196,6 +196,8 @@ TEST(JsonSink, WritesOneLinePerRecord) {
   second.ts_ns += 1'000;  // 1 µs later
   sink->write(first);
   sink->write(second);
+  EXPECT_TRUE(out.str().empty()) << "written before the batch's flush";
+  sink->flush();
   const std::string text = out.str();
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
@@ -207,6 +209,16 @@ TEST(JsonSink, WritesOneLinePerRecord) {
   EXPECT_EQ(parsed[0].at("cause"), "reset");
   EXPECT_EQ(parsed[1].at("cause"), "limited");
   EXPECT_EQ(parsed[1].at("ts"), "2023-11-14T22:13:20.123457Z");
+}
+
+TEST(JsonSink, WritesWhatIsPendingWhenItGoes) {
+  std::ostringstream out;
+  {
+    auto sink = make_json_sink(out, sample_clock());
+    sink->write(sample_record());
+  }
+  ASSERT_FALSE(out.str().empty());
+  EXPECT_EQ(json::parse(out.str()).at("cause"), "reset");
 }
 
 TEST(TextSink, OneHeadlineLineThenIndentedEvidence) {

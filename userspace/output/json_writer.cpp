@@ -46,10 +46,12 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// Keys are our own names, which need no escape.
 void append_key(std::string& out, std::string_view key) {
   if (out.back() != '{') out += ',';
-  append_quoted(out, key);
-  out += ':';
+  out += '"';
+  out += key;
+  out += "\":";
 }
 
 void append_ms(std::string& out, double ms) {
@@ -58,17 +60,26 @@ void append_ms(std::string& out, double ms) {
   out += buf;
 }
 
+// A batch of records goes out in one write: at storm rates a write per few
+// records (the stream's own buffer) was a sixth of why502's CPU.
 class JsonSink final : public RecordSink {
  public:
   JsonSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {}
+  ~JsonSink() override { flush(); }
   void write(const Record& record) override {
-    out_ << record_to_json(record, clock_) << '\n';
+    append_record_json(pending_, record, clock_);
+    pending_ += '\n';
   }
-  void flush() override { out_.flush(); }
+  void flush() override {
+    out_.write(pending_.data(), static_cast<std::streamsize>(pending_.size()));
+    out_.flush();
+    pending_.clear();
+  }
 
  private:
   std::ostream& out_;
   WallClock clock_;
+  std::string pending_;
 };
 
 }  // namespace
@@ -80,7 +91,13 @@ std::string json_quote(std::string_view s) {
 }
 
 std::string record_to_json(const Record& r, const WallClock& clock) {
-  std::string out = "{";
+  std::string out;
+  append_record_json(out, r, clock);
+  return out;
+}
+
+void append_record_json(std::string& out, const Record& r, const WallClock& clock) {
+  out += '{';
   append_key(out, "type");
   append_quoted(out, record_type_name(r.type));
   append_key(out, "ts");
@@ -151,7 +168,6 @@ std::string record_to_json(const Record& r, const WallClock& clock) {
   append_key(out, "source");
   append_quoted(out, record_source_name(r.source));
   out += '}';
-  return out;
 }
 
 std::unique_ptr<RecordSink> make_json_sink(std::ostream& out, WallClock clock) {

@@ -31,5 +31,7 @@ std::string json_quote(std::string_view s);
 
 // One record as a JSON object (no trailing newline).
 std::string record_to_json(const Record& record, const WallClock& clock);
+// The same, appended to out (a batch of records being written).
+void append_record_json(std::string& out, const Record& record, const WallClock& clock);
 
 }  // namespace why502
