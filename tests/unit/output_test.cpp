@@ -47,6 +47,10 @@ TEST(FormatRfc3339, KnownInstants) {
   EXPECT_EQ(format_rfc3339_us(kEpoch2023 + 123'456'789), "2023-11-14T22:13:20.123456Z");
   EXPECT_EQ(format_rfc3339_us(1'709'208'000'000'001'000), "2024-02-29T12:00:00.000001Z");  // leap day
   EXPECT_EQ(format_rfc3339_us(1'767'225'599'999'999'000), "2025-12-31T23:59:59.999999Z");
+  // The same second again, and the next one: the cached date must not stick.
+  EXPECT_EQ(format_rfc3339_us(1'767'225'599'000'001'000), "2025-12-31T23:59:59.000001Z");
+  EXPECT_EQ(format_rfc3339_us(1'767'225'600'000'000'000), "2026-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_rfc3339_us(0), "1970-01-01T00:00:00.000000Z");
 }
 
 TEST(FormatRfc3339, TruncatesToTheMicrosecond) {

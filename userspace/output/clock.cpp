@@ -1,5 +1,6 @@
 #include "output/clock.hpp"
 
+#include <cstring>
 #include <ctime>
 
 namespace why502 {
@@ -23,12 +24,30 @@ std::string format_rfc3339_us(int64_t realtime_ns) {
     micros += 1'000'000;
     --seconds;
   }
-  tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buf[40];
-  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(buf + n, sizeof(buf) - n, ".%06ldZ", micros);
-  return buf;
+  // Records come in bursts within a second (a storm writes thousands): the
+  // date and time of day are formatted once per second, not per record.
+  thread_local bool cached = false;
+  thread_local time_t cached_seconds = 0;
+  thread_local char prefix[32];
+  thread_local size_t prefix_len = 0;
+  if (!cached || seconds != cached_seconds) {
+    tm utc{};
+    gmtime_r(&seconds, &utc);
+    prefix_len = strftime(prefix, sizeof(prefix), "%Y-%m-%dT%H:%M:%S", &utc);
+    cached_seconds = seconds;
+    cached = true;
+  }
+  char buf[48];
+  std::memcpy(buf, prefix, prefix_len);
+  char* p = buf + prefix_len;
+  *p++ = '.';
+  for (int digit = 5; digit >= 0; --digit) {
+    p[digit] = static_cast<char>('0' + micros % 10);
+    micros /= 10;
+  }
+  p += 6;
+  *p++ = 'Z';
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 }  // namespace why502
