@@ -392,9 +392,10 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 #define W5_LAYOUT_RECHECK 64
 
 /* The live layout checks, on the request an event is about (its client
- * connection's fd, its r->upstream_states, its upstream u or 0). On a failure the slot is marked for good
- * and the caller emits nothing: userspace detaches this binary's uprobes and
- * attributes it kernel-only, rather than report what wrong offsets read. */
+ * connection's fd, its r->upstream_states, its upstream u or 0). On a failure
+ * the slot is marked for good and the caller emits nothing: userspace detaches
+ * this binary's uprobes and attributes it kernel-only, rather than report what
+ * wrong offsets read. */
 static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
 					 __s32 client_fd, __u64 states, __u64 u)
 {
