@@ -75,6 +75,6 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	e->was_traced = traced;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
-	submit_event(e);
+	submit_event_now(e);
 	return 0;
 }

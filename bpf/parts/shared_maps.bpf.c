@@ -123,6 +123,14 @@ static __always_inline void submit_event(void *e)
 	bpf_ringbuf_submit(e, wakeup_flags(((struct w5_header *)e)->size));
 }
 
+/* For the rare event userspace must act on at once, whatever else waits:
+ * an nginx exec, whose binary's uprobes are attached on it (a binary
+ * upgrade's new workers serve from their first milliseconds). */
+static __always_inline void submit_event_now(void *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline void *reserve_event(__u32 size, __u32 type)
 {
 	struct w5_header *h = bpf_ringbuf_reserve(&events, size, 0);
