@@ -167,7 +167,7 @@ LiveStatus live_status(const LiveOptions& options, const ProbeSession& session, 
   return s;
 }
 
-// The end of the run, on stderr.
+// The records the engine made since the last call, then the hook after a batch.
 void deliver_records(EventPump& pump, const LiveHooks& hooks) {
   const std::vector<Record> records = pump.take_records();
   if (records.empty()) return;
@@ -175,6 +175,7 @@ void deliver_records(EventPump& pump, const LiveHooks& hooks) {
   if (hooks.on_records_delivered) hooks.on_records_delivered();
 }
 
+// The end of the run, on stderr.
 void print_summary(const LostCounts& lost, const EngineStats& stats, const EventPump& pump, const HostReads& reads,
                    int verbosity) {
   std::fprintf(stderr,
