@@ -85,6 +85,13 @@ enum w5_event_type {
 	 * `return 502;`), sent just before its W5_EV_NGX_ERROR_PAGE; only when
 	 * the binary's layout has r_loc_conf. */
 	W5_EV_NGX_LOCATION = 20,
+	/* nginx logged the same failure again: the thread's last W5_EV_NGX_LOG
+	 * sent whole had the same process, format and argument words, errno,
+	 * level, action and upstream peer. Only what differs per request comes;
+	 * userspace makes the whole W5_EV_NGX_LOG again from that one
+	 * (events/log_repeats) before anything else sees it, so recordings, which
+	 * hold the stream as the engine saw it, never hold this type. */
+	W5_EV_NGX_LOG_REPEAT = 21,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -169,6 +176,22 @@ struct w5_ngx_log {
 	__u32 n_args;  /* entries of args[] filled: 0 in wire version 1 */
 	char fmt_rest[W5_FMT_LEN]; /* the format's next bytes when fmt[] is full */
 	struct w5_log_arg args[W5_LOG_ARGS];
+};
+
+/* See W5_EV_NGX_LOG_REPEAT: the fields of a w5_ngx_log that differ per
+ * request; the rest are those of the event it repeats. */
+struct w5_ngx_log_repeat {
+	struct w5_header h;
+	__u64 template_ts; /* h.ts_ns of the W5_EV_NGX_LOG repeated (same tid) */
+	__u64 request;
+	__u64 connection;
+	__u64 upstream_sk;
+	__u64 client_sk;
+	__u32 requests;
+	__u32 pad;
+	struct w5_addr client;
+	struct w5_addr upstream;
+	struct w5_addr upstream_local;
 };
 
 struct w5_ngx_error_page {
@@ -587,7 +610,8 @@ struct w5_latency_histogram {
 	X(W5_EV_UPSTREAM_REUSE, w5_upstream_reuse)      \
 	X(W5_EV_BACKEND_STATE, w5_backend_state)        \
 	X(W5_EV_PROCESS_CGROUP, w5_process_cgroup)      \
-	X(W5_EV_NGX_LOCATION, w5_ngx_location)
+	X(W5_EV_NGX_LOCATION, w5_ngx_location)          \
+	X(W5_EV_NGX_LOG_REPEAT, w5_ngx_log_repeat)
 
 #define W5_RINGBUF_BYTES (4u << 20)
 /* Events are submitted without waking the consumer (shared_maps.bpf.c), so

@@ -391,6 +391,15 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 #define W5_LAYOUT_TRUSTED 64
 #define W5_LAYOUT_RECHECK 64
 
+/* A layout is of the binary, which does not change under a running process:
+ * once it has held on W5_LAYOUT_TRUSTED events, one event in
+ * W5_LAYOUT_RECHECK is checked again (layout_holds), and the rest go without
+ * the dozen reads the checks cost. */
+static __always_inline bool layout_check_due(const struct w5_layout_health *hl)
+{
+	return hl->checked < W5_LAYOUT_TRUSTED || bpf_get_prandom_u32() % W5_LAYOUT_RECHECK == 0;
+}
+
 /* The live layout checks, on the request an event is about (its client
  * connection's fd, its r->upstream_states, its upstream u or 0). On a failure
  * the slot is marked for good and the caller emits nothing: userspace detaches
@@ -399,12 +408,6 @@ static __always_inline __u32 check_peer_name(struct w5_layout_health *hl, __u64 
 static __always_inline bool layout_holds(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
 					 __s32 client_fd, __u64 states, __u64 u)
 {
-	/* A layout is of the binary, which does not change under a running
-	 * process: once it has held on W5_LAYOUT_TRUSTED events, one event in
-	 * W5_LAYOUT_RECHECK is checked again, and the rest go without the dozen
-	 * reads the checks cost. */
-	if (hl->checked >= W5_LAYOUT_TRUSTED && bpf_get_prandom_u32() % W5_LAYOUT_RECHECK)
-		return true;
 	__u32 failed = 0;
 	/* A closed connection's fd is -1: nothing to judge. */
 	if (client_fd >= 0 && !fd_to_sock(client_fd))
@@ -449,24 +452,31 @@ static __always_inline __u32 connection_requests(const struct client_connection 
 
 #define W5_WANTS_CSTR 1u    /* %s, %*s */
 #define W5_WANTS_NGX_STR 2u /* %V, %v */
+/* format_argument_reads(): the W5_WANTS_* bits of each word in its low 16
+ * bits (2 per word), and how many words the format reads above them. */
+#define W5_READS_WANTS(reads) ((reads) & 0xffff)
+#define W5_READS_WORDS(reads) ((reads) >> 16)
 
 /* The state of format_argument_reads()'s walk over a format. */
 struct format_walk {
-	char fmt[2 * W5_FMT_LEN];
+	char fmt[W5_FMT_LEN]; /* the part of the format walked now */
 	__u32 wants;
 	__u32 word;
 	bool in_directive;
+	bool ended;           /* at the format's NUL, or its last word */
 };
 
 /* One character of the format: the directives are ngx_vslprintf's, parsed as
  * format_into() in userspace parses them, which must stay in step. */
 static long format_walk_step(__u64 i, struct format_walk *w)
 {
-	if (i >= sizeof(w->fmt) || w->word >= W5_LOG_ARGS)
+	if (i >= sizeof(w->fmt))
 		return 1;
 	char c = w->fmt[i];
-	if (c == 0)
+	if (c == 0 || w->word >= W5_LOG_ARGS) {
+		w->ended = i < sizeof(w->fmt) - 1 || w->word >= W5_LOG_ARGS;
 		return 1;
+	}
 	if (!w->in_directive) {
 		w->in_directive = c == '%';
 		return 0;
@@ -488,26 +498,65 @@ static long format_walk_step(__u64 i, struct format_walk *w)
 	return 0;
 }
 
-/* Which variadic words of ngx_log_error_core a format reads, and how: two
- * bits per word (W5_WANTS_* << 2 * word; numbers and unknown directives take
- * a word and want nothing read through it). Following a word that is no
- * pointer costs a faulting read or three, so only these are followed. The
- * walk is a bpf_loop, verified once: a plain loop's paths multiply past the
- * verifier's limit. The format is read again onto the stack, as a global
- * function may not take the event's memory. */
+/* Which variadic words of ngx_log_error_core a format reads, and how (see
+ * W5_READS_*; numbers and unknown directives take a word and want nothing
+ * read through it). Following a word that is no pointer costs a faulting
+ * read or three, so only these are followed; and two failures are the same
+ * only in the words their format reads. The walk is a bpf_loop, verified
+ * once: a plain loop's paths multiply past the verifier's limit. */
 __noinline __u32 format_argument_reads(__u64 fmt_addr)
 {
+	/* The format's first 2 * (W5_FMT_LEN - 1) bytes, as the event carries
+	 * them (fmt, fmt_rest), in two parts: one would take the stack past
+	 * its limit. */
 	struct format_walk w = {};
-	if (bpf_probe_read_user_str(w.fmt, sizeof(w.fmt), (const void *)fmt_addr) <= 0)
-		return 0;
-	bpf_loop(sizeof(w.fmt), format_walk_step, &w, 0);
-	return w.wants;
+	for (int part = 0; part < 2 && !w.ended; part++) {
+		if (bpf_probe_read_user_str(w.fmt, sizeof(w.fmt), (const void *)fmt_addr) <= 0)
+			break;
+		bpf_loop(sizeof(w.fmt), format_walk_step, &w, 0);
+		fmt_addr += sizeof(w.fmt) - 1;
+	}
+	return w.wants | (w.word << 16);
+}
+
+/* The argument words of one ngx_log_error_core call and what they point to,
+ * built per CPU by read_log_args() and copied into the event whole. */
+struct log_arguments {
+	__u64 reader; /* bpf_get_current_pid_tgid() of the thread that built it */
+	__u64 words[W5_LOG_ARGS];
+	struct w5_log_arg args[W5_LOG_ARGS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct log_arguments);
+} log_arguments SEC(".maps");
+
+/* ngx_log_error_core(level, log, err, fmt, ...): on x86-64 the variadic
+ * words are in r8 and r9, then on the stack above the return address. Read
+ * into this CPU's log_arguments, or NULL. */
+static __always_inline struct log_arguments *read_log_words(struct pt_regs *ctx)
+{
+	__u32 zero = 0;
+	struct log_arguments *a = bpf_map_lookup_elem(&log_arguments, &zero);
+	if (!a)
+		return NULL;
+	a->reader = bpf_get_current_pid_tgid();
+	a->words[0] = PT_REGS_PARM5(ctx);
+	a->words[1] = ctx->r9; /* libbpf 1.1 has no PT_REGS_PARM6 */
+	if (bpf_probe_read_user(&a->words[2], (W5_LOG_ARGS - 2) * sizeof(__u64), (const void *)(PT_REGS_SP(ctx) + 8)))
+		return NULL;
+	return a;
 }
 
 /* One variadic argument word and what it points to, the way its directive
  * means it (see struct w5_log_arg). */
 static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, __u32 wants)
 {
+	/* The scratch holds the last call's bytes: none may reach the event. */
+	__builtin_memset(a, 0, sizeof(*a));
 	a->word = word;
 	if (word < 4096)
 		return;
@@ -528,6 +577,19 @@ static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, __u32
 		a->readable |= W5_ARG_NGX_STR;
 }
 
+/* Follows the words of a (read_log_words) that the format reads as text
+ * (reads: format_argument_reads()). A global function, verified once: inlined,
+ * the combinations of its branches over six words took the log uprobe to
+ * 790 000 verified instructions, near the verifier's limit. */
+__noinline int read_log_args(struct log_arguments *a, __u32 reads)
+{
+	if (!a)
+		return 0;
+	for (int i = 0; i < W5_LOG_ARGS; i++)
+		read_log_arg(a->words[i], &a->args[i], (reads >> (2 * i)) & 3);
+	return 0;
+}
+
 /* Messages whose arguments are bytes of an upstream's response or a client's
  * request ("upstream sent invalid header: ..."): their text is not copied
  * (no header is ever read). Mirrors withholds_argument_text() in userspace. */
@@ -546,34 +608,15 @@ static __always_inline bool withholds_text(const char *fmt)
 	return is_upstream || is_client;
 }
 
-/* ngx_log_error_core(level, log, err, fmt, ...): on x86-64 the variadic
- * words are in r8 and r9, then on the stack above the return address. Every
- * word is sent; only those the format reads as text are followed. */
-static __always_inline void read_log_args(struct pt_regs *ctx, __u64 fmt, struct w5_ngx_log *e)
-{
-	__u64 words[W5_LOG_ARGS] = {};
-	words[0] = PT_REGS_PARM5(ctx);
-	words[1] = ctx->r9; /* libbpf 1.1 has no PT_REGS_PARM6 */
-	__u64 stack_args = PT_REGS_SP(ctx) + 8;
-	if (bpf_probe_read_user(&words[2], (W5_LOG_ARGS - 2) * sizeof(__u64), (const void *)stack_args))
-		return;
-	const __u32 wants = withholds_text(e->fmt) ? 0 : format_argument_reads(fmt);
-	for (int i = 0; i < W5_LOG_ARGS; i++)
-		read_log_arg(words[i], &e->args[i], (wants >> (2 * i)) & 3);
-	e->n_args = W5_LOG_ARGS;
-}
-
 /* W5_EV_UPSTREAM_REUSE for a failure on an upstream connection that carried
- * earlier requests (c->requests counts them, this one included, at
- * requests_addr: the client connection's offset, trusted once that read
- * back). The failure path only: a healthy request never comes here. A global
- * function, verified once on its own: inlined, it took the log uprobe past
- * the verifier's complexity limit. Scalars only, as a global function's
- * arguments must be. */
-__noinline int emit_upstream_reuse(__u64 r, __u64 number, __u64 requests_addr, __u64 sk_addr)
+ * earlier requests (carried: its c->requests, this one included). The
+ * failure path only: a healthy request never comes here. A global function,
+ * verified once on its own: inlined, it took the log uprobe past the
+ * verifier's complexity limit. Scalars only, as a global function's arguments
+ * must be. */
+__noinline int emit_upstream_reuse(__u64 r, __u64 number, __u64 carried, __u64 sk_addr)
 {
-	__u64 carried = 0;
-	if (bpf_probe_read_user(&carried, sizeof(carried), (const void *)requests_addr) || carried < 2)
+	if (carried < 2 || !sk_addr)
 		return 0;
 	struct w5_upstream_reuse *e = reserve_event(sizeof(*e), W5_EV_UPSTREAM_REUSE);
 	if (!e)
@@ -598,19 +641,170 @@ __noinline int emit_upstream_reuse(__u64 r, __u64 number, __u64 requests_addr, _
 	return 1;
 }
 
-/* The kernel socket of an upstream connection c (its fd at c_fd), as an
- * address; 0 when there is none. Global, for the reason above: the log
- * uprobe needs it before it reserves its event. */
-__noinline __u64 upstream_socket(struct w5_layout_health *hl, __u64 c, __u32 c_fd)
+/* The kernel socket behind one of the current process's descriptors, as an
+ * address; 0 when there is none. Global, for the reason above. */
+__noinline __u64 socket_of_fd(__s32 fd)
 {
-	__s32 fd = -1;
-	if (!hl || !c)
-		return 0;
-	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)(c + c_fd))) {
-		__sync_fetch_and_add(&hl->read_failures, 1);
-		return 0;
-	}
 	return (__u64)fd_to_sock(fd);
+}
+
+/* What the log uprobe reads of an upstream's ngx_connection_t, in one read:
+ * its descriptor and, with_requests (c_requests read back right on the
+ * client's connection), c->requests. */
+struct upstream_connection {
+	__s32 fd;       /* -1: none, or unread */
+	__u64 requests; /* requests it carried, this one included */
+};
+
+static __always_inline void read_upstream_connection(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						     __u64 c, bool with_requests, struct upstream_connection *out)
+{
+	out->fd = -1;
+	out->requests = 0;
+	if (!c)
+		return;
+	__u32 span = with_requests ? max_u32(l->c_fd + 4, l->c_requests + 8) : l->c_fd + 4;
+	const struct user_block *b = copy_block(c, span);
+	if (b) {
+		out->fd = (__s32)block_u32(b, l->c_fd);
+		out->requests = with_requests ? block_u64(b, l->c_requests) : 0;
+		if (block_still_mine(b))
+			return;
+	}
+	out->fd = connection_fd(l, hl, c);
+	out->requests = with_requests ? user_u64(hl, c + l->c_requests) : 0;
+}
+
+/*
+ * What a thread's last logged failure leaves for the next one, by thread id:
+ * - the W5_EV_NGX_LOG it last sent whole: the template of W5_EV_NGX_LOG_REPEAT.
+ *   While the same failure repeats (a storm), only what differs per request is
+ *   read and sent: no format, no argument text, no action, no peer name.
+ * - the request that failure was about: its error page takes the client's
+ *   address, socket and numbers, and the peer's name, from here.
+ * An LRU map: a thread quiet for long loses its entry, and its next failure
+ * goes whole. Userspace keeps the template of each thread as the kernel does
+ * (events/log_repeats), and a repeat names its template by time, so that one
+ * whose template was lost is counted, never made whole from another.
+ */
+struct thread_failure {
+	__u64 template_ts;  /* h.ts_ns of the template; 0: none */
+	__u64 fmt;          /* the template's format, its address in nginx */
+	__u64 action;       /* log->action's address */
+	__u64 peer_name;    /* u->peer.name's address (the text is peer below) */
+	__u64 words[W5_LOG_ARGS]; /* the words its format reads; the rest 0 */
+	__u32 tgid;
+	__s32 err;
+	__u32 level;
+	__u32 reads;        /* format_argument_reads(fmt), less the withheld text */
+	/* The request last logged, for its error page. */
+	__u64 request;
+	__u64 client_conn;
+	__u64 number;
+	__u64 client_sk;
+	__u32 requests;
+	__u32 pad;
+	struct w5_addr client;
+	char peer[W5_NAME_LEN]; /* the text at peer_name */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_NGINX_PROCS);
+	__type(key, __u32);
+	__type(value, struct thread_failure);
+} thread_failures SEC(".maps");
+
+/* Never written: a thread's first entry. */
+static struct thread_failure no_thread_failure;
+
+/* tid's entry, made when it has none; NULL when the map had no room (its
+ * failures then go whole: nothing is lost). */
+static __always_inline struct thread_failure *thread_failure_of(__u32 tid)
+{
+	struct thread_failure *tf = bpf_map_lookup_elem(&thread_failures, &tid);
+	if (tf)
+		return tf;
+	bpf_map_update_elem(&thread_failures, &tid, &no_thread_failure, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&thread_failures, &tid);
+}
+
+/* Whether the first n words of a are the template's. */
+static __always_inline bool same_words(const struct thread_failure *tf, const struct log_arguments *a, __u32 n)
+{
+	__u64 differ = 0;
+#pragma unroll
+	for (int i = 0; i < W5_LOG_ARGS; i++)
+		if (i < n)
+			differ |= a->words[i] ^ tf->words[i];
+	return differ == 0;
+}
+
+/* The failure being logged is tf's template again: the same process, format
+ * (an address in nginx's read-only data: the same text), argument words
+ * (numbers; a format that reads text through a word never repeats), errno,
+ * level, action and upstream peer. */
+static __always_inline bool repeats_template(const struct thread_failure *tf, const struct log_arguments *a,
+					     __u32 tgid, __u64 fmt, __s32 err, __u64 level, __u64 action, __u64 peer_name)
+{
+	return tf->template_ts && tf->tgid == tgid && tf->fmt == fmt && tf->err == err && tf->level == level &&
+	       tf->action == action && tf->peer_name == peer_name && W5_READS_WANTS(tf->reads) == 0 &&
+	       same_words(tf, a, W5_READS_WORDS(tf->reads));
+}
+
+/* The request a log event (whole or a repeat) was about, for its error page
+ * (the client's address is copied from the event). */
+static __always_inline void note_logged_request(struct thread_failure *tf, __u64 r, __u64 client_conn, __u64 number,
+						__u32 requests, __u64 client_sk)
+{
+	tf->request = r;
+	tf->client_conn = client_conn;
+	tf->number = number;
+	tf->requests = requests;
+	tf->client_sk = client_sk;
+}
+
+/* A whole log event becomes its thread's template. */
+static __always_inline void note_template(struct thread_failure *tf, const struct w5_ngx_log *e,
+					  const struct log_arguments *a, __u64 fmt, __u64 action, __u64 peer_name,
+					  __u32 reads)
+{
+	tf->template_ts = e->h.ts_ns;
+	tf->tgid = e->h.tgid;
+	tf->fmt = fmt;
+	tf->err = e->err;
+	tf->level = e->level;
+	tf->action = action;
+	tf->peer_name = peer_name;
+	tf->reads = reads;
+	__u32 n = W5_READS_WORDS(reads);
+#pragma unroll
+	for (int i = 0; i < W5_LOG_ARGS; i++)
+		tf->words[i] = i < n ? a->words[i] : 0;
+	__builtin_memcpy(tf->peer, e->peer, sizeof(tf->peer));
+}
+
+/* W5_EV_NGX_LOG_REPEAT of tf's template (its client's address goes to tf
+ * too); false when the ring had no room. */
+static __always_inline bool emit_log_repeat(struct w5_layout_health *hl, struct thread_failure *tf, __u64 r,
+					    __u64 number, __u32 requests, __u64 upstream_sk, __u64 client_sk,
+					    __u64 client_sockaddr)
+{
+	struct w5_ngx_log_repeat *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG_REPEAT);
+	if (!e)
+		return false;
+	e->template_ts = tf->template_ts;
+	e->request = r;
+	e->connection = number;
+	e->requests = requests;
+	e->upstream_sk = upstream_sk;
+	e->client_sk = client_sk;
+	read_user_sockaddr(hl, client_sockaddr, &e->client);
+	if (upstream_sk)
+		read_sock_addrs((const struct sock *)upstream_sk, &e->upstream_local, &e->upstream);
+	__builtin_memcpy(&tf->client, &e->client, sizeof(tf->client));
+	submit_event(e);
+	return true;
 }
 
 SEC("uprobe")
@@ -637,27 +831,49 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	__u64 u = rq.upstream;
 	struct client_connection cc = {};
 	read_client_connection(l, hl, client_conn, &cc);
-	if (!layout_holds(l, hl, cc.fd, rq.states, u))
+	if (layout_check_due(hl) && !layout_holds(l, hl, cc.fd, rq.states, u))
 		return 0;
 
+	const __u64 pid_tgid = bpf_get_current_pid_tgid();
+	const __u32 tgid = pid_tgid >> 32;
 	__u64 number = nl.connection;
 	__u32 requests = connection_requests(&cc, number);
 	__u64 upstream_conn = 0, peer_name = 0;
 	read_upstream_peer(l, hl, u, &upstream_conn, &peer_name);
-	__u64 upstream_sk = upstream_socket(hl, upstream_conn, l->c_fd);
+	struct upstream_connection uc = {};
+	read_upstream_connection(l, hl, upstream_conn, requests != 0 && l->c_requests, &uc);
+	__u64 upstream_sk = uc.fd >= 0 ? socket_of_fd(uc.fd) : 0;
 	/* Before the log event, so that it is there when the engine reads that. */
 	if (upstream_sk && requests)
-		emit_upstream_reuse(r, number, upstream_conn + l->c_requests, upstream_sk);
+		emit_upstream_reuse(r, number, uc.requests, upstream_sk);
+	__u64 client_sk = 0;
+	if (u) {
+		client_sk = cc.fd >= 0 ? socket_of_fd(cc.fd) : 0;
+		if (client_sk && client_responses_traced) {
+			if (store_or_count(&clients_with_failures, &client_sk, &tgid, BPF_NOEXIST, W5_LOST_MAP_FULL) == 0)
+				__sync_fetch_and_add(&clients_with_failures_added, 1);
+		}
+	}
+
+	struct log_arguments *a = read_log_words(ctx);
+	struct thread_failure *tf = thread_failure_of((__u32)pid_tgid);
+	if (tf && a && repeats_template(tf, a, tgid, (__u64)fmt, err, level, nl.action, peer_name) &&
+	    a->reader == pid_tgid) {
+		if (emit_log_repeat(hl, tf, r, number, requests, upstream_sk, client_sk, cc.sockaddr))
+			note_logged_request(tf, r, client_conn, number, requests, client_sk);
+		return 0;
+	}
 
 	struct w5_ngx_log *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG);
 	if (!e)
 		return 0;
-	/* Stored at once: a value kept in a register across the argument reads
-	 * below doubles the paths the verifier walks. */
+	/* Stored at once: a value kept in a register across the reads below
+	 * doubles the paths the verifier walks. */
 	e->request = r;
 	e->connection = number;
 	e->requests = requests;
 	e->upstream_sk = upstream_sk;
+	e->client_sk = client_sk;
 	e->level = (__u32)level;
 	e->err = err;
 	read_user_sockaddr(hl, cc.sockaddr, &e->client);
@@ -665,29 +881,49 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	 * arguments (any word may or may not be a pointer) count as read failures. */
 	if (bpf_probe_read_user_str(e->fmt, sizeof(e->fmt), fmt) == sizeof(e->fmt))
 		bpf_probe_read_user_str(e->fmt_rest, sizeof(e->fmt_rest), fmt + sizeof(e->fmt) - 1);
-	read_log_args(ctx, (__u64)fmt, e);
+	/* What the format reads is the thread's last answer while its format is
+	 * the same one. */
+	__u32 reads = 0;
+	if (tf && tf->template_ts && tf->tgid == tgid && tf->fmt == (__u64)fmt)
+		reads = tf->reads;
+	else
+		reads = withholds_text(e->fmt) ? W5_READS_WORDS(format_argument_reads((__u64)fmt)) << 16
+					       : format_argument_reads((__u64)fmt);
+	bool args_whole = false;
+	if (a) {
+		read_log_args(a, reads);
+		bpf_probe_read_kernel(e->args, sizeof(e->args), a->args);
+		/* Another thread on this CPU may have used the scratch meanwhile
+		 * (a uprobe program can be preempted): then none of it is sent. */
+		args_whole = a->reader == pid_tgid;
+		if (args_whole)
+			e->n_args = W5_LOG_ARGS;
+		else
+			bpf_probe_read_kernel(e->args, sizeof(e->args), w5_zeroes);
+	}
 	if (nl.action)
 		read_user_str(hl, e->action, sizeof(e->action), nl.action);
-
 	if (u) {
-		struct sock *client_sk = fd_to_sock(cc.fd);
-		e->client_sk = (__u64)client_sk;
-		if (client_sk && client_responses_traced) {
-			__u32 tgid = e->h.tgid;
-			if (store_or_count(&clients_with_failures, &e->client_sk, &tgid, BPF_NOEXIST,
-					   W5_LOST_MAP_FULL) == 0)
-				__sync_fetch_and_add(&clients_with_failures_added, 1);
-		}
 		read_ngx_str(hl, peer_name, e->peer, sizeof(e->peer));
-		if (e->upstream_sk)
-			read_sock_addrs((const struct sock *)e->upstream_sk, &e->upstream_local, &e->upstream);
+		if (upstream_sk)
+			read_sock_addrs((const struct sock *)upstream_sk, &e->upstream_local, &e->upstream);
+	}
+	if (tf) {
+		note_logged_request(tf, r, client_conn, number, requests, client_sk);
+		__builtin_memcpy(&tf->client, &e->client, sizeof(tf->client));
+		if (args_whole)
+			note_template(tf, e, a, (__u64)fmt, nl.action, peer_name, reads);
+		else
+			tf->template_ts = 0;
 	}
 	submit_event(e);
 	return 0;
 }
 
-static __always_inline void read_upstream_state(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
-						__u64 state, struct w5_upstream_state *out)
+/* One ngx_http_upstream_state_t, but its peer's name: the address of that
+ * ngx_str_t is returned (see put_peer_name). */
+static __always_inline __u64 read_upstream_state(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						 __u64 state, struct w5_upstream_state *out)
 {
 	__u32 span = max_u32(max_u32(l->state_status, l->state_response_time),
 			     max_u32(l->state_connect_time, l->state_header_time));
@@ -712,7 +948,19 @@ static __always_inline void read_upstream_state(const struct w5_nginx_layout *l,
 		out->bytes_sent = user_u64(hl, state + l->state_bytes_sent);
 		peer = user_u64(hl, state + l->state_peer);
 	}
-	read_ngx_str(hl, peer, out->peer, sizeof(out->peer));
+	return peer;
+}
+
+/* The name at peer (an ngx_str_t * of nginx's) into out: copied from the
+ * thread's last failure when that named the same peer (tf: of this process,
+ * or NULL), else read. */
+static __always_inline void put_peer_name(struct w5_layout_health *hl, const struct thread_failure *tf, __u64 peer,
+					  char *out)
+{
+	if (tf && peer && peer == tf->peer_name)
+		__builtin_memcpy(out, tf->peer, W5_NAME_LEN);
+	else
+		read_ngx_str(hl, peer, out, W5_NAME_LEN);
 }
 
 /* W5_EV_NGX_LOCATION: the name of r's location, r->loc_conf[0] being the
@@ -758,12 +1006,33 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	struct nginx_request rq = {};
 	read_request(l, hl, r, true, &rq);
 	__u64 u = rq.upstream;
+	/* The thread's last logged failure, if it was this request's (the
+	 * usual case: nginx logs why, then builds the page): its client is
+	 * known, and so is its peer's name. */
+	const __u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	const struct thread_failure *tf = bpf_map_lookup_elem(&thread_failures, &tid);
+	if (tf && tf->tgid != pid_tgid >> 32)
+		tf = NULL;
+	/* Tested for NULL below as the verifier sees it, not through the tgid
+	 * compare clang would otherwise reuse. */
+	barrier_var(tf);
+	/* (A log without an upstream leaves no client socket: read it then.) */
+	const bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection &&
+			    tf->client_sk;
+	const bool check = layout_check_due(hl);
 	struct client_connection cc = {};
-	read_client_connection(l, hl, rq.connection, &cc);
-	if (!layout_holds(l, hl, cc.fd, rq.states, u))
+	cc.fd = -1;
+	if (check || !logged)
+		read_client_connection(l, hl, rq.connection, &cc);
+	if (check && !layout_holds(l, hl, cc.fd, rq.states, u))
 		return 0;
 	/* The number nginx logs for the connection (ngx_log_t.connection). */
-	const __u64 number = cc.log ? user_u64(hl, cc.log + l->log_connection) : 0;
+	__u64 number = 0;
+	if (logged)
+		number = tf->number;
+	else if (cc.log)
+		number = user_u64(hl, cc.log + l->log_connection);
 	if (capture_request_line && l->r_request_line) {
 		struct w5_request_line *line = reserve_event(sizeof(*line), W5_EV_REQUEST_LINE);
 		if (line) {
@@ -788,15 +1057,20 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 		return 0;
 	e->request = r;
 	e->status = (__u32)status;
-
 	e->connection = number;
-	e->requests = connection_requests(&cc, number);
-	read_user_sockaddr(hl, cc.sockaddr, &e->client);
-	e->client_sk = (__u64)fd_to_sock(cc.fd);
+	if (logged) {
+		e->requests = tf->requests;
+		__builtin_memcpy(&e->client, &tf->client, sizeof(e->client));
+		e->client_sk = tf->client_sk;
+	} else {
+		e->requests = connection_requests(&cc, number);
+		read_user_sockaddr(hl, cc.sockaddr, &e->client);
+		e->client_sk = (__u64)fd_to_sock(cc.fd);
+	}
 
 	e->has_upstream = u != 0;
 	if (u)
-		read_ngx_str(hl, user_u64(hl, u + l->u_peer + l->pc_name), e->peer, sizeof(e->peer));
+		put_peer_name(hl, tf, user_u64(hl, u + l->u_peer + l->pc_name), e->peer);
 
 	struct {
 		__u64 elts;
@@ -810,7 +1084,8 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 		for (__u32 i = 0; i < W5_MAX_STATES; i++) {
 			if (first + i >= nelts)
 				break;
-			read_upstream_state(l, hl, elts + (first + i) * l->state_size, &e->states[i]);
+			__u64 peer = read_upstream_state(l, hl, elts + (first + i) * l->state_size, &e->states[i]);
+			put_peer_name(hl, tf, peer, e->states[i].peer);
 		}
 	}
 	submit_event(e);

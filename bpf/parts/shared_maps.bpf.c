@@ -96,8 +96,9 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
  * is a sizeof() at every caller, so once inlined this is a fixed run of 8-byte
  * stores (at most ~161, for w5_ngx_log), on error paths only. */
 #define W5_INLINE_ZERO 512
-/* Never written: the zeroes reserve_event clears large events with. */
-char w5_zeroes[sizeof(struct w5_ngx_log) - W5_INLINE_ZERO];
+/* Never written: the zeroes reserve_event clears large events with (and the
+ * log uprobe clears arguments it could not copy whole). */
+char w5_zeroes[sizeof(struct w5_ngx_log)];
 
 /* Waking the consumer is the dearest part of an event on this VM: an irq_work,
  * a self-IPI and a context switch of why502 for every event of a 502 storm.

@@ -107,6 +107,13 @@ std::vector<AnonymiseCase> anonymise_cases() {
                              .upstream_local = kNginxSource}),
                    make_log({.ts = sec(1), .peer = "10.9.9.9:8080", .upstream = kUpstream, .client = kClientCut,
                              .upstream_local = kNginxSourceCut})});
+  {
+    const w5_ngx_log whole = make_log({.ts = sec(1), .peer = "10.9.9.9:8080", .upstream = kUpstream,
+                                       .client = kClient, .upstream_local = kNginxSource});
+    const w5_ngx_log cut = make_log({.ts = sec(1), .peer = "10.9.9.9:8080", .upstream = kUpstream,
+                                     .client = kClientCut, .upstream_local = kNginxSourceCut});
+    cases.push_back({"ngx_log_repeat: as ngx_log", make_log_repeat(whole, whole), make_log_repeat(cut, cut)});
+  }
   cases.push_back({"ngx_error_page: the client cut (IPv6 to its /48), the peers kept",
                    make_error_page({.ts = sec(1), .peer = "10.9.9.9:8080", .client = kClient6,
                                     .states = {not_connected("10.9.9.9:8080")}}),

@@ -189,6 +189,24 @@ inline w5_ngx_log make_log(const Log& l) {
   return e;
 }
 
+// What the kernel sends for a failure that repeats the thread's last whole
+// log event (template): only what differs per request, from `whole`, the
+// event it stands for.
+inline w5_ngx_log_repeat make_log_repeat(const w5_ngx_log& template_event, const w5_ngx_log& whole) {
+  w5_ngx_log_repeat e{};
+  e.h = header(W5_EV_NGX_LOG_REPEAT, sizeof(e), whole.h.ts_ns, whole.h.tgid, whole.h.tid);
+  e.template_ts = template_event.h.ts_ns;
+  e.request = whole.request;
+  e.connection = whole.connection;
+  e.upstream_sk = whole.upstream_sk;
+  e.client_sk = whole.client_sk;
+  e.requests = whole.requests;
+  e.client = whole.client;
+  e.upstream = whole.upstream;
+  e.upstream_local = whole.upstream_local;
+  return e;
+}
+
 // One entry of r->upstream_states.
 struct State {
   uint32_t status = 0;

@@ -10,14 +10,25 @@ EventPump::EventPump(Engine& engine, Options options) : engine_(engine), options
 
 std::optional<EventPump::Taken> EventPump::take(std::span<const uint8_t> bytes) {
   decoded_ = decode_event(bytes);
+  bool rewritten = false;
+  if (decoded_) {
+    if (const auto* log = std::get_if<w5_ngx_log>(&decoded_.value())) {
+      log_repeats_.remember(*log);
+    } else if (const auto* repeat = std::get_if<w5_ngx_log_repeat>(&decoded_.value())) {
+      Result<w5_ngx_log> whole = log_repeats_.expand(*repeat);
+      decoded_ = whole ? Result<Event>{Event{whole.value()}} : Result<Event>{Error{whole.error()}};
+      rewritten = true;
+    }
+  }
   if (!decoded_) {
     if (undecodable_++ == 0 && options_.on_first_undecodable) options_.on_first_undecodable(decoded_.error());
     return std::nullopt;
   }
   if (options_.anonymise_clients) {
     anonymise_clients(decoded_.value());
-    bytes = event_bytes(decoded_.value());
+    rewritten = true;
   }
+  if (rewritten) bytes = event_bytes(decoded_.value());
   return Taken{decoded_.value(), bytes};
 }
 

@@ -2,7 +2,8 @@
 // Two halves, because live puts its host reads between them (ProbePipeline
 // splices what they read in ahead of the event that asked):
 //
-//   take(bytes)       decode, count what is undecodable (the first with a
+//   take(bytes)       decode, make repeated nginx failures whole again,
+//                     count what is undecodable (the first with a
 //                     warning), anonymise client addresses when asked
 //        │ Event and its wire bytes
 //   (the caller's steps: following nginx, host reads, the listener watch)
@@ -22,6 +23,7 @@
 #include "attribution/engine.hpp"
 #include "attribution/record.hpp"
 #include "events/event.hpp"
+#include "events/log_repeats.hpp"
 #include "output/consumer_lag.hpp"
 
 namespace why502 {
@@ -44,7 +46,8 @@ class EventPump {
   // An event as take() hands it on: valid until the next take().
   struct Taken {
     const Event& event;
-    std::span<const uint8_t> bytes;  // event's wire bytes (anonymised ones when asked)
+    // event's wire bytes: made whole (a repeat), anonymised when asked
+    std::span<const uint8_t> bytes;
   };
 
   EventPump(Engine& engine, Options options);
@@ -71,6 +74,7 @@ class EventPump {
   Engine& engine_;
   Options options_;
   Result<Event> decoded_ = Error{"nothing taken yet"};
+  LogRepeats log_repeats_;
   uint64_t undecodable_ = 0;
   ConsumerLag lag_;
   std::vector<Record> records_;

@@ -21,6 +21,11 @@ void anonymise(w5_ngx_log& e) {
   anonymise_address(e.client);
   anonymise_address(e.upstream_local);  // upstream stays
 }
+// Made whole (LogRepeats) before anything anonymises; cut the same way all the same.
+void anonymise(w5_ngx_log_repeat& e) {
+  anonymise_address(e.client);
+  anonymise_address(e.upstream_local);
+}
 void anonymise(w5_ngx_error_page& e) { anonymise_address(e.client); }  // peers are upstream names
 void anonymise(w5_client_response& e) { anonymise_address(e.remote); }  // a client socket: local is nginx's listener
 void anonymise(w5_upstream_status& e) { anonymise_address(e.local); }   // an upstream socket: remote is the upstream

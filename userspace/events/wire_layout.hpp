@@ -24,6 +24,7 @@ namespace why502 {
   S(w5_upstream_state, 112) \
   S(w5_log_arg, 152) \
   S(w5_ngx_log, 1288) \
+  S(w5_ngx_log_repeat, 136) \
   S(w5_ngx_error_page, 600) \
   S(w5_client_response, 80) \
   S(w5_upstream_status, 144) \
@@ -131,6 +132,10 @@ namespace why502 {
   F(w5_request_line, len, 40) F(w5_request_line, pad, 44) F(w5_request_line, line, 48) \
   F(w5_ngx_location, h, 0) F(w5_ngx_location, request, 24) F(w5_ngx_location, connection, 32) \
   F(w5_ngx_location, len, 40) F(w5_ngx_location, pad, 44) F(w5_ngx_location, name, 48) \
+  F(w5_ngx_log_repeat, h, 0) F(w5_ngx_log_repeat, template_ts, 24) F(w5_ngx_log_repeat, request, 32) \
+  F(w5_ngx_log_repeat, connection, 40) F(w5_ngx_log_repeat, upstream_sk, 48) F(w5_ngx_log_repeat, client_sk, 56) \
+  F(w5_ngx_log_repeat, requests, 64) F(w5_ngx_log_repeat, pad, 68) F(w5_ngx_log_repeat, client, 72) \
+  F(w5_ngx_log_repeat, upstream, 92) F(w5_ngx_log_repeat, upstream_local, 112) \
   F(w5_request_ended, h, 0) F(w5_request_ended, request, 24) F(w5_request_ended, connection, 32) \
   F(w5_request_ended, requests, 40) F(w5_request_ended, pad, 44) \
   F(w5_latency_key, upstream, 0) F(w5_latency_key, unix_path, 20) \
