@@ -14,6 +14,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "common/fatal_error.hpp"
 #include "host/elf_symbols.hpp"
@@ -137,9 +138,16 @@ int ProbeSession::on_ring_event(void* ctx, void* data, size_t size) {
 
 Result<uint32_t> ProbeSession::attach_nginx_binary(const std::string& path, const NginxLayout& layout) {
   uint32_t index = 0;
-  while (index < W5_MAX_LAYOUTS && !nginx_links_[index].empty()) ++index;
-  if (index == W5_MAX_LAYOUTS)
-    return Error{"too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) + ")"};
+  while (index < W5_MAX_LAYOUTS && (!nginx_links_[index].empty() || closer_.closing(index))) ++index;
+  if (index == W5_MAX_LAYOUTS) {
+    // Only slots whose links are still being closed are left: wait for one.
+    index = 0;
+    while (index < W5_MAX_LAYOUTS && !nginx_links_[index].empty()) ++index;
+    if (index == W5_MAX_LAYOUTS)
+      return Error{"too many distinct nginx binaries running at once (at most " + std::to_string(W5_MAX_LAYOUTS) +
+                   ")"};
+    closer_.wait_until_closed(index);
+  }
   // The slot's counts start over with its new binary.
   const w5_layout_health fresh{};
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.layouts), &index, &layout.offsets, BPF_ANY) != 0 ||
@@ -184,7 +192,7 @@ Result<uint32_t> ProbeSession::attach_nginx_binary(const std::string& path, cons
 }
 
 void ProbeSession::detach_nginx_binary(uint32_t slot) {
-  if (slot < W5_MAX_LAYOUTS) nginx_links_[slot].clear();
+  if (slot < W5_MAX_LAYOUTS && !nginx_links_[slot].empty()) closer_.close(slot, std::exchange(nginx_links_[slot], {}));
 }
 
 w5_layout_health ProbeSession::layout_health(uint32_t slot) const {

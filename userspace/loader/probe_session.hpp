@@ -17,6 +17,7 @@
 #include "common/result.hpp"
 #include "host/nginx_layout.hpp"
 #include "loader/uprobe_broker.hpp"
+#include "loader/slot_closer.hpp"
 #include "output/kernel_tables.hpp"
 
 struct why502_bpf;
@@ -81,7 +82,8 @@ class ProbeSession {
   // Attaches the nginx uprobes to one binary, in one of W5_MAX_LAYOUTS layout
   // slots: which one, or why not.
   Result<uint32_t> attach_nginx_binary(const std::string& path, const NginxLayout& layout);
-  // Detaches that binary's uprobes and frees its slot for another binary.
+  // Detaches that binary's uprobes, and frees its slot for another binary
+  // once they are closed (on a thread of their own: see SlotCloser).
   void detach_nginx_binary(uint32_t slot);
   // From now on nginx uprobes are placed by this helper (which keeps
   // CAP_SYS_ADMIN), so that this process can do without it.
@@ -160,9 +162,13 @@ class ProbeSession {
     std::unique_ptr<bpf_link, LinkDeleter> link;
     OwnedFd brokered;
   };
-  // The uprobe links of each layout slot; an empty slot is free.
+  // The uprobe links of each layout slot; an empty slot is free once the
+  // closer is done with what it held before.
   std::array<std::vector<NginxUprobe>, W5_MAX_LAYOUTS> nginx_links_;
   std::unique_ptr<UprobeBroker> broker_;
+  // Declared after the links and the skeleton, so destroyed before them:
+  // it closes what it still holds while the object is there.
+  SlotCloser<std::vector<NginxUprobe>, W5_MAX_LAYOUTS> closer_;
 };
 
 }  // namespace why502
