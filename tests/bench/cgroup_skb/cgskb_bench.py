@@ -179,12 +179,14 @@ def programs_of(pid):
             for p in json.loads(out or "[]") if p["id"] in ids}
 
 
-def start_proxies(workdir, cgroup):
+def start_proxies(workdir, cgroup, fastcgi_port=0, h2_port=0):
     backend_port, proxy_port, refused_port = bench.free_port(), bench.free_port(), bench.free_port()
+    unix_path = os.path.join(workdir, "backend.sock")
     backend = bench.Nginx(workdir, "backend", 1,
-                          "  access_log off;\n  server { listen 127.0.0.1:%d backlog=4096; keepalive_requests 100000;\n"
+                          "  access_log off;\n  server { listen 127.0.0.1:%d backlog=4096; listen unix:%s;\n"
+                          "    keepalive_requests 100000;\n"
                           "    location / { return 200 \"ok\\n\"; }\n"
-                          "    location /bad { return 502 \"bad\\n\"; } }\n" % backend_port)
+                          "    location /bad { return 502 \"bad\\n\"; } }\n" % (backend_port, unix_path))
     access_log = os.path.join(workdir, "proxy", "logs", "access.log")
     proxy = bench.Nginx(workdir, "proxy", 0,
                         "  access_log %s status buffer=64k flush=1s;\n"
@@ -195,8 +197,12 @@ def start_proxies(workdir, cgroup):
                         "    location /bad { proxy_pass http://pool; proxy_http_version 1.1;\n"
                         "      proxy_set_header Connection \"\"; }\n"
                         "    location /newconn { proxy_pass http://127.0.0.1:%d; }\n"
-                        "    location /storm { proxy_pass http://127.0.0.1:%d; }\n  }\n"
-                        % (access_log, backend_port, proxy_port, backend_port, refused_port),
+                        "    location /storm { proxy_pass http://127.0.0.1:%d; }\n"
+                        "    location /unix-bad { proxy_pass http://unix:%s:/bad; }\n"
+                        "    location /fastcgi-bad { fastcgi_pass 127.0.0.1:%d; }\n"
+                        "    location /grpc-bad { grpc_pass grpc://127.0.0.1:%d; }\n  }\n"
+                        % (access_log, backend_port, proxy_port, backend_port, refused_port, unix_path,
+                           fastcgi_port or refused_port, h2_port or refused_port),
                         binary=nginx_in(cgroup, workdir) if cgroup else "nginx")
     bench.wait_for_port(backend_port)
     bench.wait_for_port(proxy_port)
@@ -309,50 +315,82 @@ def logged(access_log, status):
     return bench.count_status(access_log, status)
 
 
+class StatusBackends:
+    running = []  # killed on the way out
+
+
+def start_status_backend(proto, workdir):
+    """status_backend.py answering 502 over proto, on CPU 1; returns (process, port)."""
+    port = bench.free_port()
+    proc = subprocess.Popen(["taskset", "-c", "1", sys.executable, os.path.join(HERE, "status_backend.py"),
+                             "--proto", proto, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    StatusBackends.running.append(proc)
+    if proc.stdout.readline().strip() != "ready":
+        bench.fail("status_backend.py --proto %s did not start" % proto)
+    return port
+
+
 def check(args, workdir, cgroup):
     """What the prototype counted against nginx's access log, per scenario."""
-    backend, proxy, proxy_port, access_log = start_proxies(workdir, cgroup)
+    fastcgi_port, h2_port = start_status_backend("fastcgi", workdir), start_status_backend("h2", workdir)
+    backend, proxy, proxy_port, access_log = start_proxies(workdir, cgroup, fastcgi_port, h2_port)
     moved = None
     ok = True
     try:
-        scenarios = (("keepalive", "200", "/keepalive"), ("newconn", "200", "/newconn"),
-                     ("upstream's own 502", "502", "/bad"), ("nginx's own 502 (refused)", "502", "/storm"))
-        for name, status, path in scenarios:
+        # name, status logged, path, wrk connections, and what the prototype should count, in
+        # terms of n (requests logged with that status) and closed (499s: wrk hung up at its
+        # end, after nginx had read the upstream's answer). None: not compared.
+        everything = lambda n, c: {"armed": n + c, "disarmed": n + c, "upstream_status": n + c,
+                                   "latency_samples": n + c, "client_status": n}
+        scenarios = (
+            ("keepalive", "200", "/keepalive", args.connections, lambda n, c: dict(everything(n, c), upstream_5xx=0, client_5xx=0)),
+            ("newconn", "200", "/newconn", args.connections, lambda n, c: dict(everything(n, c), upstream_5xx=0, client_5xx=0)),
+            ("upstream's own 502", "502", "/bad", args.connections,
+             lambda n, c: dict(everything(n, c), upstream_5xx=n + c, client_5xx=n)),
+            ("nginx's own 502 (refused)", "502", "/storm", args.connections,
+             lambda n, c: {"armed": 0, "upstream_5xx": 0, "client_status": n, "client_5xx": n}),
+            # A unix-socket upstream has no skb on a cgroup hook: its 502 is seen only as nginx's response.
+            ("unix-socket upstream's 502", "502", "/unix-bad", args.connections,
+             lambda n, c: {"armed": 0, "upstream_5xx": 0, "client_status": n, "client_5xx": n}),
+            ("FastCGI (TCP) upstream's 502", "502", "/fastcgi-bad", 4,
+             lambda n, c: dict(everything(n, c), upstream_5xx=n + c, client_5xx=n)),
+            # HTTP/2: nginx's SETTINGS ACKs and the like are sent too; arms are not compared.
+            ("HTTP/2 (grpc_pass) upstream's 502", "502", "/grpc-bad", 4,
+             lambda n, c: {"disarmed": n + c, "upstream_status": n + c, "upstream_5xx": n + c, "client_5xx": n}),
+        )
+        for name, status, path, connections, want in scenarios:
             before = logged(access_log, status)
             closed_before = bench.count_status(access_log, "499")
-            proto = Prototype(cgroup, workdir, count_all=True)
-            bench.run_wrk("http://127.0.0.1:%d%s" % (proxy_port, path), 2, args.connections)
+            proto = Prototype(cgroup, workdir, count_all=True, by_cookie=args.cookie)
+            bench.run_wrk("http://127.0.0.1:%d%s" % (proxy_port, path), 2, connections)
             time.sleep(0.2)
             c = proto.stop()
             n = logged(access_log, status) - before
             closed = bench.count_status(access_log, "499") - closed_before
-            print("%-26s nginx logged %7d x %s, %d x 499 | prototype: %s" % (name, n, status, closed, json.dumps(c)))
-            # A 499 (wrk closed the connection at its end) had its upstream answer read.
-            upstream_answers = 0 if path == "/storm" else n + closed
-            want = {"armed": upstream_answers, "disarmed": upstream_answers, "upstream_status": upstream_answers,
-                    "latency_samples": upstream_answers, "client_status": n,
-                    "upstream_5xx": upstream_answers if status == "502" else 0,
-                    "client_5xx": n if status == "502" else 0}
-            for key, value in want.items():
-                # wrk stops with requests in flight: a few may be counted and not logged, or the reverse
-                if abs(c[key] - value) > args.connections:
+            print("%-34s nginx logged %7d x %s, %d x 499 | prototype: %s" % (name, n, status, closed, json.dumps(c)))
+            for key, value in want(n, closed).items():
+                if c[key] != value:
                     print("    MISMATCH %s: %d, expected %d" % (key, c[key], value))
                     ok = False
         # The same proxy moved into the cgroup after it started: its listening
         # sockets (and so its client sockets) keep the cgroup they were made in.
         moved = start_moved_proxy(workdir, cgroup)
         before = logged(moved[2], "200")
-        proto = Prototype(cgroup, workdir, count_all=True)
+        proto = Prototype(cgroup, workdir, count_all=True, by_cookie=args.cookie)
         bench.run_wrk("http://127.0.0.1:%d/keepalive" % moved[1], 2, args.connections)
         time.sleep(0.2)
         c = proto.stop()
-        print("%-26s nginx logged %7d x 200 | prototype: %s" % ("moved in after start", logged(moved[2], "200") - before,
+        print("%-34s nginx logged %7d x 200 | prototype: %s" % ("moved in after start", logged(moved[2], "200") - before,
                                                                  json.dumps(c)))
+        if c["client_status"] != 0 or c["armed"] == 0:
+            print("    UNEXPECTED: client sockets of a moved nginx seen, or its new upstream connections not")
+            ok = False
     finally:
         if moved:
             moved[0].stop()
         proxy.stop()
         backend.stop()
+    print("check: " + ("every count as expected" if ok else "MISMATCHES above"))
     return ok
 
 
@@ -396,6 +434,7 @@ def main():
     parser.add_argument("--check", action="store_true", help="run the coverage checks instead of timing")
     parser.add_argument("--probe-helpers", action="store_true",
                         help="only print which helpers the verifier takes in a cgroup_skb program")
+    parser.add_argument("--cookie", action="store_true", help="--check the prototype naming sockets by cookie")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     if not args.no_build:
@@ -421,7 +460,7 @@ def main():
                 json.dump(results, f, indent=1)
         return 0
     finally:
-        for proc in list(Prototype.running) + list(bench.Why502.running):
+        for proc in list(Prototype.running) + list(bench.Why502.running) + StatusBackends.running:
             proc.kill()
             proc.wait()
         if cgroup:
