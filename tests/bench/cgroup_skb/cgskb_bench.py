@@ -11,11 +11,14 @@ wrk (CPU 1) stay outside it. Rounds alternate, in an order that rotates, the mod
   proto  the prototype (proto.bpf.c) attached to the proxy's cgroup
   protoN the prototype returning early at stage N (--modes; see `stage` in proto.bpf.c)
   proto-cookie  the prototype naming sockets by cookie (--modes)
+  tpfloor       programs that return at once on the full set's two tracepoints (--modes)
 
 Per run: wrk's throughput, BPF ns and runs per request per program (bpf_stats,
 only the programs of the tracer this run started), the nginx worker's on-CPU ns
-per request, and the backend worker's. --check instead runs the coverage checks:
-what the prototype counted against what nginx's access log shows.
+per request, the backend worker's, and both CPUs' busy time per request
+(/proc/stat: the prototype's ingress runs happen in the softirq of the sender,
+wrk or the backend, on CPU 1). --check instead runs the coverage checks: what
+the prototype counted against what nginx's access log shows.
 
 Usage: flock /tmp/why502-bench.lock tests/bench/cgroup_skb/cgskb_bench.py \
            [--rounds 10] [--seconds 3] [--workloads keepalive,newconn] [--json FILE]
@@ -52,6 +55,8 @@ def build():
         ["clang"] + bpf_cflags + ["-c", os.path.join(HERE, "proto.bpf.c"), "-o", os.path.join(BUILD, "proto.bpf.o")],
         ["clang"] + bpf_cflags + ["-c", os.path.join(HERE, "helpers_probe.bpf.c"),
                                   "-o", os.path.join(BUILD, "helpers_probe.bpf.o")],
+        ["clang"] + bpf_cflags + ["-c", os.path.join(HERE, "tracepoint_floor.bpf.c"),
+                                  "-o", os.path.join(BUILD, "tracepoint_floor.bpf.o")],
         ["sh", "-c", "bpftool gen skeleton %s name proto_bpf > %s.tmp && mv %s.tmp %s" % (
             os.path.join(BUILD, "proto.bpf.o"), *[os.path.join(BUILD, "proto.skel.h")] * 3)],
         ["cc", "-O2", "-Wall", "-Wextra", "-I" + HERE, "-I" + BUILD, "-I" + os.path.join(ROOT, "bpf", "include"),
@@ -125,9 +130,13 @@ class Prototype:
 
     running = set()
 
-    def __init__(self, cgroup, workdir, count_all=False, stage=0, by_cookie=False):
+    def __init__(self, cgroup, workdir, count_all=False, stage=0, by_cookie=False, attach_all=None):
         self.err_path = os.path.join(workdir, "loader.err")
-        argv = ["taskset", "-c", "1", os.path.join(BUILD, "loader"), cgroup.path, "--stage", str(stage)]
+        argv = ["taskset", "-c", "1", os.path.join(BUILD, "loader")]
+        if attach_all:
+            argv += ["--attach-all", os.path.join(BUILD, attach_all)]
+        else:
+            argv += [cgroup.path, "--stage", str(stage)]
         if count_all:
             argv.append("--count-all")
         if by_cookie:
@@ -209,20 +218,31 @@ def start_proxies(workdir, cgroup, fastcgi_port=0, h2_port=0):
     return backend, proxy, proxy_port, access_log
 
 
+def busy_ns():
+    """CPU time both CPUs spent on anything but idle and iowait (/proc/stat), in ns."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user..steal, less idle and iowait
+    return busy * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def one_run(mode, args, workdir, cgroup, proxy, backend, url):
     tracer = None
     if mode == "full":
         tracer = bench.Why502(args.why502, "trace", workdir, proxy.master_pid())
+    elif mode == "tpfloor":
+        tracer = Prototype(cgroup, workdir, attach_all="tracepoint_floor.bpf.o")
     elif mode == "proto-cookie":
         tracer = Prototype(cgroup, workdir, by_cookie=True)
     elif mode.startswith("proto"):
         tracer = Prototype(cgroup, workdir, stage=int(mode[5:] or 0))
     worker, backend_worker = proxy.worker_pid(), backend.worker_pid()
     before = programs_of(tracer.pid()) if tracer else {}
-    cpu_worker, cpu_backend = bench.on_cpu_ns(worker), bench.on_cpu_ns(backend_worker)
+    cpu_worker, cpu_backend, cpu_host = bench.on_cpu_ns(worker), bench.on_cpu_ns(backend_worker), busy_ns()
     rps, requests, p99 = bench.run_wrk(url, args.seconds, args.connections)
     cpu_worker = bench.on_cpu_ns(worker) - cpu_worker
     cpu_backend = bench.on_cpu_ns(backend_worker) - cpu_backend
+    cpu_host = busy_ns() - cpu_host
     after = programs_of(tracer.pid()) if tracer else {}
     n = max(requests, 1)
     per_prog = {}
@@ -233,6 +253,7 @@ def one_run(mode, args, workdir, cgroup, proxy, backend, url):
         entry["runs_per_req"] += (c - c0) / n
     row = {"mode": mode, "rps": rps, "requests": requests, "p99_ms": p99,
            "worker_ns_per_req": cpu_worker / n, "backend_ns_per_req": cpu_backend / n,
+           "host_ns_per_req": cpu_host / n,
            "bpf": {k: v for k, v in per_prog.items() if v["runs_per_req"] > 0},
            "bpf_ns_per_req": sum(v["ns_per_req"] for v in per_prog.values())}
     if mode == "full":
@@ -257,6 +278,8 @@ def summarise(rows_by_mode):
             "worker_added_ns_per_req": bench.median([b["worker_ns_per_req"] - a["worker_ns_per_req"]
                                                      for a, b in pairs]),
             "backend_ns_per_req": bench.median([r["backend_ns_per_req"] for r in rows]),
+            "host_ns_per_req": bench.median([r["host_ns_per_req"] for r in rows]),
+            "host_added_ns_per_req": bench.median([b["host_ns_per_req"] - a["host_ns_per_req"] for a, b in pairs]),
             "bpf_ns_per_req": bench.median([r["bpf_ns_per_req"] for r in rows]),
             "bpf_ns_by_program": {n: bench.median([r["bpf"].get(n, {}).get("ns_per_req", 0) for r in rows])
                                   for n in names},
@@ -270,9 +293,10 @@ def print_summary(workload, s):
     print("\n== %s (medians over rounds; ratios against the untraced run of the same round) ==" % workload)
     for mode, m in s.items():
         print("%-5s %7.0f req/s (%s)  throughput x%.3f  p99 x%.3f  worker %.0f ns/req (%+.0f)  backend %.0f ns/req"
-              "  BPF %.0f ns/req" % (mode, m["rps_median"], m["rps_spread"], m["throughput_ratio"], m["p99_ratio"],
-                                     m["worker_ns_per_req"], m["worker_added_ns_per_req"], m["backend_ns_per_req"],
-                                     m["bpf_ns_per_req"]))
+              "  both CPUs %.0f ns/req (%+.0f)  BPF %.0f ns/req" % (
+                  mode, m["rps_median"], m["rps_spread"], m["throughput_ratio"], m["p99_ratio"],
+                  m["worker_ns_per_req"], m["worker_added_ns_per_req"], m["backend_ns_per_req"],
+                  m["host_ns_per_req"], m["host_added_ns_per_req"], m["bpf_ns_per_req"]))
         for n, v in m["bpf_ns_by_program"].items():
             print("        %-22s %6.0f ns/req  %5.2f runs/req" % (n, v, m["bpf_runs_by_program"][n]))
 
@@ -428,7 +452,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workloads", default="keepalive")
     parser.add_argument("--modes", default=",".join(MODES),
-                        help="off, full, proto; also protoN (returning early at stage N) and proto-cookie")
+                        help="off, full, proto; also protoN (returning early at stage N), proto-cookie, tpfloor")
     parser.add_argument("--why502", default=os.path.join(ROOT, "build", "why502"))
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--check", action="store_true", help="run the coverage checks instead of timing")
@@ -443,8 +467,8 @@ def main():
         return subprocess.run([os.path.join(BUILD, "probe_helpers"), os.path.join(BUILD, "helpers_probe.bpf.o")]).returncode
     bench.check_host(args.why502, ("nginx", "wrk", "bpftool", "taskset"))
     modes = args.modes.split(",")
-    if "off" not in modes or any(m not in ("off", "full") and not m.startswith("proto") for m in modes):
-        bench.fail("--modes: off, full, proto, protoN")
+    if "off" not in modes or any(m not in ("off", "full", "tpfloor") and not m.startswith("proto") for m in modes):
+        bench.fail("--modes: off, full, proto, protoN, proto-cookie, tpfloor")
 
     workdir = tempfile.mkdtemp(prefix="why502-cgskb-")
     stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()

@@ -7,6 +7,7 @@
  * (no bpffs pin, nothing to clean up after a crash).
  *
  * Usage: loader CGROUP_DIR [--count-all] [--stage N] [--cookie]
+ *        loader --attach-all OBJECT.bpf.o   (every program where its section says; no output)
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -81,8 +82,40 @@ static void print_upstreams(int map_fd)
 	printf("]");
 }
 
+/* Loads obj and attaches each program where its section says, until a signal. */
+static int attach_all(const char *path, sigset_t *stop)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "loader: cannot load %s\n", path);
+		bpf_object__close(obj);
+		return 1;
+	}
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, obj) {
+		if (!bpf_program__attach(p)) {
+			fprintf(stderr, "loader: attach %s: %s\n", bpf_program__name(p), strerror(errno));
+			return 1; /* the links made so far go with the process */
+		}
+	}
+	fprintf(stderr, "ready\n");
+	int sig;
+	sigwait(stop, &sig);
+	printf("{}\n");
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	libbpf_set_print(print_libbpf);
+	if (argc == 3 && !strcmp(argv[1], "--attach-all"))
+		return attach_all(argv[2], &stop);
 	bool count_all = false, by_cookie = false;
 	unsigned stage = 0;
 	for (int i = 2; i < argc; i++) {
@@ -99,12 +132,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s CGROUP_DIR [--count-all] [--stage N] [--cookie]\n", argv[0]);
 		return 2;
 	}
-	libbpf_set_print(print_libbpf);
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	int cgroup = open(argv[1], O_RDONLY | O_DIRECTORY);
 	if (cgroup < 0) {
