@@ -7,6 +7,7 @@ this script makes under /sys/fs/cgroup/unified; the backend nginx (CPU 1) and
 wrk (CPU 1) stay outside it. Rounds alternate, in an order that rotates, the modes:
 
   off    untraced
+  control       untraced again, compared with off like the others: the noise floor (--modes)
   full   build/why502 trace --pid <proxy master>: the real full hook set
   proto  the prototype (proto.bpf.c) attached to the proxy's cgroup
   protoN the prototype returning early at stage N (--modes; see `stage` in proto.bpf.c)
@@ -452,7 +453,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workloads", default="keepalive")
     parser.add_argument("--modes", default=",".join(MODES),
-                        help="off, full, proto; also protoN (returning early at stage N), proto-cookie, tpfloor")
+                        help="off, full, proto; also control, protoN (returning early at stage N), proto-cookie, tpfloor")
     parser.add_argument("--why502", default=os.path.join(ROOT, "build", "why502"))
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--check", action="store_true", help="run the coverage checks instead of timing")
@@ -467,8 +468,9 @@ def main():
         return subprocess.run([os.path.join(BUILD, "probe_helpers"), os.path.join(BUILD, "helpers_probe.bpf.o")]).returncode
     bench.check_host(args.why502, ("nginx", "wrk", "bpftool", "taskset"))
     modes = args.modes.split(",")
-    if "off" not in modes or any(m not in ("off", "full", "tpfloor") and not m.startswith("proto") for m in modes):
-        bench.fail("--modes: off, full, proto, protoN, proto-cookie, tpfloor")
+    if "off" not in modes or any(m not in ("off", "control", "full", "tpfloor") and not m.startswith("proto")
+                                 for m in modes):
+        bench.fail("--modes: off, control, full, proto, protoN, proto-cookie, tpfloor")
 
     workdir = tempfile.mkdtemp(prefix="why502-cgskb-")
     stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
