@@ -136,6 +136,14 @@ static __always_inline void count_step(__u32 what)
 		count(what);
 }
 
+/* With count_all: whether the payload at off could be read with direct
+ * loads (it starts before data_end) instead of bpf_skb_load_bytes. */
+static __always_inline void count_linear(struct __sk_buff *skb, __u32 off)
+{
+	if (count_all && off < 256 && (void *)(long)skb->data + off < (void *)(long)skb->data_end)
+		count(P_PAYLOAD_LINEAR);
+}
+
 /* Where the TCP payload starts (from the network header, where skb->data
  * points in both directions), 0 when there is none: a pure ACK, a SYN, a
  * FIN, or no TCP. The headers are linear: plain loads, no helper call. */
@@ -391,6 +399,7 @@ int proto_egress(struct __sk_buff *skb)
 	if (load_peek(skb, off, b) || stage == 3)
 		return PASS;
 	count_step(P_EGRESS_PAYLOAD);
+	count_linear(skb, off);
 	/* The socket's name and nginx's tgid only when they are needed: to arm a
 	 * slot, or while a failure waits in the maps (never on healthy traffic). */
 	__u64 key = 0;
@@ -449,6 +458,7 @@ int proto_ingress(struct __sk_buff *skb)
 	if (!off || stage == 2)
 		return PASS;
 	count_step(P_INGRESS_PAYLOAD);
+	count_linear(skb, off);
 	__u64 key = socket_key(skb);
 	if (stage == 3)
 		return PASS;

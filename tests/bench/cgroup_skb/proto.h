@@ -13,6 +13,7 @@
 	/* with count_all only: */                                                             \
 	X(P_EGRESS_PAYLOAD, "egress_payload")         /* nginx's segments with payload */      \
 	X(P_INGRESS_PAYLOAD, "ingress_payload")       /* segments with payload to nginx */     \
+	X(P_PAYLOAD_LINEAR, "payload_linear")         /* ... whose payload starts in the linear part */ \
 	X(P_ARMED, "armed")                           /* requests sent upstream */             \
 	X(P_DISARMED, "disarmed")                     /* first answers read */                 \
 	X(P_UPSTREAM_STATUS, "upstream_status")       /* upstream status lines read (any) */   \
