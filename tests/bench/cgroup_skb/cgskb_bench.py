@@ -40,6 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.dont_write_bytecode = True  # no __pycache__ left in scripts/
 import bench  # noqa: E402  (scripts/bench.py: Nginx, wrk, schedstat, bpf_stats)
 
 CGROUP_ROOT = "/sys/fs/cgroup/unified"
