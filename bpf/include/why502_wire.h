@@ -232,7 +232,9 @@ struct w5_upstream_status {
 struct w5_sock_evidence {
 	struct w5_header h;
 	__u64 sk;
-	__s32 err;   /* errno for W5_EV_SOCK_ERROR */
+	__s32 err;   /* errno for W5_EV_SOCK_ERROR; for W5_EV_TCP_RESET, the
+		      * error the reset sets and reports (its W5_EV_SOCK_ERROR
+		      * is then not sent; 0 in older recordings, which have it) */
 	__u32 state; /* TCP state when it happened (TCP_SYN_SENT = 2, ...) */
 	__u32 owner_tgid; /* the nginx process using the socket, 0 when unknown */
 	__u32 server_side; /* W5_SERVER_SIDE or 0 (was padding; 0 in older recordings) */

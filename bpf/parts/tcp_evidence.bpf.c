@@ -42,8 +42,9 @@ static __always_inline __u32 socket_owner(const struct sock *sk, int state, bool
 	return state == TCP_SYN_SENT ? 0 : OWNER_NONE;
 }
 
-static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk, int state,
-					       __s32 err, __u32 owner, bool watched)
+/* Returns the event's time, or 0 when the ring had no room. */
+static __always_inline __u64 emit_sock_evidence(__u32 type, const struct sock *sk, int state,
+						__s32 err, __u32 owner, bool watched)
 {
 	__u64 key = (__u64)sk;
 	/* An LRU update is among the dearest steps here: not for a socket
@@ -53,7 +54,8 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 
 	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
 	if (!e)
-		return;
+		return 0;
+	__u64 ts = e->h.ts_ns;
 	e->sk = key;
 	e->err = err;
 	e->state = state;
@@ -61,7 +63,43 @@ static __always_inline void emit_sock_evidence(__u32 type, const struct sock *sk
 	e->server_side = server_side(sk);
 	read_sock_addrs(sk, &e->local, &e->remote);
 	submit_event(e);
+	return ts;
 }
+
+/* The error tcp_reset() sets on a socket reset in this state, and reports
+ * right after the tracepoint (0: none, the socket is closed already). */
+static __always_inline __s32 reset_errno(int state)
+{
+	switch (state) {
+	case TCP_SYN_SENT:
+		return 111; /* ECONNREFUSED */
+	case TCP_CLOSE_WAIT:
+		return 32;  /* EPIPE */
+	case TCP_CLOSE:
+		return 0;
+	default:
+		return 104; /* ECONNRESET */
+	}
+}
+
+/* A reset whose event carried the error its socket's report will say (per
+ * CPU: tcp_reset() reports it in the same context, at once): that report
+ * sends nothing more. */
+struct reset_told {
+	__u64 sk;
+	__u64 ts_ns;
+	__s32 err;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct reset_told);
+} reset_told SEC(".maps");
+
+#define W5_RESET_REPORT_NS 10000000 /* a report this long after is another one */
 
 SEC("raw_tracepoint/tcp_receive_reset")
 int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
@@ -70,8 +108,17 @@ int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 	int state = sock_state(sk);
 	bool watched;
 	__u32 owner = socket_owner(sk, state, &watched);
-	if (owner != OWNER_NONE)
-		emit_sock_evidence(W5_EV_TCP_RESET, sk, state, 0, owner, watched);
+	if (owner == OWNER_NONE)
+		return 0;
+	__s32 err = reset_errno(state);
+	__u64 ts = emit_sock_evidence(W5_EV_TCP_RESET, sk, state, err, owner, watched);
+	__u32 zero = 0;
+	struct reset_told *told = bpf_map_lookup_elem(&reset_told, &zero);
+	if (told && ts && err) {
+		told->sk = (__u64)sk;
+		told->ts_ns = ts;
+		told->err = err;
+	}
 	return 0;
 }
 
@@ -79,6 +126,13 @@ SEC("raw_tracepoint/inet_sk_error_report")
 int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
+	__u32 zero = 0;
+	struct reset_told *told = bpf_map_lookup_elem(&reset_told, &zero);
+	if (told && told->sk == (__u64)sk) {
+		told->sk = 0;
+		if (BPF_CORE_READ(sk, sk_err) == told->err && bpf_ktime_get_ns() - told->ts_ns < W5_RESET_REPORT_NS)
+			return 0;
+	}
 	int state = sock_state(sk);
 	bool watched;
 	__u32 owner = socket_owner(sk, state, &watched);

@@ -31,6 +31,27 @@ TEST(SocketEvidence, RecordsARefusedConnect) {
   EXPECT_EQ(ev.size(), 1u);
 }
 
+TEST(SocketEvidence, AResetThatCarriesItsErrorNeedsNoErrorReport) {
+  // The kernel side sends the error a reset reports in the reset's event,
+  // and no W5_EV_SOCK_ERROR after it; recordings made before have both.
+  for (const bool with_report : {false, true}) {
+    SCOPED_TRACE(with_report ? "and its report" : "alone");
+    SocketEvidence ev;
+    w5_sock_evidence reset = rst(sec(1), kSk, kTcpSynSent, kPeerA);
+    reset.err = ECONNREFUSED;
+    ev.add(reset);
+    if (with_report) ev.add(sock_error(sec(1.00001), kSk, ECONNREFUSED, kTcpClose, kPeerA));
+    const SocketFacts* f = ev.find(kSk, sec(1.001));
+    ASSERT_NE(f, nullptr);
+    EXPECT_TRUE(f->reset_in_syn_sent);
+    EXPECT_EQ(f->error, ECONNREFUSED);
+    std::vector<std::string> lines;
+    SocketEvidence::describe(*f, "127.0.0.1:9000", lines);
+    EXPECT_EQ(lines, (std::vector<std::string>{"kernel: RST in reply to SYN from 127.0.0.1:9000 (nothing listening)",
+                                               "kernel: socket error 111 (Connection refused)"}));
+  }
+}
+
 TEST(SocketEvidence, CountsSynRetransmitsOfOneConnect) {
   SocketEvidence ev;
   // Retransmits back off: 1 s, 3 s, 7 s after connect(): one episode.

@@ -39,6 +39,8 @@ void SocketEvidence::add(const w5_sock_evidence& e) {
         f.reset_in_syn_sent = true;
       else
         f.reset_established = true;
+      // The error the reset reports: the kernel side sends no W5_EV_SOCK_ERROR for it.
+      if (e.err != 0) f.error = e.err;
       break;
     case W5_EV_SOCK_ERROR:
       f.error = e.err;
