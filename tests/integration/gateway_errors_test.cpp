@@ -225,6 +225,49 @@ TEST_F(GatewayErrors, ConcurrentClientsOnTwoWorkers) {
   EXPECT_FALSE(pids.empty());
 }
 
+// A storm of one failure is sent whole once per thread, then as repeats
+// (W5_EV_NGX_LOG_REPEAT), and the error page takes its client from the log:
+// each record must still be its own request's, to the client port, and keep
+// the kernel's evidence. Two dead upstreams and a resetting one in turns
+// change the template back and forth.
+TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  const std::string dead_a = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string dead_b = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/a", "http://" + dead_a) +
+                proxy("/b", "http://" + dead_b) + proxy("/reset", "http://" + reset) + "  }\n");
+  s.start_tracer({"-v"});
+  std::vector<std::string> urls;
+  for (int i = 0; i < 40; ++i) urls.push_back(std::string("http://127.0.0.1:{PORT}") + (i % 10 == 9 ? "/b" : "/a"));
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 3; ++c)
+    clients.emplace_back([&, c] {
+      if (c == 2) {
+        for (int i = 0; i < 10; ++i) s.curl({"http://127.0.0.1:{PORT}/reset"});  // a connection each
+      } else {
+        s.curl(urls);
+      }
+    });
+  for (auto& t : clients) t.join();
+  const auto records = of_type(s.stop_tracer(), "gateway_error");
+  const auto access = s.access_log();
+  EXPECT_EQ(access.size(), 90u);
+  EXPECT_EQ(match_records(access, records, Causes{{dead_a, "refused"}, {dead_b, "refused"}, {reset, "reset"}}), "")
+      << s.tracer_output();
+  int refused_with_kernel_error = 0;
+  for (const auto& r : records)
+    for (const auto& line : r["evidence"])
+      refused_with_kernel_error += r["cause"] == "refused" && line == "kernel: socket error 111 (Connection refused)";
+  EXPECT_EQ(refused_with_kernel_error, 80) << s.tracer_output();
+  // Most of the 80 refusals repeat the one before on their thread.
+  const std::string out = s.tracer_output();
+  const size_t at = out.find(" nginx failures came as repeats");
+  ASSERT_NE(at, std::string::npos) << out;
+  const size_t start = out.rfind("why502: ", at) + 8;
+  EXPECT_GE(std::stoi(out.substr(start, at - start)), 40) << out;
+}
+
 TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   Scenario s;
   s.make_certificate();

@@ -139,6 +139,7 @@ TEST(EventPump, ARepeatReachesTheHookAndTheEngineWholeAndAnonymised) {
     EXPECT_EQ(records[1].cause, Cause::refused);
     EXPECT_EQ(records[1].client, anonymise ? "203.0.113.0:51001" : "203.0.113.77:51001");
     EXPECT_EQ(pump.undecodable(), 0u);
+    EXPECT_EQ(pump.repeats(), 1u);
   }
 }
 
@@ -150,6 +151,7 @@ TEST(EventPump, ARepeatWhoseTemplateWasLostIsCountedNotAttributed) {
   const std::vector<uint8_t> bytes = bytes_of(make_log_repeat(lost, refused(10.5, 0x20, 51001)));
   EXPECT_FALSE(pump.take(bytes));
   EXPECT_EQ(pump.undecodable(), 1u);
+  EXPECT_EQ(pump.repeats(), 0u);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("was not seen"), std::string::npos) << warnings[0];
 }

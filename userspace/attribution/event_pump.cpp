@@ -17,6 +17,7 @@ std::optional<EventPump::Taken> EventPump::take(std::span<const uint8_t> bytes) 
     } else if (const auto* repeat = std::get_if<w5_ngx_log_repeat>(&decoded_.value())) {
       Result<w5_ngx_log> whole = log_repeats_.expand(*repeat);
       decoded_ = whole ? Result<Event>{Event{whole.value()}} : Result<Event>{Error{whole.error()}};
+      repeats_ += whole.ok();
       rewritten = true;
     }
   }

@@ -66,6 +66,8 @@ class EventPump {
   std::vector<Record> take_records();
 
   uint64_t undecodable() const { return undecodable_; }
+  // Repeated nginx failures made whole (W5_EV_NGX_LOG_REPEAT).
+  uint64_t repeats() const { return repeats_; }
   // Why the last take() found no event; "" when it found one.
   std::string decode_error() const { return decoded_ ? std::string() : decoded_.error(); }
   const ConsumerLag& lag() const { return lag_; }
@@ -76,6 +78,7 @@ class EventPump {
   Result<Event> decoded_ = Error{"nothing taken yet"};
   LogRepeats log_repeats_;
   uint64_t undecodable_ = 0;
+  uint64_t repeats_ = 0;
   ConsumerLag lag_;
   std::vector<Record> records_;
 };

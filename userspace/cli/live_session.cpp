@@ -195,6 +195,8 @@ void print_summary(const LostCounts& lost, const EngineStats& stats, const Event
                    static_cast<unsigned long long>(probes.queue_full), static_cast<unsigned long long>(probes.late));
   }
   if (verbosity > 0) {
+    std::fprintf(stderr, "why502: %llu nginx failures came as repeats of their thread's one before\n",
+                 static_cast<unsigned long long>(pump.repeats()));
     const ConsumerLag& lag = pump.lag();
     auto ms = [](uint64_t ns) {
       char text[32] = "> 10 s";
