@@ -12,7 +12,9 @@ Each round runs every mode once — off (untraced), trace, serve, lean (serve --
 and on request control (untraced again, compared with off like a traced mode, to show
 the noise floor) — in an order that rotates
 from round to round, so the machine's drift cancels out; the report gives
-medians, the spread (min..max) and the traced/untraced ratios. Per traced run:
+medians, the spread (min..max) and the traced/untraced ratios. serve and lean
+run at nice 10, as the packaged systemd unit runs serve; trace at nice 0, as an
+operator runs it. Per traced run:
 on-CPU time of the nginx worker and of why502 per request (schedstat), BPF run
 time per program per request (kernel.bpf_stats_enabled), uprobe hits per
 request, and for the storm: records reported / 502s nginx logged and events
@@ -200,7 +202,10 @@ class Why502:
             os.unlink(self.records_path)
         self.stderr_path = os.path.join(workdir, "why502-%s.err" % mode)
         started = time.monotonic()
-        self.proc = subprocess.Popen(["taskset", "-c", "1"] + argv, stdout=subprocess.DEVNULL,
+        # serve as its systemd unit runs it (packaging/why502.service.in: Nice=10);
+        # trace as an operator runs it by hand.
+        niced = ["nice", "-n", "10"] if mode != "trace" else []
+        self.proc = subprocess.Popen(["taskset", "-c", "1"] + niced + argv, stdout=subprocess.DEVNULL,
                                      stderr=open(self.stderr_path, "w"))
         Why502.running.add(self.proc)
         while True:
