@@ -94,8 +94,10 @@ static __always_inline void remove_nginx_tgid(__u32 tgid)
  * tails of strings read up to their NUL, padding and fields a program leaves
  * unset would carry bytes of older events into userspace and recordings. size
  * is a sizeof() at every caller, so once inlined this is a fixed run of 8-byte
- * stores (at most ~161, for w5_ngx_log), on error paths only. */
-#define W5_INLINE_ZERO 512
+ * stores, on error paths only: up to W5_INLINE_ZERO bytes, which covers every
+ * event an error page or a repeat sends (the error page, 600 bytes, cost a
+ * helper call for its last 88 at 512); past it one helper call copies zeroes. */
+#define W5_INLINE_ZERO 640
 /* Never written: the zeroes reserve_event clears large events with (and the
  * log uprobe clears arguments it could not copy whole). */
 char w5_zeroes[sizeof(struct w5_ngx_log)];
