@@ -294,6 +294,30 @@ std::vector<Scenario> scenarios() {
   configured.peer[0] = 0;
   all.push_back({"configured_return", {bytes_of(location), bytes_of(configured)}});
 
+  // A storm of one refusal: whole once, then as a repeat of it (another
+  // request and client), each with its reset (carrying its error) and page.
+  {
+    const w5_ngx_log first = nginx_log(t + 1, "connect() failed", 111, "connecting to upstream");
+    auto repeat = event<w5_ngx_log_repeat>(W5_EV_NGX_LOG_REPEAT, t + 500);
+    repeat.template_ts = first.h.ts_ns;
+    repeat.request = 0x5555000020;
+    repeat.connection = 8;
+    repeat.upstream_sk = kUpstreamSk + 0x100;
+    repeat.client_sk = kClientSk + 0x100;
+    repeat.client = ipv4("127.0.0.1", 51235);
+    repeat.upstream = kUpstream;
+    repeat.upstream_local = ipv4("127.0.0.1", 40001);
+    auto reset = sock_evidence(W5_EV_TCP_RESET, t, 2, 111);
+    auto second_page = error_page(t + 600, 502, 0, 0);
+    second_page.request = repeat.request;
+    second_page.connection = repeat.connection;
+    second_page.client_sk = repeat.client_sk;
+    second_page.client = repeat.client;
+    all.push_back({"refused_storm",
+                   {bytes_of(reset), bytes_of(first), bytes_of(error_page(t + 2, 502, 0, 0)),
+                    bytes_of(repeat), bytes_of(second_page)}});
+  }
+
   all.push_back({"kernel_only",
                  {bytes_of(sock_evidence(W5_EV_TCP_RESET, t, 2, 0)), bytes_of(client_response(t + 100, 502))},
                  true});
