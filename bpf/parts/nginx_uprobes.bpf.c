@@ -22,6 +22,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, W5_MAX_LAYOUTS);
+	__uint(map_flags, BPF_F_MMAPABLE); /* userspace reads it per event, mapped */
 	__type(key, __u32);
 	__type(value, struct w5_layout_health);
 } layout_health SEC(".maps");

@@ -67,17 +67,9 @@ ProbeSession::ProbeSession(const ProbeOptions& options, EventHandler handler) : 
 
   // Read only once a second, for the requests waiting long: a failed map
   // only costs that (the CPU share falls back to a sample at the timeout).
-  const size_t set_count = bpf_map__max_entries(skel_->maps.in_flight_slots);
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t bytes = (set_count * sizeof(w5_in_flight_set) + page - 1) / page * page;
-  void* mapped = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.in_flight_slots), 0);
-  if (mapped != MAP_FAILED && !options.lean) {
-    slots_.sets = static_cast<const w5_in_flight_set*>(mapped);
-    slots_.count = set_count;
-    slots_.bytes = bytes;
-  } else if (mapped != MAP_FAILED) {
-    munmap(mapped, bytes);
-  }
+  if (!options.lean)
+    slots_.map(bpf_map__fd(skel_->maps.in_flight_slots), bpf_map__max_entries(skel_->maps.in_flight_slots));
+  health_.map(bpf_map__fd(skel_->maps.layout_health), W5_MAX_LAYOUTS);
 
   attach_kernel_programs();
   if (kernel_probes_ == 0) throw FatalError("no kernel tracepoint could be attached (run why502 doctor)");
@@ -197,7 +189,10 @@ void ProbeSession::detach_nginx_binary(uint32_t slot) {
 
 w5_layout_health ProbeSession::layout_health(uint32_t slot) const {
   w5_layout_health health{};
-  if (slot < W5_MAX_LAYOUTS) bpf_map_lookup_elem(bpf_map__fd(skel_->maps.layout_health), &slot, &health);
+  if (slot < W5_MAX_LAYOUTS && health_.items)
+    std::memcpy(&health, &health_.items[slot], sizeof(health));  // torn only across counters
+  else if (slot < W5_MAX_LAYOUTS)
+    bpf_map_lookup_elem(bpf_map__fd(skel_->maps.layout_health), &slot, &health);
   return health;
 }
 
@@ -315,8 +310,20 @@ size_t value_bytes(const bpf_map* map) {
 
 }  // namespace
 
-ProbeSession::MappedSlots::~MappedSlots() {
-  if (sets) munmap(const_cast<w5_in_flight_set*>(sets), bytes);
+template <typename T>
+ProbeSession::MappedArray<T>::~MappedArray() {
+  if (items) munmap(const_cast<T*>(items), bytes);
+}
+
+template <typename T>
+void ProbeSession::MappedArray<T>::map(int fd, size_t entries) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t length = (entries * sizeof(T) + page - 1) / page * page;
+  void* mapped = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+  if (mapped == MAP_FAILED) return;
+  items = static_cast<const T*>(mapped);
+  count = entries;
+  bytes = length;
 }
 
 std::optional<WaitingUpstreamRequest> waiting_request_in(const w5_in_flight& slot, uint64_t sent_before_ns,
@@ -342,9 +349,9 @@ std::vector<WaitingUpstreamRequest> ProbeSession::waiting_upstream_requests(
     uint64_t now_ns, uint64_t min_age_ns, size_t max,
     const std::function<bool(const WaitingUpstreamRequest&)>& wanted) const {
   std::vector<WaitingUpstreamRequest> found;
-  if (!slots_.sets || now_ns < min_age_ns) return found;
+  if (!slots_.items || now_ns < min_age_ns) return found;
   for (size_t i = 0; i < slots_.count && found.size() < max; ++i) {
-    for (const w5_in_flight& way : slots_.sets[i].way) {
+    for (const w5_in_flight& way : slots_.items[i].way) {
       // One copy of the slot, so that its fields agree as far as they can.
       w5_in_flight slot;
       std::memcpy(&slot, &way, sizeof(slot));
@@ -356,8 +363,8 @@ std::vector<WaitingUpstreamRequest> ProbeSession::waiting_upstream_requests(
 }
 
 uint64_t ProbeSession::in_flight_sent_ns(uint64_t sk) const {
-  if (!slots_.sets || sk == 0) return 0;
-  const w5_in_flight_set& set = slots_.sets[W5_IN_FLIGHT_SET_OF(sk, slots_.count)];
+  if (!slots_.items || sk == 0) return 0;
+  const w5_in_flight_set& set = slots_.items[W5_IN_FLIGHT_SET_OF(sk, slots_.count)];
   for (const w5_in_flight& way : set.way) {
     w5_in_flight slot;
     std::memcpy(&slot, &way, sizeof(slot));

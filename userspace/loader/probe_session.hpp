@@ -133,15 +133,19 @@ class ProbeSession {
   struct RingDeleter {
     void operator()(ring_buffer* ring) const;
   };
-  // in_flight_slots mapped read-only; unmapped before the object goes.
-  struct MappedSlots {
-    const w5_in_flight_set* sets = nullptr;
+  // An array map (BPF_F_MMAPABLE) mapped read-only, its entries read with no
+  // system call; unmapped before the object goes. Empty when the kernel
+  // refused the mapping.
+  template <typename T>
+  struct MappedArray {
+    const T* items = nullptr;
     size_t count = 0;
     size_t bytes = 0;
-    MappedSlots() = default;
-    MappedSlots(const MappedSlots&) = delete;
-    MappedSlots& operator=(const MappedSlots&) = delete;
-    ~MappedSlots();
+    MappedArray() = default;
+    MappedArray(const MappedArray&) = delete;
+    MappedArray& operator=(const MappedArray&) = delete;
+    ~MappedArray();
+    void map(int fd, size_t entries);
   };
   void attach_kernel_programs();
   uint64_t counter(uint32_t key) const;
@@ -153,7 +157,11 @@ class ProbeSession {
   std::unique_ptr<why502_bpf, SkeletonDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
-  MappedSlots slots_;
+  MappedArray<w5_in_flight_set> slots_;
+  // layout_health, read for each client response the engine is given (a
+  // layout that failed its check just now): a lookup system call each was
+  // a fifth of trace's own CPU in a 502 storm.
+  MappedArray<w5_layout_health> health_;
   std::vector<KernelProgram> kernel_programs_;
   std::vector<std::string> warnings_;
   size_t kernel_probes_ = 0;
