@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "netns_host.hpp"
 #include "root_test.hpp"
@@ -112,6 +113,46 @@ TEST_F(Lifecycle, NginxFromAnotherPathStartedAfterWhy502) {
   const std::vector<nlohmann::json> records = s.stop_tracer();
   EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}, {says502, "upstream_status"}}), "")
       << s.tracer_output();
+}
+
+// A process followed with one binary that then executes another: a binary
+// upgrade's new master, when a scan finds it between its fork (still the old
+// binary) and its exec. The exec must attach the new binary there and then,
+// not wait for a scan to find one of its workers. Here the process is a
+// script named nginx, followed by a scan, that executes an nginx once told.
+TEST_F(Lifecycle, AProcessFollowedBeforeItsExecIsAttachedToTheBinaryItExecutes) {
+  Scenario s;
+  s.start_tracer({"-v"});  // no nginx of ours runs yet: follows every process named nginx
+  const std::string binary = s.dir() + "/opt/nginx";
+  install_nginx_copy(binary);
+  const std::string launcher = s.dir() + "/launcher/nginx";
+  const std::string go = s.dir() + "/go";
+  std::filesystem::create_directories(s.dir() + "/launcher");
+  ASSERT_EQ(mkfifo(go.c_str(), 0600), 0);
+  std::ofstream(launcher) << "#!/bin/sh\necho $$ > " << s.dir() << "/launcher.pid\nread line < " << go
+                          << "\nexec " << binary << " \"$@\"\n";
+  std::filesystem::permissions(launcher, std::filesystem::perms::owner_all);
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  std::thread starting([&] { s.start_nginx(refused_server(refused), 1, 1024, launcher); });
+  std::string pid;
+  for (int i = 0; i < 200 && pid.empty(); ++i) {
+    std::ifstream(s.dir() + "/launcher.pid") >> pid;
+    if (pid.empty()) std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_FALSE(pid.empty());
+  // Followed by a scan, with the shell's binary (no nginx: said once).
+  const bool followed = s.tracer().wait_for_text("/proc/" + pid + "/exe", 10s).has_value();
+  std::ofstream(go) << "go\n";  // whatever happened, let the launcher go on
+  starting.join();
+  ASSERT_TRUE(followed) << s.tracer_output();
+  const auto attached = s.tracer().wait_for_text("attached to /proc/" + pid + "/exe", 10s);
+  ASSERT_TRUE(attached) << s.tracer_output();
+  const std::string out = s.tracer_output();
+  const size_t line = out.find("attached to /proc/" + pid + "/exe");
+  EXPECT_NE(out.substr(line, out.find('\n', line) - line).find("found at exec"), std::string::npos) << out;
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/refused"}), std::vector<int>{502});
+  const std::vector<nlohmann::json> records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, {{refused, "refused"}}), "") << s.tracer_output();
 }
 
 // 50 nginx binaries, each a new inode, started one after another under one

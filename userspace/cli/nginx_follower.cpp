@@ -42,9 +42,16 @@ NginxFollower::NginxFollower(ProbeSession& session, Engine& engine, Options opti
 }
 
 void NginxFollower::follow(pid_t pid, const char* found_by) {
-  if (!followed_.insert(pid).second) return;
-  session_.trace_process(pid);
-  attach("/proc/" + std::to_string(pid) + "/exe", found_by, false);
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  struct stat st{};
+  const Inode binary = stat(exe.c_str(), &st) == 0 ? Inode{st.st_dev, st.st_ino} : Inode{0, 0};
+  auto [it, first] = followed_.try_emplace(pid, binary);
+  if (first)
+    session_.trace_process(pid);
+  else if (it->second == binary)
+    return;
+  it->second = binary;
+  attach(exe, found_by, false);
 }
 
 void NginxFollower::attach_named(const std::string& path) {
@@ -171,7 +178,7 @@ void NginxFollower::scan() {
     follow(p.pid, "scan");
   }
   for (auto it = followed_.begin(); it != followed_.end();)
-    it = kill(*it, 0) == 0 || errno != ESRCH ? std::next(it) : followed_.erase(it);
+    it = kill(it->first, 0) == 0 || errno != ESRCH ? std::next(it) : followed_.erase(it);
   release_unused(running, kScansBeforeRelease);
 }
 

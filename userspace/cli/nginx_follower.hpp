@@ -38,7 +38,10 @@ class NginxFollower {
   };
   NginxFollower(ProbeSession& session, Engine& engine, Options options);
 
-  // Traces the process and attaches to its binary (found_by: "start", "exec", "scan").
+  // Traces the process and attaches to its binary (found_by: "start", "exec",
+  // "scan"); again when a process followed already runs another binary since
+  // (a binary upgrade's new master, seen by a scan between its fork and its
+  // exec, was followed with its parent's binary).
   void follow(pid_t pid, const char* found_by);
   // A binary named by the user (--nginx-binary, or nginx on PATH): attached
   // whether or not it runs, and kept.
@@ -86,7 +89,7 @@ class NginxFollower {
   ProbeSession& session_;
   Engine& engine_;
   Options options_;
-  std::set<pid_t> followed_;
+  std::map<pid_t, Inode> followed_;  // → the binary each was last followed with
   std::map<Inode, Binary> binaries_;
   std::set<Inode> warned_;  // binaries whose failure was said once
   std::set<Inode> layout_warned_;  // binaries whose live layout check failed
