@@ -252,13 +252,17 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   // included.
   HostReads reads([&pump](const Event& event, std::span<const uint8_t> bytes) { pump.deliver(event, bytes); },
                   options.anonymise_clients);
-  std::vector<pid_t> executed;  // nginx binaries just started: attached after this poll
   NginxFollower* follower = nullptr;  // once attached
   ProbeSession session(probe_options_of(options), [&](std::span<const uint8_t> bytes) {
     const std::optional<EventPump::Taken> taken = pump.take(bytes);
     if (!taken) return;
     // Between the pump's halves: following nginx, then the host reads.
-    if (const auto* exec = std::get_if<w5_process_exec>(&taken->event)) executed.push_back(exec->h.tgid);
+    // An nginx just started (a binary upgrade's new master): attached at
+    // once, not after the rest of the batch. Its workers serve within tens
+    // of milliseconds, and what they fail before the uprobes are in place
+    // is not seen.
+    if (const auto* exec = std::get_if<w5_process_exec>(&taken->event); exec && follower)
+      follower->follow(exec->h.tgid, "exec");
     // A layout that failed its check just now: this response is already
     // attributed kernel-only, as the request's uprobe events were dropped.
     if (follower && std::holds_alternative<w5_client_response>(taken->event)) follower->check_layouts();
@@ -303,8 +307,6 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
     // Events waiting for a listener's state go on as soon as it is read.
     int n = session.poll(reads.waiting() ? 2 : 100);
     if (n < 0 && n != -EINTR) throw FatalError("reading the ring buffer failed: " + std::string(std::strerror(-n)));
-    for (pid_t pid : executed) nginx.follow(pid, "exec");
-    executed.clear();
     reads.release();
     // Held records wait for an echo that may be among the events still waiting.
     if (!reads.waiting()) pump.flush(monotonic_now_ns());
