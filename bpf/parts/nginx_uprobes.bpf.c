@@ -1019,8 +1019,12 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	 * compare clang would otherwise reuse. */
 	barrier_var(tf);
 	/* (A log without an upstream leaves no client socket: read it then.) */
-	const bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection &&
-			    tf->client_sk;
+	bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection && tf->client_sk;
+	/* The same request, not a later one on the same connection that got r's
+	 * memory (a page nginx builds without logging, as for an upstream's 5xx
+	 * it intercepts): c->requests tells them apart, where it is known. */
+	if (logged && tf->requests && l->c_requests)
+		logged = user_u64(hl, rq.connection + l->c_requests) == tf->requests;
 	const bool check = layout_check_due(hl);
 	struct client_connection cc = {};
 	cc.fd = -1;

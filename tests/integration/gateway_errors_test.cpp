@@ -268,6 +268,35 @@ TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) 
   EXPECT_GE(std::stoi(out.substr(start, at - start)), 40) << out;
 }
 
+// An error page nginx builds without logging (a configured `return 502;`)
+// right after a request on the same keepalive connection whose failure nginx
+// logged and then recovered from (retried to a healthy peer), and whose
+// memory the next request may get. Under --lean that failure stays pending
+// for a while; the page must not take the earlier request's identity from
+// its log, or its record is the earlier request's refusal.
+TEST_F(GatewayErrors, AnUnloggedErrorPageAfterARecoveredFailureOnOneConnectionKeepsItsOwnRecord) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  upstream flaky { server " + refused + " max_fails=0; server " + ok + "; }\n"
+                "  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/retried", "http://flaky") +
+                "    location /maintenance { return 502; }\n  }\n");
+  s.start_tracer({"--lean"});
+  std::vector<std::string> urls;
+  std::vector<int> expected;
+  for (int i = 0; i < 10; ++i) {
+    urls.push_back("http://127.0.0.1:{PORT}/retried");
+    urls.push_back("http://127.0.0.1:{PORT}/maintenance");
+    expected.insert(expected.end(), {200, 502});
+  }
+  EXPECT_EQ(s.curl(urls), expected);  // one connection
+  const auto records = of_type(s.stop_tracer(), "gateway_error");
+  EXPECT_EQ(match_records(s.access_log(), records, [](const AccessLine&) { return std::string("unknown"); }), "")
+      << s.tracer_output();
+  ASSERT_EQ(records.size(), 10u) << s.tracer_output();
+  for (const auto& r : records) EXPECT_TRUE(r["attempts"].empty()) << r.dump();
+}
+
 TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   Scenario s;
   s.make_certificate();
