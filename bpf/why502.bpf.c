@@ -9,8 +9,8 @@
 #include "parts/deaths.bpf.c"
 #include "parts/requests_in_flight.bpf.c"
 #include "parts/upstream_latency.bpf.c"
-#include "parts/http_status.bpf.c"
 #include "parts/nginx_uprobes.bpf.c"
+#include "parts/http_status.bpf.c"
 #include "parts/processes.bpf.c"
 #include "parts/tcp_evidence.bpf.c"
 

@@ -139,9 +139,20 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id;
 	__u64 key = (__u64)sk;
 	/* After a failed attempt, the first response on that client connection
-	 * is reported whatever it is (it may be a retry's success). */
+	 * is reported whatever it is (it may be a retry's success): see
+	 * await_response. */
 	bool after_failure = false;
-	if (clients_with_failures_added && bpf_map_lookup_elem(&clients_with_failures, &key)) {
+	if (awaiting_threads) {
+		struct thread_failure *tf = bpf_map_lookup_elem(&thread_failures, &tid);
+		if (tf && tf->awaiting_sk == key && tf->awaiting_tgid == id >> 32) {
+			tf->awaiting_sk = 0;
+			__sync_fetch_and_sub(&awaiting_threads, 1);
+			after_failure = true;
+		}
+	}
+	/* (Also after the thread's own: the socket may have waited in the map
+	 * for an earlier request.) */
+	if (clients_with_failures_added && (after_failure || bpf_map_lookup_elem(&clients_with_failures, &key))) {
 		after_failure = true;
 		if (bpf_map_delete_elem(&clients_with_failures, &key) == 0)
 			__sync_fetch_and_sub(&clients_with_failures_added, 1);

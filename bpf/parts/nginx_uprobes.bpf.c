@@ -683,6 +683,8 @@ static __always_inline void read_upstream_connection(const struct w5_nginx_layou
  *   read and sent: no format, no argument text, no action, no peer name.
  * - the request that failure was about: its error page takes the client's
  *   address, socket and numbers, and the peer's name, from here.
+ * - without --lean, the client socket whose next response the send program
+ *   reports (await_response).
  * An LRU map: a thread quiet for long loses its entry, and its next failure
  * goes whole. Userspace keeps the template of each thread as the kernel does
  * (events/log_repeats), and a repeat names its template by time, so that one
@@ -707,6 +709,11 @@ struct thread_failure {
 	__u32 pad;
 	struct w5_addr client;
 	char peer[W5_NAME_LEN]; /* the text at peer_name */
+	/* The client socket of the thread's last failure, while its next
+	 * response is not sent (without --lean: see await_response). */
+	__u64 awaiting_sk;
+	__u32 awaiting_tgid;
+	__u32 pad2;
 };
 
 struct {
@@ -728,6 +735,38 @@ static __always_inline struct thread_failure *thread_failure_of(__u32 tid)
 		return tf;
 	bpf_map_update_elem(&thread_failures, &tid, &no_thread_failure, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&thread_failures, &tid);
+}
+
+/* Threads whose thread_failures entry holds an awaiting_sk: while it and
+ * clients_with_failures_added are zero, a healthy response looks at no map. */
+__u64 awaiting_threads = 0;
+
+static __always_inline void await_in_map(__u64 client_sk, __u32 tgid)
+{
+	if (store_or_count(&clients_with_failures, &client_sk, &tgid, BPF_NOEXIST, W5_LOST_MAP_FULL) == 0)
+		__sync_fetch_and_add(&clients_with_failures_added, 1);
+}
+
+/* The next response nginx sends on client_sk is reported, whatever it is (a
+ * retry's success, or the error page's echo): the send program asks the
+ * thread's entry first, which costs no map update, and clients_with_failures
+ * for the rest. A thread's failure usually is the next thing it answers, but
+ * while a retry runs the thread serves other clients: when one of those fails
+ * first, the earlier socket moves to the map. */
+static __always_inline void await_response(struct thread_failure *tf, __u64 client_sk, __u32 tgid)
+{
+	if (!tf) {
+		await_in_map(client_sk, tgid);
+		return;
+	}
+	if (tf->awaiting_sk == client_sk && tf->awaiting_tgid == tgid)
+		return;
+	if (!tf->awaiting_sk)
+		__sync_fetch_and_add(&awaiting_threads, 1);
+	else if (tf->awaiting_tgid == tgid) /* (another process's: a thread id reused) */
+		await_in_map(tf->awaiting_sk, tgid);
+	tf->awaiting_sk = client_sk;
+	tf->awaiting_tgid = tgid;
 }
 
 /* Whether the first n words of a are the template's. */
@@ -848,16 +887,13 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (upstream_sk && requests)
 		emit_upstream_reuse(r, number, uc.requests, upstream_sk);
 	__u64 client_sk = 0;
-	if (u) {
+	if (u)
 		client_sk = cc.fd >= 0 ? socket_of_fd(cc.fd) : 0;
-		if (client_sk && client_responses_traced) {
-			if (store_or_count(&clients_with_failures, &client_sk, &tgid, BPF_NOEXIST, W5_LOST_MAP_FULL) == 0)
-				__sync_fetch_and_add(&clients_with_failures_added, 1);
-		}
-	}
 
 	struct log_arguments *a = read_log_words(ctx);
 	struct thread_failure *tf = thread_failure_of((__u32)pid_tgid);
+	if (client_sk && client_responses_traced)
+		await_response(tf, client_sk, tgid);
 	if (tf && a && repeats_template(tf, a, tgid, (__u64)fmt, err, level, nl.action, peer_name) &&
 	    a->reader == pid_tgid) {
 		if (emit_log_repeat(hl, tf, r, number, requests, upstream_sk, client_sk, cc.sockaddr))

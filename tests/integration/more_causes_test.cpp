@@ -54,6 +54,50 @@ TEST_F(MoreCauses, RetriedFailureIsNotAGatewayError) {
   EXPECT_EQ(static_cast<int>(retried.size()), expected) << s.tracer_output();
 }
 
+// Many clients at once on one worker, each refused by its first upstream and
+// answered by the next: while a retry runs, the worker takes other clients'
+// failures, so a failure is seldom the next thing its thread answers. Each
+// retried request still has its record, on its own client.
+TEST_F(MoreCauses, RetriedFailuresOfConcurrentClientsAreEachReported) {
+  constexpr int kRounds = 4;
+  constexpr int kConcurrent = 100;
+  constexpr int kPerConnection = 3;
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx(retried_upstream(refused, ok) + "  server {\n    listen 127.0.0.1:{PORT} backlog=1024;\n" +
+                proxy("/retried", "http://retried") + "  }\n");
+  s.start_tracer();
+  const std::string concurrent_get = std::string(WHY502_SOURCE_DIR) + "/tests/backends/concurrent_get.py";
+  const std::string port = std::to_string(s.nginx_port());
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::string> argv{"python3", concurrent_get, "127.0.0.1", port, "/retried", std::to_string(kConcurrent)};
+    int answered = kConcurrent;
+    if (round % 2) {  // and keep-alive connections, whose requests share a client socket
+      argv.insert(argv.end(), {"--requests-per-connection", std::to_string(kPerConnection)});
+      answered *= kPerConnection;
+    }
+    ASSERT_EQ(run_command(argv), "answered " + std::to_string(answered) + "\n") << s.error_log();
+  }
+  const auto records = s.stop_tracer();
+  EXPECT_TRUE(of_type(records, "gateway_error").empty()) << s.tracer_output();
+
+  std::map<std::string, int> retried_by_client, records_by_client;
+  int retried_lines = 0;
+  for (const AccessLine& line : s.access_log()) {
+    if (line.status != 200 || line.upstream_addr != refused + ", " + ok) continue;
+    ++retried_by_client[line.client];
+    ++retried_lines;
+  }
+  EXPECT_EQ(retried_lines, kRounds / 2 * kConcurrent * (1 + kPerConnection));
+  for (const auto& r : of_type(records, "retried")) {
+    ++records_by_client[r["client"].get<std::string>()];
+    EXPECT_EQ(r["cause"], "refused");
+    EXPECT_EQ(r["status"], 200);
+  }
+  EXPECT_EQ(records_by_client, retried_by_client) << s.tracer_output();
+}
+
 TEST_F(MoreCauses, TruncatedResponseIsReported) {
   Scenario s;
   const std::string cut = s.start_backend("truncate");

@@ -43,9 +43,7 @@ TEST_F(PendingTable, RetriedFailuresFromManyConnectionsLeaveTheTableUnderLean) {
   Scenario s;
   const std::string ok = s.start_backend("ok");
   const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
-  // max_fails=0: the refused server is never marked failed, so nginx tries it
-  // first for every request, then the backup.
-  s.start_nginx("  upstream retried { server " + refused + " max_fails=0; server " + ok + " backup; }\n" +
+  s.start_nginx(retried_upstream(refused, ok) +
                     "  server {\n    listen 127.0.0.1:{PORT} backlog=1024;\n" + proxy("/retried", "http://retried") +
                     proxy("/refused", "http://" + refused) + "  }\n",
                 2);

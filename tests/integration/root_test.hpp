@@ -27,6 +27,12 @@ inline std::string proxy(const std::string& path, const std::string& target, con
   return location(path, "proxy_pass " + target + "; " + extra);
 }
 
+// upstream `retried`: every request goes to first, then to backup. max_fails=0:
+// first is never marked failed, so nginx tries it first for every request.
+inline std::string retried_upstream(const std::string& first, const std::string& backup) {
+  return "  upstream retried { server " + first + " max_fails=0; server " + backup + " backup; }\n";
+}
+
 inline std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& records, const std::string& type) {
   std::vector<nlohmann::json> out;
   for (const auto& r : records)
