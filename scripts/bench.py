@@ -452,6 +452,8 @@ def engine_benchmark(args, workdir, proxy, storm_url):
         if b["name"].startswith("replay_recording"):
             figures["events_per_s"] = b["events_per_s"]
             figures["records_per_replay"] = b["records_per_replay"]
+        elif b["name"].startswith("records_as_json"):
+            figures["json_records_per_s"] = b["records_per_s"]
         elif b["name"].startswith("ten_thousand_connections"):
             figures["held_mib_10k"] = b["held_MiB"]
             figures["bytes_per_connection"] = b["bytes_per_connection"]
@@ -531,6 +533,8 @@ def print_summary(summary):
               "10k failing upstream connections held: %.1f MiB (%.0f bytes each)" % (
                   e["events_per_s"] / 1e6, e["recording_mib"], e["records_per_replay"], e["held_mib_10k"],
                   e["bytes_per_connection"]))
+        if "json_records_per_s" in e:
+            print("records written as JSON lines: %.2f M/s on one core" % (e["json_records_per_s"] / 1e6))
 
 
 if __name__ == "__main__":

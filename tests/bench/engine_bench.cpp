@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@
 
 #include "attribution/engine.hpp"
 #include "events/event.hpp"
+#include "output/record_sink.hpp"
 #include "recording/reader.hpp"
 
 namespace {
@@ -43,6 +45,30 @@ void replay_recording(benchmark::State& state) {
   state.counters["events_per_s"] =
       benchmark::Counter(static_cast<double>(g_events.size()), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["records_per_replay"] = static_cast<double>(gateway_errors) / static_cast<double>(state.iterations());
+}
+
+// The recording's records written as JSON lines, as `serve --log` and
+// `trace --format json` write them: most of why502's own CPU in a storm.
+void records_as_json(benchmark::State& state) {
+  std::vector<why502::Record> records;
+  why502::Engine engine;
+  for (const why502::Event& e : g_events) engine.handle(e, records);
+  engine.finish(records);
+  const why502::WallClock clock(0);
+  std::string out;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    for (const why502::Record& r : records) {
+      why502::append_record_json(out, r, clock);
+      out += '\n';
+    }
+    bytes = out.size();
+    benchmark::DoNotOptimize(out.data());
+    out.clear();
+  }
+  state.counters["records_per_s"] =
+      benchmark::Counter(static_cast<double>(records.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes_per_record"] = static_cast<double>(bytes) / static_cast<double>(std::max<size_t>(records.size(), 1));
 }
 
 // Clones of the recording's first nginx error log line and socket error, each
@@ -160,6 +186,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     benchmark::RegisterBenchmark("replay_recording", replay_recording)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("records_as_json", records_as_json)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("ten_thousand_connections", ten_thousand_connections)
         ->Arg(10000)
         ->Iterations(3)

@@ -64,6 +64,14 @@ class EventPump {
   void finish();
   // The records completed since the last call, in the engine's order.
   std::vector<Record> take_records();
+  // The same, each given to f (which may move it away). The buffer keeps
+  // its capacity: a storm's batch of hundreds of records was a new buffer,
+  // grown by reallocation, every batch.
+  template <typename F>
+  void drain_records(F&& f) {
+    for (Record& r : records_) f(r);
+    records_.clear();
+  }
 
   uint64_t undecodable() const { return undecodable_; }
   // Repeated nginx failures made whole (W5_EV_NGX_LOG_REPEAT).

@@ -169,10 +169,12 @@ LiveStatus live_status(const LiveOptions& options, const ProbeSession& session, 
 
 // The records the engine made since the last call, then the hook after a batch.
 void deliver_records(EventPump& pump, const LiveHooks& hooks) {
-  const std::vector<Record> records = pump.take_records();
-  if (records.empty()) return;
-  for (const Record& r : records) hooks.on_record(r);
-  if (hooks.on_records_delivered) hooks.on_records_delivered();
+  bool any = false;
+  pump.drain_records([&](const Record& r) {
+    hooks.on_record(r);
+    any = true;
+  });
+  if (any && hooks.on_records_delivered) hooks.on_records_delivered();
 }
 
 // The end of the run, on stderr.
