@@ -19,6 +19,7 @@
 
 #include "attribution/engine.hpp"
 #include "attribution/event_pump.hpp"
+#include "cli/cpu_courtesy.hpp"
 #include "cli/host_reads.hpp"
 #include "cli/nginx_follower.hpp"
 #include "cli/option_checks.hpp"
@@ -255,9 +256,11 @@ void run_live(const LiveOptions& options, const LiveHooks& hooks) {
   HostReads reads([&pump](const Event& event, std::span<const uint8_t> bytes) { pump.deliver(event, bytes); },
                   options.anonymise_clients);
   NginxFollower* follower = nullptr;  // once attached
+  CpuCourtesy courtesy;
   ProbeSession session(probe_options_of(options), [&](std::span<const uint8_t> bytes) {
     const std::optional<EventPump::Taken> taken = pump.take(bytes);
     if (!taken) return;
+    courtesy.after_event(header_of(taken->event).ts_ns);
     // Between the pump's halves: following nginx, then the host reads.
     // An nginx just started (a binary upgrade's new master): attached at
     // once, not after the rest of the batch. Its workers serve within tens
