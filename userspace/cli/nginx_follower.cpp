@@ -41,17 +41,21 @@ NginxFollower::NginxFollower(ProbeSession& session, Engine& engine, Options opti
   if (!options_.use_uprobes) engine_.set_kernel_only_fallback(true);
 }
 
-void NginxFollower::follow(pid_t pid, const char* found_by) {
-  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+NginxFollower::Inode NginxFollower::binary_of(pid_t pid) {
   struct stat st{};
-  const Inode binary = stat(exe.c_str(), &st) == 0 ? Inode{st.st_dev, st.st_ino} : Inode{0, 0};
+  if (stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0) return {0, 0};
+  return {st.st_dev, st.st_ino};
+}
+
+void NginxFollower::follow(pid_t pid, const char* found_by) {
+  const Inode binary = binary_of(pid);
   auto [it, first] = followed_.try_emplace(pid, binary);
   if (first)
     session_.trace_process(pid);
   else if (it->second == binary)
     return;
   it->second = binary;
-  attach(exe, found_by, false);
+  attach("/proc/" + std::to_string(pid) + "/exe", found_by, false);
 }
 
 void NginxFollower::attach_named(const std::string& path) {
@@ -127,9 +131,7 @@ bool NginxFollower::attach(const std::string& path, const char* found_by, bool n
 }
 
 std::optional<w5_nginx_layout> NginxFollower::layout_of_process(pid_t pid) const {
-  struct stat st{};
-  if (stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0) return std::nullopt;
-  auto it = binaries_.find(Inode{st.st_dev, st.st_ino});
+  auto it = binaries_.find(binary_of(pid));
   if (it == binaries_.end()) return std::nullopt;
   // A layout that failed the live check is trusted for nothing.
   if (it->second.rejected) return std::nullopt;

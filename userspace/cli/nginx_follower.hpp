@@ -67,6 +67,8 @@ class NginxFollower {
 
  private:
   using Inode = std::pair<dev_t, ino_t>;
+  // The binary pid runs now ({0, 0} when it is gone).
+  static Inode binary_of(pid_t pid);
   struct Binary {
     uint32_t slot = 0;
     bool named = false;  // kept when no process runs it
