@@ -769,9 +769,16 @@ static __always_inline void await_response(struct thread_failure *tf, __u64 clie
 	tf->awaiting_tgid = tgid;
 }
 
-/* Whether the first n words of a are the template's. */
-static __always_inline bool same_words(const struct thread_failure *tf, const struct log_arguments *a, __u32 n)
+/* Whether the first n words of a are the template's: with none to compare,
+ * a need not have been read (NULL); otherwise it must still be this
+ * thread's (reader). */
+static __always_inline bool same_words(const struct thread_failure *tf, const struct log_arguments *a, __u32 n,
+				       __u64 reader)
 {
+	if (n == 0)
+		return true;
+	if (!a || a->reader != reader)
+		return false;
 	__u64 differ = 0;
 #pragma unroll
 	for (int i = 0; i < W5_LOG_ARGS; i++)
@@ -785,11 +792,21 @@ static __always_inline bool same_words(const struct thread_failure *tf, const st
  * (numbers; a format that reads text through a word never repeats), errno,
  * level, action and upstream peer. */
 static __always_inline bool repeats_template(const struct thread_failure *tf, const struct log_arguments *a,
-					     __u32 tgid, __u64 fmt, __s32 err, __u64 level, __u64 action, __u64 peer_name)
+					     __u64 pid_tgid, __u64 fmt, __s32 err, __u64 level, __u64 action,
+					     __u64 peer_name)
 {
-	return tf->template_ts && tf->tgid == tgid && tf->fmt == fmt && tf->err == err && tf->level == level &&
-	       tf->action == action && tf->peer_name == peer_name && W5_READS_WANTS(tf->reads) == 0 &&
-	       same_words(tf, a, W5_READS_WORDS(tf->reads));
+	return tf->template_ts && tf->tgid == pid_tgid >> 32 && tf->fmt == fmt && tf->err == err &&
+	       tf->level == level && tf->action == action && tf->peer_name == peer_name &&
+	       W5_READS_WANTS(tf->reads) == 0 && same_words(tf, a, W5_READS_WORDS(tf->reads), pid_tgid);
+}
+
+/* Whether the thread's template is of this format and reads none of its
+ * words: then whether this call repeats it needs no word (most of nginx's
+ * upstream failures, "connect() failed" and "upstream timed out" among them,
+ * pass none), and the stack is read only if it does not. */
+static __always_inline bool template_reads_no_words(const struct thread_failure *tf, __u32 tgid, __u64 fmt)
+{
+	return tf && tf->template_ts && tf->tgid == tgid && tf->fmt == fmt && tf->reads == 0;
 }
 
 /* The request a log event (whole or a repeat) was about, for its error page
@@ -890,16 +907,17 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (u)
 		client_sk = cc.fd >= 0 ? socket_of_fd(cc.fd) : 0;
 
-	struct log_arguments *a = read_log_words(ctx);
 	struct thread_failure *tf = thread_failure_of((__u32)pid_tgid);
 	if (client_sk && client_responses_traced)
 		await_response(tf, client_sk, tgid);
-	if (tf && a && repeats_template(tf, a, tgid, (__u64)fmt, err, level, nl.action, peer_name) &&
-	    a->reader == pid_tgid) {
+	struct log_arguments *a = template_reads_no_words(tf, tgid, (__u64)fmt) ? NULL : read_log_words(ctx);
+	if (tf && repeats_template(tf, a, pid_tgid, (__u64)fmt, err, level, nl.action, peer_name)) {
 		if (emit_log_repeat(hl, tf, r, number, requests, upstream_sk, client_sk, cc.sockaddr))
 			note_logged_request(tf, r, client_conn, number, requests, client_sk);
 		return 0;
 	}
+	if (!a)
+		a = read_log_words(ctx);
 
 	struct w5_ngx_log *e = reserve_event(sizeof(*e), W5_EV_NGX_LOG);
 	if (!e)

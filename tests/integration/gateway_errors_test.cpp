@@ -268,6 +268,37 @@ TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) 
   EXPECT_GE(std::stoi(out.substr(start, at - start)), 40) << out;
 }
 
+// A failure logged with a number (nginx's format reads a word) is the same
+// failure again only with the same number: a FastCGI upstream that answers
+// with the protocol version the path names. Each record must carry its own
+// request's number, while the second of two equal ones still comes as a
+// repeat.
+TEST_F(GatewayErrors, AFailureWithAnotherNumberInItsMessageIsNoRepeat) {
+  Scenario s;
+  const std::string fcgi =
+      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_bad_version.py"});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
+  s.start_tracer({"-v"});
+  const std::vector<int> versions = {2, 2, 3, 3, 2, 3, 7, 7, 2, 2};
+  std::vector<std::string> urls;
+  for (int v : versions) urls.push_back("http://127.0.0.1:{PORT}/v" + std::to_string(v));
+  EXPECT_EQ(s.curl(urls), std::vector<int>(versions.size(), 502));  // one connection, in turn
+  const auto records = of_type(s.stop_tracer(), "gateway_error");
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fcgi, "invalid_response"}}), "") << s.tracer_output();
+  ASSERT_EQ(records.size(), versions.size()) << s.tracer_output();
+  for (size_t i = 0; i < versions.size(); ++i)
+    EXPECT_EQ(records[i]["nginx_error"], "upstream sent unsupported FastCGI protocol version: " +
+                                             std::to_string(versions[i]) +
+                                             " while reading response header from upstream")
+        << i << ": " << records[i].dump();
+  const std::string out = s.tracer_output();
+  const size_t at = out.find(" nginx failures came as repeats");
+  ASSERT_NE(at, std::string::npos) << out;
+  const size_t start = out.rfind("why502: ", at) + 8;
+  EXPECT_GE(std::stoi(out.substr(start, at - start)), 3) << out;  // the second 2, 3, 7 and 2 at least
+}
+
 // An error page nginx builds without logging (a configured `return 502;`)
 // right after a request on the same keepalive connection whose failure nginx
 // logged and then recovered from (retried to a healthy peer), and whose
