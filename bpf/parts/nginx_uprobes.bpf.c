@@ -1046,6 +1046,27 @@ static __always_inline void emit_location(const struct w5_nginx_layout *l, struc
 	submit_event(e);
 }
 
+/* Whether the request on client connection c (at the address tf's logged
+ * request had) is that request, and not a later one that got its memory, as
+ * a page nginx builds without logging does (`return 502`, an upstream's 5xx
+ * it intercepts, an error below the error_log level). nginx reuses both: on
+ * the same keepalive connection c->requests tells them apart, and a new
+ * connection, which may get the same ngx_connection_t, has another
+ * c->number. Without both in the layout it cannot be told: no. */
+static __always_inline bool still_logged_request(const struct w5_nginx_layout *l, __u64 c,
+						 const struct thread_failure *tf)
+{
+	if (!l->c_number || !l->c_requests || !tf->requests)
+		return false;
+	__u32 first = l->c_number < l->c_requests ? l->c_number : l->c_requests;
+	const struct user_block *b = copy_block(c + first, max_u32(l->c_number, l->c_requests) + 8 - first);
+	if (!b)
+		return false;
+	bool same = block_u64(b, l->c_number - first) == tf->number &&
+		    block_u64(b, l->c_requests - first) == tf->requests;
+	return same && block_still_mine(b);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 {
@@ -1073,12 +1094,8 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	 * compare clang would otherwise reuse. */
 	barrier_var(tf);
 	/* (A log without an upstream leaves no client socket: read it then.) */
-	bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection && tf->client_sk;
-	/* The same request, not a later one on the same connection that got r's
-	 * memory (a page nginx builds without logging, as for an upstream's 5xx
-	 * it intercepts): c->requests tells them apart, where it is known. */
-	if (logged && tf->requests && l->c_requests)
-		logged = user_u64(hl, rq.connection + l->c_requests) == tf->requests;
+	bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection && tf->client_sk &&
+		      still_logged_request(l, rq.connection, tf);
 	const bool check = layout_check_due(hl);
 	struct client_connection cc = {};
 	cc.fd = -1;

@@ -328,6 +328,39 @@ TEST_F(GatewayErrors, AnUnloggedErrorPageAfterARecoveredFailureOnOneConnectionKe
   for (const auto& r : records) EXPECT_TRUE(r["attempts"].empty()) << r.dump();
 }
 
+// The same on new connections: nginx gives a new connection the
+// ngx_connection_t the last one left, and its first request the memory of
+// the last one's, so an unlogged page (`return 502`, or any failure below
+// the error_log level) after a logged failure finds the same addresses and
+// the same request count; only the connection number differs. Each page must
+// keep its own client, with and without --lean.
+TEST_F(GatewayErrors, AnUnloggedErrorPageOnANewConnectionAfterALoggedFailureKeepsItsOwnClient) {
+  for (const bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "--lean" : "trace");
+    Scenario s;
+    const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+    s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/refused", "http://" + refused) +
+                  "    location /maintenance { return 502; }\n"
+                  "    location /quiet { error_log {DIR}/error.log crit; proxy_pass http://" + refused + "; }\n  }\n");
+    s.start_tracer(lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{});
+    for (int i = 0; i < 4; ++i)
+      for (const char* path : {"/refused", "/maintenance", "/refused", "/quiet"})
+        EXPECT_EQ(s.curl({std::string("http://127.0.0.1:{PORT}") + path}), std::vector<int>{502});  // a connection each
+    const auto records = of_type(s.stop_tracer(), "gateway_error");
+    EXPECT_EQ(match_records(s.access_log(), records,
+                            [](const AccessLine& line) {
+                              return line.uri == "/maintenance" ? std::string("unknown") : std::string("refused");
+                            }),
+              "")
+        << s.tracer_output();
+    // nginx's words only on the records of the requests it logged.
+    std::map<std::string, std::string> uri_of_client;
+    for (const AccessLine& line : s.access_log()) uri_of_client[line.client] = line.uri;
+    for (const auto& r : records)
+      EXPECT_EQ(r.contains("nginx_error"), uri_of_client[r.value("client", "")] == "/refused") << r.dump();
+  }
+}
+
 TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   Scenario s;
   s.make_certificate();
