@@ -361,6 +361,37 @@ TEST_F(GatewayErrors, AnUnloggedErrorPageOnANewConnectionAfterALoggedFailureKeep
   }
 }
 
+// error_page 502 = @fallback: nginx builds the page, sends the request to
+// the fallback location, and writes a page only if that fails too. One
+// record per 502 the client got, with both upstreams' attempts; none when
+// the fallback answered.
+TEST_F(GatewayErrors, AnErrorPageSentToAFallbackIsOneRecordOrNone) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  const std::string also_refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                proxy("/down", "http://" + refused, "error_page 502 = @down;") +
+                "    location @down { proxy_pass http://" + also_refused + "; }\n" +
+                proxy("/saved", "http://" + refused, "error_page 502 = @saved;") +
+                "    location @saved { proxy_pass http://" + ok + "; }\n  }\n");
+  s.start_tracer();
+  std::vector<std::string> urls;
+  std::vector<int> expected;
+  for (int i = 0; i < 5; ++i) {
+    urls.insert(urls.end(), {"http://127.0.0.1:{PORT}/down", "http://127.0.0.1:{PORT}/saved"});
+    expected.insert(expected.end(), {502, 200});
+  }
+  EXPECT_EQ(s.curl(urls), expected);
+  const auto records = of_type(s.stop_tracer(), "gateway_error");
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{also_refused, "refused"}}), "") << s.tracer_output();
+  for (const auto& r : records) {
+    ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
+    EXPECT_EQ(r["attempts"][0]["upstream"], refused) << r.dump();
+    EXPECT_EQ(r["attempts"][1]["upstream"], also_refused) << r.dump();
+  }
+}
+
 TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   Scenario s;
   s.make_certificate();

@@ -351,8 +351,13 @@ std::vector<AccessLine> Scenario::access_log() const {
     auto open = text.find('"'), close = text.rfind('"');
     line.upstream_addr = text.substr(open + 1, close - open - 1);
     line.uri = text.substr(close + 2);
-    auto last = line.upstream_addr.rfind(", ");
-    line.last_upstream = last == std::string::npos ? line.upstream_addr : line.upstream_addr.substr(last + 2);
+    // nginx parts the attempts of one upstream run with ", ", and the runs of
+    // one request (error_page sent it to another location) with " : ".
+    const size_t comma = line.upstream_addr.rfind(", "), colon = line.upstream_addr.rfind(" : ");
+    if (comma != std::string::npos && (colon == std::string::npos || comma > colon))
+      line.last_upstream = line.upstream_addr.substr(comma + 2);
+    else
+      line.last_upstream = colon == std::string::npos ? line.upstream_addr : line.upstream_addr.substr(colon + 3);
     if (line.last_upstream == "-") line.last_upstream = "";
     line.client = addr.find(':') != std::string::npos && addr != "unix:" ? "[" + addr + "]:" + port : addr + ":" + port;
     if (addr == "unix:") line.client = "unix:";

@@ -64,6 +64,34 @@ TEST(ErrorPageEcho, WithNoEchoExpectedTheRecordLeavesAtOnce) {
   EXPECT_EQ(h.emitted()[0].cause, Cause::refused);
 }
 
+// error_page 502 = @fallback, whose upstream is down too: nginx builds the
+// page twice for one request, and writes only the second. One record, the
+// second page's, with both attempts (not the zeroed entry nginx puts
+// between a request's upstream runs) and the second one's words.
+TEST(ErrorPageEcho, APageThatErrorPageRedirectedIsReplacedByTheFinalOne) {
+  EngineHarness h;
+  refused_error_page(h, sec(5));
+  const std::string fallback = "127.0.0.1:9300";
+  h.feed(make_log({.ts = sec(5) + 300, .request = kReq, .connection = 9, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = fallback, .upstream_sk = kUpSk + 0x100,
+                   .upstream = ipv4("127.0.0.1", 9300), .client = kClient, .client_sk = kClientSk}));
+  h.feed(make_error_page({.ts = sec(5) + 400, .request = kReq, .connection = 9, .client_sk = kClientSk,
+                          .status = 502, .peer = fallback, .client = kClient,
+                          .states = {not_connected(kName), redirect_separator(), not_connected(fallback)}}));
+  h.feed(make_client_response({.ts = sec(5) + 500, .sk = kClientSk, .status = 502, .remote = kClient}));
+  std::vector<Record> out;
+  h.engine().flush(sec(7), out);
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.upstream, fallback);
+  EXPECT_EQ(r.cause, Cause::refused);
+  ASSERT_EQ(r.attempts.size(), 2u) << dump(r);
+  EXPECT_EQ(r.attempts[0].upstream, kName);
+  EXPECT_EQ(r.attempts[1].upstream, fallback);
+  EXPECT_EQ(r.nginx_error, "connect() failed (111: Connection refused) while connecting to upstream");
+  EXPECT_EQ(lines_with(r, "attempt 2 of 2: 127.0.0.1:9300 refused"), 1) << dump(r);
+}
+
 TEST(ErrorPageEcho, ByDefaultTheRecordWaitsForItsEcho) {
   EngineHarness h;
   refused_error_page(h, sec(5));

@@ -224,6 +224,10 @@ inline State not_connected(std::string peer, uint32_t status = 502, uint64_t res
   return State{status, response_ms, kUnset, kUnset, 0, 0, std::move(peer)};
 }
 
+// The zeroed entry nginx puts between the attempts of a request's upstream
+// runs, when error_page (or X-Accel-Redirect) sends it to another location.
+inline State redirect_separator() { return State{0, 0, 0, 0, 0, 0, ""}; }
+
 // An attempt that connected and sent the request but got no usable header.
 inline State connected_no_header(std::string peer, uint32_t status, uint64_t response_ms,
                                  uint64_t bytes_received = 0) {

@@ -30,14 +30,19 @@ class HeldRecordsTest : public ::testing::Test {
   void take_due(uint64_t now_ns) {
     held.take_due(now_ns, [this](Record& r) { take(r); });
   }
+  // A record of a request of its own (the error page of a request not held yet).
+  bool hold(SocketKey socket, const std::string& client, uint64_t deadline_ns) {
+    return held.hold(socket, PageOf{++pages, 7, 1}, record_for(client), deadline_ns);
+  }
+  uint64_t pages = 0;
   HeldRecords held;
   std::vector<std::string> taken;
 };
 
 TEST_F(HeldRecordsTest, TheEchoTakesTheOldestOnItsOwnSocket) {
-  held.hold(kSocketA, record_for("a1"), 10);
-  held.hold(kSocketB, record_for("b1"), 10);
-  held.hold(kSocketA, record_for("a2"), 20);
+  hold(kSocketA, "a1", 10);
+  hold(kSocketB, "b1", 10);
+  hold(kSocketA, "a2", 20);
   EXPECT_TRUE(take_oldest(kSocketA));
   EXPECT_TRUE(take_oldest(kSocketA));
   EXPECT_FALSE(take_oldest(kSocketA));
@@ -49,9 +54,9 @@ TEST_F(HeldRecordsTest, TheEchoTakesTheOldestOnItsOwnSocket) {
 }
 
 TEST_F(HeldRecordsTest, OnlyRecordsPastTheirDeadlineAreDue) {
-  held.hold(kSocketA, record_for("a1"), 10);
-  held.hold(kSocketA, record_for("a2"), 30);
-  held.hold(kSocketB, record_for("b1"), 20);
+  hold(kSocketA, "a1", 10);
+  hold(kSocketA, "a2", 30);
+  hold(kSocketB, "b1", 20);
   take_due(10);  // a deadline is not yet past at its own instant
   EXPECT_TRUE(taken.empty());
   take_due(25);
@@ -67,15 +72,35 @@ TEST_F(HeldRecordsTest, OnlyRecordsPastTheirDeadlineAreDue) {
 // its queue as it goes, and none still held is lost or reordered.
 TEST_F(HeldRecordsTest, ASocketThatAlwaysHoldsSomeKeepsEveryRecordInOrder) {
   int next = 0;
-  for (int i = 0; i < 3; ++i) held.hold(kSocketA, record_for(std::to_string(next++)), 1000);
+  for (int i = 0; i < 3; ++i) hold(kSocketA, std::to_string(next++), 1000);
   for (int round = 0; round < 100; ++round) {
-    held.hold(kSocketA, record_for(std::to_string(next++)), 1000);
+    hold(kSocketA, std::to_string(next++), 1000);
     ASSERT_TRUE(take_oldest(kSocketA));
   }
   while (take_oldest(kSocketA)) {
   }
   ASSERT_EQ(taken.size(), static_cast<size_t>(next));
   for (int i = 0; i < next; ++i) EXPECT_EQ(taken[i], std::to_string(i));
+}
+
+// error_page sent a request to another location, which failed too: its
+// second page replaces the first, in its place, and the first page of
+// another request on the socket (an HTTP/2 stream, or the same address
+// again on a later request) is kept.
+TEST_F(HeldRecordsTest, ALaterPageOfTheSameRequestReplacesItsFirst) {
+  const PageOf first{0x1000, 9, 1};
+  EXPECT_FALSE(held.hold(kSocketA, first, record_for("redirected"), 10));
+  EXPECT_FALSE(hold(kSocketA, "other stream", 10));
+  EXPECT_FALSE(held.hold(kSocketA, PageOf{0x1000, 9, 2}, record_for("next request"), 10));
+  EXPECT_FALSE(held.hold(kSocketB, first, record_for("another socket"), 10));
+  EXPECT_TRUE(held.hold(kSocketA, first, record_for("final"), 30));
+  take_due(20);  // the replacement took its deadline too, and still goes first on its socket
+  EXPECT_EQ(taken, (std::vector<std::string>{"another socket"}));
+  taken.clear();
+  while (take_oldest(kSocketA)) {
+  }
+  EXPECT_EQ(taken, (std::vector<std::string>{"final", "other stream", "next request"}));
+  EXPECT_TRUE(held.empty());
 }
 
 }  // namespace

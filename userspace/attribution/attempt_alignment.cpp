@@ -29,6 +29,7 @@ LoggedAttempt* align_attempts(const w5_ngx_error_page& e, std::vector<LoggedAtte
   std::array<LoggedAttempt*, W5_MAX_STATES> logged{};
   size_t unmatched = failures.size();
   for (size_t i = n_states; i-- > 0 && unmatched > 0;) {
+    if (is_redirect_separator(e.states[i])) continue;
     if (failures[unmatched - 1].ts_ns < earliest_ns) break;
     // nginx names the peer in the state only once connect() got going; a
     // failure before that (no free connection, no socket) leaves it empty.
@@ -36,20 +37,34 @@ LoggedAttempt* align_attempts(const w5_ngx_error_page& e, std::vector<LoggedAtte
     if (state_peer.empty() || failures[unmatched - 1].peer == state_peer) logged[i] = &failures[--unmatched];
   }
   attempts.reserve(std::max<size_t>(n_states, 1));
+  size_t last = n_states;  // the last attempt's state
   for (size_t i = 0; i < n_states; ++i) {
     const w5_upstream_state& s = e.states[i];
+    if (is_redirect_separator(s)) continue;
+    last = i;
     Attempt& a = attempts.emplace_back();
     a.upstream = logged[i] && s.peer[0] == '\0' ? std::string_view(logged[i]->peer) : wire_view(s.peer);
     a.status = static_cast<int>(s.status);
     a.ms = is_unset_msec(s.response_ms) ? -1 : static_cast<double>(s.response_ms);
     a.cause = logged[i] ? logged[i]->failure.cause : cause_from_upstream_state(s);
   }
-  LoggedAttempt* last_failure = n_states > 0 ? logged[n_states - 1] : nullptr;
-  if (n_states == 0 && !failures.empty()) {
+  LoggedAttempt* last_failure = last < n_states ? logged[last] : nullptr;
+  if (attempts.empty() && !failures.empty()) {
     last_failure = &failures.back();
     attempts.push_back(Attempt{last_failure->peer, last_failure->failure.cause, 0, -1});
   }
   return last_failure;
+}
+
+bool is_redirect_separator(const w5_upstream_state& s) {
+  return s.status == 0 && s.peer[0] == '\0' && s.response_ms == 0 && s.connect_ms == 0 && s.header_ms == 0 &&
+         s.bytes_received == 0 && s.bytes_sent == 0;
+}
+
+size_t attempts_in(const w5_ngx_error_page& e) {
+  size_t separators = 0;
+  for (size_t i = 0; i < std::min<size_t>(e.n_states, W5_MAX_STATES); ++i) separators += is_redirect_separator(e.states[i]);
+  return e.n_states - separators;
 }
 
 Cause cause_from_upstream_state(const w5_upstream_state& s) {

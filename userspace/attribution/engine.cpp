@@ -229,7 +229,7 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   }
   // p was taken out of pending_: its words can move into the record.
   GatewayErrorFacts facts{.has_upstream = e.has_upstream != 0,
-                          .n_states = e.n_states,
+                          .n_states = static_cast<uint32_t>(attempts_in(e)),
                           .last_failure = last_failure,
                           .explained = std::move(death_evidence),
                           .socket_facts = nullptr,
@@ -249,7 +249,8 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   }
   // nginx writes the page at once; a status line seen within this time is its echo.
   constexpr uint64_t kEchoWithinNs = 200'000'000ull;
-  held_.hold(SocketKey{e.h.tgid, e.client_sk}, std::move(r), e.h.ts_ns + kEchoWithinNs);
+  held_.hold(SocketKey{e.h.tgid, e.client_sk}, PageOf{e.request, e.connection, e.requests}, std::move(r),
+             e.h.ts_ns + kEchoWithinNs);
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {

@@ -2,6 +2,18 @@
 
 namespace why502 {
 
+bool HeldRecords::Queue::hold(PageOf page, Record&& record, uint64_t deadline_ns) {
+  for (size_t i = front_; i < records_.size(); ++i) {
+    if (records_[i].page == page) {
+      records_[i].record = std::move(record);
+      records_[i].deadline_ns = deadline_ns;
+      return true;
+    }
+  }
+  records_.emplace_back(page, std::move(record), deadline_ns);
+  return false;
+}
+
 void HeldRecords::Queue::pop_front() {
   ++front_;
   // Released records are moved-from shells: drop them once they are half the

@@ -24,12 +24,24 @@ struct SocketKeyHash {
   size_t operator()(const SocketKey& k) const { return std::hash<uint64_t>()(k.sk) ^ k.tgid; }
 };
 
+// The request an error page is for (w5_ngx_error_page's request, connection
+// and requests).
+struct PageOf {
+  uint64_t request;
+  uint64_t connection;
+  uint32_t requests;
+  bool operator==(const PageOf&) const = default;
+};
+
 class HeldRecords {
  public:
   bool empty() const { return by_socket_.empty(); }
   // Holds record on its client socket until its echo, or until deadline_ns.
-  void hold(SocketKey client, Record&& record, uint64_t deadline_ns) {
-    by_socket_[client].push_back(std::move(record), deadline_ns);
+  // A record of the same request held there already is replaced, in its
+  // place (returns true): error_page sent that request to another location,
+  // which failed too, and nginx never wrote the first page.
+  bool hold(SocketKey client, PageOf page, Record&& record, uint64_t deadline_ns) {
+    return by_socket_[client].hold(page, std::move(record), deadline_ns);
   }
   // Hands the oldest record held on client to take (which may move it out)
   // and lets it go; false when the socket holds none.
@@ -58,7 +70,8 @@ class HeldRecords {
  private:
   struct Held {
     // Built in place in its queue (no aggregate emplace before clang 16).
-    Held(Record&& held, uint64_t deadline) : record(std::move(held)), deadline_ns(deadline) {}
+    Held(PageOf of, Record&& held, uint64_t deadline) : page(of), record(std::move(held)), deadline_ns(deadline) {}
+    PageOf page;
     Record record;
     uint64_t deadline_ns;
   };
@@ -69,7 +82,7 @@ class HeldRecords {
    public:
     bool empty() const { return front_ == records_.size(); }
     Held& front() { return records_[front_]; }
-    void push_back(Record&& record, uint64_t deadline_ns) { records_.emplace_back(std::move(record), deadline_ns); }
+    bool hold(PageOf page, Record&& record, uint64_t deadline_ns);
     void pop_front();
 
    private:

@@ -145,7 +145,7 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
         concat("upstream ", upstream_name(*f.upstream_5xx), " sent status ", Decimal(f.upstream_5xx->status)));
   append_moved(r.evidence, f.notes);
   append_moved(r.evidence, f.earlier_failures);
-  const size_t first_attempt = f.n_states > W5_MAX_STATES ? f.n_states - W5_MAX_STATES : 0;
+  const size_t first_attempt = f.n_states > r.attempts.size() ? f.n_states - r.attempts.size() : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
     r.evidence.push_back(concat("attempt ", Decimal(first_attempt + i + 1), " of ",
