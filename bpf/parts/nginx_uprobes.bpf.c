@@ -335,25 +335,27 @@ static __always_inline void read_nginx_log(const struct w5_nginx_layout *l, stru
 }
 
 /* An ngx_http_log_ctx_t's connection and request (its current one, a
- * subrequest's, else the main one); neither counts as a read failure, as
+ * subrequest's, else the main one), and whether that is a subrequest (the
+ * current request is not the main one); none counts as a read failure, as
  * log->data need not be one (see peek_u64). */
 static __always_inline void read_http_log_ctx(const struct w5_nginx_layout *l, __u64 log_ctx, __u64 *connection,
-					      __u64 *request)
+					      __u64 *request, bool *subrequest)
 {
 	__u32 span = max_u32(l->ctx_request, l->ctx_current_request) + 8;
+	__u64 current = 0, main = 0;
 	const struct user_block *b = copy_block(log_ctx, span);
 	if (b) {
 		*connection = block_u64(b, 0);
-		*request = block_u64(b, l->ctx_current_request);
-		if (!*request)
-			*request = block_u64(b, l->ctx_request);
-		if (block_still_mine(b))
-			return;
+		current = block_u64(b, l->ctx_current_request);
+		main = block_u64(b, l->ctx_request);
 	}
-	*connection = peek_u64(log_ctx);
-	*request = peek_u64(log_ctx + l->ctx_current_request);
-	if (!*request)
-		*request = peek_u64(log_ctx + l->ctx_request);
+	if (!b || !block_still_mine(b)) {
+		*connection = peek_u64(log_ctx);
+		current = peek_u64(log_ctx + l->ctx_current_request);
+		main = peek_u64(log_ctx + l->ctx_request);
+	}
+	*request = current ? current : main;
+	*subrequest = current && main && current != main;
 }
 
 #define W5_PEER_NAME_MAX 1024 /* longer is no address or upstream name */
@@ -706,7 +708,7 @@ struct thread_failure {
 	__u64 number;
 	__u64 client_sk;
 	__u32 requests;
-	__u32 pad;
+	__u32 subrequest; /* the request logged is a subrequest (SSI, mirror, auth_request) */
 	struct w5_addr client;
 	char peer[W5_NAME_LEN]; /* the text at peer_name */
 	/* The client socket of the thread's last failure, while its next
@@ -812,13 +814,14 @@ static __always_inline bool template_reads_no_words(const struct thread_failure 
 /* The request a log event (whole or a repeat) was about, for its error page
  * (the client's address is copied from the event). */
 static __always_inline void note_logged_request(struct thread_failure *tf, __u64 r, __u64 client_conn, __u64 number,
-						__u32 requests, __u64 client_sk)
+						__u32 requests, __u64 client_sk, bool subrequest)
 {
 	tf->request = r;
 	tf->client_conn = client_conn;
 	tf->number = number;
 	tf->requests = requests;
 	tf->client_sk = client_sk;
+	tf->subrequest = subrequest;
 }
 
 /* A whole log event becomes its thread's template. */
@@ -881,7 +884,8 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (!nl.data)
 		return 0;
 	__u64 client_conn = 0, r = 0;
-	read_http_log_ctx(l, nl.data, &client_conn, &r);
+	bool subrequest = false;
+	read_http_log_ctx(l, nl.data, &client_conn, &r, &subrequest);
 	struct nginx_request rq = {};
 	if (!r || !client_conn || !read_request(l, hl, r, false, &rq) || rq.connection != client_conn)
 		return 0;
@@ -908,12 +912,14 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 		client_sk = cc.fd >= 0 ? socket_of_fd(cc.fd) : 0;
 
 	struct thread_failure *tf = thread_failure_of((__u32)pid_tgid);
-	if (client_sk && client_responses_traced)
+	/* (A subrequest's failure is not its client's: the next response on
+	 * that connection is the main request's.) */
+	if (client_sk && client_responses_traced && !subrequest)
 		await_response(tf, client_sk, tgid);
 	struct log_arguments *a = template_reads_no_words(tf, tgid, (__u64)fmt) ? NULL : read_log_words(ctx);
 	if (tf && repeats_template(tf, a, pid_tgid, (__u64)fmt, err, level, nl.action, peer_name)) {
 		if (emit_log_repeat(hl, tf, r, number, requests, upstream_sk, client_sk, cc.sockaddr))
-			note_logged_request(tf, r, client_conn, number, requests, client_sk);
+			note_logged_request(tf, r, client_conn, number, requests, client_sk, subrequest);
 		return 0;
 	}
 	if (!a)
@@ -964,7 +970,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 			read_sock_addrs((const struct sock *)upstream_sk, &e->upstream_local, &e->upstream);
 	}
 	if (tf) {
-		note_logged_request(tf, r, client_conn, number, requests, client_sk);
+		note_logged_request(tf, r, client_conn, number, requests, client_sk, subrequest);
 		__builtin_memcpy(&tf->client, &e->client, sizeof(tf->client));
 		if (args_whole)
 			note_template(tf, e, a, (__u64)fmt, nl.action, peer_name, reads);
@@ -1096,6 +1102,12 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	/* (A log without an upstream leaves no client socket: read it then.) */
 	bool logged = tf && rq.connection && tf->request == r && tf->client_conn == rq.connection && tf->client_sk &&
 		      still_logged_request(l, rq.connection, tf);
+	/* A subrequest's page (an SSI include, a mirror, an auth_request) goes
+	 * into its main request's response, or nowhere: the client gets the
+	 * main request's status, and a failure of the main request builds a
+	 * page of its own. */
+	if (logged && tf->subrequest)
+		return 0;
 	const bool check = layout_check_due(hl);
 	struct client_connection cc = {};
 	cc.fd = -1;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "netns_host.hpp"
@@ -389,6 +390,39 @@ TEST_F(GatewayErrors, AnErrorPageSentToAFallbackIsOneRecordOrNone) {
     ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
     EXPECT_EQ(r["attempts"][0]["upstream"], refused) << r.dump();
     EXPECT_EQ(r["attempts"][1]["upstream"], also_refused) << r.dump();
+  }
+}
+
+// A subrequest's failure (an SSI include, a mirror, an auth_request) is not
+// what its client gets: nginx logs it and builds the subrequest's error
+// page, but the client gets the main request's response (200, 200 and 500
+// here). No gateway error record, and no "retried" one, with or without
+// --lean; the plain failure beside them keeps its own.
+TEST_F(GatewayErrors, ASubrequestsFailureIsNoClientsGatewayError) {
+  for (const bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "--lean" : "trace");
+    Scenario s;
+    const std::string ok = s.start_backend("ok");
+    const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+    std::filesystem::create_directories(s.dir() + "/www");
+    std::ofstream(s.dir() + "/www/page.html") << "before <!--# include virtual=\"/include\" --> after\n";
+    s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                  location("/ssi", "ssi on; root " + s.dir() + "/www; try_files /page.html =404;") +
+                  proxy("/include", "http://" + refused) +
+                  proxy("/mirrored", "http://" + ok, "mirror /_mirror;") +
+                  location("= /_mirror", "internal; proxy_pass http://" + refused + ";") +
+                  proxy("/guarded", "http://" + ok, "auth_request /_auth;") +
+                  location("= /_auth", "internal; proxy_pass http://" + refused + ";") +
+                  proxy("/refused", "http://" + refused) + "  }\n");
+    s.start_tracer(lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{});
+    const std::string base = "http://127.0.0.1:{PORT}";
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(s.curl({base + "/ssi", base + "/mirrored", base + "/guarded", base + "/refused"}),
+                (std::vector<int>{200, 200, 500, 502}));
+    const auto records = s.stop_tracer();
+    EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"), Causes{{refused, "refused"}}), "")
+        << s.tracer_output();
+    EXPECT_TRUE(of_type(records, "retried").empty()) << s.tracer_output();
   }
 }
 
