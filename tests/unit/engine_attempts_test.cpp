@@ -46,6 +46,28 @@ TEST(EngineAttempts, RetryRefusedThenResetKeepsBothAttempts) {
   EXPECT_EQ(lines_with(r, "kernel: RST received from 127.0.0.1:9001 on an established connection"), 1) << dump(r);
 }
 
+// The upstream answered 200 with X-Accel-Redirect, and the location it named
+// proxies to a peer that refuses: the first attempt did not fail, and the
+// zeroed entry nginx puts before the second run of upstreams is no attempt.
+TEST(EngineAttempts, AnAttemptTheUpstreamAnsweredIsSaidToHaveAnswered) {
+  EngineHarness h;
+  h.feed(make_log({.ts = sec(120.002), .request = kReq1, .connection = 52, .fmt = "connect() failed",
+                   .err = ECONNREFUSED, .action = kConnecting, .peer = kBackend2Name, .upstream_sk = kUpSk2,
+                   .upstream = kBackend2, .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(120.003), .request = kReq1, .connection = 52, .client_sk = kClientSk1,
+                          .status = 502, .peer = kBackend2Name, .client = kClientA,
+                          .states = {State{200, 1, 0, 1, 120, 80, kBackendName}, redirect_separator(),
+                                     not_connected(kBackend2Name)}}));
+  h.feed(make_client_response({.ts = sec(120.004), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::refused);
+  ASSERT_EQ(r.attempts.size(), 2u) << dump(r);
+  EXPECT_EQ(r.attempts[0].status, 200);
+  EXPECT_EQ(lines_with(r, "attempt 1 of 2: 127.0.0.1:9000 answered 200"), 1) << dump(r);
+  EXPECT_EQ(lines_with(r, "attempt 2 of 2: 127.0.0.1:9001 refused"), 1) << dump(r);
+}
+
 TEST(EngineAttempts, MoreAttemptsThanTheEventCarries) {
   EngineHarness h;
   // Five peers refused; the event carries the last W5_MAX_STATES states.

@@ -148,9 +148,12 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
   const size_t first_attempt = f.n_states > r.attempts.size() ? f.n_states - r.attempts.size() : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
+    // An attempt the upstream answered below 500 (its X-Accel-Redirect, say,
+    // sent the request on to the attempts after it) did not fail.
+    const bool answered = a.status >= 100 && a.status < 500 && a.cause == Cause::unknown;
     r.evidence.push_back(concat("attempt ", Decimal(first_attempt + i + 1), " of ",
                                 Decimal(std::max<size_t>(f.n_states, r.attempts.size())), ": ", a.upstream, " ",
-                                cause_name(a.cause)));
+                                answered ? concat("answered ", Decimal(a.status)) : std::string(cause_name(a.cause))));
   }
 }
 
