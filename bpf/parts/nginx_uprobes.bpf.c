@@ -789,16 +789,22 @@ static __always_inline bool same_words(const struct thread_failure *tf, const st
 	return differ == 0;
 }
 
-/* The failure being logged is tf's template again: the same process, format
- * (an address in nginx's read-only data: the same text), argument words
- * (numbers; a format that reads text through a word never repeats), errno,
- * level, action and upstream peer. */
+/* Whether tf (or NULL) holds a template of this process's format fmt. */
+static __always_inline bool template_of_format(const struct thread_failure *tf, __u32 tgid, __u64 fmt)
+{
+	return tf && tf->template_ts && tf->tgid == tgid && tf->fmt == fmt;
+}
+
+/* The failure being logged is the template in tf (which may be NULL) again:
+ * the same process, format (an address in nginx's read-only data: the same
+ * text), argument words (numbers; a format that reads text through a word
+ * never repeats), errno, level, action and upstream peer. */
 static __always_inline bool repeats_template(const struct thread_failure *tf, const struct log_arguments *a,
 					     __u64 pid_tgid, __u64 fmt, __s32 err, __u64 level, __u64 action,
 					     __u64 peer_name)
 {
-	return tf->template_ts && tf->tgid == pid_tgid >> 32 && tf->fmt == fmt && tf->err == err &&
-	       tf->level == level && tf->action == action && tf->peer_name == peer_name &&
+	return template_of_format(tf, pid_tgid >> 32, fmt) && tf->err == err && tf->level == level &&
+	       tf->action == action && tf->peer_name == peer_name &&
 	       W5_READS_WANTS(tf->reads) == 0 && same_words(tf, a, W5_READS_WORDS(tf->reads), pid_tgid);
 }
 
@@ -808,7 +814,7 @@ static __always_inline bool repeats_template(const struct thread_failure *tf, co
  * pass none), and the stack is read only if it does not. */
 static __always_inline bool template_reads_no_words(const struct thread_failure *tf, __u32 tgid, __u64 fmt)
 {
-	return tf && tf->template_ts && tf->tgid == tgid && tf->fmt == fmt && tf->reads == 0;
+	return template_of_format(tf, tgid, fmt) && tf->reads == 0;
 }
 
 /* The request a log event (whole or a repeat) was about, for its error page
@@ -917,7 +923,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (client_sk && client_responses_traced && !subrequest)
 		await_response(tf, client_sk, tgid);
 	struct log_arguments *a = template_reads_no_words(tf, tgid, (__u64)fmt) ? NULL : read_log_words(ctx);
-	if (tf && repeats_template(tf, a, pid_tgid, (__u64)fmt, err, level, nl.action, peer_name)) {
+	if (repeats_template(tf, a, pid_tgid, (__u64)fmt, err, level, nl.action, peer_name)) {
 		if (emit_log_repeat(hl, tf, r, number, requests, upstream_sk, client_sk, cc.sockaddr))
 			note_logged_request(tf, r, client_conn, number, requests, client_sk, subrequest);
 		return 0;
@@ -945,7 +951,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	/* What the format reads is the thread's last answer while its format is
 	 * the same one. */
 	__u32 reads = 0;
-	if (tf && tf->template_ts && tf->tgid == tgid && tf->fmt == (__u64)fmt)
+	if (template_of_format(tf, tgid, (__u64)fmt))
 		reads = tf->reads;
 	else
 		reads = withholds_text(e->fmt) ? W5_READS_WORDS(format_argument_reads((__u64)fmt)) << 16
