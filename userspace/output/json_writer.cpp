@@ -59,26 +59,19 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// Keys are our own names, short and in need of no escape: put in whole
-// with the comma before them, in one append.
+// Keys are our own names, in need of no escape: put in whole with the
+// comma before them, by one resize.
 void append_key(std::string& out, std::string_view key) {
   const bool first = out.back() == '{';
-  char piece[32];
-  if (key.size() + 4 > sizeof(piece)) {
-    if (!first) out += ',';
-    out += '"';
-    out += key;
-    out += "\":";
-    return;
-  }
-  size_t n = 0;
-  if (!first) piece[n++] = ',';
-  piece[n++] = '"';
-  std::memcpy(piece + n, key.data(), key.size());
-  n += key.size();
-  piece[n++] = '"';
-  piece[n++] = ':';
-  out.append(piece, n);
+  const size_t at = out.size();
+  out.resize(at + key.size() + (first ? 3 : 4));
+  char* p = out.data() + at;
+  if (!first) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  p[0] = '"';
+  p[1] = ':';
 }
 
 void append_ms(std::string& out, double ms) {
