@@ -356,7 +356,7 @@ namespace {
 // came with 1.29.4, in builds with the HTTP/2 module; others refuse the
 // directive); "" when it can.
 std::string without_proxy_http_version_2() {
-  const std::string version = run_command({nginx_under_test(), "-V"});
+  const std::string& version = nginx_under_test_build();
   if (version.find("--with-http_v2_module") == std::string::npos)
     return nginx_under_test() + " is built without --with-http_v2_module";
   int major = 0, minor = 0, patch = 0;

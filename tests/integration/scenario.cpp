@@ -210,6 +210,11 @@ std::string nginx_under_test() {
   return binary && *binary ? binary : "/usr/sbin/nginx";
 }
 
+const std::string& nginx_under_test_build() {
+  static const std::string build = run_command({nginx_under_test(), "-V"});
+  return build;
+}
+
 void install_nginx_copy(const std::string& path) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   const std::string staged = path + ".new";

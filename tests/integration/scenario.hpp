@@ -18,6 +18,8 @@ namespace why502::testing {
 // The nginx the suites run: $WHY502_TEST_NGINX (a build of the matrix, see
 // scripts/test-matrix.sh) or Debian's /usr/sbin/nginx.
 std::string nginx_under_test();
+// What `nginx -V` says of it (version and configure arguments), read once.
+const std::string& nginx_under_test_build();
 // A copy of the nginx under test at path (a new inode each time).
 void install_nginx_copy(const std::string& path);
 
