@@ -493,6 +493,7 @@ struct w5_binary_id {
 	__u64 ino;
 };
 #define W5_MAX_ADOPTED_BINARIES 64
+#define W5_MAX_NGINX_CGROUPS 1024 /* cgroups nginx processes run in (nginx_cgroups) */
 
 /* Checks the uprobes make of a layout on live requests, before they emit an
  * event: facts nginx's memory must show when the offsets are right. */

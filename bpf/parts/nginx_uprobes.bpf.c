@@ -50,6 +50,7 @@ static __always_inline bool admit_current_process(void)
 	if (only_listed_processes)
 		return false;
 	add_nginx_tgid(tgid);
+	note_nginx_cgroup();
 	return true;
 }
 

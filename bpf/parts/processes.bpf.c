@@ -18,6 +18,7 @@ int on_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (child_pid != child_tgid || !is_nginx_tgid(parent_tgid))
 		return 0;
 	add_nginx_tgid(child_tgid);
+	note_nginx_cgroup(); /* (the parent's, which the child starts in) */
 
 	struct w5_process_fork *e = reserve_event(sizeof(*e), W5_EV_PROCESS_FORK);
 	if (!e)
@@ -70,6 +71,7 @@ int on_sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (!traced && (only_listed_processes || (!named_nginx && !(adopted_binaries_count && runs_adopted_binary(bprm)))))
 		return 0;
 	add_nginx_tgid(tgid);
+	note_nginx_cgroup();
 	struct w5_process_exec *e = reserve_event(sizeof(*e), W5_EV_PROCESS_EXEC);
 	if (!e)
 		return 0;

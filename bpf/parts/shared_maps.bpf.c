@@ -82,6 +82,28 @@ static __always_inline void add_nginx_tgid(__u32 tgid)
 		__sync_fetch_and_or(word, 1ULL << (tgid & 63));
 }
 
+/* The cgroups (v2 ids) nginx's processes run in. A socket nginx connect()ed
+ * carries its cgroup, so a reset that arrives while another process runs
+ * (the backend's own close, over loopback) is still known for nginx's side
+ * of an upstream connection (tcp_evidence.bpf.c). Filled where a process
+ * becomes nginx (fork, exec, the uprobes), and by userspace for those already
+ * running. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, W5_MAX_NGINX_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} nginx_cgroups SEC(".maps");
+
+/* The current process becomes nginx, or forks one: its cgroup is nginx's. */
+static __always_inline void note_nginx_cgroup(void)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	__u8 yes = 1;
+	if (id)
+		store_or_count(&nginx_cgroups, &id, &yes, BPF_NOEXIST, W5_LOST_MAP_FULL);
+}
+
 static __always_inline void remove_nginx_tgid(__u32 tgid)
 {
 	__u64 *word = tgid_word(tgid);

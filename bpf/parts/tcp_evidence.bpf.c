@@ -11,8 +11,11 @@
  */
 #include "part_of_why502.bpf.h"
 
-/* Sockets with a failure already reported (→ owner tgid, 0 if unknown), so
- * their later errors are kept. */
+/* Live sockets with a failure already reported (→ owner tgid, 0 if unknown),
+ * so their later errors are kept: a SYN retransmitted, then the connect's
+ * timeout. A socket the failure closed leaves (a reset always does, and so
+ * does the error of a connect or a write that timed out): it has no later
+ * errors, and a new socket at its address must not inherit its owner. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -21,6 +24,15 @@ struct {
 } watched_sockets SEC(".maps");
 
 #define OWNER_NONE 0xffffffffu /* not worth reporting */
+
+/* Whether sk was made in a cgroup nginx runs in (see nginx_cgroups). */
+static __always_inline bool in_nginx_cgroup(const struct sock *sk)
+{
+	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return false;
+	__u64 id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return id && bpf_map_lookup_elem(&nginx_cgroups, &id);
+}
 
 /* The nginx process behind a socket (0: unknown but worth reporting);
  * *watched says watched_sockets holds it already. */
@@ -39,18 +51,27 @@ static __always_inline __u32 socket_owner(const struct sock *sk, int state, bool
 	__u32 tgid = current_tgid();
 	if (is_nginx_tgid(tgid))
 		return tgid;
-	return state == TCP_SYN_SENT ? 0 : OWNER_NONE;
+	if (state == TCP_SYN_SENT)
+		return 0;
+	/* A connection nginx opened, with no request in flight on it (a pooled
+	 * one, or --lean, which keeps no slots): known by its cgroup. */
+	return connected_tcp(sk) && in_nginx_cgroup(sk) ? 0 : OWNER_NONE;
 }
 
-/* Returns the event's time, or 0 when the ring had no room. */
+/* Returns the event's time, or 0 when the ring had no room. closes: the
+ * failure leaves sk closed. */
 static __always_inline __u64 emit_sock_evidence(__u32 type, const struct sock *sk, int state,
-						__s32 err, __u32 owner, bool watched)
+						__s32 err, __u32 owner, bool watched, bool closes)
 {
 	__u64 key = (__u64)sk;
 	/* An LRU update is among the dearest steps here: not for a socket
-	 * already watched with this owner (a reset's error report). */
-	if (!watched)
+	 * already watched with this owner, nor for one that is done. */
+	if (closes) {
+		if (watched)
+			bpf_map_delete_elem(&watched_sockets, &key);
+	} else if (!watched) {
 		store_or_count(&watched_sockets, &key, &owner, BPF_ANY, W5_LOST_MAP_FULL);
+	}
 
 	struct w5_sock_evidence *e = reserve_event(sizeof(*e), type);
 	if (!e)
@@ -111,7 +132,8 @@ int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 	if (owner == OWNER_NONE)
 		return 0;
 	__s32 err = reset_errno(state);
-	__u64 ts = emit_sock_evidence(W5_EV_TCP_RESET, sk, state, err, owner, watched);
+	/* (tcp_reset() closes the socket, whatever its state.) */
+	__u64 ts = emit_sock_evidence(W5_EV_TCP_RESET, sk, state, err, owner, watched, true);
 	__u32 zero = 0;
 	struct reset_told *told = bpf_map_lookup_elem(&reset_told, &zero);
 	if (told && ts && err) {
@@ -137,7 +159,8 @@ int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 	bool watched;
 	__u32 owner = socket_owner(sk, state, &watched);
 	if (owner != OWNER_NONE)
-		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner, watched);
+		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner, watched,
+				   state == TCP_CLOSE);
 	return 0;
 }
 
@@ -149,7 +172,7 @@ int on_tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	if (state == TCP_SYN_SENT) {
 		bool watched;
 		__u32 owner = socket_owner(sk, state, &watched);
-		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, owner, watched);
+		emit_sock_evidence(W5_EV_SYN_RETRANSMIT, sk, state, 0, owner, watched, false);
 	}
 	return 0;
 }

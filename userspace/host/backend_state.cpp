@@ -292,7 +292,7 @@ CgroupFiles cpu_cgroup_dir(const ProcessCgroups& c) {
     return {};
   }
   if (!c.unified.empty())
-    for (const char* mount : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+    for (const char* mount : kUnifiedCgroupMounts)
       if (access((std::string(mount) + c.unified + "/cpu.stat").c_str(), R_OK) == 0) return {mount + c.unified, false};
   return {};
 }

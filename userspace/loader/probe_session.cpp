@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/fatal_error.hpp"
+#include "host/cgroup_id.hpp"
 #include "host/elf_symbols.hpp"
 #include "host/kernel_config.hpp"
 #include "host/kernel_programs.hpp"
@@ -205,6 +206,13 @@ void ProbeSession::trace_process(pid_t pid) {
   if (bpf_map_lookup_elem(fd, &word, &bits) != 0) return;
   bits |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
   bpf_map_update_elem(fd, &word, &bits, BPF_ANY);
+  // Its cgroup, for resets of its upstream connections that arrive while
+  // another process runs (a fork's child or an exec's process the kernel
+  // side adds itself).
+  if (const auto cgroup = unified_cgroup_id(pid)) {
+    const uint8_t yes = 1;
+    bpf_map_update_elem(bpf_map__fd(skel_->maps.nginx_cgroups), &*cgroup, &yes, BPF_NOEXIST);
+  }
 }
 
 Result<void> ProbeSession::adopt_processes_running(dev_t dev, ino_t ino) {
