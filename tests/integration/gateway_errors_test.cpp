@@ -3,11 +3,13 @@
 // access log must have exactly one record with the right client, status,
 // upstream and cause — and no record may be left over.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "netns_host.hpp"
@@ -123,22 +125,35 @@ TEST_F(GatewayErrors, UnixSocketUpstreams) {
                stale_path});
   run_command({"chmod", "666", stale_path});
   const std::string stale = "unix:" + stale_path;
+  // A backend that is up, behind a socket file nginx's workers (nobody) may
+  // not open: connect() gets EACCES.
+  const std::string private_ = s.start_backend("ok", "unix:{DIR}/private.sock");
+  run_command({"chmod", "600", private_.substr(5)});
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/closed", "http://" + closed + ":") +
                 proxy("/says503", "http://" + says503 + ":") + proxy("/missing", "http://" + missing + ":") +
-                proxy("/stale", "http://" + stale + ":") + "  }\n");
+                proxy("/stale", "http://" + stale + ":") + proxy("/private", "http://" + private_ + ":") + "  }\n");
   s.start_tracer();
   const std::string base = "http://127.0.0.1:{PORT}";
-  auto codes = s.curl({base + "/closed", base + "/says503", base + "/missing", base + "/stale", base + "/says503"});
+  auto codes = s.curl({base + "/closed", base + "/says503", base + "/missing", base + "/stale", base + "/says503",
+                       base + "/private"});
   const auto records = s.stop_tracer();
-  EXPECT_EQ(codes, (std::vector<int>{502, 503, 502, 502, 503}));
+  EXPECT_EQ(codes, (std::vector<int>{502, 503, 502, 502, 503, 502}));
   EXPECT_EQ(match_records(s.access_log(), records,
                           Causes{{closed, "closed_early"},
                                  {says503, "upstream_status"},
                                  {missing, "refused"},
-                                 {stale, "refused"}}),
+                                 {stale, "refused"},
+                                 {private_, "refused"}}),
             "")
       << s.error_log() << s.tracer_output();
   EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  // Each says which of the three it was: no file, no listener, no permission.
+  std::map<std::string, std::string> first_line;
+  for (const auto& r : records) first_line[r["upstream"].get<std::string>()] = r["evidence"][0].get<std::string>();
+  EXPECT_EQ(first_line[missing], "connect() to " + missing + " refused: nothing accepted the connection");
+  EXPECT_EQ(first_line[stale], "connect() to " + stale + " refused: nothing accepted the connection");
+  EXPECT_EQ(first_line[private_].rfind("nginx's worker may not connect to the upstream's socket file", 0), 0u)
+      << first_line[private_];
 }
 
 TEST_F(GatewayErrors, Ipv6Upstreams) {

@@ -51,16 +51,22 @@ TEST(EngineCause, RefusedOverTcpWithKernelRstInSynSent) {
   EXPECT_EQ(stats.pending_requests, 0u);
 }
 
-TEST(EngineCause, RefusedUnixSocketMissing) {
-  EngineHarness h;
-  const std::string peer = "unix:/run/php.sock";
-  // connect() fails synchronously with ENOENT; nginx logs it at crit.
+// connect() failing at once (a unix socket's, or a local refusal): nginx
+// logs "connect() to %V failed" (at crit but for a few errnos), builds its
+// 502 page, and sends it.
+void feed_immediate_connect_failure(EngineHarness& h, const std::string& peer, const w5_addr& upstream, int err) {
   h.feed(make_log({.ts = sec(3), .request = kReq1, .connection = 11, .level = kLogCrit,
-                   .fmt = "connect() to %V failed", .err = ENOENT, .action = kConnecting, .peer = peer,
-                   .upstream_sk = kUpSk1, .upstream = unix_sock(), .client = kClientA, .client_sk = kClientSk1}));
+                   .fmt = "connect() to %V failed", .err = err, .action = kConnecting, .peer = peer,
+                   .upstream_sk = kUpSk1, .upstream = upstream, .client = kClientA, .client_sk = kClientSk1}));
   h.feed(make_error_page({.ts = sec(3.0001), .request = kReq1, .connection = 11, .client_sk = kClientSk1,
                           .status = 502, .peer = peer, .client = kClientA, .states = {not_connected(peer)}}));
   h.feed(make_client_response({.ts = sec(3.0002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+}
+
+TEST(EngineCause, RefusedUnixSocketMissing) {
+  EngineHarness h;
+  const std::string peer = "unix:/run/php.sock";
+  feed_immediate_connect_failure(h, peer, unix_sock(), ENOENT);
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
@@ -72,7 +78,43 @@ TEST(EngineCause, RefusedUnixSocketMissing) {
   EXPECT_EQ(r.attempts[0].upstream, peer);
   EXPECT_EQ(r.attempts[0].cause, Cause::refused);
   EXPECT_EQ(r.evidence[0], "connect() to unix:/run/php.sock refused: nothing accepted the connection");
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[1],
+            "there is no socket file at that path: the backend is not running, or listens at another path");
   EXPECT_EQ(kernel_lines(r), 0) << dump(r);
+}
+
+// The commonest php-fpm misconfiguration: the socket's mode keeps nginx's
+// user out. Nothing refused anything; the record must not say so.
+TEST(EngineCause, UnixSocketNginxMayNotOpenSaysPermissionsNotRefused) {
+  EngineHarness h;
+  const std::string peer = "unix:/run/php/php8.2-fpm.sock";
+  feed_immediate_connect_failure(h, peer, unix_sock(), EACCES);
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::refused) << dump(r);
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0].rfind("nginx's worker may not connect to the upstream's socket file: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.evidence[1],
+            "nginx: connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to "
+            "upstream");
+  EXPECT_EQ(lines_with(r, "nothing accepted"), 0) << dump(r);
+}
+
+// A local firewall rule dropping nginx's SYN makes connect() fail at once
+// with EPERM: the peer is unreachable from here, and the record says why.
+TEST(EngineCause, ConnectDeniedLocallyIsUnreachableByPolicy) {
+  EngineHarness h;
+  feed_immediate_connect_failure(h, kBackendName, kBackend, EPERM);
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unreachable) << dump(r);
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[0].rfind("the kernel denied nginx's connect() before any packet left: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.evidence[1],
+            "nginx: connect() to 127.0.0.1:9000 failed (1: Operation not permitted) while connecting to upstream");
 }
 
 TEST(EngineCause, RefusedUnixSocketStale) {

@@ -20,6 +20,7 @@ Cause connect_errno_cause(int err) {
       return Cause::backlog_full;  // a unix listener's queue is full
     case ETIMEDOUT:
       return Cause::connect_timeout;
+    case EPERM:  // a local firewall or policy denied the connect()
     case EHOSTUNREACH:
     case ENETUNREACH:
     case EHOSTDOWN:
@@ -51,8 +52,32 @@ Cause io_errno_cause(int err) {
 }  // namespace
 
 std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, std::string_view action) {
-  if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to "))
-    return LoggedFailure{connect_errno_cause(err), true};
+  if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to ")) {
+    LoggedFailure f{connect_errno_cause(err), true};
+    // What nginx's errno alone leaves for the operator to guess, and the
+    // usual fix. (Immediate failures: a unix socket's, or a local refusal.)
+    switch (err) {
+      case EACCES:
+        f.meaning =
+            "nginx's worker may not connect to the upstream's socket file: the file's owner and mode (php-fpm: "
+            "listen.owner, listen.group, listen.mode) or a security module (AppArmor, SELinux) keep nginx's user "
+            "out; the backend itself may be up";
+        f.meaning_leads = true;
+        break;
+      case EPERM:
+        f.meaning =
+            "the kernel denied nginx's connect() before any packet left: a local firewall rule (netfilter OUTPUT) "
+            "or a security policy (a cgroup BPF program, SELinux) blocks it";
+        f.meaning_leads = true;
+        break;
+      case ENOENT:
+        f.meaning = "there is no socket file at that path: the backend is not running, or listens at another path";
+        break;
+      default:
+        break;
+    }
+    return f;
+  }
   // proxy_bind (fastcgi_bind, ...) to an address this host lacks.
   if (starts_with(fmt, "bind(") && contains(fmt, ") failed"))
     return LoggedFailure{Cause::unknown, true,

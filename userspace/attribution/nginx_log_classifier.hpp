@@ -20,6 +20,9 @@ struct LoggedFailure {
   // It failed before any connect(): nginx answers 500 then, which is still
   // about the upstream.
   bool before_connect = false;
+  // The meaning says what failed better than its cause's headline, which it
+  // replaces (a socket file nginx may not open is no refusal by a backend).
+  bool meaning_leads = false;
 };
 
 // nullopt when the message is not about an upstream failure (it may still be

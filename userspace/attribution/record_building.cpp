@@ -127,7 +127,8 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
     // nginx saw a close or a reset, not its timeout: the death said why.
     r.evidence.push_back(concat("the backend behind ", r.upstream,
                                 " was killed by its supervisor for taking too long; nginx saw the connection end"));
-  else if (r.cause != Cause::unknown || !has_meaning)  // else what nginx's words mean says it best
+  else if (!has_meaning || (r.cause != Cause::unknown && !last_failure->failure.meaning_leads))
+    // (else what nginx's words mean says it best)
     r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   append_moved(r.evidence, f.explained);
   if (last_failure) append_moved(r.evidence, last_failure->reuse_evidence);
