@@ -89,7 +89,9 @@ static __always_inline void add_nginx_tgid(__u32 tgid)
  * becomes nginx (fork, exec, the uprobes), and by userspace for those already
  * running. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	/* LRU: on a host where containers come and go for months, the cgroups of
+	 * nginxes long gone make room for new ones. */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, W5_MAX_NGINX_CGROUPS);
 	__type(key, __u64);
 	__type(value, __u8);
