@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define W5_WIRE_VERSION 3
+#define W5_WIRE_VERSION 4
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
@@ -92,6 +92,11 @@ enum w5_event_type {
 	 * (events/log_repeats) before anything else sees it, so recordings, which
 	 * hold the stream as the engine saw it, never hold this type. */
 	W5_EV_NGX_LOG_REPEAT = 21,
+	/* Made in userspace, not by BPF: a unix socket an nginx worker may not
+	 * connect to (EACCES): the part of its path that keeps the worker out,
+	 * its owner and mode, and the worker's user, read when nginx logged it
+	 * (sent just before that W5_EV_NGX_LOG). Since wire version 4. */
+	W5_EV_SOCKET_FILE = 22,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -324,6 +329,29 @@ struct w5_port_usage {
 	__u32 time_wait;
 	__u32 other;
 	__u32 pad;
+	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
+};
+
+#define W5_USER_NAME_LEN 32
+#define W5_SOCKET_PATH_LEN 112 /* a unix socket's path: sun_path holds 108 */
+
+/* See W5_EV_SOCKET_FILE. Owners are numbers as the host sees them, and names
+ * as the worker's own /etc/passwd and /etc/group give them (empty: none). */
+struct w5_socket_file {
+	struct w5_header h;   /* tgid: the worker whose connect() failed; tid: the same */
+	__u32 worker_uid;     /* the worker's effective user and group */
+	__u32 worker_gid;
+	__u32 uid;            /* path's owner and group */
+	__u32 gid;
+	__u32 mode;           /* path's st_mode */
+	__u32 denied;         /* 1: path's mode bits keep the worker out; 0: they let it in, and
+			       * something else denies (an ACL, a security module) */
+	char worker_user[W5_USER_NAME_LEN];
+	char user[W5_USER_NAME_LEN];
+	char group[W5_USER_NAME_LEN];
+	/* The socket file, or the first directory above it the worker may not
+	 * search, as nginx's mount namespace names it. */
+	char path[W5_SOCKET_PATH_LEN];
 	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
 };
 
@@ -614,7 +642,8 @@ struct w5_latency_histogram {
 	X(W5_EV_BACKEND_STATE, w5_backend_state)        \
 	X(W5_EV_PROCESS_CGROUP, w5_process_cgroup)      \
 	X(W5_EV_NGX_LOCATION, w5_ngx_location)          \
-	X(W5_EV_NGX_LOG_REPEAT, w5_ngx_log_repeat)
+	X(W5_EV_NGX_LOG_REPEAT, w5_ngx_log_repeat)      \
+	X(W5_EV_SOCKET_FILE, w5_socket_file)
 
 #define W5_RINGBUF_BYTES (4u << 20)
 /* Events are submitted without waking the consumer (shared_maps.bpf.c), so

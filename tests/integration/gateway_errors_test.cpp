@@ -3,6 +3,7 @@
 // access log must have exactly one record with the right client, status,
 // upstream and cause — and no record may be left over.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -148,12 +149,20 @@ TEST_F(GatewayErrors, UnixSocketUpstreams) {
       << s.error_log() << s.tracer_output();
   EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
   // Each says which of the three it was: no file, no listener, no permission.
-  std::map<std::string, std::string> first_line;
-  for (const auto& r : records) first_line[r["upstream"].get<std::string>()] = r["evidence"][0].get<std::string>();
-  EXPECT_EQ(first_line[missing], "connect() to " + missing + " refused: nothing accepted the connection");
-  EXPECT_EQ(first_line[stale], "connect() to " + stale + " refused: nothing accepted the connection");
-  EXPECT_EQ(first_line[private_].rfind("nginx's worker may not connect to the upstream's socket file", 0), 0u)
-      << first_line[private_];
+  std::map<std::string, nlohmann::json> evidence;
+  for (const auto& r : records) evidence[r["upstream"].get<std::string>()] = r["evidence"];
+  EXPECT_EQ(evidence[missing][0], "connect() to " + missing + " refused: nothing accepted the connection");
+  EXPECT_EQ(evidence[stale][0], "connect() to " + stale + " refused: nothing accepted the connection");
+  const nlohmann::json& denied = evidence[private_];
+  ASSERT_GE(denied.size(), 2u) << denied;
+  EXPECT_EQ(denied[0].get<std::string>().rfind("nginx's worker may not connect to the upstream's socket file", 0), 0u)
+      << denied;
+  // What the socket file is, read in nginx's mount namespace, and who the
+  // worker is (nginx's default user when its master runs as root).
+  EXPECT_EQ(denied[1], "the socket file " + private_.substr(5) +
+                           " is root:root, mode 0600; nginx's worker runs as nobody (uid 65534, gid 65534) and may "
+                           "not connect to it (no write permission)")
+      << denied;
 }
 
 TEST_F(GatewayErrors, Ipv6Upstreams) {

@@ -155,6 +155,11 @@ std::vector<AnonymiseCase> anonymise_cases() {
   ports.remote = kUpstream;  // an upstream nginx connects to
   ports.established = 4;
   cases.push_back({"port_usage: an upstream's address, kept", ports, ports});
+  w5_socket_file socket_file{};
+  socket_file.h = header(W5_EV_SOCKET_FILE, sizeof(socket_file), sec(1), kWorker, kWorker);
+  set_str(socket_file.path, "/run/php/php8.2-fpm.sock");
+  set_str(socket_file.user, "www-data");
+  cases.push_back({"socket_file: a path and owners, no address", socket_file, socket_file});
   w5_backend_state backend_before{};
   backend_before.h = header(W5_EV_BACKEND_STATE, sizeof(backend_before), sec(1), kWorker, kWorker);
   backend_before.upstream = kUpstream;

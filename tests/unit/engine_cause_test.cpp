@@ -1,6 +1,7 @@
 // Engine tests. One test per cause.
 // (What they share, and the order events come in: engine_test_events.hpp.)
 #include <cerrno>
+#include <cstdio>
 
 #include <gtest/gtest.h>
 
@@ -89,14 +90,28 @@ TEST(EngineCause, RefusedUnixSocketMissing) {
 TEST(EngineCause, UnixSocketNginxMayNotOpenSaysPermissionsNotRefused) {
   EngineHarness h;
   const std::string peer = "unix:/run/php/php8.2-fpm.sock";
+  // What the live session read of the socket file when nginx logged it.
+  w5_socket_file file{};
+  file.h = header(W5_EV_SOCKET_FILE, sizeof(file), sec(3) - 1000, kWorker, kWorker);
+  file.worker_uid = file.worker_gid = 101;
+  file.uid = file.gid = 33;
+  file.mode = 0140660;
+  file.denied = 1;
+  std::snprintf(file.path, sizeof(file.path), "/run/php/php8.2-fpm.sock");
+  std::snprintf(file.peer, sizeof(file.peer), "%s", peer.c_str());
+  h.feed(file);
   feed_immediate_connect_failure(h, peer, unix_sock(), EACCES);
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::refused) << dump(r);
   ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
   EXPECT_EQ(r.evidence[0].rfind("nginx's worker may not connect to the upstream's socket file: ", 0), 0u) << dump(r);
   EXPECT_EQ(r.evidence[1],
+            "the socket file /run/php/php8.2-fpm.sock is 33:33, mode 0660; nginx's worker runs as uid 101, gid 101 "
+            "and may not connect to it (no write permission)");
+  EXPECT_EQ(r.evidence[2],
             "nginx: connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to "
             "upstream");
   EXPECT_EQ(lines_with(r, "nothing accepted"), 0) << dump(r);

@@ -9,6 +9,7 @@
 #include "attribution/keepalive_race.hpp"
 #include "attribution/nginx_log_format.hpp"
 #include "attribution/record_building.hpp"
+#include "attribution/socket_file_evidence.hpp"
 #include "attribution/time_window.hpp"
 #include "common/text.hpp"
 #include "events/address.hpp"
@@ -70,6 +71,9 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
         } else if constexpr (std::is_same_v<T, w5_port_usage>) {
           if (port_usage_.size() >= 4096) port_usage_.clear();  // each is for the error that follows it
           port_usage_[{e.h.tgid, wire_string(e.peer)}] = e;
+        } else if constexpr (std::is_same_v<T, w5_socket_file>) {
+          if (socket_files_.size() >= 4096) socket_files_.clear();  // each is for the error that follows it
+          socket_files_[{e.h.tgid, wire_string(e.peer)}] = e;
         } else if constexpr (std::is_same_v<T, w5_backend_state>) {
           if (backend_states_.size() >= 4096) backend_states_.clear();  // each is for the error that follows it
           backend_states_[{e.h.tgid, e.upstream_sk}] = e;
@@ -217,7 +221,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     if (r.cause == Cause::ports_exhausted) {
       death_evidence = explain_by_ports(*last_failure);  // no connection was made: no backend to blame
     } else {
-      death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
+      // A socket file nginx may not open: nginx never reached the backend.
+      if (r.cause == Cause::refused) death_evidence = explain_by_socket_file(*last_failure);
+      if (death_evidence.empty()) death_evidence = explain_by_death(*last_failure, r.attempts.back().ms, r.cause);
       if (death_evidence.empty()) death_evidence = explain_by_listener(*last_failure, r.attempts.back().ms, r.cause);
       if (r.cause == Cause::slow_backend || r.cause == Cause::connect_timeout || r.cause == Cause::backlog_full) {
         std::vector<std::string> backend = explain_by_backend(*last_failure, r);
@@ -431,6 +437,15 @@ std::vector<std::string> Engine::explain_by_ports(const LoggedAttempt& f) const 
                      "(keepalive in upstream{}, proxy_http_version 1.1, an empty Connection header), widen the "
                      "port range, or spread over more upstream addresses");
   return evidence;
+}
+
+std::vector<std::string> Engine::explain_by_socket_file(const LoggedAttempt& f) const {
+  auto it = socket_files_.find({f.tgid, f.peer});
+  if (it == socket_files_.end()) return {};
+  const w5_socket_file& file = it->second;
+  // Read just before nginx's log line reached the engine.
+  if (file.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, file.h.ts_ns) > 5'000'000'000ull) return {};
+  return {describe_socket_file(file)};
 }
 
 // What made nginx mark the peers failed: this worker's last failure on each

@@ -157,6 +157,8 @@ class Engine {
   std::vector<std::string> explain_by_listener(const LoggedAttempt& failure, double waited_ms, Cause& cause) const;
   // No free local port toward the upstream (ports_exhausted).
   std::vector<std::string> explain_by_ports(const LoggedAttempt& failure) const;
+  // A unix socket nginx's worker may not open (EACCES): what keeps it out.
+  std::vector<std::string> explain_by_socket_file(const LoggedAttempt& failure) const;
 
   EngineOptions options_;
   EngineStats stats_;
@@ -180,6 +182,9 @@ class Engine {
   // The local ports of each worker's namespace toward an upstream (by
   // nginx's name of it), read when a connect() there found none free.
   std::map<std::pair<uint32_t, std::string>, w5_port_usage> port_usage_;
+  // The unix socket files workers could not open (by nginx's name of them),
+  // read when nginx logged that.
+  std::map<std::pair<uint32_t, std::string>, w5_socket_file> socket_files_;
   // A pooled upstream connection's history, for the log event that follows it.
   std::unordered_map<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
   // What the backend of a worker's upstream socket was doing, read when

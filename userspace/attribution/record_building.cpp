@@ -121,18 +121,21 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
   r.evidence.reserve(kTypicalLines + f.explained.size() + f.notes.size() +
                      (r.attempts.size() > 1 ? r.attempts.size() : 0));
   const bool has_meaning = last_failure && !last_failure->failure.meaning.empty();
+  // What nginx's words mean says it best, in place of the cause's headline.
+  const bool meaning_leads = has_meaning && (r.cause == Cause::unknown || last_failure->failure.meaning_leads);
   if (!f.has_upstream && r.cause == Cause::unknown && !last_failure && !f.upstream_5xx)
     explain_without_upstream(r);
   else if (r.cause == Cause::slow_backend && last_failure && last_failure->failure.cause != Cause::slow_backend)
     // nginx saw a close or a reset, not its timeout: the death said why.
     r.evidence.push_back(concat("the backend behind ", r.upstream,
                                 " was killed by its supervisor for taking too long; nginx saw the connection end"));
-  else if (!has_meaning || (r.cause != Cause::unknown && !last_failure->failure.meaning_leads))
-    // (else what nginx's words mean says it best)
+  else if (meaning_leads)
+    r.evidence.emplace_back(last_failure->failure.meaning);
+  else
     r.evidence.push_back(headline(r.cause, r.upstream, r.status));
   append_moved(r.evidence, f.explained);
   if (last_failure) append_moved(r.evidence, last_failure->reuse_evidence);
-  if (has_meaning) r.evidence.emplace_back(last_failure->failure.meaning);
+  if (has_meaning && !meaning_leads) r.evidence.emplace_back(last_failure->failure.meaning);
   if (last_failure) {
     r.evidence.push_back(concat("nginx: ", last_failure->message));
     r.nginx_error = std::move(last_failure->message);

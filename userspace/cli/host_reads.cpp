@@ -62,6 +62,12 @@ void HostReads::push(const Event& event, std::span<const uint8_t> bytes) {
     if (auto usage = ports_.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), now_ns))
       push_made(*usage, now_ns);
   }
+  // A unix socket nginx may not open: what keeps its user out (rare, and at
+  // most once a second per socket).
+  if (const auto* log = std::get_if<w5_ngx_log>(&event); log && log->err == EACCES) {
+    if (auto file = socket_files_.probe(static_cast<pid_t>(log->h.tgid), wire_view(log->peer), now_ns))
+      push_made(*file, now_ns);
+  }
   pipeline_.push(event, bytes, now_ns);
 }
 

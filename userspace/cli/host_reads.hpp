@@ -14,6 +14,7 @@
 #include "host/backend_state.hpp"
 #include "host/port_usage.hpp"
 #include "host/probe_pipeline.hpp"
+#include "host/socket_file.hpp"
 #include "loader/probe_session.hpp"
 #include "host/request_liveness.hpp"
 
@@ -58,6 +59,7 @@ class HostReads {
   // (due, first_look, first_sight): see its header. Outlives the worker.
   BackendProber backends_;
   PortUsageProber ports_;
+  SocketFileProber socket_files_;
   ProbePipeline pipeline_;  // last: its worker stops first
 };
 

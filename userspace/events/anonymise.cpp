@@ -47,6 +47,7 @@ void anonymise(w5_process_exec&) {}
 void anonymise(w5_oom_victim&) {}
 void anonymise(w5_request_ended&) {}  // pointers and counters of nginx's memory
 void anonymise(w5_port_usage&) {}  // an upstream's address
+void anonymise(w5_socket_file&) {}  // a socket file's path and owners, no address
 void anonymise(w5_upstream_reuse&) {}  // counters and times, no address
 void anonymise(w5_ngx_location&) {}  // a name from nginx's configuration
 // nginx's source address toward the backend is cut as in w5_ngx_log; the

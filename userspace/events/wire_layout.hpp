@@ -37,6 +37,7 @@ namespace why502 {
   S(w5_oom_victim, 32) \
   S(w5_listener_state, 96) \
   S(w5_port_usage, 136) \
+  S(w5_socket_file, 320) \
   S(w5_upstream_reuse, 80) \
   S(w5_backend_state, 504) \
   S(w5_process_cgroup, 152) \
@@ -95,6 +96,10 @@ namespace why502 {
   F(w5_port_usage, h, 0) F(w5_port_usage, remote, 24) F(w5_port_usage, port_low, 44) F(w5_port_usage, port_high, 48) \
   F(w5_port_usage, established, 52) F(w5_port_usage, time_wait, 56) F(w5_port_usage, other, 60) \
   F(w5_port_usage, pad, 64) F(w5_port_usage, peer, 68) \
+  F(w5_socket_file, h, 0) F(w5_socket_file, worker_uid, 24) F(w5_socket_file, worker_gid, 28) \
+  F(w5_socket_file, uid, 32) F(w5_socket_file, gid, 36) F(w5_socket_file, mode, 40) F(w5_socket_file, denied, 44) \
+  F(w5_socket_file, worker_user, 48) F(w5_socket_file, user, 80) F(w5_socket_file, group, 112) \
+  F(w5_socket_file, path, 144) F(w5_socket_file, peer, 256) \
   F(w5_upstream_reuse, h, 0) F(w5_upstream_reuse, request, 24) F(w5_upstream_reuse, connection, 32) \
   F(w5_upstream_reuse, upstream_sk, 40) F(w5_upstream_reuse, upstream_requests, 48) \
   F(w5_upstream_reuse, tcp_state, 52) F(w5_upstream_reuse, hz, 56) F(w5_upstream_reuse, srtt_us, 60) \
