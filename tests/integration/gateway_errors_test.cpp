@@ -155,7 +155,7 @@ TEST_F(GatewayErrors, UnixSocketUpstreams) {
   EXPECT_EQ(evidence[stale][0], "connect() to " + stale + " refused: nothing accepted the connection");
   const nlohmann::json& denied = evidence[private_];
   ASSERT_GE(denied.size(), 2u) << denied;
-  EXPECT_EQ(denied[0].get<std::string>().rfind("nginx's worker may not connect to the upstream's socket file", 0), 0u)
+  EXPECT_EQ(denied[0].get<std::string>().rfind("the kernel denied nginx's worker permission to connect (EACCES)", 0), 0u)
       << denied;
   // What the socket file is, read in nginx's mount namespace, and who the
   // worker is (nginx's default user when its master runs as root).

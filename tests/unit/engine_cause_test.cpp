@@ -107,7 +107,7 @@ TEST(EngineCause, UnixSocketNginxMayNotOpenSaysPermissionsNotRefused) {
   EXPECT_EQ(r.cause, Cause::refused) << dump(r);
   ASSERT_GE(r.evidence.size(), 2u) << dump(r);
   ASSERT_EQ(r.evidence.size(), 3u) << dump(r);
-  EXPECT_EQ(r.evidence[0].rfind("nginx's worker may not connect to the upstream's socket file: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.evidence[0].rfind("the kernel denied nginx's worker permission to connect (EACCES), ", 0), 0u) << dump(r);
   EXPECT_EQ(r.evidence[1],
             "the socket file /run/php/php8.2-fpm.sock is 33:33, mode 0660; nginx's worker runs as uid 101, gid 101 "
             "and may not connect to it (no write permission)");
@@ -117,8 +117,9 @@ TEST(EngineCause, UnixSocketNginxMayNotOpenSaysPermissionsNotRefused) {
   EXPECT_EQ(lines_with(r, "nothing accepted"), 0) << dump(r);
 }
 
-// A local firewall rule dropping nginx's SYN makes connect() fail at once
-// with EPERM: the peer is unreachable from here, and the record says why.
+// A security policy (a cgroup BPF program's connect hook) makes connect()
+// fail at once with EPERM: the peer is unreachable from here, and the record
+// says why.
 TEST(EngineCause, ConnectDeniedLocallyIsUnreachableByPolicy) {
   EngineHarness h;
   feed_immediate_connect_failure(h, kBackendName, kBackend, EPERM);
@@ -127,7 +128,7 @@ TEST(EngineCause, ConnectDeniedLocallyIsUnreachableByPolicy) {
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::unreachable) << dump(r);
   ASSERT_GE(r.evidence.size(), 2u) << dump(r);
-  EXPECT_EQ(r.evidence[0].rfind("the kernel denied nginx's connect() before any packet left: ", 0), 0u) << dump(r);
+  EXPECT_EQ(r.evidence[0].rfind("the kernel denied nginx's connect() (EPERM) before any packet left: ", 0), 0u) << dump(r);
   EXPECT_EQ(r.evidence[1],
             "nginx: connect() to 127.0.0.1:9000 failed (1: Operation not permitted) while connecting to upstream");
 }

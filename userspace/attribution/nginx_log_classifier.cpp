@@ -20,7 +20,7 @@ Cause connect_errno_cause(int err) {
       return Cause::backlog_full;  // a unix listener's queue is full
     case ETIMEDOUT:
       return Cause::connect_timeout;
-    case EPERM:  // a local firewall or policy denied the connect()
+    case EPERM:  // a local policy denied the connect()
     case EHOSTUNREACH:
     case ENETUNREACH:
     case EHOSTDOWN:
@@ -58,16 +58,19 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
     // usual fix. (Immediate failures: a unix socket's, or a local refusal.)
     switch (err) {
       case EACCES:
+        // (The format does not say which: nginx logs any connect() that
+        // fails at once as "connect() to %V failed".)
         f.meaning =
-            "nginx's worker may not connect to the upstream's socket file: the file's owner and mode (php-fpm: "
-            "listen.owner, listen.group, listen.mode) or a security module (AppArmor, SELinux) keep nginx's user "
-            "out; the backend itself may be up";
+            "the kernel denied nginx's worker permission to connect (EACCES), so the backend may well be up: for a "
+            "unix socket, the socket file's owner and mode or a directory above it keep nginx's user out (php-fpm: "
+            "listen.owner, listen.group, listen.mode); for TCP, SELinux (the httpd_can_network_connect boolean) or "
+            "another security policy forbids the connection";
         f.meaning_leads = true;
         break;
       case EPERM:
         f.meaning =
-            "the kernel denied nginx's connect() before any packet left: a local firewall rule (netfilter OUTPUT) "
-            "or a security policy (a cgroup BPF program, SELinux) blocks it";
+            "the kernel denied nginx's connect() (EPERM) before any packet left: a security policy (a cgroup BPF "
+            "program, seccomp, SELinux) forbids it";
         f.meaning_leads = true;
         break;
       case ENOENT:
