@@ -38,11 +38,13 @@ wait_for_line() {
   return 1
 }
 
-# start_backend VAR MODE [DELAY]: starts a backend, sets VAR to its address.
+# start_backend VAR MODE [DELAY] [LISTEN]: starts a backend (on LISTEN, else a
+# free port of 127.0.0.1), sets VAR to its address.
 # (Not in a $(...) subshell: pids must reach the cleanup.)
 start_backend() {
   local out="$work/$1.out"
-  python3 "$root/tests/backends/misbehave.py" --listen 127.0.0.1:0 --mode "$2" ${3:+--delay "$3"} >"$out" 2>&1 &
+  python3 "$root/tests/backends/misbehave.py" --listen "${4:-127.0.0.1:0}" --mode "$2" ${3:+--delay "$3"} \
+    >"$out" 2>&1 &
   pids+=($!)
   local line
   line=$(wait_for_line "$out" "ready ")
@@ -57,6 +59,10 @@ start_backend closing close
 start_backend slow slow 3
 start_backend app502 status502
 start_backend pooled keepalive_fin
+# Up, but behind a socket file only root may open (nginx's workers run as
+# nobody): the php-fpm socket whose listen.mode leaves nginx out.
+start_backend private ok "" "unix:$work/private.sock"
+chmod 600 "$work/private.sock"
 refused="127.0.0.1:$(free_port)"
 port=$(free_port)
 
@@ -86,6 +92,7 @@ http {
     location /slow     { proxy_pass http://$slow; }
     location /app-502  { proxy_pass http://$app502; }
     location /order    { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location /private  { proxy_pass http://$private:; }
   }
 }
 CONF
@@ -98,13 +105,14 @@ done
 
 echo "== nginx on 127.0.0.1:$port; upstreams: healthy $healthy, refusing $refused, resetting $resetting,"
 echo "   closing $closing, slow $slow, answering 502 itself $app502,"
-echo "   closing pooled keepalive connections as they are reused $pooled"
+echo "   closing pooled keepalive connections as they are reused $pooled,"
+echo "   up behind a socket file nginx's workers may not open $private"
 echo "== why502 trace (one line per gateway error, as it happens):"
 "$root/build/why502" trace --format text 2>"$work/why502.err" &
 tracer_pid=$!
 wait_for_line "$work/why502.err" "ready" >/dev/null
 
-for path in healthy refused healthy reset closed retried app-502 slow healthy refused; do
+for path in healthy refused healthy reset closed retried app-502 slow healthy refused private; do
   curl -s -o /dev/null -w "" "http://127.0.0.1:$port/$path" || true
 done
 # A GET, then a POST on the same client connection (so the same worker and
