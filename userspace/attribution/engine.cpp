@@ -32,6 +32,22 @@ std::string plausible_request_line(const w5_request_line& e) {
   return e.len > line.size() ? line + "..." : line;
 }
 
+// Whether a host read stamped read_ns was made for the failure nginx logged
+// at logged_ns: the live session reads as nginx's words go by, so the read
+// reaches the engine just before them, and is no older than max_age_ns.
+bool read_for_failure(uint64_t read_ns, uint64_t logged_ns, uint64_t max_age_ns = 5'000'000'000ull) {
+  return read_ns <= logged_ns + 1'000'000'000ull && age_ns(logged_ns, read_ns) <= max_age_ns;
+}
+
+// The read held under key in reads that was made for the failure logged at
+// logged_ns; nullptr when there is none.
+template <class Reads>
+const typename Reads::mapped_type* read_for(const Reads& reads, const typename Reads::key_type& key,
+                                            uint64_t logged_ns) {
+  auto it = reads.find(key);
+  return it != reads.end() && read_for_failure(it->second.h.ts_ns, logged_ns) ? &it->second : nullptr;
+}
+
 // A location's name as read from nginx's configuration (ngx_http_core_loc_conf_t.name),
 // if it looks like one: text without control characters (a wrong offset reads
 // anything). Longer names end in "...".
@@ -380,7 +396,7 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
   const w5_listener_state& l = it->second;
   // Read during this attempt (or at its timeout).
   const uint64_t window_ns = attempt_window_ns(waited_ms, 2000, 60'000'000'000ull);
-  if (l.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, l.h.ts_ns) > window_ns) return evidence;
+  if (!read_for_failure(l.h.ts_ns, f.ts_ns, window_ns)) return evidence;
 
   const std::string owner = l.owner_pid ? "pid " + std::to_string(l.owner_pid) + " (" + wire_string(l.owner_comm) + ")"
                                         : "no process found";
@@ -405,10 +421,9 @@ std::vector<std::string> Engine::explain_by_listener(const LoggedAttempt& f, dou
 // Read by the live session when nginx logged the timeout, just before its
 // words reached the engine.
 std::vector<std::string> Engine::explain_by_backend(const LoggedAttempt& f, Record& r) const {
-  auto it = backend_states_.find({f.tgid, f.upstream_sk});
-  if (it == backend_states_.end()) return {};
-  const w5_backend_state& b = it->second;
-  if (b.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, b.h.ts_ns) > 5'000'000'000ull) return {};
+  const w5_backend_state* read = read_for(backend_states_, {f.tgid, f.upstream_sk}, f.ts_ns);
+  if (!read) return {};
+  const w5_backend_state& b = *read;
   if (b.pid != 0 && b.cgroup[0] != '\0') {
     r.backend_cgroup = wire_string(b.cgroup);
     r.backend_unit = service_of_cgroup(r.backend_cgroup);
@@ -421,11 +436,9 @@ std::vector<std::string> Engine::explain_by_backend(const LoggedAttempt& f, Reco
 // nginx logged it.
 std::vector<std::string> Engine::explain_by_ports(const LoggedAttempt& f) const {
   std::vector<std::string> evidence;
-  auto it = port_usage_.find({f.tgid, f.peer});
-  if (it == port_usage_.end()) return evidence;
-  const w5_port_usage& u = it->second;
-  // Read just before nginx's log line reached the engine.
-  if (u.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, u.h.ts_ns) > 5'000'000'000ull) return evidence;
+  const w5_port_usage* read = read_for(port_usage_, {f.tgid, f.peer}, f.ts_ns);
+  if (!read) return evidence;
+  const w5_port_usage& u = *read;
   if (u.port_high != 0)
     evidence.push_back(concat("nginx's network namespace has local ports ", Decimal(u.port_low), "-",
                               Decimal(u.port_high), " (", Decimal(u.port_high - u.port_low + 1),
@@ -440,12 +453,9 @@ std::vector<std::string> Engine::explain_by_ports(const LoggedAttempt& f) const 
 }
 
 std::vector<std::string> Engine::explain_by_socket_file(const LoggedAttempt& f) const {
-  auto it = socket_files_.find({f.tgid, f.peer});
-  if (it == socket_files_.end()) return {};
-  const w5_socket_file& file = it->second;
-  // Read just before nginx's log line reached the engine.
-  if (file.h.ts_ns > f.ts_ns + 1'000'000'000ull || age_ns(f.ts_ns, file.h.ts_ns) > 5'000'000'000ull) return {};
-  return {describe_socket_file(file)};
+  const w5_socket_file* read = read_for(socket_files_, {f.tgid, f.peer}, f.ts_ns);
+  if (!read) return {};
+  return {describe_socket_file(*read)};
 }
 
 // What made nginx mark the peers failed: this worker's last failure on each
