@@ -28,7 +28,6 @@
 namespace why502 {
 namespace {
 
-constexpr uint64_t kReadEveryNs = 1'000'000'000ull;
 constexpr unsigned kTcpListen = 10;
 constexpr size_t kMaxThreads = 1024;  // threads looked at per backend process
 
@@ -616,14 +615,9 @@ bool BackendProber::due(const w5_ngx_log& log, uint64_t ts_ns) {
   std::string_view peer;
   const bool unix_upstream = unix_upstream_of(log, &peer);
   if (upstream.family != AF_INET && upstream.family != AF_INET6 && !unix_upstream) return false;
-  auto [last, first] = last_read_ns_.try_emplace(
-      {log.h.tgid, upstream.family, upstream.port,
-       unix_upstream ? std::string(peer) : std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
-      ts_ns);
-  if (!first && ts_ns - last->second < kReadEveryNs) return false;
-  last->second = ts_ns;
-  if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
-  return true;
+  return pacing_.due({log.h.tgid, upstream.family, upstream.port,
+                      unix_upstream ? std::string(peer) : std::string(reinterpret_cast<const char*>(upstream.addr), 16)},
+                     ts_ns);
 }
 
 bool BackendProber::first_look(const WaitingUpstreamRequest& r) {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "host/listener_probe.hpp"
+#include "host/read_pacing.hpp"
 #include "loader/probe_session.hpp"
 #include "why502_wire.h"
 
@@ -98,7 +99,7 @@ class BackendProber {
   // The CPU and throttling sample, while this second's budget lasts.
   void sample_within_budget(w5_backend_state& e, uint64_t ts_ns);
 
-  std::map<std::tuple<uint32_t, uint16_t, uint16_t, std::string>, uint64_t> last_read_ns_;
+  OncePerSecond<std::tuple<uint32_t, uint16_t, uint16_t, std::string>> pacing_;
   std::set<std::pair<uint64_t, uint64_t>> looked_at_;  // (socket, sent_ns) handed over
   std::map<std::pair<uint32_t, uint64_t>, BackendBaseline> baselines_;  // by (nginx tgid, upstream socket)
   uint64_t sample_second_ = 0;

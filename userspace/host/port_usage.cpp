@@ -16,7 +16,6 @@
 namespace why502 {
 namespace {
 
-constexpr uint64_t kReadEveryNs = 1'000'000'000ull;
 constexpr unsigned kTcpEstablished = 1;
 constexpr unsigned kTcpTimeWait = 6;
 
@@ -153,10 +152,7 @@ PortHolders port_holders_in(std::istream& proc_net_tcp, const w5_addr& remote) {
 std::optional<w5_port_usage> PortUsageProber::probe(pid_t worker, std::string_view peer, uint64_t ts_ns) {
   const std::optional<w5_addr> remote = address_of_peer(peer);
   if (!remote) return std::nullopt;
-  auto [last, first] = last_read_ns_.try_emplace({worker, std::string(peer)}, ts_ns);
-  if (!first && ts_ns - last->second < kReadEveryNs) return std::nullopt;
-  last->second = ts_ns;
-  if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
+  if (!pacing_.due({worker, std::string(peer)}, ts_ns)) return std::nullopt;
 
   w5_port_usage e{};
   e.h.type = W5_EV_PORT_USAGE;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "host/read_pacing.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
@@ -34,7 +35,7 @@ class PortUsageProber {
 
  private:
   RangeReader range_reader_;
-  std::map<std::pair<pid_t, std::string>, uint64_t> last_read_ns_;  // (worker, peer)
+  OncePerSecond<std::pair<pid_t, std::string>> pacing_;  // (worker, peer)
 };
 
 // The parsers behind it, apart from the kernel they read.

@@ -11,8 +11,6 @@
 namespace why502 {
 namespace {
 
-constexpr uint64_t kMinReadIntervalNs = 1'000'000'000ull;
-
 void copy_text(char* out, size_t size, std::string_view text) {
   const size_t n = std::min(size - 1, text.size());
   std::memcpy(out, text.data(), n);
@@ -98,10 +96,7 @@ std::optional<w5_socket_file> SocketFileProber::judge(const std::string& root, s
 std::optional<w5_socket_file> SocketFileProber::probe(pid_t worker, std::string_view peer, uint64_t ts_ns) {
   constexpr std::string_view kUnix = "unix:";
   if (peer.substr(0, kUnix.size()) != kUnix) return std::nullopt;
-  auto [last, first] = last_read_ns_.try_emplace({worker, std::string(peer)}, ts_ns);
-  if (!first && ts_ns - last->second < kMinReadIntervalNs) return std::nullopt;
-  last->second = ts_ns;
-  if (last_read_ns_.size() > 4096) last_read_ns_.clear();  // bounded: a few upstreams are the norm
+  if (!pacing_.due({worker, std::string(peer)}, ts_ns)) return std::nullopt;
 
   const std::string proc = "/proc/" + std::to_string(worker);
   std::ifstream status(proc + "/status");

@@ -10,13 +10,13 @@
 
 #include <cstdint>
 #include <istream>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "host/read_pacing.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
@@ -51,7 +51,7 @@ class SocketFileProber {
                                              const Credentials& worker);
 
  private:
-  std::map<std::pair<pid_t, std::string>, uint64_t> last_read_ns_;  // (worker, peer)
+  OncePerSecond<std::pair<pid_t, std::string>> pacing_;  // (worker, peer)
 };
 
 }  // namespace why502
