@@ -56,6 +56,9 @@ class SocketFileTree : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir), nullptr);
     root_ = dir;
     std::filesystem::create_directories(root_ + "/run/php");
+    // Passable by anyone, whatever the umask: each test sets what it judges.
+    chmod((root_ + "/run").c_str(), 0755);
+    chmod((root_ + "/run/php").c_str(), 0755);
     std::ofstream(root_ + "/run/php/fpm.sock").put('x');  // (its mode is what is judged)
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
@@ -86,7 +89,6 @@ TEST_F(SocketFileTree, TheFirstDirectoryTheWorkerMayNotSearch) {
 }
 
 TEST_F(SocketFileTree, AModeThatLetsTheWorkerInSaysSoAndAMissingPathIsNothing) {
-  chmod((root_ + "/run/php").c_str(), 0755);
   chmod((root_ + "/run/php/fpm.sock").c_str(), 0666);
   const auto e = SocketFileProber::judge(root_, "/run/php/fpm.sock", other_);
   ASSERT_TRUE(e.has_value());

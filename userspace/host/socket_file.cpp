@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 
@@ -107,13 +108,19 @@ std::optional<w5_socket_file> SocketFileProber::probe(pid_t worker, std::string_
   if (!e) return std::nullopt;
   e->h.ts_ns = ts_ns;
   e->h.tgid = e->h.tid = static_cast<uint32_t>(worker);
-  const auto name = [&](const char* file, uint32_t id) {
+  // Names as the worker's own system gives them (passwd read once for both users).
+  const auto read_file = [&](const char* file) {
     std::ifstream in(proc + "/root/etc/" + file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto name = [](const std::string& text, uint32_t id) {
+    std::istringstream in(text);
     return name_of_id(in, id);
   };
-  copy_text(e->worker_user, sizeof(e->worker_user), name("passwd", creds->uid));
-  copy_text(e->user, sizeof(e->user), name("passwd", e->uid));
-  copy_text(e->group, sizeof(e->group), name("group", e->gid));
+  const std::string passwd = read_file("passwd");
+  copy_text(e->worker_user, sizeof(e->worker_user), name(passwd, creds->uid));
+  copy_text(e->user, sizeof(e->user), name(passwd, e->uid));
+  copy_text(e->group, sizeof(e->group), name(read_file("group"), e->gid));
   copy_text(e->peer, sizeof(e->peer), peer);
   return e;
 }
