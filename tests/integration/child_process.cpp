@@ -117,8 +117,9 @@ void ChildProcess::signal(int sig) {
 
 std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (exit_status_) return exit_status_;
+  // Looked at once even with no time left: wait_exit(0ms) asks "has it exited?".
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  do {
     int status;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
@@ -126,8 +127,8 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
       while (out_fd_ >= 0) drain(100);
       return exit_status_;
     }
-    drain(20);
-  }
+    drain(timeout.count() > 0 ? 20 : 0);
+  } while (std::chrono::steady_clock::now() < deadline);
   return std::nullopt;
 }
 

@@ -64,6 +64,23 @@ bool port_accepts(int port) {
   return ok;
 }
 
+// A socket bound to a port of the kernel's choosing on 127.0.0.1, not
+// listening: while it is open no other bind can take the port. -1 on failure.
+int bind_any_loopback_port(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 }  // namespace
 
 Scenario::Scenario() {
@@ -72,8 +89,10 @@ Scenario::Scenario() {
   dir_ = tmpl;
   // nginx workers run as nobody: they must reach the unix sockets in here.
   std::filesystem::permissions(dir_, std::filesystem::perms::all);
-  nginx_port_ = free_port();
-  tls_port_ = free_port();
+  // Held until nginx starts: a backend or refused port bound meanwhile (on
+  // port 0) would otherwise be free to take them.
+  nginx_port_ = hold_port();
+  tls_port_ = hold_port();
 }
 
 Scenario::~Scenario() {
@@ -91,6 +110,7 @@ Scenario::~Scenario() {
     b->wait_exit(3s);
   }
   backends_.clear();
+  release_port_holds();
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }
@@ -100,15 +120,11 @@ int Scenario::free_port() {
   // port must not become the next nginx's health port: never return one twice.
   static std::set<int> handed_out;
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    int port = 0;
+    const int fd = bind_any_loopback_port(&port);
+    if (fd < 0) continue;
     close(fd);
-    if (bound && handed_out.insert(ntohs(addr.sin_port)).second) return ntohs(addr.sin_port);
+    if (handed_out.insert(port).second) return port;
   }
   throw std::runtime_error("no unused free port on 127.0.0.1");
 }
@@ -116,15 +132,22 @@ int Scenario::free_port() {
 int Scenario::refused_port() {
   // Bound and held until the run ends, never listening: a SYN to it is
   // answered with a reset, and no backend or nginx started later can take it.
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error("cannot hold a port on 127.0.0.1");
-  return ntohs(addr.sin_port);  // fd stays open on purpose
+  int port = 0;
+  if (bind_any_loopback_port(&port) < 0) throw std::runtime_error("cannot hold a port on 127.0.0.1");
+  return port;  // the descriptor stays open on purpose
+}
+
+int Scenario::hold_port() {
+  int port = 0;
+  const int fd = bind_any_loopback_port(&port);
+  if (fd < 0) throw std::runtime_error("cannot hold a port on 127.0.0.1");
+  port_holds_.push_back(fd);
+  return port;
+}
+
+void Scenario::release_port_holds() {
+  for (int fd : port_holds_) close(fd);
+  port_holds_.clear();
 }
 
 std::string Scenario::start_backend(const std::string& mode, const std::string& listen, double delay) {
@@ -245,13 +268,15 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
   // Where a source build logs until it has read error_log (its default
   // error-log path is logs/error.log under -p).
   std::filesystem::create_directories(dir_ + "/logs");
+  release_port_holds();
   nginx_ = std::make_unique<ChildProcess>(in_netns({binary, "-c", dir_ + "/nginx.conf", "-p", dir_}));
   if (daemon) {
     if (nginx_->wait_exit(10s) != 0) throw std::runtime_error("nginx did not start: " + nginx_->output());
     nginx_.reset();  // the master detached; it is stopped through its pid file
   }
-  // Ready when a worker answers the health listener.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  // Ready when a worker answers the health listener. Generous: the sanitizer
+  // build may be compiling beside the suite on two cores.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (nginx_ && nginx_->wait_exit(0ms)) throw std::runtime_error("nginx exited: " + nginx_->output());
     if (!netns_.empty() || port_accepts(health_port)) {
@@ -266,7 +291,8 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
     }
     std::this_thread::sleep_for(20ms);  // polling a readiness condition, not hoping
   }
-  throw std::runtime_error("nginx did not become ready: " + (nginx_ ? nginx_->output() : error_log()));
+  throw std::runtime_error("nginx did not answer its health listener in 30 s; its output: " +
+                           (nginx_ ? nginx_->output() : "") + "; its error.log: " + error_log());
 }
 
 std::vector<std::string> without_tracefs(const std::vector<std::string>& argv) {

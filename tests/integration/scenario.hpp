@@ -104,11 +104,15 @@ class Scenario {
   // argv for why502: without tracefs, and with --pid when it is to be scoped.
   std::vector<std::string> why502_argv(std::vector<std::string> argv, const std::vector<std::string>& extra);
   void note_nginx_processes();
+  // A free 127.0.0.1 port kept bound (not listening) until release_port_holds().
+  int hold_port();
+  void release_port_holds();
 
   std::string dir_;
   std::string netns_;
   int nginx_port_;
   int tls_port_;
+  std::vector<int> port_holds_;  // descriptors keeping nginx's ports until it binds them
   std::vector<std::unique_ptr<ChildProcess>> backends_;
   std::unique_ptr<ChildProcess> nginx_;
   std::unique_ptr<ChildProcess> tracer_;
