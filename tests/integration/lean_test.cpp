@@ -3,6 +3,7 @@
 // hooks that fire when something fails. nginx-side failures and backend
 // deaths are still named per request; the upstream's own 5xx is not seen.
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +98,27 @@ TEST_F(Lean, NamesNginxSideFailuresWithNoProgramOnSendOrReceive) {
       resets_with_kernel_evidence += r["cause"] == "reset" && line == "kernel: RST received from " + reset +
                                                                           " on an established connection";
   EXPECT_EQ(resets_with_kernel_evidence, 1) << s.tracer_output() << records.size();
+}
+
+// An nginx started after why502: no userspace scan found its processes when
+// the tracer started, so the cgroup that marks its sockets comes from its
+// fork and exec as the kernel reports them. A reset then keeps its kernel line.
+TEST_F(Lean, AnNginxStartedAfterItStillHasTheKernelLineOfAReset) {
+  Scenario s;
+  const std::string reset = s.start_backend("reset");
+  s.start_tracer({"--lean", "--nginx-binary", nginx_under_test()});  // no nginx runs yet
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/reset", "http://" + reset) + "  }\n");
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/reset", "http://127.0.0.1:{PORT}/reset"}), (std::vector<int>{502, 502}));
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{reset, "reset"}}), "") << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 2u) << s.tracer_output();
+  for (const auto& r : records) {
+    const auto& evidence = r["evidence"];
+    EXPECT_NE(std::find(evidence.begin(), evidence.end(),
+                        "kernel: RST received from " + reset + " on an established connection"),
+              evidence.end())
+        << r.dump();
+  }
 }
 
 // Without the uprobes --lean would see nothing at all: it says so and stops
