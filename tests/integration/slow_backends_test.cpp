@@ -108,6 +108,41 @@ TEST_F(SlowBackends, NeverAcceptedWhileStuckOnAnEarlierRequest) {
       << second;
 }
 
+// An upload to a backend blocked on its own dependency: the body stays
+// unread, nginx's send times out (not its read), and the record says so
+// along with what the backend was doing.
+TEST_F(SlowBackends, StoppedReadingAnUpload) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "blocked", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    client_max_body_size 64m;\n" +
+                proxy("/upload", "http://" + backend, "proxy_send_timeout 1s; proxy_read_timeout 30s;") + "  }\n");
+  // Far more than the kernel buffers between nginx and an unread socket.
+  const std::string body = s.dir() + "/upload.bin";
+  std::ofstream(body).close();
+  std::filesystem::resize_file(body, 32 << 20);
+  s.start_tracer();
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/upload"}, {"--data-binary", "@" + body});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 1u);
+  const nlohmann::json& r = records[0];
+  EXPECT_EQ(r["nginx_error"], "upstream timed out (110: Connection timed out) while sending request to upstream")
+      << r.dump();
+  EXPECT_EQ(r["evidence"][0],
+            "the backend stopped reading the request: nginx could not send the rest of it within proxy_send_timeout "
+            "(fastcgi_send_timeout, uwsgi_send_timeout, ...)")
+      << r.dump();
+  EXPECT_NE(evidence_of(r).find("backend pid " + std::to_string(backend_pid) +
+                                " (slow-blocked) had been blocked in recvfrom() on a connection to " + dependency),
+            std::string::npos)
+      << r.dump();
+}
+
 // Stopped by SIGSTOP before the request: the kernel queues nginx's
 // connection, the backend runs no code to accept it.
 TEST_F(SlowBackends, Stopped) {

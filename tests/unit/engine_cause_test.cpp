@@ -244,6 +244,30 @@ TEST(EngineCause, SlowBackend) {
   EXPECT_EQ(r.attempts[0].ms, 1000);
 }
 
+// A send timeout: the backend left the request unread. Same cause as a late
+// response header, but the first line must not send the reader to
+// proxy_read_timeout.
+TEST(EngineCause, SendTimeoutSaysTheBackendStoppedReading) {
+  EngineHarness h;
+  h.feed(make_log({.ts = sec(31), .request = kReq1, .connection = 10, .fmt = "upstream timed out",
+                   .err = ETIMEDOUT, .action = "sending request to upstream", .peer = kBackendName,
+                   .upstream_sk = kUpSk1, .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(31.0001), .request = kReq1, .connection = 10, .client_sk = kClientSk1,
+                          .status = 504, .peer = kBackendName, .client = kClientA,
+                          .states = {connected_no_header(kBackendName, 504, 1000)}}));
+  h.feed(make_client_response({.ts = sec(31.0002), .sk = kClientSk1, .status = 504, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
+  EXPECT_EQ(r.evidence[0],
+            "the backend stopped reading the request: nginx could not send the rest of it within proxy_send_timeout "
+            "(fastcgi_send_timeout, uwsgi_send_timeout, ...)")
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "proxy_read_timeout"), 0) << dump(r);
+  EXPECT_EQ(r.nginx_error, "upstream timed out (110: Connection timed out) while sending request to upstream");
+}
+
 TEST(EngineCause, ConnectTimeoutWithSynRetransmits) {
   EngineHarness h;
   const w5_addr silent = ipv4("10.0.0.9", 80);

@@ -91,8 +91,17 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
                          true};
   if (starts_with(fmt, "socket() failed") || contains(fmt, "worker_connections are not enough"))
     return LoggedFailure{Cause::fd_exhausted, true};
-  if (starts_with(fmt, "upstream timed out"))
-    return LoggedFailure{contains(action, "connecting") ? Cause::connect_timeout : Cause::slow_backend, true};
+  if (starts_with(fmt, "upstream timed out")) {
+    if (contains(action, "connecting")) return LoggedFailure{Cause::connect_timeout, true};
+    // Not a response late: the request's bytes stayed unread (an upload to a
+    // backend busy elsewhere, or one that never accept()ed the connection).
+    if (contains(action, "sending request"))
+      return LoggedFailure{Cause::slow_backend, true,
+                           "the backend stopped reading the request: nginx could not send the rest of it within "
+                           "proxy_send_timeout (fastcgi_send_timeout, uwsgi_send_timeout, ...)",
+                           false, true};
+    return LoggedFailure{Cause::slow_backend, true};
+  }
   if (starts_with(fmt, "upstream prematurely closed"))
     return LoggedFailure{Cause::closed_early, true};
   // An HTTP/2 upstream (proxy_http_version 2, grpc_pass): its frames name
