@@ -64,6 +64,17 @@ void feed_immediate_connect_failure(EngineHarness& h, const std::string& peer, c
   h.feed(make_client_response({.ts = sec(3.0002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
 }
 
+// nginx gives up on kBackend after 1 s on a connected socket, in action.
+void feed_timeout_after_connect(EngineHarness& h, const char* action) {
+  h.feed(make_log({.ts = sec(31), .request = kReq1, .connection = 10, .fmt = "upstream timed out",
+                   .err = ETIMEDOUT, .action = action, .peer = kBackendName, .upstream_sk = kUpSk1,
+                   .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(31.0001), .request = kReq1, .connection = 10, .client_sk = kClientSk1,
+                          .status = 504, .peer = kBackendName, .client = kClientA,
+                          .states = {connected_no_header(kBackendName, 504, 1000)}}));
+  h.feed(make_client_response({.ts = sec(31.0002), .sk = kClientSk1, .status = 504, .remote = kClientA}));
+}
+
 TEST(EngineCause, RefusedUnixSocketMissing) {
   EngineHarness h;
   const std::string peer = "unix:/run/php.sock";
@@ -224,13 +235,7 @@ TEST(EngineCause, ClosedEarly) {
 
 TEST(EngineCause, SlowBackend) {
   EngineHarness h;
-  h.feed(make_log({.ts = sec(31), .request = kReq1, .connection = 10, .fmt = "upstream timed out",
-                   .err = ETIMEDOUT, .action = kReadingHeader, .peer = kBackendName, .upstream_sk = kUpSk1,
-                   .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
-  h.feed(make_error_page({.ts = sec(31.0001), .request = kReq1, .connection = 10, .client_sk = kClientSk1,
-                          .status = 504, .peer = kBackendName, .client = kClientA,
-                          .states = {connected_no_header(kBackendName, 504, 1000)}}));
-  h.feed(make_client_response({.ts = sec(31.0002), .sk = kClientSk1, .status = 504, .remote = kClientA}));
+  feed_timeout_after_connect(h, kReadingHeader);
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
@@ -249,13 +254,7 @@ TEST(EngineCause, SlowBackend) {
 // proxy_read_timeout.
 TEST(EngineCause, SendTimeoutSaysTheBackendStoppedReading) {
   EngineHarness h;
-  h.feed(make_log({.ts = sec(31), .request = kReq1, .connection = 10, .fmt = "upstream timed out",
-                   .err = ETIMEDOUT, .action = "sending request to upstream", .peer = kBackendName,
-                   .upstream_sk = kUpSk1, .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
-  h.feed(make_error_page({.ts = sec(31.0001), .request = kReq1, .connection = 10, .client_sk = kClientSk1,
-                          .status = 504, .peer = kBackendName, .client = kClientA,
-                          .states = {connected_no_header(kBackendName, 504, 1000)}}));
-  h.feed(make_client_response({.ts = sec(31.0002), .sk = kClientSk1, .status = 504, .remote = kClientA}));
+  feed_timeout_after_connect(h, "sending request to upstream");
 
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
