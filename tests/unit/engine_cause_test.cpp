@@ -322,6 +322,12 @@ TEST(EngineCause, InvalidResponseTooBigHeader) {
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   EXPECT_EQ(h.records()[0].cause, Cause::invalid_response) << dump(h.records()[0]);
   EXPECT_EQ(h.records()[0].nginx_error, "upstream sent too big header while reading response header from upstream");
+  // What nginx's words leave unsaid: which buffer, and the usual culprit.
+  EXPECT_EQ(h.records()[0].evidence[0], "upstream 127.0.0.1:9000 answered, but nginx rejected the response header");
+  EXPECT_EQ(h.records()[0].evidence[1],
+            "the response header did not fit in proxy_buffer_size (fastcgi_buffer_size, uwsgi_buffer_size, ...): "
+            "many or large headers, often Set-Cookie; raise the buffer size or have the backend send less")
+      << dump(h.records()[0]);
 }
 
 // The same failure, whatever nginx's client speaks.

@@ -108,6 +108,12 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
   // the failure; the error code is the message's argument.
   if (starts_with(fmt, "upstream rejected request with error")) return LoggedFailure{Cause::h2_stream_reset, true};
   if (starts_with(fmt, "upstream sent goaway")) return LoggedFailure{Cause::h2_goaway, true};
+  // The commonest rejected answer, and one the backend's own log calls a success.
+  if (starts_with(fmt, "upstream sent too big header"))
+    return LoggedFailure{Cause::invalid_response, true,
+                         "the response header did not fit in proxy_buffer_size (fastcgi_buffer_size, "
+                         "uwsgi_buffer_size, ...): many or large headers, often Set-Cookie; raise the buffer size or "
+                         "have the backend send less"};
   if (starts_with(fmt, "upstream sent") || starts_with(fmt, "upstream response") ||
       contains(fmt, "invalid FastCGI") || contains(fmt, "unexpected FastCGI"))
     return LoggedFailure{Cause::invalid_response, true};
