@@ -18,8 +18,9 @@ import sys
 
 # why502's name for each number -> (struct, member); "sizeof" for a struct's size.
 # The BPF side also assumes ngx_str_t {len at 0, data at 8}, ngx_array_t {elts at
-# 0, nelts at 8}, ngx_http_log_ctx_t.connection at 0 and ngx_http_core_loc_conf_t.name
-# at 0: checked as well.
+# 0, nelts at 8}, ngx_http_log_ctx_t.connection at 0, ngx_http_core_loc_conf_t.name
+# at 0 and ngx_http_err_page_t {status 0, overwrite 8, value 16 (an
+# ngx_http_complex_value_t, its ngx_str_t value at 0), 80 bytes}: checked as well.
 FIELDS = [
     ("r_connection", "ngx_http_request_s", "connection"),
     ("r_upstream", "ngx_http_request_s", "upstream"),
@@ -49,6 +50,12 @@ FIELDS = [
     ("state_bytes_sent", "ngx_http_upstream_state_t", "bytes_sent"),
     ("state_peer", "ngx_http_upstream_state_t", "peer"),
     ("loc_name", "ngx_http_core_loc_conf_s", "name"),
+    ("clcf_error_pages", "ngx_http_core_loc_conf_s", "error_pages"),
+    ("err_page_size", "ngx_http_err_page_t", "sizeof"),
+    ("err_page_status", "ngx_http_err_page_t", "status"),
+    ("err_page_overwrite", "ngx_http_err_page_t", "overwrite"),
+    ("err_page_value", "ngx_http_err_page_t", "value"),
+    ("complex_value_value", "ngx_http_complex_value_t", "value"),
     ("str_len", "ngx_str_t", "len"),
     ("str_data", "ngx_str_t", "data"),
     ("array_elts", "ngx_array_t", "elts"),

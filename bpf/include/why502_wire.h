@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define W5_WIRE_VERSION 4
+#define W5_WIRE_VERSION 5
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
@@ -97,6 +97,11 @@ enum w5_event_type {
 	 * its owner and mode, and the worker's user, read when nginx logged it
 	 * (sent just before that W5_EV_NGX_LOG). Since wire version 4. */
 	W5_EV_SOCKET_FILE = 22,
+	/* The error_page of the location nginx builds a 5xx in, when one names
+	 * that status (nginx then redirects: the client may get another status),
+	 * sent just before its W5_EV_NGX_ERROR_PAGE; only when the binary's
+	 * layout has clcf_error_pages. Since wire version 5. */
+	W5_EV_NGX_ERROR_PAGE_TARGET = 23,
 };
 
 #define W5_REQUEST_LINE_LEN 160
@@ -480,6 +485,9 @@ struct w5_nginx_layout {
 	__u32 c_number;       /* ngx_connection_t.number: checks c_requests */
 	__u32 c_requests;     /* ngx_connection_t.requests */
 	__u32 r_loc_conf;     /* ngx_http_request_t.loc_conf (void **); 0: unknown (was pad) */
+	/* ngx_http_core_loc_conf_t.error_pages (ngx_array_t * of
+	 * ngx_http_err_page_t); build-dependent; 0: unknown */
+	__u32 clcf_error_pages;
 };
 
 /* See W5_EV_REQUEST_ENDED: the request (w5_ngx_log's request, connection and
@@ -489,6 +497,23 @@ struct w5_request_ended {
 	__u64 request;
 	__u64 connection;
 	__u32 requests;
+	__u32 pad;
+};
+
+/* See W5_EV_NGX_ERROR_PAGE_TARGET: `error_page STATUS [=[OVERWRITE]] TARGET`. */
+enum w5_error_page_target {
+	W5_ERROR_PAGE_URI = 1,   /* "/50x.html": an internal redirect */
+	W5_ERROR_PAGE_NAMED = 2, /* "@fallback": a named location */
+	W5_ERROR_PAGE_URL = 3,   /* anything else: a redirect the client follows (302 unless OVERWRITE is a 3xx) */
+};
+struct w5_ngx_error_page_target {
+	struct w5_header h; /* tgid/tid: the worker */
+	__u64 request;      /* as in w5_ngx_error_page */
+	__u64 connection;
+	__u32 status;       /* the status error_page names (the page's) */
+	__s32 overwrite;    /* nginx's err_page->overwrite: -1 without "=" (the status stays), 0 for a bare
+			     * "=" (the target's own status), else the status the client gets */
+	__u32 target;       /* enum w5_error_page_target */
 	__u32 pad;
 };
 
@@ -643,7 +668,8 @@ struct w5_latency_histogram {
 	X(W5_EV_PROCESS_CGROUP, w5_process_cgroup)      \
 	X(W5_EV_NGX_LOCATION, w5_ngx_location)          \
 	X(W5_EV_NGX_LOG_REPEAT, w5_ngx_log_repeat)      \
-	X(W5_EV_SOCKET_FILE, w5_socket_file)
+	X(W5_EV_SOCKET_FILE, w5_socket_file)            \
+	X(W5_EV_NGX_ERROR_PAGE_TARGET, w5_ngx_error_page_target)
 
 #define W5_RINGBUF_BYTES (4u << 20)
 /* Events are submitted without waking the consumer (shared_maps.bpf.c), so

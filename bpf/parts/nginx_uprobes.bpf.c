@@ -1059,6 +1059,61 @@ static __always_inline void emit_location(const struct w5_nginx_layout *l, struc
 	submit_event(e);
 }
 
+#define W5_MAX_ERROR_PAGES 16  /* error_page entries of a location looked at */
+#define W5_ERR_PAGE_SIZE 80    /* sizeof(ngx_http_err_page_t): checked by scripts/nginx-layout.py */
+
+/* W5_EV_NGX_ERROR_PAGE_TARGET: the error_page of r's location that names
+ * status, as ngx_http_special_response_handler is about to look it up
+ * (r->loc_conf[0]->error_pages, an ngx_array_t of ngx_http_err_page_t
+ * {ngx_int_t status, overwrite; ngx_http_complex_value_t value (its raw
+ * ngx_str_t first); ...}). A target given by a variable is not sent: where
+ * it leads is known only once nginx has evaluated it. */
+static __always_inline void emit_error_page_target(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
+						   __u64 r, __u64 loc_conf, __u64 connection, __u64 status)
+{
+	if (!l->clcf_error_pages || !loc_conf)
+		return;
+	__u64 clcf = user_u64(hl, loc_conf);
+	__u64 pages = clcf ? user_u64(hl, clcf + l->clcf_error_pages) : 0;
+	if (!pages)
+		return;  /* no error_page in this location */
+	struct {
+		__u64 elts;
+		__u64 nelts;
+	} a = {};
+	if (read_user(hl, &a, sizeof(a), pages) || !a.elts)
+		return;
+	for (__u32 i = 0; i < W5_MAX_ERROR_PAGES; i++) {
+		if (i >= a.nelts)
+			return;
+		struct {
+			__s64 status;
+			__s64 overwrite;
+			__u64 len;  /* value.value */
+			__u64 data;
+		} page = {};
+		if (read_user(hl, &page, sizeof(page), a.elts + (__u64)i * W5_ERR_PAGE_SIZE))
+			return;
+		if (page.status != (__s64)status)
+			continue;
+		if (page.overwrite < -1 || page.overwrite > 999)
+			return;  /* no status nginx's configuration parser lets through: not an err_page */
+		char first = 0;
+		if (!page.len || !page.data || read_user(hl, &first, 1, page.data) || first == '$')
+			return;
+		struct w5_ngx_error_page_target *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE_TARGET);
+		if (!e)
+			return;
+		e->request = r;
+		e->connection = connection;
+		e->status = (__u32)status;
+		e->overwrite = (__s32)page.overwrite;
+		e->target = first == '/' ? W5_ERROR_PAGE_URI : first == '@' ? W5_ERROR_PAGE_NAMED : W5_ERROR_PAGE_URL;
+		submit_event(e);
+		return;
+	}
+}
+
 /* Whether the request on client connection c (at the address tf's logged
  * request had) is that request, and not a later one that got its memory, as
  * a page nginx builds without logging does (`return 502`, an upstream's 5xx
@@ -1146,6 +1201,8 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 	/* No upstream: a status nginx's configuration made; say where. */
 	if (!u && l->r_loc_conf)
 		emit_location(l, hl, r, rq.loc_conf, number);
+	/* Where error_page sends it: the client may get another status. */
+	emit_error_page_target(l, hl, r, rq.loc_conf, number, status);
 
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)

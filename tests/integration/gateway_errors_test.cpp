@@ -393,30 +393,37 @@ TEST_F(GatewayErrors, AnUnloggedErrorPageOnANewConnectionAfterALoggedFailureKeep
 // the fallback location, and writes a page only if that fails too. One
 // record per 502 the client got, with both upstreams' attempts; none when
 // the fallback answered.
+// The same under --lean, which reads no status line: the error_page of the
+// location (read in nginx's memory) says the fallback's status decides, and
+// only a second page of the request is a gateway error. The server-level
+// error_page, which the fallbacks inherit, is not followed again.
 TEST_F(GatewayErrors, AnErrorPageSentToAFallbackIsOneRecordOrNone) {
-  Scenario s;
-  const std::string ok = s.start_backend("ok");
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
-  const std::string also_refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
-                proxy("/down", "http://" + refused, "error_page 502 = @down;") +
-                "    location @down { proxy_pass http://" + also_refused + "; }\n" +
-                proxy("/saved", "http://" + refused, "error_page 502 = @saved;") +
-                "    location @saved { proxy_pass http://" + ok + "; }\n  }\n");
-  s.start_tracer();
-  std::vector<std::string> urls;
-  std::vector<int> expected;
-  for (int i = 0; i < 5; ++i) {
-    urls.insert(urls.end(), {"http://127.0.0.1:{PORT}/down", "http://127.0.0.1:{PORT}/saved"});
-    expected.insert(expected.end(), {502, 200});
-  }
-  EXPECT_EQ(s.curl(urls), expected);
-  const auto records = of_type(s.stop_tracer(), "gateway_error");
-  EXPECT_EQ(match_records(s.access_log(), records, Causes{{also_refused, "refused"}}), "") << s.tracer_output();
-  for (const auto& r : records) {
-    ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
-    EXPECT_EQ(r["attempts"][0]["upstream"], refused) << r.dump();
-    EXPECT_EQ(r["attempts"][1]["upstream"], also_refused) << r.dump();
+  for (const bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "--lean" : "trace");
+    Scenario s;
+    const std::string ok = s.start_backend("ok");
+    const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+    const std::string also_refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+    s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    error_page 502 = @down;\n" +
+                  proxy("/down", "http://" + refused) +
+                  "    location @down { proxy_pass http://" + also_refused + "; }\n" +
+                  proxy("/saved", "http://" + refused, "error_page 502 = @saved;") +
+                  "    location @saved { proxy_pass http://" + ok + "; }\n  }\n");
+    s.start_tracer(lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{});
+    std::vector<std::string> urls;
+    std::vector<int> expected;
+    for (int i = 0; i < 5; ++i) {
+      urls.insert(urls.end(), {"http://127.0.0.1:{PORT}/down", "http://127.0.0.1:{PORT}/saved"});
+      expected.insert(expected.end(), {502, 200});
+    }
+    EXPECT_EQ(s.curl(urls), expected);
+    const auto records = of_type(s.stop_tracer(), "gateway_error");
+    EXPECT_EQ(match_records(s.access_log(), records, Causes{{also_refused, "refused"}}), "") << s.tracer_output();
+    for (const auto& r : records) {
+      ASSERT_EQ(r["attempts"].size(), 2u) << r.dump();
+      EXPECT_EQ(r["attempts"][0]["upstream"], refused) << r.dump();
+      EXPECT_EQ(r["attempts"][1]["upstream"], also_refused) << r.dump();
+    }
   }
 }
 
@@ -480,15 +487,20 @@ TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{TLS_PORT} ssl http2;\n"
                 "    ssl_certificate {DIR}/cert.pem; ssl_certificate_key {DIR}/key.pem;\n" +
                 proxy("/reset", "http://" + reset) + proxy("/says502", "http://" + says502) +
-                proxy("/ok", "http://" + ok) + proxy("/refused", "http://" + refused) + "  }\n");
+                proxy("/ok", "http://" + ok) + proxy("/refused", "http://" + refused) +
+                // The status lines of these cannot be read: error_page says what the client got.
+                proxy("/as200", "http://" + refused, "error_page 502 =200 /sorry;") +
+                proxy("/as503", "http://" + refused, "error_page 502 =503 /sorry;") +
+                "    location = /sorry { return 200 \"sorry\\n\"; }\n  }\n");
   s.start_tracer();
   const std::string base = "https://127.0.0.1:" + std::to_string(s.tls_port());
-  auto h2 = s.curl({base + "/refused", base + "/ok", base + "/reset", base + "/says502", base + "/ok"},
+  auto h2 = s.curl({base + "/refused", base + "/ok", base + "/reset", base + "/says502", base + "/ok",
+                    base + "/as200", base + "/as503"},
                    {"-k", "--http2"});
-  auto h1 = s.curl({base + "/says502", base + "/refused"}, {"-k", "--http1.1"});
+  auto h1 = s.curl({base + "/says502", base + "/refused", base + "/as200"}, {"-k", "--http1.1"});
   const auto records = s.stop_tracer();
-  EXPECT_EQ(h2, (std::vector<int>{502, 200, 502, 502, 200}));
-  EXPECT_EQ(h1, (std::vector<int>{502, 502}));
+  EXPECT_EQ(h2, (std::vector<int>{502, 200, 502, 502, 200, 200, 503}));
+  EXPECT_EQ(h1, (std::vector<int>{502, 502, 200}));
   EXPECT_EQ(match_records(s.access_log(), records,
                           Causes{{reset, "reset"}, {says502, "upstream_status"}, {refused, "refused"}}),
             "")

@@ -456,21 +456,31 @@ TEST_F(MoreCauses, Http2BackendNginxAnswers502Itself) {
   }
 }
 
+// Without --lean the status line nginx writes says so; under --lean (which
+// reads no status line) the location's error_page does, read from nginx's
+// configuration in its memory.
 TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {
-  Scenario s;
-  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
-                location("/as503", "proxy_pass http://" + refused + "; error_page 502 =503 /sorry;") +
-                location("/as200", "proxy_pass http://" + refused + "; error_page 502 =200 /sorry;") +
-                location("/plain", "proxy_pass http://" + refused + "; error_page 502 /sorry;") +
-                location("= /sorry", "return 200 \"sorry\\n\";") + "  }\n");
-  s.start_tracer();
-  auto codes = s.curl({"http://127.0.0.1:{PORT}/as503", "http://127.0.0.1:{PORT}/as200",
-                       "http://127.0.0.1:{PORT}/plain"});
-  const auto records = s.stop_tracer();
-  EXPECT_EQ(codes, (std::vector<int>{503, 200, 502})) << s.error_log();
-  EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"), Causes{{refused, "refused"}}), "")
-      << s.error_log() << s.tracer_output();
+  for (const bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "--lean" : "trace");
+    Scenario s;
+    const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+    s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                  location("/as503", "proxy_pass http://" + refused + "; error_page 502 =503 /sorry;") +
+                  location("/as200", "proxy_pass http://" + refused + "; error_page 502 =200 /sorry;") +
+                  location("/plain", "proxy_pass http://" + refused + "; error_page 502 /sorry;") +
+                  location("/moved", "proxy_pass http://" + refused + "; error_page 502 http://status.invalid/;") +
+                  location("/moved301", "proxy_pass http://" + refused +
+                                            "; error_page 500 502 503 =301 http://status.invalid/;") +
+                  location("= /sorry", "return 200 \"sorry\\n\";") + "  }\n");
+    s.start_tracer(lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{});
+    auto codes = s.curl({"http://127.0.0.1:{PORT}/as503", "http://127.0.0.1:{PORT}/as200",
+                         "http://127.0.0.1:{PORT}/plain", "http://127.0.0.1:{PORT}/moved",
+                         "http://127.0.0.1:{PORT}/moved301"});
+    const auto records = s.stop_tracer();
+    EXPECT_EQ(codes, (std::vector<int>{503, 200, 502, 302, 301})) << s.error_log();
+    EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"), Causes{{refused, "refused"}}), "")
+        << s.error_log() << s.tracer_output();
+  }
 }
 
 }  // namespace

@@ -201,6 +201,12 @@ std::vector<AnonymiseCase> anonymise_cases() {
                    make_request_line(sec(1), 0x10, 7, "GET / HTTP/1.1")});
   cases.push_back({"ngx_location: a name from nginx's configuration, no address",
                    make_location(sec(1), 0x10, 7, "/maintenance"), make_location(sec(1), 0x10, 7, "/maintenance")});
+  w5_ngx_error_page_target target{};
+  target.h = header(W5_EV_NGX_ERROR_PAGE_TARGET, sizeof(target), sec(1), kWorker, kWorker);
+  target.status = 502;
+  target.overwrite = 200;
+  target.target = W5_ERROR_PAGE_NAMED;
+  cases.push_back({"ngx_error_page_target: statuses from nginx's configuration, no address", target, target});
   cases.push_back({"request_ended: no address", make_request_ended(sec(1), 0x10, 7, 2),
                    make_request_ended(sec(1), 0x10, 7, 2)});
   const w5_upstream_reuse reuse = make_reuse({.ts = sec(1), .request = 0x10, .connection = 7, .upstream_sk = 0x20});

@@ -41,7 +41,7 @@ TEST(EventTypes, TheListHasEveryTypeNumberOnce) {
   EXPECT_EQ(numbers.size(), std::size(kAllTypes));
   EXPECT_EQ(*numbers.begin(), 1u);
   EXPECT_EQ(*numbers.rbegin(), std::size(kAllTypes));
-  EXPECT_EQ(*numbers.rbegin(), static_cast<uint32_t>(W5_EV_SOCKET_FILE)) << "the newest type is not listed";
+  EXPECT_EQ(*numbers.rbegin(), static_cast<uint32_t>(W5_EV_NGX_ERROR_PAGE_TARGET)) << "the newest type is not listed";
 }
 
 TEST(DecodeEvent, RejectsAnEmptyBuffer) {

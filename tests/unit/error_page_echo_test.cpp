@@ -98,6 +98,117 @@ TEST(ErrorPageEcho, ByDefaultTheRecordWaitsForItsEcho) {
   EXPECT_TRUE(h.emitted().empty());
 }
 
+// Where no status line is read (--lean; TLS and HTTP/2 clients), the
+// location's error_page for the status says what the client gets.
+
+// A refused attempt, then the error_page the location names for its 502, then the page.
+void refused_page_sent_to(EngineHarness& h, uint64_t ts, int32_t overwrite, uint32_t target) {
+  h.feed(make_log({.ts = ts, .request = kReq, .connection = 9, .fmt = "connect() failed", .err = ECONNREFUSED,
+                   .action = kConnecting, .peer = kName, .upstream_sk = kUpSk, .upstream = kUpstream,
+                   .client = kClient, .client_sk = kClientSk}));
+  h.feed(make_error_page_target(ts + 50, kReq, 9, 502, overwrite, target));
+  h.feed(make_error_page({.ts = ts + 100, .request = kReq, .connection = 9, .client_sk = kClientSk, .status = 502,
+                          .peer = kName, .client = kClient, .states = {not_connected(kName)}}));
+}
+
+std::vector<Record> flushed(EngineHarness& h, uint64_t now_ns) {
+  std::vector<Record> out;
+  h.engine().flush(now_ns, out);
+  return out;
+}
+
+const EngineOptions kLean{.client_echo_expected = false};
+
+TEST(ErrorPageTarget, ASuccessItGivesIsNoGatewayError) {
+  EngineHarness h(kLean);
+  refused_page_sent_to(h, sec(5), 200, W5_ERROR_PAGE_URI);  // error_page 502 =200 /fallback.html
+  EXPECT_TRUE(h.emitted().empty());
+  EXPECT_TRUE(flushed(h, sec(6)).empty());
+  EXPECT_EQ(h.engine().stats().hidden_by_error_page, 1u);
+}
+
+TEST(ErrorPageTarget, AnotherGatewayStatusIsTheRecords) {
+  EngineHarness h(kLean);
+  refused_page_sent_to(h, sec(5), 503, W5_ERROR_PAGE_URI);  // error_page 502 =503 /maintenance.html
+  const std::vector<Record> out = flushed(h, sec(6));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 503);
+  EXPECT_EQ(out[0].cause, Cause::refused);
+  EXPECT_EQ(lines_with(out[0], "error_page turned nginx's 502 into 503"), 1) << dump(out[0]);
+}
+
+TEST(ErrorPageTarget, WithoutEqualsTheStatusStays) {
+  EngineHarness h(kLean);
+  refused_page_sent_to(h, sec(5), -1, W5_ERROR_PAGE_URI);  // error_page 502 /50x.html
+  const std::vector<Record> out = flushed(h, sec(6));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].status, 502);
+  EXPECT_EQ(lines_with(out[0], "error_page turned"), 0) << dump(out[0]);
+}
+
+TEST(ErrorPageTarget, AUrlIsARedirect) {
+  EngineHarness h(kLean);
+  refused_page_sent_to(h, sec(5), -1, W5_ERROR_PAGE_URL);  // error_page 502 https://status.example/
+  EXPECT_TRUE(flushed(h, sec(6)).empty());
+  EXPECT_EQ(h.engine().stats().hidden_by_error_page, 1u);
+}
+
+// error_page 502 = @fallback: the fallback's own status. Answered, it sends
+// no page: no gateway error.
+TEST(ErrorPageTarget, AFallbackThatAnsweredLeavesNoRecord) {
+  EngineHarness h(kLean);
+  refused_page_sent_to(h, sec(5), 0, W5_ERROR_PAGE_NAMED);
+  EXPECT_TRUE(flushed(h, sec(6)).empty());
+  EXPECT_EQ(h.engine().stats().hidden_by_error_page, 1u);
+}
+
+// The fallback failing too sends a page of the same request, which nginx
+// does not send on again though the fallback's location names 502 as well:
+// one record, the second page's, whether it came before the first record was
+// let go or after.
+TEST(ErrorPageTarget, AFallbackThatFailedGivesOneRecordOfItsOwnPage) {
+  for (const double second_page_at : {5.1, 7.0}) {
+    EngineHarness h(kLean);
+    refused_page_sent_to(h, sec(5), 0, W5_ERROR_PAGE_NAMED);
+    if (second_page_at > 6) EXPECT_TRUE(flushed(h, sec(6)).empty());
+    const uint64_t ts = sec(second_page_at);
+    const std::string fallback = "127.0.0.1:9300";
+    h.feed(make_log({.ts = ts, .request = kReq, .connection = 9, .fmt = "connect() failed", .err = ECONNREFUSED,
+                     .action = kConnecting, .peer = fallback, .upstream_sk = kUpSk + 0x100,
+                     .upstream = ipv4("127.0.0.1", 9300), .client = kClient, .client_sk = kClientSk}));
+    h.feed(make_error_page_target(ts + 50, kReq, 9, 502, 0, W5_ERROR_PAGE_NAMED));
+    h.feed(make_error_page({.ts = ts + 100, .request = kReq, .connection = 9, .client_sk = kClientSk,
+                            .status = 502, .peer = fallback, .client = kClient,
+                            .states = {not_connected(kName), redirect_separator(), not_connected(fallback)}}));
+    std::vector<Record> records = h.emitted();
+    for (Record& r : flushed(h, sec(9))) records.push_back(std::move(r));
+    ASSERT_EQ(records.size(), 1u) << second_page_at << dump(records);
+    EXPECT_EQ(records[0].status, 502);
+    EXPECT_EQ(records[0].upstream, fallback);
+    EXPECT_EQ(records[0].attempts.size(), 2u) << dump(records[0]);
+  }
+}
+
+// A TLS client: its status line cannot be read, so the unconfirmed record
+// goes by error_page too.
+TEST(ErrorPageTarget, AnUnreadableEchoLeavesItToErrorPage) {
+  EngineHarness h;
+  refused_page_sent_to(h, sec(5), 200, W5_ERROR_PAGE_URI);
+  h.feed(make_client_response({.ts = sec(5) + 200, .sk = kClientSk, .status = 0, .remote = kClient}));
+  EXPECT_TRUE(h.records().empty()) << dump(h.records());
+  EXPECT_EQ(h.engine().stats().hidden_by_error_page, 1u);
+}
+
+// A readable status line has the last word: error_page's target may itself
+// end in an error nginx did not build (an upstream's own 502 passed on).
+TEST(ErrorPageTarget, AReadableEchoHasTheLastWord) {
+  EngineHarness h;
+  refused_page_sent_to(h, sec(5), 0, W5_ERROR_PAGE_NAMED);
+  h.feed(make_client_response({.ts = sec(5) + 200, .sk = kClientSk, .status = 502, .remote = kClient}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].status, 502);
+}
+
 }  // namespace
 }  // namespace why502::test
 

@@ -154,6 +154,18 @@ inline w5_ngx_location make_location(uint64_t ts, uint64_t request, uint64_t con
   return e;
 }
 
+inline w5_ngx_error_page_target make_error_page_target(uint64_t ts, uint64_t request, uint64_t connection,
+                                                       uint32_t status, int32_t overwrite, uint32_t target) {
+  w5_ngx_error_page_target e{};
+  e.h = header(W5_EV_NGX_ERROR_PAGE_TARGET, sizeof(e), ts, kWorker, kWorker);
+  e.request = request;
+  e.connection = connection;
+  e.status = status;
+  e.overwrite = overwrite;
+  e.target = target;
+  return e;
+}
+
 inline w5_ngx_log make_log(const Log& l) {
   w5_ngx_log e{};
   e.h = header(W5_EV_NGX_LOG, sizeof(e), l.ts, l.pid, 0);

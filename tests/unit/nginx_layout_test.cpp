@@ -266,11 +266,14 @@ TEST(NginxLayoutTable, AgreesWithTheDebugInfoOfEveryMatrixBuild) {
         {"state_bytes_received", l.state_bytes_received},
         {"state_bytes_sent", l.state_bytes_sent},
         {"state_peer", l.state_peer},
+        {"clcf_error_pages", l.clcf_error_pages},
     };
     for (const auto& [name, value] : ours) EXPECT_EQ(dwarf.at(name).get<uint32_t>(), value) << binary << " " << name;
     // What the BPF programs take as fixed.
     for (const auto& [name, value] : {std::pair{"ctx_connection", 0}, {"str_len", 0}, {"str_data", 8},
-                                      {"array_elts", 0}, {"array_nelts", 8}, {"loc_name", 0}})
+                                      {"array_elts", 0}, {"array_nelts", 8}, {"loc_name", 0},
+                                      {"err_page_size", 80}, {"err_page_status", 0}, {"err_page_overwrite", 8},
+                                      {"err_page_value", 16}, {"complex_value_value", 0}})
       EXPECT_EQ(dwarf.at(name).get<int>(), value) << binary << " " << name;
   }
 }

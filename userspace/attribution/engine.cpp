@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "attribution/backend_evidence.hpp"
+#include "attribution/error_page_target.hpp"
 #include "attribution/http2_errors.hpp"
 #include "attribution/keepalive_race.hpp"
 #include "attribution/nginx_log_format.hpp"
@@ -59,6 +60,14 @@ std::string plausible_location(const w5_ngx_location& e) {
   return e.len > name.size() ? name + "..." : name;
 }
 
+// Whether a client getting status got a gateway error of record r's: a
+// record of status 500 was let through only when nginx failed to open the
+// upstream connection.
+bool is_gateway_status(int status, const Record& r) {
+  return status == 502 || status == 503 || status == 504 ||
+         (status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
+}
+
 }  // namespace
 
 void Engine::handle(const Event& event, std::vector<Record>& out) {
@@ -107,6 +116,9 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
           if (locations_.size() >= 4096) locations_.clear();  // each is taken by the next event
           if (std::string name = plausible_location(e); !name.empty())
             locations_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(name);
+        } else if constexpr (std::is_same_v<T, w5_ngx_error_page_target>) {
+          if (error_page_targets_.size() >= 4096) error_page_targets_.clear();  // each is taken by the next event
+          error_page_targets_[RequestKey{e.h.tgid, e.request, e.connection}] = e;
         } else if constexpr (std::is_same_v<T, w5_request_ended>) {
           on_request_ended(e);
         }
@@ -216,6 +228,14 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
       locations_.erase(it);
     }
   }
+  std::optional<w5_ngx_error_page_target> error_page;
+  if (!error_page_targets_.empty()) {
+    if (auto it = error_page_targets_.find(RequestKey{e.h.tgid, e.request, e.connection});
+        it != error_page_targets_.end()) {
+      error_page = it->second;
+      error_page_targets_.erase(it);
+    }
+  }
 
   LoggedAttempt* last_failure = align_attempts(e, p.failures, r.attempts);
 
@@ -265,14 +285,46 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   if (r.cause == Cause::no_live_upstreams) facts.earlier_failures = earlier_failures(e.h.tgid, e.h.ts_ns);
   add_gateway_error_evidence(r, std::move(facts));
 
-  if (e.client_sk == 0 || !options_.client_echo_expected) {
+  const SocketKey client{e.h.tgid, e.client_sk};
+  const PageOf page{e.request, e.connection, e.requests};
+  // The page of a request nginx already sent to its error_page (whose
+  // target failed too): nginx does not redirect it again (short of
+  // recursive_error_pages), so this is the status the client gets.
+  const RequestKey request{e.h.tgid, e.request, e.connection};
+  const auto sent_on = sent_to_error_page_.find(request);
+  const bool after_error_page =
+      held_.holds(client, page) || (sent_on != sent_to_error_page_.end() && sent_on->second == e.requests);
+  if (after_error_page) {
+    error_page.reset();
+    if (sent_on != sent_to_error_page_.end()) sent_to_error_page_.erase(sent_on);
+  } else if (error_page) {
+    if (sent_to_error_page_.size() >= 4096) sent_to_error_page_.clear();  // each is for a page soon after
+    sent_to_error_page_[request] = e.requests;
+  }
+  // Where no status line can be read (--lean, TLS, HTTP/2), the error_page
+  // that names this status says what the client gets.
+  bool keep_unconfirmed = true;
+  if (error_page) {
+    const std::optional<int> status = status_after_error_page(*error_page, r.status);
+    if (!status) {
+      keep_unconfirmed = false;  // the target's own: a page of its own if it fails
+    } else if (!is_gateway_status(*status, r)) {
+      keep_unconfirmed = false;
+    } else if (*status != r.status) {
+      r.evidence.push_back(error_page_turned(r.status, *status));
+      r.status = *status;
+    }
+  }
+  const bool echo_expected = e.client_sk != 0 && options_.client_echo_expected;
+  if (!echo_expected && !error_page && !after_error_page) {
     emit(std::move(r), out);
     return;
   }
-  // nginx writes the page at once; a status line seen within this time is its echo.
+  // nginx writes the page (or sends the request on to error_page's target)
+  // at once; a status line seen within this time is its echo, and a target
+  // failing within it sends another page of the request, which replaces this.
   constexpr uint64_t kEchoWithinNs = 200'000'000ull;
-  held_.hold(SocketKey{e.h.tgid, e.client_sk}, PageOf{e.request, e.connection, e.requests}, std::move(r),
-             e.h.ts_ns + kEchoWithinNs);
+  held_.hold(client, page, std::move(r), e.h.ts_ns + kEchoWithinNs, keep_unconfirmed);
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {
@@ -285,7 +337,14 @@ void Engine::emit(Record&& record, std::vector<Record>& out) {
 }
 
 void Engine::flush(uint64_t now_ns, std::vector<Record>& out) {
-  held_.take_due(now_ns, [&](Record& r) { emit(std::move(r), out); });
+  held_.take_due(now_ns, [&](Record& r, bool keep_unconfirmed) { release_unconfirmed(r, keep_unconfirmed, out); });
+}
+
+void Engine::release_unconfirmed(Record& held, bool keep_unconfirmed, std::vector<Record>& out) {
+  if (keep_unconfirmed)
+    emit(std::move(held), out);
+  else
+    ++stats_.hidden_by_error_page;
 }
 
 void Engine::finish(std::vector<Record>& out) { flush(~0ull, out); }
@@ -307,8 +366,11 @@ const SocketFacts* Engine::kernel_facts(const LoggedAttempt& attempt, double att
 void Engine::on_client_response(const w5_client_response& e, std::vector<Record>& out) {
   // The echo of an error page: the status line says what the client really
   // got (error_page may have changed it, even to a success). Unreadable bytes
-  // (TLS, HTTP/2) confirm nothing: the record goes out as nginx built it.
-  if (held_.take_oldest(SocketKey{e.h.tgid, e.sk}, [&](Record& held) { confirm_echo(held, e, out); })) return;
+  // (TLS, HTTP/2) confirm nothing: the record goes as the location's
+  // error_page has it, or as nginx built it.
+  if (held_.take_oldest(SocketKey{e.h.tgid, e.sk},
+                        [&](Record& held, bool keep_unconfirmed) { confirm_echo(held, keep_unconfirmed, e, out); }))
+    return;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     upstream_5xx_.erase(it);
@@ -344,15 +406,14 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   emit(kernel_only_record(e, facts, options_.kernel_only_fallback), out);
 }
 
-void Engine::confirm_echo(Record& r, const w5_client_response& echo, std::vector<Record>& out) {
-  // A record of status 500 was let through: nginx failed to open the upstream connection.
-  const bool gateway_status = echo.status == 502 || echo.status == 503 || echo.status == 504 ||
-                              (echo.status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
-  if (echo.status != 0 && !gateway_status) {
+void Engine::confirm_echo(Record& r, bool keep_unconfirmed, const w5_client_response& echo, std::vector<Record>& out) {
+  if (echo.status == 0) {
+    release_unconfirmed(r, keep_unconfirmed, out);  // unreadable (TLS, HTTP/2): it confirms nothing
+  } else if (!is_gateway_status(static_cast<int>(echo.status), r)) {
     ++stats_.hidden_by_error_page;  // error_page answered with something else: no gateway error
   } else {
-    if (echo.status != 0 && static_cast<int>(echo.status) != r.status) {
-      r.evidence.push_back(concat("error_page turned nginx's ", Decimal(r.status), " into ", Decimal(echo.status)));
+    if (static_cast<int>(echo.status) != r.status) {
+      r.evidence.push_back(error_page_turned(r.status, static_cast<int>(echo.status)));
       r.status = static_cast<int>(echo.status);
     }
     emit(std::move(r), out);  // straight from the queue: a Record is costly to move twice

@@ -166,12 +166,20 @@ class Engine {
   // --capture-request: the line of a request whose error page comes next.
   std::unordered_map<RequestKey, std::string, RequestKeyHash> request_lines_;
   std::unordered_map<RequestKey, std::string, RequestKeyHash> locations_;  // W5_EV_NGX_LOCATION, for the next page
+  // W5_EV_NGX_ERROR_PAGE_TARGET, for the next page.
+  std::unordered_map<RequestKey, w5_ngx_error_page_target, RequestKeyHash> error_page_targets_;
+  // Requests whose page error_page sent on (their requests count): a later
+  // page of one is not sent on again, even once its record was let go.
+  std::unordered_map<RequestKey, uint32_t, RequestKeyHash> sent_to_error_page_;
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
   // Error-page records held (briefly) until their echo on the client socket.
   HeldRecords held_;
   // A held record's echo: the status line says what the client really got.
-  void confirm_echo(Record& held, const w5_client_response& echo, std::vector<Record>& out);
+  void confirm_echo(Record& held, bool keep_unconfirmed, const w5_client_response& echo, std::vector<Record>& out);
+  // A held record no readable status line confirmed: out, or dropped when
+  // error_page led its client to a non-error.
+  void release_unconfirmed(Record& held, bool keep_unconfirmed, std::vector<Record>& out);
   void emit(Record&& record, std::vector<Record>& out);
   // Per thread: an upstream's own 5xx waiting for the client it goes to.
   std::unordered_map<uint32_t, w5_upstream_status> upstream_5xx_;

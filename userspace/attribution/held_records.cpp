@@ -2,15 +2,22 @@
 
 namespace why502 {
 
-bool HeldRecords::Queue::hold(PageOf page, Record&& record, uint64_t deadline_ns) {
+bool HeldRecords::Queue::hold(PageOf page, Record&& record, uint64_t deadline_ns, bool keep_unconfirmed) {
   for (size_t i = front_; i < records_.size(); ++i) {
     if (records_[i].page == page) {
       records_[i].record = std::move(record);
       records_[i].deadline_ns = deadline_ns;
+      records_[i].keep_unconfirmed = keep_unconfirmed;
       return true;
     }
   }
-  records_.emplace_back(page, std::move(record), deadline_ns);
+  records_.emplace_back(page, std::move(record), deadline_ns, keep_unconfirmed);
+  return false;
+}
+
+bool HeldRecords::Queue::holds(PageOf page) const {
+  for (size_t i = front_; i < records_.size(); ++i)
+    if (records_[i].page == page) return true;
   return false;
 }
 

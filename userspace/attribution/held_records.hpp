@@ -40,27 +40,37 @@ class HeldRecords {
   // A record of the same request held there already is replaced, in its
   // place (returns true): error_page sent that request to another location,
   // which failed too, and nginx never wrote the first page.
-  bool hold(SocketKey client, PageOf page, Record&& record, uint64_t deadline_ns) {
-    return by_socket_[client].hold(page, std::move(record), deadline_ns);
+  // keep_unconfirmed: whether the record goes out when no readable status
+  // line confirms it (by its deadline, or an unreadable one: TLS, HTTP/2);
+  // false when nginx's error_page leads the client to a non-error.
+  bool hold(SocketKey client, PageOf page, Record&& record, uint64_t deadline_ns, bool keep_unconfirmed = true) {
+    return by_socket_[client].hold(page, std::move(record), deadline_ns, keep_unconfirmed);
   }
-  // Hands the oldest record held on client to take (which may move it out)
-  // and lets it go; false when the socket holds none.
+  // Whether a record of page is held on client.
+  bool holds(SocketKey client, PageOf page) const {
+    auto it = by_socket_.find(client);
+    return it != by_socket_.end() && it->second.holds(page);
+  }
+  // Hands the oldest record held on client to take(Record&, bool
+  // keep_unconfirmed) (which may move it out) and lets it go; false when the
+  // socket holds none.
   template <typename Take>
   bool take_oldest(SocketKey client, Take&& take) {
     auto it = by_socket_.find(client);
     if (it == by_socket_.end() || it->second.empty()) return false;
-    take(it->second.front().record);
+    take(it->second.front().record, it->second.front().keep_unconfirmed);
     it->second.pop_front();
     if (it->second.empty()) by_socket_.erase(it);
     return true;
   }
-  // Hands every record past its deadline at now_ns to take, oldest first on each socket.
+  // Hands every record past its deadline at now_ns to take, as take_oldest
+  // does, oldest first on each socket.
   template <typename Take>
   void take_due(uint64_t now_ns, Take&& take) {
     for (auto it = by_socket_.begin(); it != by_socket_.end();) {
       Queue& records = it->second;
       while (!records.empty() && records.front().deadline_ns < now_ns) {
-        take(records.front().record);
+        take(records.front().record, records.front().keep_unconfirmed);
         records.pop_front();
       }
       it = records.empty() ? by_socket_.erase(it) : std::next(it);
@@ -70,10 +80,12 @@ class HeldRecords {
  private:
   struct Held {
     // Built in place in its queue (no aggregate emplace before clang 16).
-    Held(PageOf of, Record&& held, uint64_t deadline) : page(of), record(std::move(held)), deadline_ns(deadline) {}
+    Held(PageOf of, Record&& held, uint64_t deadline, bool keep)
+        : page(of), record(std::move(held)), deadline_ns(deadline), keep_unconfirmed(keep) {}
     PageOf page;
     Record record;
     uint64_t deadline_ns;
+    bool keep_unconfirmed;
   };
   // The records held on one client socket, oldest first: nearly always just
   // one. A vector read from a moving front, as a std::deque allocates its map
@@ -82,7 +94,8 @@ class HeldRecords {
    public:
     bool empty() const { return front_ == records_.size(); }
     Held& front() { return records_[front_]; }
-    bool hold(PageOf page, Record&& record, uint64_t deadline_ns);
+    bool hold(PageOf page, Record&& record, uint64_t deadline_ns, bool keep_unconfirmed);
+    bool holds(PageOf page) const;
     void pop_front();
 
    private:

@@ -50,6 +50,7 @@ void anonymise(w5_port_usage&) {}  // an upstream's address
 void anonymise(w5_socket_file&) {}  // a socket file's path and owners, no address
 void anonymise(w5_upstream_reuse&) {}  // counters and times, no address
 void anonymise(w5_ngx_location&) {}  // a name from nginx's configuration
+void anonymise(w5_ngx_error_page_target&) {}  // statuses from nginx's configuration
 // nginx's source address toward the backend is cut as in w5_ngx_log; the
 // backend's own connection is cut at its connecting end. Commands and cgroup
 // paths name services, not clients, and stay.

@@ -42,9 +42,10 @@ namespace why502 {
   S(w5_backend_state, 504) \
   S(w5_process_cgroup, 152) \
   S(w5_in_flight, 40) S(w5_in_flight_set, 160) S(w5_binary_id, 16) \
-  S(w5_nginx_layout, 104) \
+  S(w5_nginx_layout, 108) \
   S(w5_request_line, 208) \
   S(w5_ngx_location, 176) \
+  S(w5_ngx_error_page_target, 56) \
   S(w5_request_ended, 48) \
   S(w5_latency_key, 68) \
   S(w5_latency_histogram, 136) \
@@ -133,10 +134,15 @@ namespace why502 {
   F(w5_nginx_layout, state_bytes_received, 72) F(w5_nginx_layout, state_bytes_sent, 76) \
   F(w5_nginx_layout, state_peer, 80) F(w5_nginx_layout, ctx_request, 84) F(w5_nginx_layout, r_request_line, 88) \
   F(w5_nginx_layout, c_number, 92) F(w5_nginx_layout, c_requests, 96) F(w5_nginx_layout, r_loc_conf, 100) \
+  F(w5_nginx_layout, clcf_error_pages, 104) \
   F(w5_request_line, h, 0) F(w5_request_line, request, 24) F(w5_request_line, connection, 32) \
   F(w5_request_line, len, 40) F(w5_request_line, pad, 44) F(w5_request_line, line, 48) \
   F(w5_ngx_location, h, 0) F(w5_ngx_location, request, 24) F(w5_ngx_location, connection, 32) \
   F(w5_ngx_location, len, 40) F(w5_ngx_location, pad, 44) F(w5_ngx_location, name, 48) \
+  F(w5_ngx_error_page_target, h, 0) F(w5_ngx_error_page_target, request, 24) \
+  F(w5_ngx_error_page_target, connection, 32) F(w5_ngx_error_page_target, status, 40) \
+  F(w5_ngx_error_page_target, overwrite, 44) F(w5_ngx_error_page_target, target, 48) \
+  F(w5_ngx_error_page_target, pad, 52) \
   F(w5_ngx_log_repeat, h, 0) F(w5_ngx_log_repeat, template_ts, 24) F(w5_ngx_log_repeat, request, 32) \
   F(w5_ngx_log_repeat, connection, 40) F(w5_ngx_log_repeat, upstream_sk, 48) F(w5_ngx_log_repeat, client_sk, 56) \
   F(w5_ngx_log_repeat, requests, 64) F(w5_ngx_log_repeat, pad, 68) F(w5_ngx_log_repeat, client, 72) \

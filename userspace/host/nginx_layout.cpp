@@ -40,6 +40,20 @@ bool without_ssl(const NginxBuildInfo& b) { return !with_ssl(b); }
 bool with_quic(const NginxBuildInfo& b) { return with_compat(b) || b.has("--with-http_v3_module"); }
 bool ssl_without_quic(const NginxBuildInfo& b) { return with_ssl(b) && !with_quic(b); }
 
+// What moves ngx_http_core_loc_conf_t.error_pages: NGX_PCRE (the rewrite
+// module asks for it unless --without-pcre; without that module it may or
+// may not be there, so no row), NGX_HTTP_GZIP (the gzip, gunzip or
+// gzip_static module, or --with-compat) and NGX_THREADS || NGX_COMPAT.
+bool with_pcre(const NginxBuildInfo& b) { return !b.has("--without-pcre") && !b.has("--without-http_rewrite_module"); }
+bool with_http_gzip(const NginxBuildInfo& b) {
+  return with_compat(b) || !b.has("--without-http_gzip_module") || b.has("--with-http_gunzip_module") ||
+         b.has("--with-http_gzip_static_module");
+}
+bool with_thread_pools(const NginxBuildInfo& b) { return with_compat(b) || b.has("--with-threads"); }
+bool clcf_threads_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && with_thread_pools(b); }
+bool clcf_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && !with_thread_pools(b); }
+bool clcf_plain(const NginxBuildInfo& b) { return with_pcre(b) && !with_http_gzip(b) && !with_thread_pools(b); }
+
 constexpr unsigned v(unsigned major, unsigned minor, unsigned patch) { return major * 1000000 + minor * 1000 + patch; }
 
 struct Offset {
@@ -81,6 +95,16 @@ constexpr Offset kOffsets[] = {
     // configured `return 5xx`. From the source of 1.22.1, 1.30.4 and 1.31.4,
     // measured on the four matrix builds.
     {W5_FIELD(r_loc_conf), 0x28, any_build, v(1, 18, 0), v(1, 31, 4), true},
+    // ngx_http_core_loc_conf_s.error_pages, read for where error_page sends a
+    // 5xx: after dozens of members, some #if'd (see with_pcre). Debian's
+    // 1.22.1 from offsetof() over its nginx-dev headers and configure line;
+    // 1.30.4 and 1.31.4 measured on the matrix builds, and on a build
+    // --without-http_gzip_module (0x258). Optional: other builds read no
+    // error_page.
+    {W5_FIELD(clcf_error_pages), 0x278, clcf_threads_gzip, v(1, 22, 1), v(1, 22, 1), false},
+    {W5_FIELD(clcf_error_pages), 0x288, clcf_threads_gzip, v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x278, clcf_gzip, v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x258, clcf_plain, v(1, 30, 4), v(1, 31, 4), false},
     // ngx_http_request_s.request_line (ngx_str_t): after headers_in and headers_out,
     // whose size varies with modules and versions (1.23 reworked header lists).
     // Only measured builds get one; others get 0 and --capture-request is off.
@@ -138,7 +162,8 @@ constexpr Offset kOffsets[] = {
 // Fields that may be 0 when no row fits: the BPF side skips them.
 bool optional_field(uint32_t w5_nginx_layout::*field) {
   return field == &w5_nginx_layout::r_request_line || field == &w5_nginx_layout::c_number ||
-         field == &w5_nginx_layout::c_requests || field == &w5_nginx_layout::r_loc_conf;
+         field == &w5_nginx_layout::c_requests || field == &w5_nginx_layout::r_loc_conf ||
+         field == &w5_nginx_layout::clcf_error_pages;
 }
 
 const Offset* first_row_of(uint32_t w5_nginx_layout::*field) {
@@ -192,6 +217,8 @@ NginxLayout nginx_layout_for_build(const NginxBuildInfo& build) {
     else if (field.field == &w5_nginx_layout::r_request_line) note(unknown, "r_request_line (--capture-request off)");
     else if (field.field == &w5_nginx_layout::r_loc_conf)
       note(unknown, "r_loc_conf (a configured 5xx names no location)");
+    else if (field.field == &w5_nginx_layout::clcf_error_pages)
+      note(unknown, "clcf_error_pages (--lean cannot follow error_page changing a status)");
     else if (field.field == &w5_nginx_layout::c_requests)
       note(unknown, "c_number and c_requests (a recovered failure leaves the pending table later)");
   }

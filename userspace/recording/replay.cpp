@@ -23,8 +23,9 @@ namespace {
 // Wire version 3 only added event types (17-20) and gave a held unix
 // socket of w5_signal its peer, which older events have zeroed: nothing of
 // version 2 needs converting. Nor does anything of version 3: version 4
-// only added an event type (22, W5_EV_SOCKET_FILE).
-static_assert(W5_WIRE_VERSION == 4, "a new wire version: convert the events of older ones here");
+// only added an event type (22, W5_EV_SOCKET_FILE), and version 5 another
+// (23, W5_EV_NGX_ERROR_PAGE_TARGET).
+static_assert(W5_WIRE_VERSION == 5, "a new wire version: convert the events of older ones here");
 constexpr uint32_t kNgxLogSizeV1 = 304;
 constexpr size_t kNgxLogRequestsV1 = 300;  // where version 1's padding began
 std::span<const uint8_t> in_current_wire(uint32_t wire_version, const std::vector<uint8_t>& bytes,
