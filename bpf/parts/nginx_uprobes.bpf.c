@@ -1059,7 +1059,7 @@ static __always_inline void emit_location(const struct w5_nginx_layout *l, struc
 	submit_event(e);
 }
 
-#define W5_MAX_ERROR_PAGES 16  /* error_page entries of a location looked at */
+#define W5_MAX_ERROR_PAGES 32  /* error_page statuses of a location looked at (a list of every 4xx and 5xx has ~25) */
 #define W5_ERR_PAGE_SIZE 80    /* sizeof(ngx_http_err_page_t): checked by scripts/nginx-layout.py */
 
 /* W5_EV_NGX_ERROR_PAGE_TARGET: the error_page of r's location that names

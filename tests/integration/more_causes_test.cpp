@@ -471,13 +471,17 @@ TEST_F(MoreCauses, ErrorPageChangesTheStatusTheClientGets) {
                   location("/moved", "proxy_pass http://" + refused + "; error_page 502 http://status.invalid/;") +
                   location("/moved301", "proxy_pass http://" + refused +
                                             "; error_page 500 502 503 =301 http://status.invalid/;") +
+                  // 502 as the twentieth status of one error_page line
+                  location("/listed", "proxy_pass http://" + refused +
+                                          "; error_page 400 401 403 404 405 406 408 409 410 411 412 413 414 415 "
+                                          "416 421 429 500 501 502 =200 /sorry;") +
                   location("= /sorry", "return 200 \"sorry\\n\";") + "  }\n");
     s.start_tracer(lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{});
     auto codes = s.curl({"http://127.0.0.1:{PORT}/as503", "http://127.0.0.1:{PORT}/as200",
                          "http://127.0.0.1:{PORT}/plain", "http://127.0.0.1:{PORT}/moved",
-                         "http://127.0.0.1:{PORT}/moved301"});
+                         "http://127.0.0.1:{PORT}/moved301", "http://127.0.0.1:{PORT}/listed"});
     const auto records = s.stop_tracer();
-    EXPECT_EQ(codes, (std::vector<int>{503, 200, 502, 302, 301})) << s.error_log();
+    EXPECT_EQ(codes, (std::vector<int>{503, 200, 502, 302, 301, 200})) << s.error_log();
     EXPECT_EQ(match_records(s.access_log(), of_type(records, "gateway_error"), Causes{{refused, "refused"}}), "")
         << s.error_log() << s.tracer_output();
   }
