@@ -194,6 +194,30 @@ TEST(NginxLayoutTable, TheLocationConfIsAtTheHeadOfEveryBuild) {
   }
 }
 
+// ngx_http_core_loc_conf_t.error_pages moves with PCRE, the gzip modules
+// (or --with-compat) and thread pools (or --with-compat); where the row is
+// not known for certain, nothing is read.
+TEST(NginxLayoutTable, TheLocationsErrorPagesMoveWithGzipAndThreads) {
+  const std::pair<NginxBuildInfo, uint32_t> cases[] = {
+      {build("1.22.1", " --with-compat --with-debug --with-pcre-jit --with-http_ssl_module"), 0x278},
+      {build("1.31.4", kNginxOrgConfigure), 0x288},
+      {build("1.30.4", " --with-http_ssl_module --with-http_v2_module"), 0x278},
+      {build("1.30.4", " --with-threads"), 0x288},
+      {build("1.31.4", " --without-http_gzip_module"), 0x258},
+      {build("1.31.4", " --without-http_gzip_module --with-http_gunzip_module"), 0x278},
+      {build("1.30.4", " --with-threads --without-http_gzip_module"), 0x268},
+      {build("1.30.4", " --without-pcre"), 0},
+      {build("1.30.4", " --without-http_rewrite_module"), 0},
+      {build("1.26.3", kNginxOrgConfigure), 0},  // between measured versions
+      {parse_nginx_build_info(""), 0},
+  };
+  for (const auto& [b, offset] : cases) {
+    const NginxLayout layout = nginx_layout_for_build(b);
+    EXPECT_EQ(layout.offsets.clcf_error_pages, offset) << b.version << b.configure;
+    EXPECT_EQ(layout.description.find("clcf_error_pages") == std::string::npos, offset != 0) << layout.description;
+  }
+}
+
 TEST(NginxLayoutTable, AnUnmeasuredVersionNamesWhatWasAssumed) {
   const NginxLayout layout = nginx_layout_for_build(build("1.33.0", kNginxOrgConfigure));
   EXPECT_FALSE(layout.measured);

@@ -53,6 +53,7 @@ bool with_thread_pools(const NginxBuildInfo& b) { return with_compat(b) || b.has
 bool clcf_threads_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && with_thread_pools(b); }
 bool clcf_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && !with_thread_pools(b); }
 bool clcf_plain(const NginxBuildInfo& b) { return with_pcre(b) && !with_http_gzip(b) && !with_thread_pools(b); }
+bool clcf_threads(const NginxBuildInfo& b) { return with_pcre(b) && !with_http_gzip(b) && with_thread_pools(b); }
 
 constexpr unsigned v(unsigned major, unsigned minor, unsigned patch) { return major * 1000000 + minor * 1000 + patch; }
 
@@ -98,12 +99,13 @@ constexpr Offset kOffsets[] = {
     // ngx_http_core_loc_conf_s.error_pages, read for where error_page sends a
     // 5xx: after dozens of members, some #if'd (see with_pcre). Debian's
     // 1.22.1 from offsetof() over its nginx-dev headers and configure line;
-    // 1.30.4 and 1.31.4 measured on the matrix builds, and on a build
-    // --without-http_gzip_module (0x258). Optional: other builds read no
-    // error_page.
+    // 1.30.4 and 1.31.4 measured on the matrix builds, on a build
+    // --without-http_gzip_module (0x258, DWARF) and, with --with-threads too,
+    // by offsetof() (0x268). Optional: other builds read no error_page.
     {W5_FIELD(clcf_error_pages), 0x278, clcf_threads_gzip, v(1, 22, 1), v(1, 22, 1), false},
     {W5_FIELD(clcf_error_pages), 0x288, clcf_threads_gzip, v(1, 30, 4), v(1, 31, 4), false},
     {W5_FIELD(clcf_error_pages), 0x278, clcf_gzip, v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x268, clcf_threads, v(1, 30, 4), v(1, 31, 4), false},
     {W5_FIELD(clcf_error_pages), 0x258, clcf_plain, v(1, 30, 4), v(1, 31, 4), false},
     // ngx_http_request_s.request_line (ngx_str_t): after headers_in and headers_out,
     // whose size varies with modules and versions (1.23 reworked header lists).
