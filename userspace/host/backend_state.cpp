@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "events/cgroup_path.hpp"
+#include "host/file_text.hpp"
 #include "host/port_usage.hpp"
 #include "host/sock_diag_query.hpp"
 
@@ -42,20 +43,6 @@ void set_text(char (&dst)[N], std::string_view s) {
     return;
   }
   std::memcpy(dst, s.data(), s.size());
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
-
-std::string first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
 }
 
 size_t address_bytes(const w5_addr& a) { return a.family == AF_INET6 ? 16 : 4; }

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host/file_text.hpp"
 #include "host/sock_diag_query.hpp"
 #include "output/clock.hpp"
 
@@ -43,13 +44,6 @@ bool serves(const TcpListener& l, const w5_addr& addr) {
   const size_t len = addr.family == AF_INET ? 4 : 16;
   return l.addr.family == addr.family && l.addr.port == addr.port &&
          (std::memcmp(l.addr.addr, addr.addr, len) == 0 || std::memcmp(l.addr.addr, zeros, len) == 0);
-}
-
-std::string first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
 }
 
 uint32_t open_fds(const std::string& proc_dir) {

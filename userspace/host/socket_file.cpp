@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
+#include "host/file_text.hpp"
 
 namespace why502 {
 namespace {
@@ -109,18 +109,14 @@ std::optional<w5_socket_file> SocketFileProber::probe(pid_t worker, std::string_
   e->h.ts_ns = ts_ns;
   e->h.tgid = e->h.tid = static_cast<uint32_t>(worker);
   // Names as the worker's own system gives them (passwd read once for both users).
-  const auto read_file = [&](const char* file) {
-    std::ifstream in(proc + "/root/etc/" + file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
   const auto name = [](const std::string& text, uint32_t id) {
     std::istringstream in(text);
     return name_of_id(in, id);
   };
-  const std::string passwd = read_file("passwd");
+  const std::string passwd = read_text(proc + "/root/etc/passwd");
   copy_text(e->worker_user, sizeof(e->worker_user), name(passwd, creds->uid));
   copy_text(e->user, sizeof(e->user), name(passwd, e->uid));
-  copy_text(e->group, sizeof(e->group), name(read_file("group"), e->gid));
+  copy_text(e->group, sizeof(e->group), name(read_text(proc + "/root/etc/group"), e->gid));
   copy_text(e->peer, sizeof(e->peer), peer);
   return e;
 }
