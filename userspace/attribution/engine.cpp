@@ -60,12 +60,15 @@ std::string plausible_location(const w5_ngx_location& e) {
   return e.len > name.size() ? name + "..." : name;
 }
 
-// Whether a client getting status got a gateway error of record r's: a
-// record of status 500 was let through only when nginx failed to open the
-// upstream connection.
-bool is_gateway_status(int status, const Record& r) {
-  return status == 502 || status == 503 || status == 504 ||
-         (status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
+// The value held under key, taken out; nullopt when there is none.
+template <class Map>
+std::optional<typename Map::mapped_type> take(Map& map, const typename Map::key_type& key) {
+  if (map.empty()) return std::nullopt;  // the usual case: nothing of the kind is waiting
+  auto it = map.find(key);
+  if (it == map.end()) return std::nullopt;
+  std::optional<typename Map::mapped_type> value = std::move(it->second);
+  map.erase(it);
+  return value;
 }
 
 }  // namespace
@@ -207,35 +210,16 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
       ++stats_.superseded_requests;  // an earlier request at this address, long gone
     forget(address);
   }
-  std::optional<w5_upstream_status> upstream_5xx;
-  if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
-    upstream_5xx = it->second;
-    upstream_5xx_.erase(it);
-  }
+  const std::optional<w5_upstream_status> upstream_5xx = take(upstream_5xx_, e.h.tid);
 
+  // What came just before the page about its request.
+  const RequestKey request{e.h.tgid, e.request, e.connection};
   Record r = new_record(RecordType::gateway_error, RecordSource::uprobe, e.h, e.client);
   r.status = static_cast<int>(e.status);
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
-  if (!request_lines_.empty()) {
-    if (auto it = request_lines_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != request_lines_.end()) {
-      r.request = std::move(it->second);
-      request_lines_.erase(it);
-    }
-  }
-  if (!locations_.empty()) {
-    if (auto it = locations_.find(RequestKey{e.h.tgid, e.request, e.connection}); it != locations_.end()) {
-      r.location = std::move(it->second);
-      locations_.erase(it);
-    }
-  }
-  std::optional<w5_ngx_error_page_target> error_page;
-  if (!error_page_targets_.empty()) {
-    if (auto it = error_page_targets_.find(RequestKey{e.h.tgid, e.request, e.connection});
-        it != error_page_targets_.end()) {
-      error_page = it->second;
-      error_page_targets_.erase(it);
-    }
-  }
+  r.request = take(request_lines_, request).value_or("");
+  r.location = take(locations_, request).value_or("");
+  std::optional<w5_ngx_error_page_target> error_page = take(error_page_targets_, request);
 
   LoggedAttempt* last_failure = align_attempts(e, p.failures, r.attempts);
 
@@ -290,31 +274,17 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   // The page of a request nginx already sent to its error_page (whose
   // target failed too): nginx does not redirect it again (short of
   // recursive_error_pages), so this is the status the client gets.
-  const RequestKey request{e.h.tgid, e.request, e.connection};
-  const auto sent_on = sent_to_error_page_.find(request);
-  const bool after_error_page =
-      held_.holds(client, page) || (sent_on != sent_to_error_page_.end() && sent_on->second == e.requests);
+  const bool sent_on_before = take(sent_to_error_page_, request) == e.requests;
+  const bool after_error_page = sent_on_before || held_.holds(client, page);
   if (after_error_page) {
     error_page.reset();
-    if (sent_on != sent_to_error_page_.end()) sent_to_error_page_.erase(sent_on);
   } else if (error_page) {
     if (sent_to_error_page_.size() >= 4096) sent_to_error_page_.clear();  // each is for a page soon after
     sent_to_error_page_[request] = e.requests;
   }
   // Where no status line can be read (--lean, TLS, HTTP/2), the error_page
   // that names this status says what the client gets.
-  bool keep_unconfirmed = true;
-  if (error_page) {
-    const std::optional<int> status = status_after_error_page(*error_page, r.status);
-    if (!status) {
-      keep_unconfirmed = false;  // the target's own: a page of its own if it fails
-    } else if (!is_gateway_status(*status, r)) {
-      keep_unconfirmed = false;
-    } else if (*status != r.status) {
-      r.evidence.push_back(error_page_turned(r.status, *status));
-      r.status = *status;
-    }
-  }
+  const bool keep_unconfirmed = !error_page || follow_error_page(*error_page, r);
   const bool echo_expected = e.client_sk != 0 && options_.client_echo_expected;
   if (!echo_expected && !error_page && !after_error_page) {
     emit(std::move(r), out);

@@ -24,4 +24,20 @@ std::string error_page_turned(int from, int to) {
   return concat("error_page turned nginx's ", Decimal(from), " into ", Decimal(to));
 }
 
+bool is_gateway_status(int status, const Record& r) {
+  return status == 502 || status == 503 || status == 504 ||
+         (status == 500 && (r.cause == Cause::fd_exhausted || r.status == 500));
+}
+
+bool follow_error_page(const w5_ngx_error_page_target& target, Record& r) {
+  const std::optional<int> status = status_after_error_page(target, r.status);
+  // The target's own: a page of its own comes if it fails.
+  if (!status || !is_gateway_status(*status, r)) return false;
+  if (*status != r.status) {
+    r.evidence.push_back(error_page_turned(r.status, *status));
+    r.status = *status;
+  }
+  return true;
+}
+
 }  // namespace why502

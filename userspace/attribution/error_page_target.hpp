@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "attribution/record.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
@@ -17,5 +18,14 @@ std::optional<int> status_after_error_page(const w5_ngx_error_page_target& targe
 
 // The evidence line for a status error_page changed.
 std::string error_page_turned(int from, int to);
+
+// Whether a client getting status got a gateway error of record r's: a
+// record of status 500 was let through only when nginx failed to open the
+// upstream connection.
+bool is_gateway_status(int status, const Record& r);
+
+// Gives r the status target leads its client to (saying so when it changed);
+// false when that is no gateway error, or the target's own status.
+bool follow_error_page(const w5_ngx_error_page_target& target, Record& r);
 
 }  // namespace why502
