@@ -1031,13 +1031,11 @@ static __always_inline void put_peer_name(struct w5_layout_health *hl, const str
 		read_ngx_str(hl, peer, out, W5_NAME_LEN);
 }
 
-/* W5_EV_NGX_LOCATION: the name of r's location, r->loc_conf[0] being the
- * core module's ngx_http_core_loc_conf_t (ngx_http_core_module.ctx_index is
- * 0: the first NGX_HTTP_MODULE), whose first member is ngx_str_t name. */
-static __always_inline void emit_location(const struct w5_nginx_layout *l, struct w5_layout_health *hl, __u64 r,
-					  __u64 loc_conf, __u64 connection)
+/* W5_EV_NGX_LOCATION: the name of r's location, from clcf, r's
+ * ngx_http_core_loc_conf_t (see the page's entry), whose first member is
+ * ngx_str_t name. */
+static __always_inline void emit_location(struct w5_layout_health *hl, __u64 r, __u64 clcf, __u64 connection)
 {
-	__u64 clcf = user_u64(hl, loc_conf);
 	if (!clcf)
 		return;
 	struct {
@@ -1064,17 +1062,16 @@ static __always_inline void emit_location(const struct w5_nginx_layout *l, struc
 
 /* W5_EV_NGX_ERROR_PAGE_TARGET: the error_page of r's location that names
  * status, as ngx_http_special_response_handler is about to look it up
- * (r->loc_conf[0]->error_pages, an ngx_array_t of ngx_http_err_page_t
+ * (clcf->error_pages, an ngx_array_t of ngx_http_err_page_t
  * {ngx_int_t status, overwrite; ngx_http_complex_value_t value (its raw
  * ngx_str_t first); ...}). A target given by a variable is not sent: where
  * it leads is known only once nginx has evaluated it. */
 static __always_inline void emit_error_page_target(const struct w5_nginx_layout *l, struct w5_layout_health *hl,
-						   __u64 r, __u64 loc_conf, __u64 connection, __u64 status)
+						   __u64 r, __u64 clcf, __u64 connection, __u64 status)
 {
-	if (!l->clcf_error_pages || !loc_conf)
+	if (!l->clcf_error_pages || !clcf)
 		return;
-	__u64 clcf = user_u64(hl, loc_conf);
-	__u64 pages = clcf ? user_u64(hl, clcf + l->clcf_error_pages) : 0;
+	__u64 pages = user_u64(hl, clcf + l->clcf_error_pages);
 	if (!pages)
 		return;  /* no error_page in this location */
 	struct {
@@ -1198,11 +1195,16 @@ int BPF_KPROBE(ngx_special_response_entry, __u64 r, __u64 status)
 		}
 	}
 
+	/* r's location: r->loc_conf[0], the core module's
+	 * ngx_http_core_loc_conf_t (ngx_http_core_module.ctx_index is 0: the
+	 * first NGX_HTTP_MODULE), read once for its name and its error_page. */
+	const bool named = !u && l->r_loc_conf;
+	__u64 clcf = rq.loc_conf && (named || l->clcf_error_pages) ? user_u64(hl, rq.loc_conf) : 0;
 	/* No upstream: a status nginx's configuration made; say where. */
-	if (!u && l->r_loc_conf)
-		emit_location(l, hl, r, rq.loc_conf, number);
+	if (named)
+		emit_location(hl, r, clcf, number);
 	/* Where error_page sends it: the client may get another status. */
-	emit_error_page_target(l, hl, r, rq.loc_conf, number, status);
+	emit_error_page_target(l, hl, r, clcf, number, status);
 
 	struct w5_ngx_error_page *e = reserve_event(sizeof(*e), W5_EV_NGX_ERROR_PAGE);
 	if (!e)
