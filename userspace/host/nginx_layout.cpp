@@ -50,10 +50,11 @@ bool with_http_gzip(const NginxBuildInfo& b) {
          b.has("--with-http_gzip_static_module");
 }
 bool with_thread_pools(const NginxBuildInfo& b) { return with_compat(b) || b.has("--with-threads"); }
-bool clcf_threads_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && with_thread_pools(b); }
-bool clcf_gzip(const NginxBuildInfo& b) { return with_pcre(b) && with_http_gzip(b) && !with_thread_pools(b); }
-bool clcf_plain(const NginxBuildInfo& b) { return with_pcre(b) && !with_http_gzip(b) && !with_thread_pools(b); }
-bool clcf_threads(const NginxBuildInfo& b) { return with_pcre(b) && !with_http_gzip(b) && with_thread_pools(b); }
+// The builds of one error_pages row: clcf_of<NGX_HTTP_GZIP, NGX_THREADS || NGX_COMPAT>.
+template <bool gzip, bool threads>
+bool clcf_of(const NginxBuildInfo& b) {
+  return with_pcre(b) && with_http_gzip(b) == gzip && with_thread_pools(b) == threads;
+}
 
 constexpr unsigned v(unsigned major, unsigned minor, unsigned patch) { return major * 1000000 + minor * 1000 + patch; }
 
@@ -102,11 +103,11 @@ constexpr Offset kOffsets[] = {
     // 1.30.4 and 1.31.4 measured on the matrix builds, on a build
     // --without-http_gzip_module (0x258, DWARF) and, with --with-threads too,
     // by offsetof() (0x268). Optional: other builds read no error_page.
-    {W5_FIELD(clcf_error_pages), 0x278, clcf_threads_gzip, v(1, 22, 1), v(1, 22, 1), false},
-    {W5_FIELD(clcf_error_pages), 0x288, clcf_threads_gzip, v(1, 30, 4), v(1, 31, 4), false},
-    {W5_FIELD(clcf_error_pages), 0x278, clcf_gzip, v(1, 30, 4), v(1, 31, 4), false},
-    {W5_FIELD(clcf_error_pages), 0x268, clcf_threads, v(1, 30, 4), v(1, 31, 4), false},
-    {W5_FIELD(clcf_error_pages), 0x258, clcf_plain, v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x278, (clcf_of<true, true>), v(1, 22, 1), v(1, 22, 1), false},
+    {W5_FIELD(clcf_error_pages), 0x288, (clcf_of<true, true>), v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x278, (clcf_of<true, false>), v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x268, (clcf_of<false, true>), v(1, 30, 4), v(1, 31, 4), false},
+    {W5_FIELD(clcf_error_pages), 0x258, (clcf_of<false, false>), v(1, 30, 4), v(1, 31, 4), false},
     // ngx_http_request_s.request_line (ngx_str_t): after headers_in and headers_out,
     // whose size varies with modules and versions (1.23 reworked header lists).
     // Only measured builds get one; others get 0 and --capture-request is off.
