@@ -7,6 +7,13 @@ Usage: slow_backend.py silent             accepts connections, never answers
                                           (a stuck dependency; comm "fakedb")
        slow_backend.py blocked HOST:PORT  per request, connects to HOST:PORT and
                                           waits in recv() for an answer (comm "slow-blocked")
+       slow_backend.py polled HOST:PORT   as blocked, with a socket timeout, as
+                                          database clients wait: in poll() on that
+                                          socket, then recv() (comm "slow-polled")
+       slow_backend.py threaded HOST:PORT as polled, each request in a thread of its
+                                          own (comm "slow-threaded")
+       slow_backend.py threaded-sleep     each request in a thread of its own,
+                                          which sleeps (comm "slow-sleeper")
        slow_backend.py busy SECONDS       per request, spins on the CPU for
                                           SECONDS, then answers (comm "slow-busy")
 """
@@ -36,7 +43,7 @@ def silent():
         held.append(conn)  # open, unanswered
 
 
-def serve(handle):
+def serve(handle, server_class=http.server.HTTPServer):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             handle()
@@ -52,7 +59,8 @@ def serve(handle):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server = server_class(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     print("ready 127.0.0.1:%d" % server.server_address[1], flush=True)
     server.serve_forever()
 
@@ -64,17 +72,22 @@ def main():
     if mode == "silent":
         set_comm("fakedb")
         silent()
-    elif mode == "blocked":
-        set_comm("slow-blocked")
+    elif mode in ("blocked", "polled", "threaded"):
+        set_comm({"blocked": "slow-blocked", "polled": "slow-polled", "threaded": "slow-threaded"}[mode])
         host, port = sys.argv[2].rsplit(":", 1)
 
         def ask_dependency():
             dep = socket.create_connection((host, int(port)))
+            if mode != "blocked":
+                dep.settimeout(3600)  # then recv() waits in poll() first
             dep.sendall(b"SELECT 1;\n")
             dep.recv(1)  # it never answers
             dep.close()
 
-        serve(ask_dependency)
+        serve(ask_dependency, http.server.ThreadingHTTPServer if mode == "threaded" else http.server.HTTPServer)
+    elif mode == "threaded-sleep":
+        set_comm("slow-sleeper")
+        serve(lambda: time.sleep(3600), http.server.ThreadingHTTPServer)
     elif mode == "busy":
         set_comm("slow-busy")
         seconds = float(sys.argv[2])

@@ -85,6 +85,61 @@ TEST_F(SlowBackends, BlockedOnItsOwnDependency) {
   EXPECT_TRUE(r.contains("nginx_unit") && r.contains("backend_unit")) << r.dump();
 }
 
+// Database clients (libpq, mysqlnd, a Python socket with a timeout) wait for
+// their server in poll() on its one socket, not in recv(): the record still
+// names the dependency.
+TEST_F(SlowBackends, BlockedPollingItsOwnDependency) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const pid_t dependency_pid = s.last_started().pid();
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "polled", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  const std::string evidence = evidence_of(one_slow_record(s, backend));
+  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) +
+                          " (slow-polled) had been blocked in poll() on a connection to " + dependency +
+                          " (fakedb, pid " + std::to_string(dependency_pid) + ") when nginx gave up"),
+            std::string::npos)
+      << evidence;
+}
+
+// The thread of backend_pid (comm) the evidence names as doing what the
+// pattern `doing` says; 0 when none is.
+pid_t thread_named(const std::string& evidence, pid_t backend_pid, const std::string& comm, const std::string& doing) {
+  std::smatch m;
+  const std::regex line("backend pid " + std::to_string(backend_pid) + " \\(" + comm + "\\), thread ([0-9]+) \\(" +
+                        comm + "\\) of its [0-9]+, " + doing + " when nginx gave up");
+  return std::regex_search(evidence, m, line) ? std::stoi(m[1]) : 0;
+}
+
+// A thread per request: the thread named is the request's, blocked on the
+// dependency, not the main thread polling its listener.
+TEST_F(SlowBackends, AThreadedBackendNamesTheThreadOnItsDependency) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const pid_t dependency_pid = s.last_started().pid();
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "threaded", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  const std::string evidence = evidence_of(one_slow_record(s, backend));
+  const pid_t thread = thread_named(evidence, backend_pid, "slow-threaded",
+                                    "had been blocked in poll\\(\\) on a connection to " + dependency +
+                                        " \\(fakedb, pid " + std::to_string(dependency_pid) + "\\)");
+  EXPECT_NE(thread, 0) << evidence;
+  EXPECT_NE(thread, backend_pid) << evidence;
+}
+
+// The request's thread sleeps: it is named over the main thread's poll() of
+// its listener.
+TEST_F(SlowBackends, AThreadedBackendNamesTheSleepingThread) {
+  Scenario s;
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "threaded-sleep"});
+  const pid_t backend_pid = s.last_started().pid();
+  const std::string evidence = evidence_of(one_slow_record(s, backend));
+  const pid_t thread =
+      thread_named(evidence, backend_pid, "slow-sleeper", "was sleeping in (clock_)?nanosleep\\(\\)");
+  EXPECT_NE(thread, 0) << evidence;
+  EXPECT_NE(thread, backend_pid) << evidence;
+}
+
 // The second request finds the backend still stuck on the first: its
 // connection waits in the accept queue, never accept()ed.
 TEST_F(SlowBackends, NeverAcceptedWhileStuckOnAnEarlierRequest) {

@@ -90,6 +90,34 @@ TEST(BackendEvidence, BlockedOnItsOwnDependency) {
   EXPECT_EQ(r.backend_unit, "app.service");
 }
 
+// A client library (libpq, mysqlnd, a Python socket with a timeout) waits
+// for its server in poll() on that one socket: the record names it as it
+// names a recv(); a poll of many descriptors says only that.
+TEST(BackendEvidence, BlockedPollingItsOwnDependency) {
+  EngineHarness h;
+  w5_backend_state b = held_by(sec(31), 4121, "php-fpm8.2", 'S');
+  b.syscall_nr = 7;
+  set_str(b.syscall_name, "poll");
+  b.wait_kind = W5_WAIT_SOCKET;
+  b.wait_fd = 9;
+  b.wait_local = ipv4("127.0.0.1", 50124);
+  b.wait_remote = ipv4("127.0.0.1", 3306);
+  b.wait_listener_pid = 881;
+  set_str(b.wait_listener_comm, "mysqld");
+  h.feed(b);
+  const Record r = timed_out(h, sec(31));
+  ASSERT_GE(r.evidence.size(), 2u) << dump(r);
+  EXPECT_EQ(r.evidence[1],
+            "backend pid 4121 (php-fpm8.2) had been blocked in poll() on a connection to 127.0.0.1:3306 (mysqld, "
+            "pid 881) when nginx gave up");
+  EngineHarness loop;
+  b.wait_kind = W5_WAIT_NONE;
+  b.wait_fd = -1;
+  loop.feed(b);
+  const Record idle = timed_out(loop, sec(31));
+  EXPECT_EQ(lines_with(idle, "had been blocked in poll(): waiting for any of its descriptors"), 1) << dump(idle);
+}
+
 TEST(BackendEvidence, OnCpuForMostOfTheSample) {
   EngineHarness h;
   w5_backend_state b = held_by(sec(31), 4121, "python3", 'R');

@@ -7,6 +7,9 @@
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
+#include <array>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "event_builders.hpp"
 #include "events/cgroup_path.hpp"
 #include "host/backend_state.hpp"
+#include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
 
 namespace why502::test {
@@ -26,7 +30,14 @@ TEST(BackendState, SyscallLine) {
   ASSERT_TRUE(blocked.has_value());
   EXPECT_FALSE(blocked->running);
   EXPECT_EQ(blocked->nr, 45);
-  EXPECT_EQ(blocked->arg0, 5u);
+  EXPECT_EQ(blocked->args, (std::array<uint64_t, 3>{5, 0x7ffd1234, 0x10000}));
+  // poll(fds, 1, -1): the array and how many.
+  const auto polled = syscall_state_in("7 0x7ffc2b10 0x1 0xffffffff 0x0 0x0 0x0 0x7ffc2a00 0x7f00bb");
+  ASSERT_TRUE(polled.has_value());
+  EXPECT_EQ(polled->args, (std::array<uint64_t, 3>{0x7ffc2b10, 1, 0xffffffff}));
+  const auto short_line = syscall_state_in("45 0x5");
+  ASSERT_TRUE(short_line.has_value());
+  EXPECT_EQ(short_line->args, (std::array<uint64_t, 3>{5, 0, 0}));
   const auto running = syscall_state_in("running\n");
   ASSERT_TRUE(running.has_value());
   EXPECT_TRUE(running->running);
@@ -34,6 +45,54 @@ TEST(BackendState, SyscallLine) {
   ASSERT_TRUE(in_kernel.has_value());
   EXPECT_EQ(in_kernel->nr, -1);
   for (const char* bad : {"", "x", "45", "45 5", "-2 0x1"}) EXPECT_FALSE(syscall_state_in(bad).has_value()) << bad;
+}
+
+// A client library waiting for its server polls that one socket; an event
+// loop polls several.
+TEST(PolledDescriptor, TheOneDescriptorAPollNames) {
+  const pollfd one[] = {{7, POLLIN, 0}};
+  EXPECT_EQ(only_polled_descriptor(one), 7);
+  const pollfd skipped[] = {{-1, POLLIN, 0}, {9, POLLIN, 0}, {-3, POLLOUT, 0}};
+  EXPECT_EQ(only_polled_descriptor(skipped), 9);
+  const pollfd twice[] = {{4, POLLIN, 0}, {4, POLLOUT, 0}};
+  EXPECT_EQ(only_polled_descriptor(twice), 4);
+  const pollfd loop[] = {{3, POLLIN, 0}, {5, POLLIN, 0}};
+  EXPECT_FALSE(only_polled_descriptor(loop).has_value());
+  EXPECT_FALSE(only_polled_descriptor({}).has_value());
+}
+
+TEST(PolledDescriptor, TheOneDescriptorASelectNames) {
+  const uint64_t reading[] = {uint64_t{1} << 6};
+  EXPECT_EQ(only_selected_descriptor(7, reading, {}), 6);
+  EXPECT_EQ(only_selected_descriptor(7, {}, reading), 6);   // a connect() under way
+  EXPECT_EQ(only_selected_descriptor(7, reading, reading), 6);
+  const uint64_t two[] = {(uint64_t{1} << 3) | (uint64_t{1} << 6)};
+  EXPECT_FALSE(only_selected_descriptor(7, two, {}).has_value());
+  const uint64_t other[] = {uint64_t{1} << 3};
+  EXPECT_FALSE(only_selected_descriptor(7, reading, other).has_value());
+  // Bits at nfds and past it are not looked at by the kernel.
+  const uint64_t past[] = {(uint64_t{1} << 6) | (uint64_t{1} << 7) | (uint64_t{1} << 63)};
+  EXPECT_EQ(only_selected_descriptor(7, past, {}), 6);
+  const uint64_t high[] = {0, uint64_t{1} << 2};
+  EXPECT_EQ(only_selected_descriptor(67, high, {}), 66);
+  EXPECT_FALSE(only_selected_descriptor(66, high, {}).has_value());
+  EXPECT_FALSE(only_selected_descriptor(7, {}, {}).has_value());
+}
+
+// Read from a process's memory, as the arguments of its call say: this one's.
+TEST(PolledDescriptor, ReadFromTheProcesssMemory) {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  const pollfd fds[] = {{-1, 0, 0}, {12, POLLIN, 0}};
+  EXPECT_EQ(polled_descriptor(self, 7, {reinterpret_cast<uint64_t>(fds), 2, 0}), 12);   // poll
+  EXPECT_EQ(polled_descriptor(self, 271, {reinterpret_cast<uint64_t>(fds), 2, 0}), 12); // ppoll
+  EXPECT_FALSE(polled_descriptor(self, 7, {reinterpret_cast<uint64_t>(fds), 0, 0}).has_value());
+  EXPECT_FALSE(polled_descriptor(self, 7, {8, 2, 0}).has_value());  // unreadable
+  const uint64_t set[] = {uint64_t{1} << 5, 0};
+  EXPECT_EQ(polled_descriptor(self, 23, {6, reinterpret_cast<uint64_t>(set), 0}), 5);   // select
+  EXPECT_EQ(polled_descriptor(self, 270, {6, 0, reinterpret_cast<uint64_t>(set)}), 5);  // pselect6
+  EXPECT_FALSE(polled_descriptor(self, 45, {5, 0, 0}).has_value());  // recvfrom polls nothing
+  EXPECT_TRUE(polls_descriptors(7) && polls_descriptors(271) && polls_descriptors(23) && polls_descriptors(270));
+  EXPECT_FALSE(polls_descriptors(232));  // epoll_wait: what its set holds is not read
 }
 
 TEST(BackendState, SyscallNamesOfX86_64) {

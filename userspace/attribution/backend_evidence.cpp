@@ -68,8 +68,11 @@ std::string doing(const w5_backend_state& b) {
   }
   if (b.syscall_nr < 0) return "was asleep in the kernel, not in a system call";
   if (name == "futex") return "had been blocked in futex(): waiting for a lock or for another thread";
-  if (name == "poll" || name == "ppoll" || name == "select" || name == "pselect6" || name == "epoll_wait" ||
-      name == "epoll_pwait" || name == "epoll_pwait2")
+  // (A poll of one connection or file says what it waited on, below.)
+  const bool polls_one = b.wait_kind != W5_WAIT_NONE && (name == "poll" || name == "ppoll" || name == "select" ||
+                                                         name == "pselect6");
+  if (!polls_one && (name == "poll" || name == "ppoll" || name == "select" || name == "pselect6" ||
+                     name == "epoll_wait" || name == "epoll_pwait" || name == "epoll_pwait2"))
     return concat("had been blocked in ", call_name(b), ": waiting for any of its descriptors (idle, or waiting on "
                   "something it polls)");
   if (name == "nanosleep" || name == "clock_nanosleep") return concat("was sleeping in ", call_name(b));

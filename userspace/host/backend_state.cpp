@@ -9,6 +9,7 @@
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 
 #include "events/cgroup_path.hpp"
 #include "host/file_text.hpp"
+#include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
 #include "host/sock_diag_query.hpp"
 
@@ -223,25 +225,80 @@ std::optional<SyscallState> task_syscall(const std::string& task) {
   return syscall_state_in(first_line(task + "/syscall"));
 }
 
-// How telling a thread's state is of what held the request up: the stopped,
-// the disk-bound and the running first, then a thread blocked on one thing
-// (a socket, a file) over one waiting for any work (poll, futex, accept).
-int rank_of(char state, const std::optional<SyscallState>& call) {
-  if (state == 'T' || state == 't') return 6;
-  if (state == 'D') return 5;
-  if (state == 'R') return 4;
-  if (call && syscall_waits_on_fd(call->nr)) {
-    const std::string_view name = blocking_syscall_name(call->nr);
-    return name == "accept" || name == "accept4" ? 1 : 3;
-  }
-  return call && call->nr >= 0 ? 2 : 1;
+// Whether pid's descriptor fd is a listening socket: asked of a copy of it
+// (pidfd_getfd, under the ptrace check /proc/PID/task/*/syscall already
+// passed). nullopt when the copy is refused.
+std::optional<bool> is_listening_socket(uint32_t pid, int fd) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return std::nullopt;
+  const int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  close(pidfd);
+  if (copy < 0) return std::nullopt;
+  int listening = 0;
+  socklen_t len = sizeof(listening);
+  const bool asked = getsockopt(copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0;
+  close(copy);
+  if (!asked) return std::nullopt;
+  return listening != 0;
 }
 
-void describe_wait(uint32_t pid, const SyscallState& call, w5_backend_state& e) {
-  if (!syscall_waits_on_fd(call.nr) || call.arg0 > 1u << 30) return;
-  e.wait_fd = static_cast<int32_t>(call.arg0);
+// Whether what a poll() or select() of one descriptor waits on is one thing
+// this request may wait for (a connection, a file), not new connections (a
+// listener) or a wakeup (a pipe, an eventfd), or not known.
+bool waits_on_one_thing(uint32_t pid, int fd) {
+  char link[64];
+  const std::string fd_path = proc_dir(pid) + "/fd/" + std::to_string(fd);
+  const ssize_t len = readlink(fd_path.c_str(), link, sizeof(link) - 1);
+  if (len <= 0) return false;
+  const std::string_view target(link, static_cast<size_t>(len));
+  if (target.starts_with('/')) return true;
+  return target.starts_with("socket:[") && is_listening_socket(pid, fd) == false;
+}
+
+// Waits that say nothing of one request: for new connections, on an event
+// loop's descriptors, for signals, or on a futex (idle pool threads wait on
+// one; a thread waiting for a lock cannot be told from them).
+bool waits_for_any_work(std::string_view name) {
+  return name == "accept" || name == "accept4" || name == "futex" || name == "epoll_wait" || name == "epoll_pwait" ||
+         name == "epoll_pwait2" || name == "rt_sigtimedwait" || name == "rt_sigsuspend" || name == "pause";
+}
+
+// What a thread was doing, ranked by how telling it is of what held the
+// request up: stopped, in the disk, running; then blocked on one descriptor
+// (a socket, a file: waited_fd); then asleep, or waiting for a child or a
+// semaphore; last, waiting for any work. A thread pool's handler asleep or
+// on its database so goes before the main thread's event loop and the idle
+// threads beside it; among equals the main thread goes first.
+struct ThreadWait {
+  int rank = 1;
+  int waited_fd = -1;
+};
+ThreadWait wait_of(uint32_t pid, char state, const std::optional<SyscallState>& call) {
+  ThreadWait w;
+  if (call && !call->running && call->nr >= 0) {
+    if (syscall_waits_on_fd(call->nr) && call->args[0] <= 1u << 30) {
+      w.waited_fd = static_cast<int>(call->args[0]);
+    } else if (polls_descriptors(call->nr)) {
+      const std::optional<int> fd = polled_descriptor(pid, call->nr, call->args);
+      if (fd && waits_on_one_thing(pid, *fd)) w.waited_fd = *fd;
+    }
+  }
+  if (state == 'T' || state == 't') w.rank = 6;
+  else if (state == 'D') w.rank = 5;
+  else if (state == 'R') w.rank = 4;
+  else if (!call || call->running || call->nr < 0) w.rank = 1;
+  else if (waits_for_any_work(blocking_syscall_name(call->nr))) w.rank = 1;
+  else if (w.waited_fd >= 0) w.rank = 3;
+  else if (polls_descriptors(call->nr)) w.rank = 1;
+  else w.rank = 2;
+  return w;
+}
+
+void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
+  if (fd < 0) return;
+  e.wait_fd = fd;
   char link[256];
-  const std::string fd_path = proc_dir(pid) + "/fd/" + std::to_string(call.arg0);
+  const std::string fd_path = proc_dir(pid) + "/fd/" + std::to_string(fd);
   const ssize_t len = readlink(fd_path.c_str(), link, sizeof(link) - 1);
   if (len <= 0) return;
   const std::string_view target(link, static_cast<size_t>(len));
@@ -336,23 +393,26 @@ void describe_process(uint32_t pid, w5_backend_state& e) {
   std::sort(tids.begin(), tids.end());  // the main thread first among equals
   e.threads = static_cast<uint32_t>(tids.size());
   if (tids.size() > kMaxThreads) tids.resize(kMaxThreads);
+  int waited_fd = -1;
   for (uint32_t tid : tids) {
     const std::string task = dir + "/task/" + std::to_string(tid);
     const std::optional<TaskStat> stat = task_stat_in(read_text(task + "/stat"));
     if (!stat) continue;
     const std::optional<SyscallState> call = task_syscall(task);
-    const int rank = rank_of(stat->state, call);
-    if (rank <= best_rank) continue;
-    best_rank = rank;
+    const ThreadWait wait = wait_of(pid, stat->state, call);
+    if (wait.rank <= best_rank) continue;
+    best_rank = wait.rank;
+    waited_fd = wait.waited_fd;
     e.tid = tid;
     e.state = static_cast<uint32_t>(static_cast<unsigned char>(stat->state));
     set_text(e.thread_comm, stat->comm);
     e.syscall_nr = call && !call->running ? call->nr : -1;
     set_text(e.syscall_name, e.syscall_nr >= 0 ? blocking_syscall_name(e.syscall_nr) : "");
   }
-  if (e.syscall_nr >= 0) {
+  if (e.syscall_nr >= 0 && waited_fd >= 0) {
+    // Still in that call: what it waits on is read now.
     const std::optional<SyscallState> call = task_syscall(dir + "/task/" + std::to_string(e.tid));
-    if (call && call->nr == e.syscall_nr) describe_wait(pid, *call, e);
+    if (call && call->nr == e.syscall_nr) describe_wait(pid, waited_fd, e);
   }
   std::ifstream cgroup(dir + "/cgroup");
   const ProcessCgroups cgroups = cgroups_in(cgroup);
@@ -486,7 +546,7 @@ void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view
 
 std::optional<SyscallState> syscall_state_in(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  if (text == "running") return SyscallState{true, -1, 0};
+  if (text == "running") return SyscallState{true, -1, {}};
   SyscallState s;
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, s.nr);
@@ -494,8 +554,14 @@ std::optional<SyscallState> syscall_state_in(std::string_view text) {
   if (s.nr == -1) return s;  // "-1 sp pc": in the kernel, but not in a system call
   if (p == end || *p != ' ') return std::nullopt;
   ++p;
-  if (end - p < 3 || p[0] != '0' || p[1] != 'x') return std::nullopt;
-  if (std::from_chars(p + 2, end, s.arg0, 16).ec != std::errc()) return std::nullopt;
+  // Arguments are "0x…", one space apart; the first must be there.
+  for (size_t i = 0; i < s.args.size(); ++i) {
+    if (end - p < 3 || p[0] != '0' || p[1] != 'x') return i == 0 ? std::nullopt : std::optional(s);
+    const auto [next, error] = std::from_chars(p + 2, end, s.args[i], 16);
+    if (error != std::errc()) return i == 0 ? std::nullopt : std::optional(s);
+    if (next == end || *next != ' ') break;
+    p = next + 1;
+  }
   return s;
 }
 

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <istream>
 #include <map>
@@ -118,10 +119,11 @@ void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view
 
 // /proc/PID/task/TID/syscall: "45 0x5 0x7f… …" (blocked in 45, first
 // argument 5); "running"; "-1 sp pc" (in the kernel, not in a system call).
+// The first three arguments are kept (poll's and select()'s sets need them).
 struct SyscallState {
   bool running = false;
   int nr = -1;
-  uint64_t arg0 = 0;
+  std::array<uint64_t, 3> args{};
 };
 std::optional<SyscallState> syscall_state_in(std::string_view text);
 // x86-64 names of the system calls a process blocks in; empty for others.
