@@ -401,6 +401,10 @@ enum w5_backend_wait {
 	W5_WAIT_NONE = 0,   /* not in a system call, or one without a descriptor */
 	W5_WAIT_SOCKET = 1, /* wait_local/wait_remote: a TCP socket's ends */
 	W5_WAIT_FILE = 2,   /* wait_path: what the descriptor names */
+	/* wait_path: the unix socket path of the connection (its listener's);
+	 * wait_server_side: the thread's end was accepted on it;
+	 * wait_listener_pid/comm: the process holding the other end. */
+	W5_WAIT_UNIX_SOCKET = 3,
 };
 
 struct w5_backend_state {
@@ -421,10 +425,10 @@ struct w5_backend_state {
 	__s32 wait_fd;
 	struct w5_addr wait_local;
 	struct w5_addr wait_remote;
-	__u32 wait_listener_pid; /* the process listening at wait_remote on this host, 0 none */
+	__u32 wait_listener_pid; /* the process listening at wait_remote on this host (for a unix socket: at its other end), 0 none */
 	__u32 wait_server_side;  /* W5_SERVER_SIDE: the socket was accepted (wait_remote is a client) */
 	char wait_listener_comm[W5_COMM_LEN];
-	char wait_path[W5_NAME_LEN]; /* W5_WAIT_FILE: the descriptor's path (its tail when longer) */
+	char wait_path[W5_NAME_LEN]; /* W5_WAIT_FILE, _UNIX_SOCKET: the path (its tail when longer) */
 	/* A sample of the thread and its cgroup over sample_ns (0: not
 	 * sampled), during nginx's wait or right after it (sample_in_wait): */
 	__u64 sample_ns;

@@ -3,10 +3,12 @@
 while nginx waited). Each prints "ready ADDR" once listening and serves until
 SIGTERM / SIGINT. Its process name (comm) is set so that records name it.
 
-Usage: slow_backend.py silent             accepts connections, never answers
-                                          (a stuck dependency; comm "fakedb")
-       slow_backend.py blocked HOST:PORT  per request, connects to HOST:PORT and
-                                          waits in recv() for an answer (comm "slow-blocked")
+Usage: slow_backend.py silent [PATH]      accepts connections, never answers
+                                          (a stuck dependency; comm "fakedb"), on
+                                          127.0.0.1, or on the unix socket PATH
+       slow_backend.py blocked HOST:PORT  per request, connects to HOST:PORT (or
+                                          unix:PATH) and waits in recv() for an
+                                          answer (comm "slow-blocked")
        slow_backend.py polled HOST:PORT   as blocked, with a socket timeout, as
                                           database clients wait: in poll() on that
                                           socket, then recv() (comm "slow-polled")
@@ -31,12 +33,18 @@ def set_comm(name):
     ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
 
 
-def silent():
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    print("ready 127.0.0.1:%d" % listener.getsockname()[1], flush=True)
+def silent(path=None):
+    if path:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(16)
+        print("ready unix:%s" % path, flush=True)
+    else:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        print("ready 127.0.0.1:%d" % listener.getsockname()[1], flush=True)
     held = []
     while True:
         conn, _ = listener.accept()
@@ -71,13 +79,18 @@ def main():
     mode = sys.argv[1]
     if mode == "silent":
         set_comm("fakedb")
-        silent()
+        silent(sys.argv[2] if len(sys.argv) > 2 else None)
     elif mode in ("blocked", "polled", "threaded"):
         set_comm({"blocked": "slow-blocked", "polled": "slow-polled", "threaded": "slow-threaded"}[mode])
-        host, port = sys.argv[2].rsplit(":", 1)
+        where = sys.argv[2]
 
         def ask_dependency():
-            dep = socket.create_connection((host, int(port)))
+            if where.startswith("unix:"):
+                dep = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                dep.connect(where[5:])
+            else:
+                host, port = where.rsplit(":", 1)
+                dep = socket.create_connection((host, int(port)))
             if mode != "blocked":
                 dep.settimeout(3600)  # then recv() waits in poll() first
             dep.sendall(b"SELECT 1;\n")

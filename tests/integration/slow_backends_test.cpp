@@ -102,6 +102,23 @@ TEST_F(SlowBackends, BlockedPollingItsOwnDependency) {
       << evidence;
 }
 
+// The same over a unix socket, as PHP's and Python's clients reach a local
+// MySQL or PostgreSQL: the socket's path and the process serving it.
+TEST_F(SlowBackends, BlockedPollingItsOwnDependencyOverAUnixSocket) {
+  Scenario s;
+  const std::string path = s.dir() + "/fakedb.sock";
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent", path});
+  const pid_t dependency_pid = s.last_started().pid();
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "polled", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  const std::string evidence = evidence_of(one_slow_record(s, backend));
+  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) +
+                          " (slow-polled) had been blocked in poll() on a unix socket connection to " + path +
+                          " (fakedb, pid " + std::to_string(dependency_pid) + ") when nginx gave up"),
+            std::string::npos)
+      << evidence;
+}
+
 // The thread of backend_pid (comm) the evidence names as doing what the
 // pattern `doing` says; 0 when none is.
 pid_t thread_named(const std::string& evidence, pid_t backend_pid, const std::string& comm, const std::string& doing) {

@@ -118,6 +118,36 @@ TEST(BackendEvidence, BlockedPollingItsOwnDependency) {
   EXPECT_EQ(lines_with(idle, "had been blocked in poll(): waiting for any of its descriptors"), 1) << dump(idle);
 }
 
+// A unix connection: to a server's path and its process; accepted on the
+// backend's own path, from nginx's worker or from another client.
+TEST(BackendEvidence, BlockedOnAUnixSocket) {
+  struct Case {
+    uint32_t server_side;
+    uint32_t other_end;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{0, 881, "had been blocked in poll() on a unix socket connection to /run/mysqld/mysqld.sock (mysqld, pid 881)"},
+        Case{0, 0, "had been blocked in poll() on a unix socket connection to /run/mysqld/mysqld.sock when"},
+        Case{W5_SERVER_SIDE, kWorker, "had been blocked in poll() on nginx's connection itself"},
+        Case{W5_SERVER_SIDE, 882,
+             "had been blocked in poll() on a connection accepted on its unix socket /run/mysqld/mysqld.sock (from "
+             "mysqld, pid 882)"}}) {
+    EngineHarness h;
+    w5_backend_state b = held_by(sec(31), 4121, "php-fpm8.2", 'S');
+    b.syscall_nr = 7;
+    set_str(b.syscall_name, "poll");
+    b.wait_kind = W5_WAIT_UNIX_SOCKET;
+    b.wait_server_side = c.server_side;
+    set_str(b.wait_path, "/run/mysqld/mysqld.sock");
+    b.wait_listener_pid = c.other_end;
+    set_str(b.wait_listener_comm, c.other_end ? "mysqld" : "");
+    h.feed(b);
+    const Record r = timed_out(h, sec(31));
+    EXPECT_EQ(lines_with(r, c.says), 1) << dump(r);
+  }
+}
+
 TEST(BackendEvidence, OnCpuForMostOfTheSample) {
   EngineHarness h;
   w5_backend_state b = held_by(sec(31), 4121, "python3", 'R');

@@ -213,6 +213,28 @@ TEST(BackendState, UnixDiagAcceptedEndsOfOnePath) {
   EXPECT_TRUE(done);
 }
 
+// Each socket of an answer, its name as a path (an abstract one with '@').
+TEST(BackendState, UnixDiagSocketsOfAnAnswer) {
+  std::vector<uint8_t> reply;
+  using namespace std::string_view_literals;
+  for (const auto& m : {unix_diag_message(200, "/run/mysqld/mysqld.sock", 201),
+                        unix_diag_message(202, "\0abstract"sv, 0), unix_diag_message(203, "", 204)})
+    reply.insert(reply.end(), m.begin(), m.end());
+  std::vector<UnixDiagSocket> sockets;
+  EXPECT_FALSE(unix_diag_sockets_in_reply(reply, [&](const UnixDiagSocket& s) { sockets.push_back(s); }));
+  ASSERT_EQ(sockets.size(), 3u);
+  EXPECT_EQ(sockets[0].inode, 200u);
+  EXPECT_EQ(sockets[0].name, "/run/mysqld/mysqld.sock");
+  EXPECT_EQ(sockets[0].peer, 201u);
+  EXPECT_EQ(sockets[1].name, "@abstract");
+  EXPECT_EQ(sockets[1].peer, 0u);
+  EXPECT_EQ(sockets[2].name, "");
+  EXPECT_EQ(sockets[2].peer, 204u);
+  const nlmsghdr done{NLMSG_HDRLEN, NLMSG_DONE, 0, 0, 0};
+  const auto* bytes = reinterpret_cast<const uint8_t*>(&done);
+  EXPECT_TRUE(unix_diag_sockets_in_reply(std::span(bytes, sizeof(done)), [](const UnixDiagSocket&) {}));
+}
+
 w5_backend_state described(uint32_t pid, uint32_t tid) {
   w5_backend_state e{};
   e.pid = pid;

@@ -170,7 +170,9 @@ TEST(ErrorPageTarget, AFallbackThatFailedGivesOneRecordOfItsOwnPage) {
   for (const double second_page_at : {5.1, 7.0}) {
     EngineHarness h(kLean);
     refused_page_sent_to(h, sec(5), 0, W5_ERROR_PAGE_NAMED);
-    if (second_page_at > 6) EXPECT_TRUE(flushed(h, sec(6)).empty());
+    if (second_page_at > 6) {
+      EXPECT_TRUE(flushed(h, sec(6)).empty());
+    }
     const uint64_t ts = sec(second_page_at);
     const std::string fallback = "127.0.0.1:9300";
     h.feed(make_log({.ts = ts, .request = kReq, .connection = 9, .fmt = "connect() failed", .err = ECONNREFUSED,

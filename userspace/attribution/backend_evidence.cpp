@@ -37,9 +37,24 @@ std::string call_name(const w5_backend_state& b) {
   return name.empty() ? concat("system call ", Decimal(b.syscall_nr)) : concat(name, "()");
 }
 
+// A unix connection: to a server's path, or accepted on the backend's own
+// (from nginx's worker, the event's tgid, or another client).
+std::string waited_on_unix_socket(const w5_backend_state& b) {
+  const std::string_view path = wire_view(b.wait_path);
+  const std::string holder =
+      b.wait_listener_pid ? concat(wire_view(b.wait_listener_comm), ", pid ", Decimal(b.wait_listener_pid)) : "";
+  if (b.wait_server_side != W5_SERVER_SIDE)
+    return concat(" on a unix socket connection to ", path, holder.empty() ? "" : concat(" (", holder, ")"));
+  if (b.wait_listener_pid != 0 && b.wait_listener_pid == b.h.tgid)
+    return " on nginx's connection itself (reading the request or writing the response)";
+  return concat(" on a connection accepted on its unix socket ", path,
+                holder.empty() ? "" : concat(" (from ", holder, ")"));
+}
+
 // What the thread waited on, " on …" or "".
 std::string waited_on(const w5_backend_state& b) {
   if (b.wait_kind == W5_WAIT_FILE) return concat(" on ", wire_view(b.wait_path));
+  if (b.wait_kind == W5_WAIT_UNIX_SOCKET) return waited_on_unix_socket(b);
   if (b.wait_kind != W5_WAIT_SOCKET) return "";
   const bool nginx_connection = b.wait_remote.family == b.upstream_local.family &&
                                 b.wait_remote.port == b.upstream_local.port && b.wait_local.port == b.upstream.port;

@@ -294,6 +294,46 @@ ThreadWait wait_of(uint32_t pid, char state, const std::optional<SyscallState>& 
   return w;
 }
 
+// The unix socket with inode, asked of unix_diag by its inode (no dump).
+std::optional<UnixDiagSocket> unix_socket(uint64_t inode) {
+  if (inode == 0 || inode > UINT32_MAX) return std::nullopt;  // unix_diag numbers inodes in 32 bits
+  unix_diag_req request{};
+  request.sdiag_family = AF_UNIX;
+  request.udiag_states = ~0u;
+  request.udiag_ino = static_cast<uint32_t>(inode);
+  request.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  request.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  request.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  std::optional<UnixDiagSocket> found;
+  sock_diag_query(request, /*dump=*/false, [&](std::span<const uint8_t> reply) {
+    unix_diag_sockets_in_reply(reply, [&](const UnixDiagSocket& s) {
+      if (s.inode == inode) found = s;
+    });
+    return true;  // one datagram: the socket, or an error
+  });
+  return found;
+}
+
+// A unix socket waited on (a UDP one, or one of a socketpair, says nothing
+// more): the path of its connection (the peer's name when it connected; its
+// own when it was accepted) and the process at the other end.
+void describe_unix_wait(uint64_t inode, w5_backend_state& e) {
+  const std::optional<UnixDiagSocket> mine = unix_socket(inode);
+  if (!mine) return;
+  const bool accepted = !mine->name.empty();
+  std::string path = mine->name;
+  if (!accepted && mine->peer != 0)
+    if (const std::optional<UnixDiagSocket> peer = unix_socket(mine->peer)) path = peer->name;
+  if (path.empty()) return;
+  e.wait_kind = W5_WAIT_UNIX_SOCKET;
+  e.wait_server_side = accepted ? W5_SERVER_SIDE : 0;
+  set_text(e.wait_path, path);
+  if (const uint32_t holder = holder_of(mine->peer)) {
+    e.wait_listener_pid = holder;
+    set_text(e.wait_listener_comm, first_line(proc_dir(holder) + "/comm"));
+  }
+}
+
 void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
   if (fd < 0) return;
   e.wait_fd = fd;
@@ -307,7 +347,10 @@ void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
     uint64_t inode = 0;
     std::from_chars(target.data() + kSocket.size(), target.data() + target.size(), inode);
     const std::optional<TcpEnds> ends = tcp_ends_of(pid, inode);
-    if (!ends) return;  // a unix or UDP socket: its kind is all there is to say
+    if (!ends) {
+      describe_unix_wait(inode, e);
+      return;
+    }
     e.wait_kind = W5_WAIT_SOCKET;
     e.wait_local = ends->local;
     e.wait_remote = ends->remote;
@@ -499,8 +542,8 @@ bool apply_baseline(const BackendBaseline& base, uint64_t sent_ns, uint64_t now_
   return true;
 }
 
-void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
-                                const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done) {
+bool unix_diag_sockets_in_reply(std::span<const uint8_t> reply,
+                                const std::function<void(const UnixDiagSocket&)>& on_socket) {
   // Lengths are checked against the bytes received before anything is read;
   // headers are copied out, so the reply needs no alignment.
   size_t offset = 0;
@@ -508,15 +551,13 @@ void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view
     nlmsghdr h;
     std::memcpy(&h, reply.data() + offset, sizeof(h));
     if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > reply.size() - offset || h.nlmsg_type == NLMSG_DONE ||
-        h.nlmsg_type == NLMSG_ERROR) {
-      done = true;
-      return;
-    }
+        h.nlmsg_type == NLMSG_ERROR)
+      return true;
     if (h.nlmsg_len >= NLMSG_LENGTH(sizeof(unix_diag_msg))) {
       unix_diag_msg msg;
       std::memcpy(&msg, reply.data() + offset + NLMSG_HDRLEN, sizeof(msg));
-      std::string_view name;
-      uint64_t peer = 0;
+      UnixDiagSocket socket;
+      socket.inode = msg.udiag_ino;
       size_t at = offset + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(msg));
       const size_t end = offset + h.nlmsg_len;
       while (at + sizeof(nlattr) <= end) {
@@ -526,22 +567,32 @@ void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view
         const uint8_t* payload = reply.data() + at + NLA_HDRLEN;
         const size_t len = a.nla_len - NLA_HDRLEN;
         if (a.nla_type == UNIX_DIAG_NAME) {
-          name = std::string_view(reinterpret_cast<const char*>(payload), len);
+          std::string_view name(reinterpret_cast<const char*>(payload), len);
           if (!name.empty() && name.back() == '\0') name.remove_suffix(1);
+          socket.name = name;
+          if (!socket.name.empty() && socket.name[0] == '\0') socket.name[0] = '@';  // an abstract name
         } else if (a.nla_type == UNIX_DIAG_PEER && len >= 4) {
           uint32_t inode = 0;
           std::memcpy(&inode, payload, 4);
-          peer = inode;
+          socket.peer = inode;
         }
         at += NLA_ALIGN(a.nla_len);
       }
-      // nginx may have closed its end by now (it closes right after logging):
-      // a peer gone reads as inode 0.
-      if (name == path && (peer == 0 || std::find(peers.begin(), peers.end(), peer) != peers.end()))
-        found.push_back(msg.udiag_ino);
+      on_socket(socket);
     }
     offset = std::min<size_t>(offset + NLMSG_ALIGN(h.nlmsg_len), reply.size());
   }
+  return false;
+}
+
+void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
+                                const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done) {
+  done = unix_diag_sockets_in_reply(reply, [&](const UnixDiagSocket& s) {
+    // nginx may have closed its end by now (it closes right after logging):
+    // a peer gone reads as inode 0.
+    if (s.name == path && (s.peer == 0 || std::find(peers.begin(), peers.end(), s.peer) != peers.end()))
+      found.push_back(s.inode);
+  });
 }
 
 std::optional<SyscallState> syscall_state_in(std::string_view text) {

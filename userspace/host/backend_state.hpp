@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <map>
 #include <optional>
@@ -111,9 +112,21 @@ class BackendProber {
 
 // The parsers behind it, apart from the kernel they read.
 
-// One recv() of a unix_diag dump (UDIAG_SHOW_NAME | UDIAG_SHOW_PEER): appends
-// the inodes of the sockets named path whose peer is one of peers to found;
-// done once the dump is over (done or failed).
+// One socket of a unix_diag answer (UDIAG_SHOW_NAME | UDIAG_SHOW_PEER). An
+// accepted socket carries its listener's name; an abstract name starts with
+// '@' here; peer 0: none (closed, or never connected).
+struct UnixDiagSocket {
+  uint64_t inode = 0;
+  std::string name;
+  uint64_t peer = 0;
+};
+// One recv() of a unix_diag answer: each socket in it goes to on_socket;
+// true once the answer is over (done or failed).
+bool unix_diag_sockets_in_reply(std::span<const uint8_t> reply,
+                                const std::function<void(const UnixDiagSocket&)>& on_socket);
+
+// One recv() of a unix_diag dump: appends the inodes of the sockets named
+// path whose peer is one of peers to found; done once the dump is over.
 void unix_sockets_in_diag_reply(std::span<const uint8_t> reply, std::string_view path,
                                 const std::vector<uint64_t>& peers, std::vector<uint64_t>& found, bool& done);
 
