@@ -22,6 +22,7 @@ Usage: slow_backend.py silent [PATH]      accepts connections, never answers
 
 import ctypes
 import http.server
+import os
 import signal
 import socket
 import sys
@@ -37,6 +38,7 @@ def silent(path=None):
     if path:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
+        os.chmod(path, 0o666)  # php-fpm's children run as nobody
         listener.listen(16)
         print("ready unix:%s" % path, flush=True)
     else:

@@ -265,26 +265,51 @@ TEST_F(SlowBackends, OnTheCpuOverNginxsWait) {
 
 // php-fpm over a unix socket: the child holding nginx's connection, found
 // through unix_diag (the accepted end carries the listener's path).
-TEST_F(SlowBackends, PhpFpmChildOverAUnixSocket) {
-  Scenario s;
-  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(4000000); echo \"late\\n\";"}});
+// nginx timing out (1 s) on one request for script of the php-fpm at fpm:
+// the record's evidence, matched to the access log.
+std::string one_slow_php_record(Scenario& s, const std::string& fpm, const std::string& script) {
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    root " + s.dir() + "/www;\n"
                 "    location ~ \\.php$ { include /etc/nginx/fastcgi_params; "
                 "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; fastcgi_read_timeout 1s; "
                 "fastcgi_pass " + fpm + "; }\n  }\n");
   s.start_tracer();
-  const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow.php"});
+  const auto codes = s.curl({"http://127.0.0.1:{PORT}/" + script});
   const auto records = s.stop_tracer();
   EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{fpm, "slow_backend"}}), "")
       << s.error_log() << s.tracer_output();
-  ASSERT_EQ(records.size(), 1u);
-  const std::string evidence = evidence_of(records[0]);
+  EXPECT_EQ(records.size(), 1u);
+  if (records.size() != 1) return "";
+  EXPECT_TRUE(records[0]["backend_cgroup"].is_string()) << records[0].dump();
+  return evidence_of(records[0]);
+}
+
+TEST_F(SlowBackends, PhpFpmChildOverAUnixSocket) {
+  Scenario s;
+  const std::string fpm = s.start_php_fpm({{"slow.php", "<?php usleep(4000000); echo \"late\\n\";"}});
+  const std::string evidence = one_slow_php_record(s, fpm, "slow.php");
   // usleep() is nanosleep or clock_nanosleep, as the C library chooses.
   EXPECT_TRUE(std::regex_search(evidence, std::regex("backend pid [0-9]+ \\(php-fpm[^)]*\\) was sleeping in "
                                                      "(clock_)?nanosleep\\(\\) when nginx gave up")))
       << evidence << s.tracer_output();
-  EXPECT_TRUE(records[0]["backend_cgroup"].is_string()) << records[0].dump();
+}
+
+// A php-fpm child blocked on its database over a unix socket: PHP waits for
+// the answer in poll() (default_socket_timeout), as mysqlnd does.
+TEST_F(SlowBackends, PhpFpmChildBlockedOnItsDatabaseOverAUnixSocket) {
+  Scenario s;
+  const std::string path = s.dir() + "/fakedb.sock";
+  s.start_helper({"python3", kSlowBackend, "silent", path});
+  const pid_t database_pid = s.last_started().pid();
+  const std::string fpm = s.start_php_fpm(
+      {{"db.php", "<?php $db = stream_socket_client('unix://" + path +
+                      "'); fwrite($db, \"SELECT 1;\\n\"); echo fread($db, 1);"}});
+  const std::string evidence = one_slow_php_record(s, fpm, "db.php");
+  EXPECT_TRUE(std::regex_search(evidence, std::regex("backend pid [0-9]+ \\(php-fpm[^)]*\\) had been blocked in "
+                                                     "poll\\(\\) on a unix socket connection to " + path +
+                                                     " \\(fakedb, pid " + std::to_string(database_pid) +
+                                                     "\\) when nginx gave up")))
+      << evidence << s.tracer_output();
 }
 
 // A cpu cgroup (v1) with a quota of 10 ms per 100 ms, removed at the end.
