@@ -405,6 +405,11 @@ enum w5_backend_wait {
 	 * wait_server_side: the thread's end was accepted on it;
 	 * wait_listener_pid/comm: the process holding the other end. */
 	W5_WAIT_UNIX_SOCKET = 3,
+	/* No thread blocked on one descriptor (an event loop, a thread pool),
+	 * but wait_local/wait_remote: a TCP connection the process opened, whose
+	 * last act was a send after nginx's request, unanswered since;
+	 * wait_listener_pid/comm: the process listening at wait_remote. */
+	W5_WAIT_AWAITED_SOCKET = 4,
 };
 
 struct w5_backend_state {

@@ -16,10 +16,14 @@ Usage: slow_backend.py silent [PATH]      accepts connections, never answers
                                           own (comm "slow-threaded")
        slow_backend.py threaded-sleep     each request in a thread of its own,
                                           which sleeps (comm "slow-sleeper")
+       slow_backend.py evented HOST:PORT  an asyncio event loop (epoll): per request,
+                                          asks HOST:PORT and awaits its answer
+                                          (comm "slow-evented")
        slow_backend.py busy SECONDS       per request, spins on the CPU for
                                           SECONDS, then answers (comm "slow-busy")
 """
 
+import asyncio
 import ctypes
 import http.server
 import os
@@ -75,6 +79,20 @@ def serve(handle, server_class=http.server.HTTPServer):
     server.serve_forever()
 
 
+async def evented(host, port):
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        answers, dep = await asyncio.open_connection(host, port)
+        dep.write(b"SELECT 1;\n")
+        await dep.drain()
+        await answers.read(1)  # it never answers
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print("ready 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
@@ -100,6 +118,10 @@ def main():
             dep.close()
 
         serve(ask_dependency, http.server.ThreadingHTTPServer if mode == "threaded" else http.server.HTTPServer)
+    elif mode == "evented":
+        set_comm("slow-evented")
+        host, port = sys.argv[2].rsplit(":", 1)
+        asyncio.run(evented(host, int(port)))
     elif mode == "threaded-sleep":
         set_comm("slow-sleeper")
         serve(lambda: time.sleep(3600), http.server.ThreadingHTTPServer)

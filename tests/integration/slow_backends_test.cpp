@@ -119,6 +119,27 @@ TEST_F(SlowBackends, BlockedPollingItsOwnDependencyOverAUnixSocket) {
       << evidence;
 }
 
+// An event loop (asyncio here; Node and Go alike) blocks no thread on its
+// database: the connection it sent on after nginx's request, unanswered, is
+// named.
+TEST_F(SlowBackends, AnEventLoopAwaitingItsOwnDependency) {
+  Scenario s;
+  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+  const pid_t dependency_pid = s.last_started().pid();
+  const std::string backend = s.start_helper({"python3", kSlowBackend, "evented", dependency});
+  const pid_t backend_pid = s.last_started().pid();
+  const std::string evidence = evidence_of(one_slow_record(s, backend));
+  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) + " (slow-evented) had been blocked in "
+                          "epoll_wait(): waiting for any of its descriptors"),
+            std::string::npos)
+      << evidence;
+  EXPECT_NE(evidence.find("it had sent on its own connection to " + dependency + " (fakedb, pid " +
+                          std::to_string(dependency_pid) +
+                          ") after nginx's request, and had no answer from it when nginx gave up"),
+            std::string::npos)
+      << evidence;
+}
+
 // The thread of backend_pid (comm) the evidence names as doing what the
 // pattern `doing` says; 0 when none is.
 pid_t thread_named(const std::string& evidence, pid_t backend_pid, const std::string& comm, const std::string& doing) {

@@ -66,17 +66,24 @@ Record timed_out(EngineHarness& h, uint64_t ts, const char* action = kReadingHea
   return h.records().empty() ? Record{} : h.records().back();
 }
 
+// The backend thread of b blocked in system call nr (name) with a
+// connection to 127.0.0.1:port, served by pid (comm), as kind describes it.
+void blocked_with_connection(w5_backend_state& b, int nr, const char* name, uint32_t kind, uint16_t port,
+                             uint32_t pid, const char* comm) {
+  b.syscall_nr = nr;
+  set_str(b.syscall_name, name);
+  b.wait_kind = kind;
+  b.wait_local = ipv4("127.0.0.1", 50123);
+  b.wait_remote = ipv4("127.0.0.1", port);
+  b.wait_listener_pid = pid;
+  set_str(b.wait_listener_comm, comm);
+}
+
 TEST(BackendEvidence, BlockedOnItsOwnDependency) {
   EngineHarness h;
   h.feed(nginx_cgroup(sec(1), "/system.slice/nginx.service"));
   w5_backend_state b = held_by(sec(31), 4121, "gunicorn", 'S');
-  b.syscall_nr = 45;
-  set_str(b.syscall_name, "recvfrom");
-  b.wait_kind = W5_WAIT_SOCKET;
-  b.wait_local = ipv4("127.0.0.1", 50123);
-  b.wait_remote = ipv4("127.0.0.1", 5432);
-  b.wait_listener_pid = 880;
-  set_str(b.wait_listener_comm, "postgres");
+  blocked_with_connection(b, 45, "recvfrom", W5_WAIT_SOCKET, 5432, 880, "postgres");
   h.feed(b);
   const Record r = timed_out(h, sec(31));
   EXPECT_EQ(r.cause, Cause::slow_backend) << dump(r);
@@ -96,14 +103,8 @@ TEST(BackendEvidence, BlockedOnItsOwnDependency) {
 TEST(BackendEvidence, BlockedPollingItsOwnDependency) {
   EngineHarness h;
   w5_backend_state b = held_by(sec(31), 4121, "php-fpm8.2", 'S');
-  b.syscall_nr = 7;
-  set_str(b.syscall_name, "poll");
-  b.wait_kind = W5_WAIT_SOCKET;
+  blocked_with_connection(b, 7, "poll", W5_WAIT_SOCKET, 3306, 881, "mysqld");
   b.wait_fd = 9;
-  b.wait_local = ipv4("127.0.0.1", 50124);
-  b.wait_remote = ipv4("127.0.0.1", 3306);
-  b.wait_listener_pid = 881;
-  set_str(b.wait_listener_comm, "mysqld");
   h.feed(b);
   const Record r = timed_out(h, sec(31));
   ASSERT_GE(r.evidence.size(), 2u) << dump(r);
@@ -146,6 +147,23 @@ TEST(BackendEvidence, BlockedOnAUnixSocket) {
     const Record r = timed_out(h, sec(31));
     EXPECT_EQ(lines_with(r, c.says), 1) << dump(r);
   }
+}
+
+// An event loop blocks no thread on its database: the connection it sent on
+// after nginx's request, unanswered, gets a line of its own.
+TEST(BackendEvidence, AnEventLoopAwaitingAnAnswer) {
+  EngineHarness h;
+  w5_backend_state b = held_by(sec(31), 4121, "node", 'S');
+  blocked_with_connection(b, 232, "epoll_wait", W5_WAIT_AWAITED_SOCKET, 5432, 880, "postgres");
+  h.feed(b);
+  const Record r = timed_out(h, sec(31));
+  ASSERT_GE(r.evidence.size(), 3u) << dump(r);
+  EXPECT_EQ(r.evidence[1],
+            "backend pid 4121 (node) had been blocked in epoll_wait(): waiting for any of its descriptors (idle, or "
+            "waiting on something it polls) when nginx gave up");
+  EXPECT_EQ(r.evidence[2],
+            "it had sent on its own connection to 127.0.0.1:5432 (postgres, pid 880) after nginx's request, and had "
+            "no answer from it when nginx gave up");
 }
 
 TEST(BackendEvidence, OnCpuForMostOfTheSample) {

@@ -2,7 +2,9 @@
 // /proc/PID/task/TID/{syscall,stat,schedstat}, cgroup cpu.stat and cpu.max,
 // /proc/PID/net/tcp lines, /proc/PID/cgroup, and cgroup paths.
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/tcp.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <sys/socket.h>
@@ -18,6 +20,7 @@
 
 #include "event_builders.hpp"
 #include "events/cgroup_path.hpp"
+#include "host/awaited_connection.hpp"
 #include "host/backend_state.hpp"
 #include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
@@ -233,6 +236,55 @@ TEST(BackendState, UnixDiagSocketsOfAnAnswer) {
   const nlmsghdr done{NLMSG_HDRLEN, NLMSG_DONE, 0, 0, 0};
   const auto* bytes = reinterpret_cast<const uint8_t*>(&done);
   EXPECT_TRUE(unix_diag_sockets_in_reply(std::span(bytes, sizeof(done)), [](const UnixDiagSocket&) {}));
+}
+
+// One inet_diag_msg with a tcp_info of info_len bytes, as the kernel lays it out.
+std::vector<uint8_t> inet_diag_with_info(const tcp_info& info, size_t info_len) {
+  std::vector<uint8_t> m(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(inet_diag_msg)));
+  const nlattr a{static_cast<uint16_t>(NLA_HDRLEN + info_len), INET_DIAG_INFO};
+  const size_t at = m.size();
+  m.resize(at + NLA_ALIGN(a.nla_len));
+  std::memcpy(m.data() + at, &a, sizeof(a));
+  std::memcpy(m.data() + at + NLA_HDRLEN, &info, info_len);
+  const nlmsghdr h{static_cast<uint32_t>(m.size()), SOCK_DIAG_BY_FAMILY, 0, 0, 0};
+  std::memcpy(m.data(), &h, sizeof(h));
+  return m;
+}
+
+TEST(AwaitedConnection, TcpInfoOfAnInetDiagAnswer) {
+  tcp_info info{};
+  info.tcpi_last_data_sent = 900;
+  info.tcpi_last_data_recv = 5000;
+  info.tcpi_data_segs_in = 3;
+  const auto whole = tcp_activity_in_diag_reply(inet_diag_with_info(info, sizeof(info)));
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_EQ(whole->last_sent_ms, 900u);
+  EXPECT_EQ(whole->last_received_ms, 5000u);
+  EXPECT_EQ(whole->received_any, true);
+  // An older kernel's shorter tcp_info: no segment counts.
+  const auto older = tcp_activity_in_diag_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_rcv_rtt)));
+  ASSERT_TRUE(older.has_value());
+  EXPECT_FALSE(older->received_any.has_value());
+  EXPECT_FALSE(tcp_activity_in_diag_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_last_data_recv)))
+                   .has_value());
+  std::vector<uint8_t> cut = inet_diag_with_info(info, sizeof(info));
+  cut.resize(cut.size() - 1);
+  EXPECT_FALSE(tcp_activity_in_diag_reply(cut).has_value());
+  const nlmsghdr error{NLMSG_HDRLEN + 20, NLMSG_ERROR, 0, 0, 0};
+  std::vector<uint8_t> refused(NLMSG_HDRLEN + 20);
+  std::memcpy(refused.data(), &error, sizeof(error));
+  EXPECT_FALSE(tcp_activity_in_diag_reply(refused).has_value());
+}
+
+// The last act a send, after nginx's request, and nothing since.
+TEST(AwaitedConnection, AwaitsAnAnswerToASendSinceNginxsRequest) {
+  EXPECT_TRUE(awaits_answer({900, 5000, true}, 1000));
+  EXPECT_FALSE(awaits_answer({1500, 5000, true}, 1000));  // sent before nginx's request
+  EXPECT_FALSE(awaits_answer({900, 400, true}, 1000));    // answered since
+  // The same jiffy: the connect's, for a connection that never received.
+  EXPECT_TRUE(awaits_answer({900, 900, false}, 1000));
+  EXPECT_FALSE(awaits_answer({900, 900, true}, 1000));
+  EXPECT_FALSE(awaits_answer({900, 900, std::nullopt}, 1000));
 }
 
 w5_backend_state described(uint32_t pid, uint32_t tid) {

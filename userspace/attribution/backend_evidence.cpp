@@ -51,6 +51,15 @@ std::string waited_on_unix_socket(const w5_backend_state& b) {
                 holder.empty() ? "" : concat(" (from ", holder, ")"));
 }
 
+// What a backend none of whose threads was blocked on one descriptor waited
+// for: an answer on a connection it opened.
+std::string awaited_answer(const w5_backend_state& b) {
+  std::string s = concat("it had sent on its own connection to ", format_endpoint(b.wait_remote));
+  if (b.wait_listener_pid != 0)
+    s += concat(" (", wire_view(b.wait_listener_comm), ", pid ", Decimal(b.wait_listener_pid), ")");
+  return s + " after nginx's request, and had no answer from it when nginx gave up";
+}
+
 // What the thread waited on, " on …" or "".
 std::string waited_on(const w5_backend_state& b) {
   if (b.wait_kind == W5_WAIT_FILE) return concat(" on ", wire_view(b.wait_path));
@@ -84,8 +93,10 @@ std::string doing(const w5_backend_state& b) {
   if (b.syscall_nr < 0) return "was asleep in the kernel, not in a system call";
   if (name == "futex") return "had been blocked in futex(): waiting for a lock or for another thread";
   // (A poll of one connection or file says what it waited on, below.)
-  const bool polls_one = b.wait_kind != W5_WAIT_NONE && (name == "poll" || name == "ppoll" || name == "select" ||
-                                                         name == "pselect6");
+  const bool one_descriptor =
+      b.wait_kind == W5_WAIT_SOCKET || b.wait_kind == W5_WAIT_FILE || b.wait_kind == W5_WAIT_UNIX_SOCKET;
+  const bool polls_one =
+      one_descriptor && (name == "poll" || name == "ppoll" || name == "select" || name == "pselect6");
   if (!polls_one && (name == "poll" || name == "ppoll" || name == "select" || name == "pselect6" ||
                      name == "epoll_wait" || name == "epoll_pwait" || name == "epoll_pwait2"))
     return concat("had been blocked in ", call_name(b), ": waiting for any of its descriptors (idle, or waiting on "
@@ -151,6 +162,7 @@ std::vector<std::string> describe_backend_state(const w5_backend_state& b, std::
       break;
     case W5_BACKEND_HOLDER:
       lines.push_back(concat(who(b), " ", doing(b), " when nginx gave up"));
+      if (b.wait_kind == W5_WAIT_AWAITED_SOCKET) lines.push_back(awaited_answer(b));
       if (b.unix_connections > 1)
         lines.push_back(concat("this nginx worker had ", Decimal(b.unix_connections), " connections to ", peer,
                                " open: the backend process above holds one of them, maybe not this request's"));

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "events/cgroup_path.hpp"
+#include "host/awaited_connection.hpp"
 #include "host/file_text.hpp"
 #include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
@@ -364,6 +365,26 @@ void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
   if (target.starts_with('/')) {
     e.wait_kind = W5_WAIT_FILE;
     set_text(e.wait_path, target);
+  }
+}
+
+// A backend asleep with no thread blocked on one descriptor (an event
+// loop, a thread pool): the connection it opened and sent on after nginx's
+// request (sent_ns; unknown, 0: not looked for), unanswered since.
+void note_awaited_connection(w5_backend_state& e, uint64_t now_ns, uint64_t sent_ns) {
+  if (sent_ns == 0 || now_ns <= sent_ns || e.wait_kind != W5_WAIT_NONE || (e.state != 'S' && e.state != 'D')) return;
+  // tcp_info counts in jiffies: a send right after nginx's may read a few ms early.
+  constexpr uint64_t kJiffySlackMs = 10;
+  const uint64_t within_ms = (now_ns - sent_ns) / 1'000'000 + kJiffySlackMs;
+  const std::optional<AwaitedConnection> c =
+      awaited_connection(e.pid, static_cast<uint32_t>(std::min<uint64_t>(within_ms, UINT32_MAX)));
+  if (!c) return;
+  e.wait_kind = W5_WAIT_AWAITED_SOCKET;
+  e.wait_local = c->local;
+  e.wait_remote = c->remote;
+  if (const uint32_t listener = holder_of(c->listener_inode)) {
+    e.wait_listener_pid = listener;
+    set_text(e.wait_listener_comm, first_line(proc_dir(listener) + "/comm"));
   }
 }
 
@@ -808,6 +829,7 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     return e;
   }
   describe_process(pid, e);
+  if (e.found == W5_BACKEND_HOLDER) note_awaited_connection(e, ts_ns, sent_ns);
   if (auto base = baselines_.find({log.h.tgid, log.upstream_sk}); base != baselines_.end()) {
     // Read while nginx waited: the thread's CPU over most of the wait.
     const std::string task = proc_dir(e.pid) + "/task/" + std::to_string(e.tid);
