@@ -30,9 +30,10 @@ std::string slow_server(const std::string& backend, int read_timeout_s = 1) {
 }
 
 // nginx times out on one request to backend; its record, matched to the access log.
-nlohmann::json one_slow_record(Scenario& s, const std::string& backend, int read_timeout_s = 1) {
+nlohmann::json one_slow_record(Scenario& s, const std::string& backend, int read_timeout_s = 1,
+                               const std::vector<std::string>& tracer_args = {}) {
   s.start_nginx(slow_server(backend, read_timeout_s));
-  s.start_tracer();
+  s.start_tracer(tracer_args);
   const auto codes = s.curl({"http://127.0.0.1:{PORT}/slow"});
   const auto records = s.stop_tracer();
   EXPECT_EQ(codes, (std::vector<int>{504})) << s.error_log();
@@ -121,23 +122,28 @@ TEST_F(SlowBackends, BlockedPollingItsOwnDependencyOverAUnixSocket) {
 
 // An event loop (asyncio here; Node and Go alike) blocks no thread on its
 // database: the connection it sent on after nginx's request, unanswered, is
-// named.
+// named; under --lean too (when the backend's end last received data says
+// when the request came).
 TEST_F(SlowBackends, AnEventLoopAwaitingItsOwnDependency) {
-  Scenario s;
-  const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
-  const pid_t dependency_pid = s.last_started().pid();
-  const std::string backend = s.start_helper({"python3", kSlowBackend, "evented", dependency});
-  const pid_t backend_pid = s.last_started().pid();
-  const std::string evidence = evidence_of(one_slow_record(s, backend));
-  EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) + " (slow-evented) had been blocked in "
-                          "epoll_wait(): waiting for any of its descriptors"),
-            std::string::npos)
-      << evidence;
-  EXPECT_NE(evidence.find("it had sent on its own connection to " + dependency + " (fakedb, pid " +
-                          std::to_string(dependency_pid) +
-                          ") after nginx's request, and had no answer from it when nginx gave up"),
-            std::string::npos)
-      << evidence;
+  for (const bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "--lean" : "trace");
+    Scenario s;
+    const std::string dependency = s.start_helper({"python3", kSlowBackend, "silent"});
+    const pid_t dependency_pid = s.last_started().pid();
+    const std::string backend = s.start_helper({"python3", kSlowBackend, "evented", dependency});
+    const pid_t backend_pid = s.last_started().pid();
+    const std::string evidence = evidence_of(
+        one_slow_record(s, backend, 1, lean ? std::vector<std::string>{"--lean"} : std::vector<std::string>{}));
+    EXPECT_NE(evidence.find("backend pid " + std::to_string(backend_pid) + " (slow-evented) had been blocked in "
+                            "epoll_wait(): waiting for any of its descriptors"),
+              std::string::npos)
+        << evidence;
+    EXPECT_NE(evidence.find("it had sent on its own connection to " + dependency + " (fakedb, pid " +
+                            std::to_string(dependency_pid) +
+                            ") after nginx's request, and had no answer from it when nginx gave up"),
+              std::string::npos)
+        << evidence;
+  }
 }
 
 // The thread of backend_pid (comm) the evidence names as doing what the

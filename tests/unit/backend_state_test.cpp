@@ -238,9 +238,14 @@ TEST(BackendState, UnixDiagSocketsOfAnAnswer) {
   EXPECT_TRUE(unix_diag_sockets_in_reply(std::span(bytes, sizeof(done)), [](const UnixDiagSocket&) {}));
 }
 
-// One inet_diag_msg with a tcp_info of info_len bytes, as the kernel lays it out.
+// One inet_diag_msg (inode 81234, CLOSE_WAIT) with a tcp_info of info_len
+// bytes, as the kernel lays it out.
 std::vector<uint8_t> inet_diag_with_info(const tcp_info& info, size_t info_len) {
   std::vector<uint8_t> m(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(inet_diag_msg)));
+  inet_diag_msg msg{};
+  msg.idiag_state = 8;  // CLOSE_WAIT
+  msg.idiag_inode = 81234;
+  std::memcpy(m.data() + NLMSG_HDRLEN, &msg, sizeof(msg));
   const nlattr a{static_cast<uint16_t>(NLA_HDRLEN + info_len), INET_DIAG_INFO};
   const size_t at = m.size();
   m.resize(at + NLA_ALIGN(a.nla_len));
@@ -251,29 +256,34 @@ std::vector<uint8_t> inet_diag_with_info(const tcp_info& info, size_t info_len) 
   return m;
 }
 
-TEST(AwaitedConnection, TcpInfoOfAnInetDiagAnswer) {
+TEST(TcpSocketDiag, InodeStateAndTcpInfoOfAnInetDiagAnswer) {
   tcp_info info{};
   info.tcpi_last_data_sent = 900;
   info.tcpi_last_data_recv = 5000;
   info.tcpi_data_segs_in = 3;
-  const auto whole = tcp_activity_in_diag_reply(inet_diag_with_info(info, sizeof(info)));
+  const auto whole = tcp_socket_diag_in_reply(inet_diag_with_info(info, sizeof(info)));
   ASSERT_TRUE(whole.has_value());
-  EXPECT_EQ(whole->last_sent_ms, 900u);
-  EXPECT_EQ(whole->last_received_ms, 5000u);
-  EXPECT_EQ(whole->received_any, true);
+  EXPECT_EQ(whole->inode, 81234u);
+  EXPECT_EQ(whole->state, 8u);
+  ASSERT_TRUE(whole->activity.has_value());
+  EXPECT_EQ(whole->activity->last_sent_ms, 900u);
+  EXPECT_EQ(whole->activity->last_received_ms, 5000u);
+  EXPECT_EQ(whole->activity->received_any, true);
   // An older kernel's shorter tcp_info: no segment counts.
-  const auto older = tcp_activity_in_diag_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_rcv_rtt)));
-  ASSERT_TRUE(older.has_value());
-  EXPECT_FALSE(older->received_any.has_value());
-  EXPECT_FALSE(tcp_activity_in_diag_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_last_data_recv)))
-                   .has_value());
+  const auto older = tcp_socket_diag_in_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_rcv_rtt)));
+  ASSERT_TRUE(older.has_value() && older->activity.has_value());
+  EXPECT_FALSE(older->activity->received_any.has_value());
+  // Too short for the times: the socket, without them.
+  const auto bare = tcp_socket_diag_in_reply(inet_diag_with_info(info, offsetof(tcp_info, tcpi_last_data_recv)));
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_FALSE(bare->activity.has_value());
   std::vector<uint8_t> cut = inet_diag_with_info(info, sizeof(info));
   cut.resize(cut.size() - 1);
-  EXPECT_FALSE(tcp_activity_in_diag_reply(cut).has_value());
+  EXPECT_FALSE(tcp_socket_diag_in_reply(cut).has_value());
   const nlmsghdr error{NLMSG_HDRLEN + 20, NLMSG_ERROR, 0, 0, 0};
   std::vector<uint8_t> refused(NLMSG_HDRLEN + 20);
   std::memcpy(refused.data(), &error, sizeof(error));
-  EXPECT_FALSE(tcp_activity_in_diag_reply(refused).has_value());
+  EXPECT_FALSE(tcp_socket_diag_in_reply(refused).has_value());
 }
 
 // The last act a send, after nginx's request, and nothing since.

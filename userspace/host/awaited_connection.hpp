@@ -7,25 +7,11 @@
 
 #include <cstdint>
 #include <optional>
-#include <span>
 
+#include "host/tcp_socket_diag.hpp"
 #include "why502_wire.h"
 
 namespace why502 {
-
-// How long ago a TCP connection last sent and last received data
-// (tcp_info's tcpi_last_data_sent, tcpi_last_data_recv: in jiffies, so both
-// read the same when they came within a few ms), and whether it ever
-// received any (tcpi_data_segs_in; nullopt from a kernel before 4.6).
-struct TcpActivity {
-  uint32_t last_sent_ms = 0;
-  uint32_t last_received_ms = 0;
-  std::optional<bool> received_any;
-};
-
-// The activity in one datagram of an inet_diag answer asked for
-// INET_DIAG_INFO; nullopt without one (an error, or no tcp_info).
-std::optional<TcpActivity> tcp_activity_in_diag_reply(std::span<const uint8_t> reply);
 
 // Whether a connection with activity a waits for an answer to what it sent
 // within_ms ago or since: its last act was that send, and nothing came back
@@ -42,8 +28,8 @@ struct AwaitedConnection {
 
 // Of pid's established TCP connections that it opened (not accepted on one
 // of its network namespace's listeners), the one that has waited longest
-// for an answer to a send made within_ms ago or since; nullopt when none
-// waits.
-std::optional<AwaitedConnection> awaited_connection(uint32_t pid, uint32_t within_ms);
+// for an answer to a send made at since_ns (CLOCK_MONOTONIC) or later;
+// nullopt when none waits.
+std::optional<AwaitedConnection> awaited_connection(uint32_t pid, uint64_t since_ns);
 
 }  // namespace why502

@@ -28,6 +28,8 @@
 #include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
 #include "host/sock_diag_query.hpp"
+#include "host/tcp_socket_diag.hpp"
+#include "output/clock.hpp"
 
 namespace why502 {
 namespace {
@@ -68,41 +70,6 @@ bool is_local_address(const w5_addr& a) {
   }
   close(fd);
   return rc == 0;
-}
-
-struct DiagSocket {
-  uint64_t inode = 0;
-  unsigned state = 0;
-};
-
-// The TCP socket whose local end is local and remote end remote, asked of
-// sock_diag by its exact tuple (no dump).
-std::optional<DiagSocket> tcp_socket_with_tuple(const w5_addr& local, const w5_addr& remote) {
-  inet_diag_req_v2 request{};
-  request.sdiag_family = static_cast<uint8_t>(local.family);
-  request.sdiag_protocol = IPPROTO_TCP;
-  request.idiag_states = ~0u;
-  request.id.idiag_sport = htons(local.port);
-  request.id.idiag_dport = htons(remote.port);
-  std::memcpy(request.id.idiag_src, local.addr, address_bytes(local));
-  std::memcpy(request.id.idiag_dst, remote.addr, address_bytes(remote));
-  request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  std::optional<DiagSocket> found;
-  // One datagram: the socket, or an error (none has that tuple).
-  sock_diag_query(request, /*dump=*/false, [&](std::span<const uint8_t> reply) {
-    nlmsghdr h;
-    if (reply.size() >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
-      std::memcpy(&h, reply.data(), sizeof(h));
-      if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && h.nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
-        inet_diag_msg msg;
-        std::memcpy(&msg, reply.data() + NLMSG_HDRLEN, sizeof(msg));
-        found = DiagSocket{msg.idiag_inode, msg.idiag_state};
-      }
-    }
-    return true;
-  });
-  return found;
 }
 
 // The TCP sockets of family whose local port is local_port and remote port
@@ -368,16 +335,26 @@ void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
   }
 }
 
+// When the backend got nginx's request (CLOCK_MONOTONIC): its end of the
+// connection, asked at asked_ns, last received data then (it reads no more
+// while it works on it); else, when the kernel's in-flight table has it,
+// when nginx sent it.
+std::optional<uint64_t> request_arrival_ns(const std::optional<TcpActivity>& backend_end, uint64_t asked_ns,
+                                           uint64_t sent_ns) {
+  if (backend_end && backend_end->received_any != false) {
+    const uint64_t ago_ns = uint64_t{backend_end->last_received_ms} * 1'000'000;
+    if (asked_ns > ago_ns) return asked_ns - ago_ns;
+  }
+  if (sent_ns != 0) return sent_ns;
+  return std::nullopt;
+}
+
 // A backend asleep with no thread blocked on one descriptor (an event
-// loop, a thread pool): the connection it opened and sent on after nginx's
-// request (sent_ns; unknown, 0: not looked for), unanswered since.
-void note_awaited_connection(w5_backend_state& e, uint64_t now_ns, uint64_t sent_ns) {
-  if (sent_ns == 0 || now_ns <= sent_ns || e.wait_kind != W5_WAIT_NONE || (e.state != 'S' && e.state != 'D')) return;
-  // tcp_info counts in jiffies: a send right after nginx's may read a few ms early.
-  constexpr uint64_t kJiffySlackMs = 10;
-  const uint64_t within_ms = (now_ns - sent_ns) / 1'000'000 + kJiffySlackMs;
-  const std::optional<AwaitedConnection> c =
-      awaited_connection(e.pid, static_cast<uint32_t>(std::min<uint64_t>(within_ms, UINT32_MAX)));
+// loop, a thread pool): the connection it opened and sent on since it got
+// nginx's request (at arrival_ns), unanswered since.
+void note_awaited_connection(w5_backend_state& e, std::optional<uint64_t> arrival_ns) {
+  if (!arrival_ns || e.wait_kind != W5_WAIT_NONE || (e.state != 'S' && e.state != 'D')) return;
+  const std::optional<AwaitedConnection> c = awaited_connection(e.pid, *arrival_ns);
   if (!c) return;
   e.wait_kind = W5_WAIT_AWAITED_SOCKET;
   e.wait_local = c->local;
@@ -805,10 +782,13 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     return e;
   }
   uint32_t pid = 0;
+  std::optional<uint64_t> arrival_ns;
   if (log.upstream_local.family == upstream.family && log.upstream_local.port != 0) {
     // The backend's end: local = nginx's remote, remote = nginx's local. It
     // outlives nginx's close (CLOSE_WAIT) until the backend closes it.
-    if (const std::optional<DiagSocket> s = tcp_socket_with_tuple(upstream, log.upstream_local)) {
+    const uint64_t asked_ns = monotonic_now_ns();
+    if (const std::optional<TcpSocketDiag> s = tcp_socket_with_tuple(upstream, log.upstream_local)) {
+      arrival_ns = request_arrival_ns(s->activity, asked_ns, sent_ns);
       constexpr unsigned kEstablished = 1, kCloseWait = 8;
       if (s->inode == 0 && (s->state == kEstablished || s->state == kCloseWait)) {
         e.found = W5_BACKEND_NOT_ACCEPTED;  // no file yet: still in the listener's accept queue
@@ -829,7 +809,7 @@ std::optional<w5_backend_state> BackendProber::probe(const w5_ngx_log& log, uint
     return e;
   }
   describe_process(pid, e);
-  if (e.found == W5_BACKEND_HOLDER) note_awaited_connection(e, ts_ns, sent_ns);
+  if (e.found == W5_BACKEND_HOLDER) note_awaited_connection(e, arrival_ns);
   if (auto base = baselines_.find({log.h.tgid, log.upstream_sk}); base != baselines_.end()) {
     // Read while nginx waited: the thread's CPU over most of the wait.
     const std::string task = proc_dir(e.pid) + "/task/" + std::to_string(e.tid);
