@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "attribution/age_ordered_map.hpp"
+#include "common/age_ordered_map.hpp"
 #include "engine_test_events.hpp"
 
 namespace why502::test {
@@ -164,6 +164,46 @@ TEST(EngineBounds, UpstreamStatusWaitsOnlyForItsOwnThread) {
   h.feed(make_client_response({.ts = sec(500.0003), .tid = 7001, .sk = kClientSk1, .status = 0,
                                .remote = kClientA}));
   EXPECT_EQ(h.records().size(), 1u);
+}
+
+// A worker's cgroup is read once; thousands of other processes' cgroups
+// later (reloads, containers), a worker still sending events keeps its own.
+TEST(EngineBounds, ALiveWorkersCgroupOutlastsManyOtherProcesses) {
+  EngineHarness h;
+  w5_process_cgroup mine{};
+  mine.h = header(W5_EV_PROCESS_CGROUP, sizeof(mine), sec(1), kWorker, kWorker);
+  set_str(mine.cgroup, "/system.slice/nginx.service");
+  h.feed(mine);
+  for (uint32_t i = 0; i < 10000; ++i) {
+    w5_process_cgroup other{};
+    other.h = header(W5_EV_PROCESS_CGROUP, sizeof(other), sec(2), 100000 + i, 100000 + i);
+    set_str(other.cgroup, "/system.slice/other.service");
+    h.feed(other);
+    if (i % 1000 == 0)  // the worker's own events go on meanwhile
+      h.feed(make_log({.ts = sec(2), .request = kReq1 + i, .connection = 1, .fmt = "upstream timed out",
+                       .err = ETIMEDOUT, .action = kReadingHeader, .peer = kBackendName}));
+  }
+  h.feed(make_log({.ts = sec(3), .request = kReq2, .connection = 2, .fmt = "connect() failed", .err = ECONNREFUSED,
+                   .action = kConnecting, .peer = kBackendName, .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(3.001), .request = kReq2, .connection = 2, .status = 502, .peer = kBackendName,
+                          .client = kClientA, .states = {not_connected(kBackendName)}}));
+  ASSERT_FALSE(h.records().empty());
+  EXPECT_EQ(h.records().back().nginx_cgroup, "/system.slice/nginx.service") << dump(h.records().back());
+}
+
+// A table of what waits lets go of its least recently touched entries only.
+TEST(AgeOrderedMap, KeepNewestAndTake) {
+  AgeOrderedMap<int, std::string> map;
+  for (int k : {1, 2, 3, 4}) map.touch(k).value = std::to_string(k);
+  ASSERT_NE(map.find_and_touch(1), nullptr);  // 1 is the newest now
+  map.keep_newest(2);
+  EXPECT_EQ(map.size(), 2u);
+  EXPECT_EQ(map.find(2), nullptr);
+  EXPECT_EQ(map.find(3), nullptr);
+  EXPECT_EQ(map.take(1), std::optional<std::string>("1"));
+  EXPECT_EQ(map.take(1), std::nullopt);
+  ASSERT_NE(map.oldest_key(), nullptr);
+  EXPECT_EQ(*map.oldest_key(), 4);
 }
 
 }  // namespace

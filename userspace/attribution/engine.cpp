@@ -45,8 +45,15 @@ bool read_for_failure(uint64_t read_ns, uint64_t logged_ns, uint64_t max_age_ns 
 template <class Reads>
 const typename Reads::mapped_type* read_for(const Reads& reads, const typename Reads::key_type& key,
                                             uint64_t logged_ns) {
-  auto it = reads.find(key);
-  return it != reads.end() && read_for_failure(it->second.h.ts_ns, logged_ns) ? &it->second : nullptr;
+  const typename Reads::mapped_type* read = reads.find(key);
+  return read && read_for_failure(read->h.ts_ns, logged_ns) ? read : nullptr;
+}
+
+// Holds value under key in a table of what waits, as its newest entry.
+template <class Waiting, class Value>
+void hold(Waiting& waiting, const typename Waiting::key_type& key, Value&& value, size_t capacity) {
+  waiting.touch(key).value = std::forward<Value>(value);
+  waiting.keep_newest(capacity);
 }
 
 // A location's name as read from nginx's configuration (ngx_http_core_loc_conf_t.name),
@@ -78,6 +85,12 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
       [&](const auto& e) {
         begin_event(e.h.ts_ns, out);
         using T = std::decay_t<decltype(e)>;
+        // A worker's cgroup stays while it sends these, the events on which
+        // the host reads it once (BackendProber::first_sight, which keeps
+        // fewer processes): a live worker's is never let go.
+        if constexpr (std::is_same_v<T, w5_ngx_log> || std::is_same_v<T, w5_ngx_error_page> ||
+                      std::is_same_v<T, w5_client_response>)
+          process_cgroups_.find_and_touch(e.h.tgid);
         if constexpr (std::is_same_v<T, w5_ngx_log>) {
           on_nginx_log(e, out);
         } else if constexpr (std::is_same_v<T, w5_ngx_error_page>) {
@@ -97,31 +110,23 @@ void Engine::handle(const Event& event, std::vector<Record>& out) {
         } else if constexpr (std::is_same_v<T, w5_listener_state>) {
           listeners_[{e.addr.family, e.addr.port}] = e;
         } else if constexpr (std::is_same_v<T, w5_port_usage>) {
-          if (port_usage_.size() >= 4096) port_usage_.clear();  // each is for the error that follows it
-          port_usage_[{e.h.tgid, wire_string(e.peer)}] = e;
+          hold(port_usage_, {e.h.tgid, wire_string(e.peer)}, e, kMaxWaiting);  // for the error that follows it
         } else if constexpr (std::is_same_v<T, w5_socket_file>) {
-          if (socket_files_.size() >= 4096) socket_files_.clear();  // each is for the error that follows it
-          socket_files_[{e.h.tgid, wire_string(e.peer)}] = e;
+          hold(socket_files_, {e.h.tgid, wire_string(e.peer)}, e, kMaxWaiting);  // for the error that follows it
         } else if constexpr (std::is_same_v<T, w5_backend_state>) {
-          if (backend_states_.size() >= 4096) backend_states_.clear();  // each is for the error that follows it
-          backend_states_[{e.h.tgid, e.upstream_sk}] = e;
+          hold(backend_states_, {e.h.tgid, e.upstream_sk}, e, kMaxWaiting);  // for the error that follows it
         } else if constexpr (std::is_same_v<T, w5_process_cgroup>) {
-          if (process_cgroups_.size() >= 4096) process_cgroups_.clear();  // read once per process
-          process_cgroups_[e.h.tgid] = wire_string(e.cgroup);
+          hold(process_cgroups_, e.h.tgid, wire_string(e.cgroup), kMaxProcessCgroups);  // read once per process
         } else if constexpr (std::is_same_v<T, w5_request_line>) {
-          if (request_lines_.size() >= 4096) request_lines_.clear();  // each is taken by the next event
-          if (std::string line = plausible_request_line(e); !line.empty())
-            request_lines_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(line);
+          if (std::string line = plausible_request_line(e); !line.empty())  // taken by the next event
+            hold(request_lines_, RequestKey{e.h.tgid, e.request, e.connection}, std::move(line), kMaxWaiting);
         } else if constexpr (std::is_same_v<T, w5_upstream_reuse>) {
-          if (reuses_.size() >= 4096) reuses_.clear();  // each is for the log event that follows it
-          reuses_[RequestKey{e.h.tgid, e.request, e.connection}] = e;
+          hold(reuses_, RequestKey{e.h.tgid, e.request, e.connection}, e, kMaxWaiting);  // for the next log event
         } else if constexpr (std::is_same_v<T, w5_ngx_location>) {
-          if (locations_.size() >= 4096) locations_.clear();  // each is taken by the next event
-          if (std::string name = plausible_location(e); !name.empty())
-            locations_[RequestKey{e.h.tgid, e.request, e.connection}] = std::move(name);
+          if (std::string name = plausible_location(e); !name.empty())  // taken by the next event
+            hold(locations_, RequestKey{e.h.tgid, e.request, e.connection}, std::move(name), kMaxWaiting);
         } else if constexpr (std::is_same_v<T, w5_ngx_error_page_target>) {
-          if (error_page_targets_.size() >= 4096) error_page_targets_.clear();  // each is taken by the next event
-          error_page_targets_[RequestKey{e.h.tgid, e.request, e.connection}] = e;
+          hold(error_page_targets_, RequestKey{e.h.tgid, e.request, e.connection}, e, kMaxWaiting);  // for the next page
         } else if constexpr (std::is_same_v<T, w5_request_ended>) {
           on_request_ended(e);
         }
@@ -164,15 +169,14 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   }
   const RequestKey key{e.h.tgid, e.request, e.connection};
   std::vector<std::string> reuse_evidence;
-  if (auto reuse = reuses_.find(key); reuse != reuses_.end()) {
-    if (failure && failure->is_attempt && reuse->second.upstream_sk == e.upstream_sk &&
+  if (const std::optional<w5_upstream_reuse> reuse = reuses_.take(key)) {
+    if (failure && failure->is_attempt && reuse->upstream_sk == e.upstream_sk &&
         (failure->cause == Cause::closed_early || failure->cause == Cause::reset)) {
       ReusedConnectionVerdict verdict =
-          judge_reused_connection(reuse->second, failure->cause, action == "sending request to upstream");
+          judge_reused_connection(*reuse, failure->cause, action == "sending request to upstream");
       if (verdict.race) failure->cause = Cause::keepalive_race;
       reuse_evidence = std::move(verdict.evidence);
     }
-    reuses_.erase(reuse);
   }
   PendingRequest& p = pending_for(key, e.requests, e.client_sk);
   p.last_ts_ns = e.h.ts_ns;
@@ -217,9 +221,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   Record r = new_record(RecordType::gateway_error, RecordSource::uprobe, e.h, e.client);
   r.status = static_cast<int>(e.status);
   r.upstream = e.has_upstream ? wire_string(e.peer) : "";
-  r.request = take(request_lines_, request).value_or("");
-  r.location = take(locations_, request).value_or("");
-  std::optional<w5_ngx_error_page_target> error_page = take(error_page_targets_, request);
+  r.request = request_lines_.take(request).value_or("");
+  r.location = locations_.take(request).value_or("");
+  std::optional<w5_ngx_error_page_target> error_page = error_page_targets_.take(request);
 
   LoggedAttempt* last_failure = align_attempts(e, p.failures, r.attempts);
 
@@ -274,13 +278,12 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
   // The page of a request nginx already sent to its error_page (whose
   // target failed too): nginx does not redirect it again (short of
   // recursive_error_pages), so this is the status the client gets.
-  const bool sent_on_before = take(sent_to_error_page_, request) == e.requests;
+  const bool sent_on_before = sent_to_error_page_.take(request) == e.requests;
   const bool after_error_page = sent_on_before || held_.holds(client, page);
   if (after_error_page) {
     error_page.reset();
   } else if (error_page) {
-    if (sent_to_error_page_.size() >= 4096) sent_to_error_page_.clear();  // each is for a page soon after
-    sent_to_error_page_[request] = e.requests;
+    hold(sent_to_error_page_, request, e.requests, kMaxWaiting);  // for a page soon after
   }
   // Where no status line can be read (--lean, TLS, HTTP/2), the error_page
   // that names this status says what the client gets.
@@ -298,9 +301,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
 }
 
 void Engine::emit(Record&& record, std::vector<Record>& out) {
-  if (auto it = process_cgroups_.find(record.pid); it != process_cgroups_.end()) {
-    record.nginx_cgroup = it->second;
-    record.nginx_unit = service_of_cgroup(it->second);
+  if (const std::string* cgroup = process_cgroups_.find_and_touch(record.pid)) {
+    record.nginx_cgroup = *cgroup;
+    record.nginx_unit = service_of_cgroup(*cgroup);
   }
   if (record.type == RecordType::gateway_error) ++stats_.records;
   out.push_back(std::move(record));

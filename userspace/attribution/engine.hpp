@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "attribution/age_ordered_map.hpp"
+#include "common/age_ordered_map.hpp"
 #include "attribution/attempt_alignment.hpp"
 #include "attribution/held_records.hpp"
 #include "attribution/nginx_log_classifier.hpp"
@@ -163,14 +163,27 @@ class Engine {
   EngineOptions options_;
   EngineStats stats_;
   PendingRequests pending_;
+  // What waits for the event that takes it, or that a record reads, holds
+  // at most kMaxWaiting entries of each kind, the least recently touched let
+  // go first (a storm of new keys never drops what is still used).
+  static constexpr size_t kMaxWaiting = 4096;
+  static constexpr size_t kMaxProcessCgroups = 8192;  // over BackendProber::kMaxProcessesSeen
+  template <typename Key, typename Value, typename Hash = std::hash<Key>>
+  using Waiting = AgeOrderedMap<Key, Value, Hash>;
+  struct PairHash {
+    template <typename A, typename B>
+    size_t operator()(const std::pair<A, B>& p) const {
+      return std::hash<A>()(p.first) * 31 + std::hash<B>()(p.second);
+    }
+  };
   // --capture-request: the line of a request whose error page comes next.
-  std::unordered_map<RequestKey, std::string, RequestKeyHash> request_lines_;
-  std::unordered_map<RequestKey, std::string, RequestKeyHash> locations_;  // W5_EV_NGX_LOCATION, for the next page
+  Waiting<RequestKey, std::string, RequestKeyHash> request_lines_;
+  Waiting<RequestKey, std::string, RequestKeyHash> locations_;  // W5_EV_NGX_LOCATION, for the next page
   // W5_EV_NGX_ERROR_PAGE_TARGET, for the next page.
-  std::unordered_map<RequestKey, w5_ngx_error_page_target, RequestKeyHash> error_page_targets_;
+  Waiting<RequestKey, w5_ngx_error_page_target, RequestKeyHash> error_page_targets_;
   // Requests whose page error_page sent on (their requests count): a later
   // page of one is not sent on again, even once its record was let go.
-  std::unordered_map<RequestKey, uint32_t, RequestKeyHash> sent_to_error_page_;
+  Waiting<RequestKey, uint32_t, RequestKeyHash> sent_to_error_page_;
   // The request with failed attempts last seen on each client connection.
   std::unordered_map<SocketKey, RequestKey, SocketKeyHash> request_by_client_;
   // Error-page records held (briefly) until their echo on the client socket.
@@ -189,16 +202,17 @@ class Engine {
   std::map<std::pair<uint16_t, uint16_t>, w5_listener_state> listeners_;
   // The local ports of each worker's namespace toward an upstream (by
   // nginx's name of it), read when a connect() there found none free.
-  std::map<std::pair<uint32_t, std::string>, w5_port_usage> port_usage_;
+  Waiting<std::pair<uint32_t, std::string>, w5_port_usage, PairHash> port_usage_;
   // The unix socket files workers could not open (by nginx's name of them),
   // read when nginx logged that.
-  std::map<std::pair<uint32_t, std::string>, w5_socket_file> socket_files_;
+  Waiting<std::pair<uint32_t, std::string>, w5_socket_file, PairHash> socket_files_;
   // A pooled upstream connection's history, for the log event that follows it.
-  std::unordered_map<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
+  Waiting<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
   // What the backend of a worker's upstream socket was doing, read when
-  // nginx timed out on it; and each nginx process's cgroup.
-  std::map<std::pair<uint32_t, uint64_t>, w5_backend_state> backend_states_;
-  std::unordered_map<uint32_t, std::string> process_cgroups_;
+  // nginx timed out on it; and each nginx process's cgroup (touched by each
+  // record that names it: a live worker's stays).
+  Waiting<std::pair<uint32_t, uint64_t>, w5_backend_state, PairHash> backend_states_;
+  Waiting<uint32_t, std::string> process_cgroups_;
   // Per worker: its recent failed attempts, newest last — the evidence behind
   // a later "no live upstreams" (nginx counts max_fails per worker).
   struct PeerFailure {

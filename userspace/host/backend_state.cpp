@@ -840,9 +840,12 @@ void BackendProber::sample_within_budget(w5_backend_state& e, uint64_t ts_ns) {
 }
 
 std::optional<w5_process_cgroup> BackendProber::first_sight(uint32_t tgid, uint64_t ts_ns) {
-  if (tgid == 0 || seen_.count(tgid)) return std::nullopt;
-  if (seen_.size() >= 4096) seen_.clear();  // then each is read once more: still bounded
-  seen_.insert(tgid);
+  // Touched by each of its events: a live worker's stays, so the engine,
+  // which keeps the cgroups of the workers it last named, is never left
+  // without one (at most kMaxProcessesSeen, the least recently seen let go).
+  if (tgid == 0 || seen_.find_and_touch(tgid)) return std::nullopt;
+  seen_.touch(tgid);
+  seen_.keep_newest(kMaxProcessesSeen);
   std::ifstream in(proc_dir(tgid) + "/cgroup");
   if (!in) return std::nullopt;
   const std::string path = service_cgroup_path(cgroups_in(in));

@@ -34,6 +34,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/age_ordered_map.hpp"
 #include "host/listener_probe.hpp"
 #include "host/read_pacing.hpp"
 #include "loader/probe_session.hpp"
@@ -106,7 +107,8 @@ class BackendProber {
   std::map<std::pair<uint32_t, uint64_t>, BackendBaseline> baselines_;  // by (nginx tgid, upstream socket)
   uint64_t sample_second_ = 0;
   unsigned samples_this_second_ = 0;
-  std::set<uint32_t> seen_;
+  static constexpr size_t kMaxProcessesSeen = 4096;
+  AgeOrderedMap<uint32_t, bool> seen_;  // nginx processes whose cgroup was read
   ListenerProber listeners_;
 };
 

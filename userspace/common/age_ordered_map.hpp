@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -17,6 +18,9 @@ namespace why502 {
 template <typename Key, typename Value, typename Hash = std::hash<Key>>
 class AgeOrderedMap {
  public:
+  using key_type = Key;
+  using mapped_type = Value;
+
   AgeOrderedMap() = default;
   AgeOrderedMap(const AgeOrderedMap&) = delete;
   AgeOrderedMap& operator=(const AgeOrderedMap&) = delete;
@@ -43,6 +47,18 @@ class AgeOrderedMap {
   Value* find(const Key& key) {
     auto it = map_.find(key);
     return it == map_.end() ? nullptr : &it->second.value;
+  }
+  const Value* find(const Key& key) const {
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : &it->second.value;
+  }
+  // The value of key, made the newest; null when there is none.
+  Value* find_and_touch(const Key& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    unlink(&*it);
+    link_as_newest(&*it);
+    return &it->second.value;
   }
 
   // The entry of key, made the newest; created (value-initialised) when there
@@ -73,6 +89,25 @@ class AgeOrderedMap {
   void for_each_oldest_first(F&& f) const {
     for (const Slot* slot = oldest_; slot && f(slot->first, slot->second.value); slot = slot->second.newer) {
     }
+  }
+
+  // Erases the least recently touched entries until at most capacity are left.
+  void keep_newest(size_t capacity) {
+    while (map_.size() > capacity && oldest_) {
+      auto it = map_.find(oldest_->first);
+      unlink(&*it);
+      map_.erase(it);
+    }
+  }
+
+  // The value of key, erased; nullopt when there was none.
+  std::optional<Value> take(const Key& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    std::optional<Value> value(std::move(it->second.value));
+    unlink(&*it);
+    map_.erase(it);
+    return value;
   }
 
   // The least recently touched entry, or null when the map is empty.
