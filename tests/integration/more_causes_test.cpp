@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 
+#include "denied_connects.hpp"
 #include "netns_host.hpp"
 #include "root_test.hpp"
 #include "scenario.hpp"
@@ -342,6 +343,32 @@ TEST_F(MoreCauses, UnreachableHost) {
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{absent, "unreachable"}}), "")
       << s.error_log() << s.tracer_output();
   EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+}
+
+// A security policy (a cgroup BPF program here; seccomp or SELinux alike)
+// denies nginx's worker the connect(): EPERM at once, no packet sent. The
+// record says so first, not that the backend is unreachable on the network.
+TEST_F(MoreCauses, ConnectDeniedByAPolicy) {
+  Scenario s;
+  const std::string ok = s.start_backend("ok");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/denied", "proxy_pass http://" + ok + ";") +
+                "  }\n");
+  DeniedConnects policy;
+  for (pid_t worker : s.nginx_workers()) policy.add(worker);
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/denied"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502})) << s.error_log();
+  EXPECT_NE(s.error_log().find("(1: Operation not permitted) while connecting to upstream"), std::string::npos)
+      << s.error_log();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{ok, "unreachable"}}), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["evidence"][0].get<std::string>().rfind("the kernel denied nginx's connect() (EPERM) before "
+                                                                "any packet left: ", 0),
+            0u)
+      << records[0].dump();
 }
 
 }  // namespace
