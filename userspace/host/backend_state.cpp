@@ -36,6 +36,7 @@ namespace {
 
 constexpr unsigned kTcpListen = 10;
 constexpr size_t kMaxThreads = 1024;  // threads looked at per backend process
+constexpr std::chrono::milliseconds kSecondLook{5};  // before a running thread is looked at again
 
 template <size_t N>
 void set_text(char (&dst)[N], std::string_view s) {
@@ -434,20 +435,47 @@ void describe_process(uint32_t pid, w5_backend_state& e) {
   std::sort(tids.begin(), tids.end());  // the main thread first among equals
   e.threads = static_cast<uint32_t>(tids.size());
   if (tids.size() > kMaxThreads) tids.resize(kMaxThreads);
-  int waited_fd = -1;
-  for (uint32_t tid : tids) {
+  struct ThreadLook {
+    uint32_t tid = 0;
+    TaskStat stat;
+    std::optional<SyscallState> call;
+    ThreadWait wait;
+  };
+  auto look_at = [&](uint32_t tid) -> std::optional<ThreadLook> {
     const std::string task = dir + "/task/" + std::to_string(tid);
-    const std::optional<TaskStat> stat = task_stat_in(read_text(task + "/stat"));
-    if (!stat) continue;
-    const std::optional<SyscallState> call = task_syscall(task);
+    std::optional<TaskStat> stat = task_stat_in(read_text(task + "/stat"));
+    if (!stat) return std::nullopt;
+    std::optional<SyscallState> call = task_syscall(task);
     const ThreadWait wait = wait_of(pid, stat->state, call);
-    if (wait.rank <= best_rank) continue;
-    best_rank = wait.rank;
-    waited_fd = wait.waited_fd;
-    e.tid = tid;
-    e.state = static_cast<uint32_t>(static_cast<unsigned char>(stat->state));
-    set_text(e.thread_comm, stat->comm);
-    e.syscall_nr = call && !call->running ? call->nr : -1;
+    return ThreadLook{tid, std::move(*stat), call, wait};
+  };
+  std::vector<ThreadLook> looks;
+  bool some_running = false;
+  for (uint32_t tid : tids)
+    if (std::optional<ThreadLook> look = look_at(tid)) {
+      some_running |= look->stat.state == 'R';
+      looks.push_back(std::move(*look));
+    }
+  // A thread seen running may only have woken for a moment (an event loop's
+  // timeout, a timer): one asleep again a little later counts as asleep, so
+  // that it does not hide the thread the request waits in. One that runs
+  // (on the CPU, or waiting for one) is still running then.
+  if (some_running && looks.size() > 1) {
+    std::this_thread::sleep_for(kSecondLook);
+    for (ThreadLook& look : looks)
+      if (look.stat.state == 'R')
+        if (std::optional<ThreadLook> again = look_at(look.tid); again && again->stat.state != 'R')
+          look = std::move(*again);
+  }
+  int waited_fd = -1;
+  for (const ThreadLook& look : looks) {
+    if (look.wait.rank <= best_rank) continue;
+    best_rank = look.wait.rank;
+    waited_fd = look.wait.waited_fd;
+    e.tid = look.tid;
+    e.state = static_cast<uint32_t>(static_cast<unsigned char>(look.stat.state));
+    set_text(e.thread_comm, look.stat.comm);
+    e.syscall_nr = look.call && !look.call->running ? look.call->nr : -1;
     set_text(e.syscall_name, e.syscall_nr >= 0 ? blocking_syscall_name(e.syscall_nr) : "");
   }
   if (e.syscall_nr >= 0 && waited_fd >= 0) {
