@@ -81,6 +81,31 @@ int bind_any_loopback_port(int* port) {
   return fd;
 }
 
+// Every port this test process was given, for any role: the kernel may hand
+// a closed port out again, and a port must never come back in another role
+// (a test's "refused" port as the next nginx's health port, nginx's own port,
+// free again between two of its starts, as the health port of the next).
+std::set<int>& ports_given() {
+  static std::set<int> given;
+  return given;
+}
+
+// bind_any_loopback_port for a port never given before in this process.
+int bind_new_loopback_port(int* port) {
+  std::vector<int> given_before;  // kept bound meanwhile, so the kernel offers others
+  int fd = -1;
+  for (int attempt = 0; attempt < 1000 && fd < 0; ++attempt) {
+    const int candidate = bind_any_loopback_port(port);
+    if (candidate < 0) continue;
+    if (ports_given().insert(*port).second)
+      fd = candidate;
+    else
+      given_before.push_back(candidate);
+  }
+  for (int other : given_before) close(other);
+  return fd;
+}
+
 }  // namespace
 
 Scenario::Scenario() {
@@ -116,30 +141,24 @@ Scenario::~Scenario() {
 }
 
 int Scenario::free_port() {
-  // The kernel may hand a closed port out again, and a test's "refused"
-  // port must not become the next nginx's health port: never return one twice.
-  static std::set<int> handed_out;
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    int port = 0;
-    const int fd = bind_any_loopback_port(&port);
-    if (fd < 0) continue;
-    close(fd);
-    if (handed_out.insert(port).second) return port;
-  }
-  throw std::runtime_error("no unused free port on 127.0.0.1");
+  int port = 0;
+  const int fd = bind_new_loopback_port(&port);
+  if (fd < 0) throw std::runtime_error("no unused free port on 127.0.0.1");
+  close(fd);
+  return port;
 }
 
 int Scenario::refused_port() {
   // Bound and held until the run ends, never listening: a SYN to it is
   // answered with a reset, and no backend or nginx started later can take it.
   int port = 0;
-  if (bind_any_loopback_port(&port) < 0) throw std::runtime_error("cannot hold a port on 127.0.0.1");
+  if (bind_new_loopback_port(&port) < 0) throw std::runtime_error("cannot hold a port on 127.0.0.1");
   return port;  // the descriptor stays open on purpose
 }
 
 int Scenario::hold_port() {
   int port = 0;
-  const int fd = bind_any_loopback_port(&port);
+  const int fd = bind_new_loopback_port(&port);
   if (fd < 0) throw std::runtime_error("cannot hold a port on 127.0.0.1");
   port_holds_.push_back(fd);
   return port;
@@ -259,7 +278,7 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
                      "  fastcgi_temp_path {DIR}/fastcgi; uwsgi_temp_path {DIR}/uwsgi; scgi_temp_path {DIR}/scgi;\n"
                      "  server { listen 127.0.0.1:{HEALTH_PORT}; access_log off; location / { return 204; } }\n" +
                      servers + "\n}\n";
-  const int health_port = free_port();
+  const int health_port = hold_port();  // released with nginx's own, just before it starts
   conf = replace_all(conf, "{HEALTH_PORT}", std::to_string(health_port));
   conf = replace_all(conf, "{PORT}", std::to_string(nginx_port_));
   conf = replace_all(conf, "{TLS_PORT}", std::to_string(tls_port_));
