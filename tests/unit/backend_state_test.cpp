@@ -22,6 +22,8 @@
 #include "events/cgroup_path.hpp"
 #include "host/awaited_connection.hpp"
 #include "host/backend_state.hpp"
+#include "host/blocking_syscalls.hpp"
+#include "host/namespace_tcp.hpp"
 #include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
 
@@ -94,8 +96,8 @@ TEST(PolledDescriptor, ReadFromTheProcesssMemory) {
   EXPECT_EQ(polled_descriptor(self, 23, {6, reinterpret_cast<uint64_t>(set), 0}), 5);   // select
   EXPECT_EQ(polled_descriptor(self, 270, {6, 0, reinterpret_cast<uint64_t>(set)}), 5);  // pselect6
   EXPECT_FALSE(polled_descriptor(self, 45, {5, 0, 0}).has_value());  // recvfrom polls nothing
-  EXPECT_TRUE(polls_descriptors(7) && polls_descriptors(271) && polls_descriptors(23) && polls_descriptors(270));
-  EXPECT_FALSE(polls_descriptors(232));  // epoll_wait: what its set holds is not read
+  for (int polls : {7, 271, 23, 270}) EXPECT_EQ(blocked_on(polls), BlockedOn::polled) << polls;
+  EXPECT_EQ(blocked_on(232), BlockedOn::any_work);  // epoll_wait: what its set holds is not read
 }
 
 TEST(BackendState, SyscallNamesOfX86_64) {
@@ -108,6 +110,10 @@ TEST(BackendState, SyscallNamesOfX86_64) {
   EXPECT_TRUE(syscall_waits_on_fd(74));  // fsync
   EXPECT_FALSE(syscall_waits_on_fd(202));
   EXPECT_FALSE(syscall_waits_on_fd(7));  // poll: an array of them, not one
+  EXPECT_EQ(blocked_on(35), BlockedOn::other);      // nanosleep
+  EXPECT_EQ(blocked_on(202), BlockedOn::any_work);  // futex
+  EXPECT_EQ(blocked_on(43), BlockedOn::any_work);   // accept
+  EXPECT_EQ(blocked_on(9), BlockedOn::other);       // mmap: not named
 }
 
 TEST(BackendState, TaskStat) {
@@ -295,6 +301,25 @@ TEST(AwaitedConnection, AwaitsAnAnswerToASendSinceNginxsRequest) {
   EXPECT_TRUE(awaits_answer({900, 900, false}, 1000));
   EXPECT_FALSE(awaits_answer({900, 900, true}, 1000));
   EXPECT_FALSE(awaits_answer({900, 900, std::nullopt}, 1000));
+}
+
+// The listener at a connection's end: on its address or the wildcard, of
+// its family and port.
+TEST(NamespaceTcp, TheListenerAtAnEnd) {
+  NamespaceTcp tcp;
+  ProcNetTcpSocket loopback{ipv4("127.0.0.1", 5432), ipv4("0.0.0.0", 0), 10, 81};
+  ProcNetTcpSocket wildcard{ipv4("0.0.0.0", 8080), ipv4("0.0.0.0", 0), 10, 82};
+  tcp.listeners = {loopback, wildcard};
+  ASSERT_NE(tcp.listener_at(ipv4("127.0.0.1", 5432)), nullptr);
+  EXPECT_EQ(tcp.listener_at(ipv4("127.0.0.1", 5432))->inode, 81u);
+  EXPECT_EQ(tcp.listener_at(ipv4("10.0.0.7", 5432)), nullptr);  // bound to loopback only
+  ASSERT_NE(tcp.listener_at(ipv4("10.0.0.7", 8080)), nullptr);  // the wildcard takes any address
+  EXPECT_EQ(tcp.listener_at(ipv4("10.0.0.7", 8080))->inode, 82u);
+  EXPECT_EQ(tcp.listener_at(ipv4("127.0.0.1", 5433)), nullptr);
+  w5_addr v6{};
+  v6.family = AF_INET6;
+  v6.port = 8080;
+  EXPECT_EQ(tcp.listener_at(v6), nullptr);  // an IPv4 listener is not an IPv6 one
 }
 
 w5_backend_state described(uint32_t pid, uint32_t tid) {

@@ -1,29 +1,23 @@
 #include "host/awaited_connection.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "host/listener_probe.hpp"
-#include "host/port_usage.hpp"
+#include "host/namespace_tcp.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {
 namespace {
 
-constexpr unsigned kTcpEstablished = 1, kTcpListen = 10;
+constexpr unsigned kTcpEstablished = 1;
 constexpr size_t kMaxAsked = 256;  // outgoing connections asked about per process
 constexpr uint64_t kJiffySlackMs = 10;
-
-size_t address_bytes(const w5_addr& a) { return a.family == AF_INET6 ? 16 : 4; }
 
 }  // namespace
 
@@ -38,33 +32,14 @@ std::optional<AwaitedConnection> awaited_connection(uint32_t pid, uint64_t since
   const std::vector<uint64_t> inodes = socket_inodes(proc_fd, std::to_string(pid).c_str());
   close(proc_fd);
   if (inodes.empty()) return std::nullopt;
-  // The process's established connections and its namespace's listeners.
-  std::vector<ProcNetTcpSocket> connections, listeners;
-  for (uint16_t family : {uint16_t{AF_INET}, uint16_t{AF_INET6}}) {
-    std::ifstream in("/proc/" + std::to_string(pid) + (family == AF_INET ? "/net/tcp" : "/net/tcp6"));
-    std::string line;
-    while (std::getline(in, line)) {
-      const std::optional<ProcNetTcpSocket> s = proc_net_tcp_socket(line, family);
-      if (!s) continue;
-      if (s->state == kTcpListen) listeners.push_back(*s);
-      else if (s->state == kTcpEstablished && std::binary_search(inodes.begin(), inodes.end(), s->inode))
-        connections.push_back(*s);
-    }
-  }
-  // The listener at end, by port and address (or the wildcard).
-  auto listener_at = [&](const w5_addr& end) -> const ProcNetTcpSocket* {
-    static const uint8_t zeros[16] = {};
-    for (const ProcNetTcpSocket& l : listeners)
-      if (l.local.family == end.family && l.local.port == end.port &&
-          (std::memcmp(l.local.addr, end.addr, address_bytes(end)) == 0 ||
-           std::memcmp(l.local.addr, zeros, address_bytes(end)) == 0))
-        return &l;
-    return nullptr;
-  };
+  // The process's established connections, among its namespace's.
+  const NamespaceTcp tcp = read_namespace_tcp(pid, [&](const ProcNetTcpSocket& s) {
+    return s.state == kTcpEstablished && std::binary_search(inodes.begin(), inodes.end(), s.inode);
+  });
   std::optional<AwaitedConnection> longest;
   size_t asked = 0;
-  for (const ProcNetTcpSocket& c : connections) {
-    if (listener_at(c.local)) continue;  // accepted: a client's connection, not one it opened
+  for (const ProcNetTcpSocket& c : tcp.kept) {
+    if (tcp.listener_at(c.local)) continue;  // accepted: a client's connection, not one it opened
     if (++asked > kMaxAsked) break;
     const std::optional<TcpSocketDiag> diag = tcp_socket_with_tuple(c.local, c.remote);
     if (!diag || !diag->activity) continue;
@@ -75,7 +50,7 @@ std::optional<AwaitedConnection> awaited_connection(uint32_t pid, uint64_t since
     const uint64_t within_ms = (now_ns > since_ns ? (now_ns - since_ns) / 1'000'000 : 0) + kJiffySlackMs;
     if (!awaits_answer(activity, static_cast<uint32_t>(std::min<uint64_t>(within_ms, UINT32_MAX)))) continue;
     if (longest && longest->waited_ms >= activity.last_sent_ms) continue;
-    const ProcNetTcpSocket* server = listener_at(c.remote);
+    const ProcNetTcpSocket* server = tcp.listener_at(c.remote);
     longest = AwaitedConnection{c.local, c.remote, activity.last_sent_ms, server ? server->inode : 0};
   }
   return longest;

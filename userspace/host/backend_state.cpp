@@ -24,7 +24,9 @@
 
 #include "events/cgroup_path.hpp"
 #include "host/awaited_connection.hpp"
+#include "host/blocking_syscalls.hpp"
 #include "host/file_text.hpp"
+#include "host/namespace_tcp.hpp"
 #include "host/polled_descriptor.hpp"
 #include "host/port_usage.hpp"
 #include "host/sock_diag_query.hpp"
@@ -50,8 +52,6 @@ void set_text(char (&dst)[N], std::string_view s) {
   }
   std::memcpy(dst, s.data(), s.size());
 }
-
-size_t address_bytes(const w5_addr& a) { return a.family == AF_INET6 ? 16 : 4; }
 
 // One of this host's addresses: binding to it works (port 0, so nothing is taken).
 bool is_local_address(const w5_addr& a) {
@@ -134,6 +134,15 @@ uint32_t holder_of(uint64_t inode) {
 
 std::string proc_dir(uint32_t pid) { return "/proc/" + std::to_string(pid); }
 
+// The process holding socket inode, as the thread's wait names it: the
+// listener at a connection's other end, or a unix connection's peer.
+void name_other_end(uint64_t inode, w5_backend_state& e) {
+  if (const uint32_t holder = holder_of(inode)) {
+    e.wait_listener_pid = holder;
+    set_text(e.wait_listener_comm, first_line(proc_dir(holder) + "/comm"));
+  }
+}
+
 // The accepted ends of the unix connections to path whose other end is one
 // of peers (a worker's socket inodes), from a unix_diag dump with names
 // and peers: an accepted socket carries its listener's path.
@@ -162,32 +171,11 @@ struct TcpEnds {
   uint64_t listener_inode = 0;  // the local listener at remote, when there is one
 };
 std::optional<TcpEnds> tcp_ends_of(uint32_t pid, uint64_t inode) {
-  for (uint16_t family : {uint16_t{AF_INET}, uint16_t{AF_INET6}}) {
-    std::vector<ProcNetTcpSocket> sockets;
-    std::ifstream in(proc_dir(pid) + (family == AF_INET ? "/net/tcp" : "/net/tcp6"));
-    std::string line;
-    std::getline(in, line);
-    std::optional<ProcNetTcpSocket> mine;
-    while (std::getline(in, line)) {
-      std::optional<ProcNetTcpSocket> s = proc_net_tcp_socket(line, family);
-      if (!s) continue;
-      if (s->inode == inode) mine = *s;
-      if (s->state == kTcpListen) sockets.push_back(*s);
-    }
-    if (!mine) continue;
-    TcpEnds ends{mine->local, mine->remote, false, 0};
-    static const uint8_t zeros[16] = {};
-    auto listens_at = [&](const ProcNetTcpSocket& l, const w5_addr& a) {
-      return l.local.port == a.port && (std::memcmp(l.local.addr, a.addr, address_bytes(a)) == 0 ||
-                                        std::memcmp(l.local.addr, zeros, address_bytes(a)) == 0);
-    };
-    for (const ProcNetTcpSocket& l : sockets) {
-      if (listens_at(l, ends.local)) ends.server_side = true;
-      if (listens_at(l, ends.remote) && ends.listener_inode == 0) ends.listener_inode = l.inode;
-    }
-    return ends;
-  }
-  return std::nullopt;
+  const NamespaceTcp tcp = read_namespace_tcp(pid, [&](const ProcNetTcpSocket& s) { return s.inode == inode; });
+  if (tcp.kept.empty()) return std::nullopt;  // a unix or UDP socket, or a listener
+  const ProcNetTcpSocket& mine = tcp.kept.front();
+  const ProcNetTcpSocket* server = tcp.listener_at(mine.remote);
+  return TcpEnds{mine.local, mine.remote, tcp.listener_at(mine.local) != nullptr, server ? server->inode : 0};
 }
 
 std::optional<SyscallState> task_syscall(const std::string& task) {
@@ -224,14 +212,6 @@ bool waits_on_one_thing(uint32_t pid, int fd) {
   return target.starts_with("socket:[") && is_listening_socket(pid, fd) == false;
 }
 
-// Waits that say nothing of one request: for new connections, on an event
-// loop's descriptors, for signals, or on a futex (idle pool threads wait on
-// one; a thread waiting for a lock cannot be told from them).
-bool waits_for_any_work(std::string_view name) {
-  return name == "accept" || name == "accept4" || name == "futex" || name == "epoll_wait" || name == "epoll_pwait" ||
-         name == "epoll_pwait2" || name == "rt_sigtimedwait" || name == "rt_sigsuspend" || name == "pause";
-}
-
 // What a thread was doing, ranked by how telling it is of what held the
 // request up: stopped, in the disk, running; then blocked on one descriptor
 // (a socket, a file: waited_fd); then asleep, or waiting for a child or a
@@ -244,22 +224,20 @@ struct ThreadWait {
 };
 ThreadWait wait_of(uint32_t pid, char state, const std::optional<SyscallState>& call) {
   ThreadWait w;
-  if (call && !call->running && call->nr >= 0) {
-    if (syscall_waits_on_fd(call->nr) && call->args[0] <= 1u << 30) {
-      w.waited_fd = static_cast<int>(call->args[0]);
-    } else if (polls_descriptors(call->nr)) {
-      const std::optional<int> fd = polled_descriptor(pid, call->nr, call->args);
-      if (fd && waits_on_one_thing(pid, *fd)) w.waited_fd = *fd;
-    }
+  const bool in_call = call && !call->running && call->nr >= 0;
+  const BlockedOn on = in_call ? blocked_on(call->nr) : BlockedOn::any_work;
+  if (on == BlockedOn::descriptor && call->args[0] <= 1u << 30) {
+    w.waited_fd = static_cast<int>(call->args[0]);
+  } else if (on == BlockedOn::polled) {
+    const std::optional<int> fd = polled_descriptor(pid, call->nr, call->args);
+    if (fd && waits_on_one_thing(pid, *fd)) w.waited_fd = *fd;
   }
   if (state == 'T' || state == 't') w.rank = 6;
   else if (state == 'D') w.rank = 5;
   else if (state == 'R') w.rank = 4;
-  else if (!call || call->running || call->nr < 0) w.rank = 1;
-  else if (waits_for_any_work(blocking_syscall_name(call->nr))) w.rank = 1;
   else if (w.waited_fd >= 0) w.rank = 3;
-  else if (polls_descriptors(call->nr)) w.rank = 1;
-  else w.rank = 2;
+  else if (on == BlockedOn::other) w.rank = 2;
+  else w.rank = 1;  // any work, a poll of many or of a listener, not in a call
   return w;
 }
 
@@ -297,10 +275,7 @@ void describe_unix_wait(uint64_t inode, w5_backend_state& e) {
   e.wait_kind = W5_WAIT_UNIX_SOCKET;
   e.wait_server_side = accepted ? W5_SERVER_SIDE : 0;
   set_text(e.wait_path, path);
-  if (const uint32_t holder = holder_of(mine->peer)) {
-    e.wait_listener_pid = holder;
-    set_text(e.wait_listener_comm, first_line(proc_dir(holder) + "/comm"));
-  }
+  name_other_end(mine->peer, e);
 }
 
 void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
@@ -324,10 +299,7 @@ void describe_wait(uint32_t pid, int fd, w5_backend_state& e) {
     e.wait_local = ends->local;
     e.wait_remote = ends->remote;
     e.wait_server_side = ends->server_side ? W5_SERVER_SIDE : 0;
-    if (const uint32_t listener = holder_of(ends->listener_inode)) {
-      e.wait_listener_pid = listener;
-      set_text(e.wait_listener_comm, first_line(proc_dir(listener) + "/comm"));
-    }
+    name_other_end(ends->listener_inode, e);
     return;
   }
   if (target.starts_with('/')) {
@@ -360,10 +332,7 @@ void note_awaited_connection(w5_backend_state& e, std::optional<uint64_t> arriva
   e.wait_kind = W5_WAIT_AWAITED_SOCKET;
   e.wait_local = c->local;
   e.wait_remote = c->remote;
-  if (const uint32_t listener = holder_of(c->listener_inode)) {
-    e.wait_listener_pid = listener;
-    set_text(e.wait_listener_comm, first_line(proc_dir(listener) + "/comm"));
-  }
+  name_other_end(c->listener_inode, e);
 }
 
 struct CgroupFiles {
@@ -640,46 +609,6 @@ std::optional<SyscallState> syscall_state_in(std::string_view text) {
     p = next + 1;
   }
   return s;
-}
-
-namespace {
-struct SyscallName {
-  int nr;
-  std::string_view name;
-  bool fd_first;  // its first argument is the descriptor it waits on
-};
-// x86-64 (arch/x86/entry/syscalls/syscall_64.tbl).
-constexpr std::array<SyscallName, 41> kSyscalls{{
-    {0, "read", true},          {1, "write", true},           {7, "poll", false},
-    {17, "pread64", true},      {18, "pwrite64", true},       {19, "readv", true},
-    {20, "writev", true},       {23, "select", false},        {34, "pause", false},
-    {35, "nanosleep", false},   {40, "sendfile", true},       {42, "connect", true},
-    {43, "accept", true},       {44, "sendto", true},         {45, "recvfrom", true},
-    {46, "sendmsg", true},      {47, "recvmsg", true},        {61, "wait4", false},
-    {65, "semop", false},       {72, "fcntl", true},          {73, "flock", true},
-    {74, "fsync", true},        {75, "fdatasync", true},      {128, "rt_sigtimedwait", false},
-    {130, "rt_sigsuspend", false}, {162, "sync", false},      {202, "futex", false},
-    {208, "io_getevents", false}, {220, "semtimedop", false}, {230, "clock_nanosleep", false},
-    {232, "epoll_wait", false}, {247, "waitid", false},       {257, "openat", false},
-    {270, "pselect6", false},   {271, "ppoll", false},        {275, "splice", true},
-    {281, "epoll_pwait", false}, {288, "accept4", true},      {299, "recvmmsg", true},
-    {426, "io_uring_enter", false}, {441, "epoll_pwait2", false},
-}};
-const SyscallName* find_syscall(int nr) {
-  for (const SyscallName& s : kSyscalls)
-    if (s.nr == nr) return &s;
-  return nullptr;
-}
-}  // namespace
-
-std::string_view blocking_syscall_name(int nr) {
-  const SyscallName* s = find_syscall(nr);
-  return s ? s->name : std::string_view();
-}
-
-bool syscall_waits_on_fd(int nr) {
-  const SyscallName* s = find_syscall(nr);
-  return s && s->fd_first;
 }
 
 std::optional<TaskStat> task_stat_in(std::string_view text) {

@@ -141,10 +141,6 @@ struct SyscallState {
   std::array<uint64_t, 3> args{};
 };
 std::optional<SyscallState> syscall_state_in(std::string_view text);
-// x86-64 names of the system calls a process blocks in; empty for others.
-std::string_view blocking_syscall_name(int nr);
-// The system call takes a descriptor as its first argument (read, recvfrom, fsync, …).
-bool syscall_waits_on_fd(int nr);
 
 // /proc/PID/task/TID/stat: the state letter and comm ("4121 (gunicorn: w) S 1 …").
 struct TaskStat {

@@ -6,10 +6,10 @@
 #include <bit>
 #include <vector>
 
+#include "host/blocking_syscalls.hpp"
+
 namespace why502 {
 namespace {
-
-constexpr int kPoll = 7, kSelect = 23, kPselect6 = 270, kPpoll = 271;
 
 // More than this many is an event loop's set, whatever is in it.
 constexpr uint64_t kMaxPolled = 64;
@@ -32,8 +32,6 @@ std::optional<std::vector<uint64_t>> read_fd_set(uint32_t pid, uint64_t address,
 }
 
 }  // namespace
-
-bool polls_descriptors(int nr) { return nr == kPoll || nr == kPpoll || nr == kSelect || nr == kPselect6; }
 
 std::optional<int> only_polled_descriptor(std::span<const pollfd> fds) {
   std::optional<int> only;
@@ -60,22 +58,22 @@ std::optional<int> only_selected_descriptor(uint64_t nfds, std::span<const uint6
 }
 
 std::optional<int> polled_descriptor(uint32_t pid, int nr, const std::array<uint64_t, 3>& args) {
-  if (nr == kPoll || nr == kPpoll) {
+  if (blocked_on(nr) != BlockedOn::polled) return std::nullopt;
+  const std::string_view name = blocking_syscall_name(nr);
+  if (name == "poll" || name == "ppoll") {  // (fds, nfds, …)
     const uint64_t n = args[1];
     if (n == 0 || n > kMaxPolled) return std::nullopt;
     std::vector<pollfd> fds(n);
     if (!read_memory(pid, args[0], fds.data(), n * sizeof(pollfd))) return std::nullopt;
     return only_polled_descriptor(fds);
   }
-  if (nr == kSelect || nr == kPselect6) {
-    const uint64_t nfds = args[0];
-    if (nfds == 0 || nfds > kMaxSelectBits) return std::nullopt;
-    const auto read_set = read_fd_set(pid, args[1], nfds);
-    const auto write_set = read_fd_set(pid, args[2], nfds);
-    if (!read_set || !write_set) return std::nullopt;
-    return only_selected_descriptor(nfds, *read_set, *write_set);
-  }
-  return std::nullopt;
+  // select, pselect6: (nfds, readfds, writefds, …)
+  const uint64_t nfds = args[0];
+  if (nfds == 0 || nfds > kMaxSelectBits) return std::nullopt;
+  const auto read_set = read_fd_set(pid, args[1], nfds);
+  const auto write_set = read_fd_set(pid, args[2], nfds);
+  if (!read_set || !write_set) return std::nullopt;
+  return only_selected_descriptor(nfds, *read_set, *write_set);
 }
 
 }  // namespace why502

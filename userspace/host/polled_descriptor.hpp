@@ -15,9 +15,6 @@
 
 namespace why502 {
 
-// poll, ppoll, select and pselect6 (x86-64 numbers).
-bool polls_descriptors(int nr);
-
 // The one descriptor a pollfd array names (entries below 0 are skipped, as
 // poll() skips them); none when it names none or several.
 std::optional<int> only_polled_descriptor(std::span<const pollfd> fds);
@@ -29,8 +26,8 @@ std::optional<int> only_selected_descriptor(uint64_t nfds, std::span<const uint6
                                             std::span<const uint64_t> write_set);
 
 // The one descriptor pid's thread blocked in system call nr with the first
-// three arguments args polls; none when it polls several, or its memory
-// cannot be read.
+// three arguments args polls; none when nr is no poll or select, the thread
+// polls several, or its memory cannot be read.
 std::optional<int> polled_descriptor(uint32_t pid, int nr, const std::array<uint64_t, 3>& args);
 
 }  // namespace why502
