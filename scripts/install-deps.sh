@@ -8,7 +8,7 @@ set -euo pipefail
 build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev
                 libclang-rt-14-dev)
 test_packages=(libgtest-dev libgmock-dev nlohmann-json3-dev nginx curl openssl python3 iproute2 nftables tmux
-               php-fpm gunicorn prometheus prometheus-alertmanager chromium wrk libbenchmark-dev
+               php-fpm gunicorn uwsgi-core uwsgi-plugin-python3 prometheus prometheus-alertmanager chromium wrk libbenchmark-dev
                dpkg-dev man-db  # the package test builds a .deb and looks up its man page
                libpcre2-dev libssl-dev dwarves)  # scripts/build-nginx.sh, scripts/nginx-layout.sh
 

@@ -43,8 +43,59 @@ static __always_inline __u32 w5_http_status_line(const char *b)
 	return w5_three_digits(&b[9]);
 }
 
-/* An HTTP request line ("GET /", "POST http://…") or a FastCGI
- * BEGIN_REQUEST, else 0; b holds at least 10 bytes. */
+/* A uwsgi packet as nginx's uwsgi module sends it: modifier1, the size of
+ * the variables (little-endian), modifier2, then the variables, each a
+ * little-endian length and its bytes; the first name is a CGI variable's
+ * (QUERY_STRING from uwsgi_params, else an uwsgi_param's or HTTP_HOST). b
+ * holds at least 16 bytes. */
+static __always_inline int w5_uwsgi_request(const char *b)
+{
+	__u32 datasize = (__u8)b[1] | ((__u32)(__u8)b[2] << 8);
+	__u32 key_len = (__u8)b[4] | ((__u32)(__u8)b[5] << 8);
+	if (key_len < 2 || key_len > 64 || datasize < key_len + 4)
+		return 0;
+	int name = 1;
+	W5_UNROLL
+	for (int i = 0; i < 10; i++) {
+		char c = b[6 + i];
+		int name_byte = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+				c == '-' || c == '.';
+		name &= name_byte | (i >= (int)key_len);
+	}
+	return name;
+}
+
+/* An SCGI request as nginx's scgi module sends it: a netstring whose first
+ * header is CONTENT_LENGTH ("123:CONTENT_LENGTH\0..."); b holds at least 16
+ * bytes. */
+static __always_inline int w5_scgi_request(const char *b)
+{
+	/* In two words, so that the colon's place is a shift of a scalar: BPF
+	 * may index its stack only with constants. */
+	__u64 lo = 0, hi = 0;
+	W5_UNROLL
+	for (int i = 0; i < 8; i++) {
+		lo |= (__u64)(__u8)b[i] << (8 * i);
+		hi |= (__u64)(__u8)b[8 + i] << (8 * i);
+	}
+	int digits = 0, run = 1;
+	W5_UNROLL
+	for (int i = 0; i < 7; i++) {
+		run &= w5_is_digit((char)(lo >> (8 * i)));
+		digits += run;
+	}
+	if (digits == 0 || ((lo >> (8 * digits)) & 0xff) != ':')
+		return 0;
+	const __u64 content_ = 0x5f544e45544e4f43ull; /* "CONTENT_", little-endian */
+	__u32 name = 8 * (digits + 1);
+	__u64 after = name == 64 ? hi : (lo >> name) | (hi << (64 - name));
+	return after == content_;
+}
+
+/* An HTTP request line ("GET /", "POST http://…"), a FastCGI BEGIN_REQUEST,
+ * or an SCGI request, else 0; b holds at least 16 bytes. A uwsgi packet is
+ * told apart only on a socket nginx connected (w5_uwsgi_request): its first
+ * bytes are binary. */
 static __always_inline __u32 w5_request_protocol(const char *b)
 {
 	if (b[0] == 1 && b[1] == 1 && b[4] == 0 && b[5] == 8)
@@ -57,6 +108,29 @@ static __always_inline __u32 w5_request_protocol(const char *b)
 	}
 	if (i >= 3 && i < 8 && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == 'h'))
 		return W5_PROTO_HTTP;
+	if (w5_scgi_request(b))
+		return W5_PROTO_SCGI;
+	return 0;
+}
+
+/* Bytes of a uwsgi or SCGI response looked at for its status. */
+#define W5_CGI_SCAN_LEN 64
+
+/* "Status: NNN" (the name in any case, as nginx takes it) at the start of a
+ * line among the CGI headers in b[from, len), b holding scan bytes. */
+static __always_inline __u32 w5_cgi_status_header(const char *b, int from, int len, int scan)
+{
+	for (int i = from; i < scan - 10; i++) {
+		if (i + 10 > len)
+			break;
+		if ((i == from || b[i - 1] == '\n') && (b[i] | 0x20) == 's' && (b[i + 1] | 0x20) == 't' &&
+		    (b[i + 2] | 0x20) == 'a' && (b[i + 3] | 0x20) == 't' && (b[i + 4] | 0x20) == 'u' &&
+		    (b[i + 5] | 0x20) == 's' && b[i + 6] == ':') {
+			int at = b[i + 7] == ' ' ? i + 8 : i + 7;
+			/* (b holds older bytes of nginx's buffer past len) */
+			return at + 3 <= len ? w5_three_digits(&b[at]) : 0;
+		}
+	}
 	return 0;
 }
 
@@ -66,15 +140,20 @@ static __always_inline __u32 w5_fastcgi_status(const char *b, int len)
 {
 	if (len < 16 || b[0] != 1 || b[1] != 6) /* version 1, FCGI_STDOUT */
 		return 0;
-	for (int i = 8; i < W5_FCGI_SCAN_LEN - 11; i++) {
-		if (i + 11 > len)
-			break;
-		if ((i == 8 || b[i - 1] == '\n') && b[i] == 'S' && b[i + 1] == 't' &&
-		    b[i + 2] == 'a' && b[i + 3] == 't' && b[i + 4] == 'u' && b[i + 5] == 's' &&
-		    b[i + 6] == ':' && b[i + 7] == ' ')
-			return w5_three_digits(&b[i + 8]);
+	return w5_cgi_status_header(b, 8, len, W5_FCGI_SCAN_LEN);
+}
+
+/* The status of a uwsgi or SCGI response: its HTTP status line, or a CGI
+ * Status header among the first ones (nginx's uwsgi and scgi modules take
+ * either). b holds W5_CGI_SCAN_LEN bytes, of which the first len were read. */
+static __always_inline __u32 w5_cgi_response_status(const char *b, int len)
+{
+	if (len >= 12 && b[0] == 'H') {
+		__u32 status = w5_http_status_line(b);
+		if (status)
+			return status;
 	}
-	return 0;
+	return w5_cgi_status_header(b, 0, len, W5_CGI_SCAN_LEN);
 }
 
 /* HTTP/2 (RFC 9113) as nginx speaks it to an upstream over cleartext. */

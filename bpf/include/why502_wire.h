@@ -112,6 +112,8 @@ enum w5_upstream_proto {
 	W5_PROTO_HTTP = 1,
 	W5_PROTO_FASTCGI = 2,
 	W5_PROTO_HTTP2 = 3, /* proxy_http_version 2, grpc_pass: h2c frames */
+	W5_PROTO_UWSGI = 4, /* uwsgi_pass (4 and 5: no struct changed, see RECORDING.md) */
+	W5_PROTO_SCGI = 5,  /* scgi_pass */
 };
 
 /* Which end of a TCP connection a socket is (w5_sock_evidence, w5_held_socket):

@@ -3,8 +3,9 @@
  * Status codes read from the bytes nginx sends and receives, without uprobes
  * (TCP and unix sockets alike; the buffer comes from the syscall's registers):
  * - a request nginx sends to an upstream (HTTP request line, FastCGI
- *   BEGIN_REQUEST) arms its socket; the first response read on that socket is
- *   checked for a 5xx status (the upstream's own error);
+ *   BEGIN_REQUEST, HTTP/2, a uwsgi packet, an SCGI netstring) arms its
+ *   socket; the first response read on that socket is checked for a 5xx
+ *   status (the upstream's own error);
  * - a plain HTTP/1.x response nginx sends to a client is checked for a 5xx
  *   status line; after an upstream 5xx, the next client send of that thread
  *   names the client even when it is encrypted.
@@ -174,6 +175,10 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 	__u32 proto = w5_request_protocol(b);
 	if (!proto && (w5_h2_preface(b) || (w5_h2_request_headers(b) && connected_tcp(sk))))
 		proto = W5_PROTO_HTTP2;
+	/* (Not a client's socket: nginx's HTTP/2 and TLS bytes to clients are
+	 * binary too.) */
+	if (!proto && w5_uwsgi_request(b) && !server_side(sk))
+		proto = W5_PROTO_UWSGI;
 	if (proto) {
 		__u64 now = bpf_ktime_get_ns();
 		struct w5_in_flight *slot = arm_in_flight(sk, proto, id >> 32, now);
@@ -220,8 +225,12 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 		char b[PEEK_LEN] = {};
 		if (ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
 			status = w5_http_status_line(b);
-	} else {
+	} else if (protocol == W5_PROTO_FASTCGI) {
 		status = fastcgi_status(buf, ret);
+	} else {
+		char b[W5_CGI_SCAN_LEN] = {};
+		if (bpf_probe_read_user(b, sizeof(b), buf) == 0)
+			status = w5_cgi_response_status(b, ret);
 	}
 	if (status < 500 || status > 504)
 		return 0;

@@ -35,8 +35,6 @@ class RequestInFlight {
   std::thread thread_;
 };
 
-std::string evidence_of(const nlohmann::json& record) { return record["evidence"].dump(); }
-
 // nginx passing *.php to php-fpm at fpm, waiting up to 30 s for its answer:
 // php-fpm's own timeout stops a slow script first.
 void start_nginx_for_php(Scenario& s, const std::string& fpm) {
@@ -129,6 +127,25 @@ TEST_F(BackendDeaths, GunicornTimeoutIsASlowBackend) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
   EXPECT_NE(evidence_of(records[0]).find("gunicorn"), std::string::npos) << records[0].dump();
+}
+
+// uWSGI's harakiri: its master SIGKILLs a worker busy for longer than
+// --harakiri. Over a unix socket, so that the worker is told by the
+// connection it held, not by the listener its pool shares.
+TEST_F(BackendDeaths, UwsgiHarakiriIsASlowBackend) {
+  Scenario s;
+  const Scenario::Uwsgi app = s.start_uwsgi("slow_app.py", {"--harakiri", "1"});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    uwsgi_read_timeout 30s;\n"
+                "    location /slow { include /etc/nginx/uwsgi_params; uwsgi_pass " + app.unix_socket + "; }\n  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/slow?30"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502}));
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{app.unix_socket, "slow_backend"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(evidence_of(records[0]).find("stopped by its supervisor"), std::string::npos) << records[0].dump();
+  EXPECT_NE(evidence_of(records[0]).find("(uwsgi) got SIGKILL"), std::string::npos) << records[0].dump();
 }
 
 TEST_F(BackendDeaths, PhpFpmRequestTerminateTimeoutIsASlowBackend) {

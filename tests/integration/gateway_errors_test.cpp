@@ -548,6 +548,39 @@ TEST_F(GatewayErrors, FastcgiToPhpFpm) {
   EXPECT_EQ(records.size(), 4u) << s.tracer_output();
 }
 
+// uwsgi_pass and scgi_pass to a real uWSGI whose app answers 5xx itself: the
+// status comes in an HTTP status line over uwsgi (TCP and unix) and in a CGI
+// Status header over SCGI. Each is the upstream's own status, which nginx
+// passes on without a word in error.log.
+TEST_F(GatewayErrors, UwsgiAndScgiUpstreamsAnsweringTheirOwn5xx) {
+  Scenario s;
+  const Scenario::Uwsgi app = s.start_uwsgi("status_app.py");
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n"
+                "    location /uwsgi/ { include /etc/nginx/uwsgi_params; uwsgi_pass " + app.uwsgi + "; }\n"
+                "    location /unix/ { include /etc/nginx/uwsgi_params; uwsgi_pass " + app.unix_socket + "; }\n"
+                "    location /scgi/ { include /etc/nginx/scgi_params; scgi_pass " + app.scgi + "; }\n  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  auto codes = s.curl({base + "/uwsgi/ok", base + "/uwsgi/503", base + "/unix/502", base + "/scgi/504",
+                       base + "/scgi/ok", base + "/unix/ok", base + "/scgi/503"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{200, 503, 502, 504, 200, 200, 503}));
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          Causes{{app.uwsgi, "upstream_status"},
+                                 {app.unix_socket, "upstream_status"},
+                                 {app.scgi, "upstream_status"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 4u) << s.tracer_output();
+  for (const auto& r : records) {
+    const std::string carrier = r["upstream"] == app.scgi ? "SCGI response" : "uwsgi response";
+    EXPECT_NE(evidence_of(r).find("answered " + std::to_string(r["status"].get<int>()) + " itself"),
+              std::string::npos)
+        << r.dump();
+    EXPECT_NE(evidence_of(r).find(carrier), std::string::npos) << r.dump();
+  }
+}
+
 }  // namespace
 }  // namespace why502::testing
 

@@ -33,6 +33,11 @@ inline std::string retried_upstream(const std::string& first, const std::string&
   return "  upstream retried { server " + first + " max_fails=0; server " + backup + " backup; }\n";
 }
 
+// A record's evidence lines as one JSON text, to search; "" without any.
+inline std::string evidence_of(const nlohmann::json& record) {
+  return record.contains("evidence") ? record["evidence"].dump() : "";
+}
+
 inline std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& records, const std::string& type) {
   std::vector<nlohmann::json> out;
   for (const auto& r : records)

@@ -202,6 +202,22 @@ std::string Scenario::start_gunicorn(int timeout_s) {
   return addr;
 }
 
+Scenario::Uwsgi Scenario::start_uwsgi(const std::string& app, const std::vector<std::string>& extra) {
+  Uwsgi at{"127.0.0.1:" + std::to_string(free_port()), "unix:" + dir_ + "/uwsgi.sock",
+           "127.0.0.1:" + std::to_string(free_port())};
+  // --die-on-term: uWSGI 2.0 takes SIGTERM for a reload otherwise.
+  std::vector<std::string> argv = {"uwsgi", "--plugin", "python3", "--master", "--processes", "1", "--die-on-term",
+                                   "--chdir", std::string(WHY502_SOURCE_DIR) + "/tests/backends", "--wsgi-file", app,
+                                   "--callable", "app", "--socket", at.uwsgi, "--socket", at.unix_socket.substr(5),
+                                   "--chmod-socket=666", "--scgi-socket", at.scgi};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto uwsgi = std::make_unique<ChildProcess>(in_netns(argv));
+  if (!uwsgi->wait_for_text("spawned uWSGI worker 1", 15s))
+    throw std::runtime_error("uWSGI did not start: " + uwsgi->output());
+  backends_.push_back(std::move(uwsgi));
+  return at;
+}
+
 std::string Scenario::start_php_fpm(const std::map<std::string, std::string>& scripts, const std::string& pool_extra) {
   std::filesystem::create_directories(dir_ + "/www");
   for (const auto& [name, source] : scripts) std::ofstream(dir_ + "/www/" + name) << source;

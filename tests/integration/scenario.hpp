@@ -49,6 +49,16 @@ class Scenario {
   // Starts a real gunicorn (Debian package) serving tests/backends/slow_app.py
   // on a free 127.0.0.1 port with its worker --timeout; returns the address.
   std::string start_gunicorn(int timeout_s);
+  // Starts a real uWSGI (Debian's uwsgi-core, python3 plugin): one master and
+  // one worker serving tests/backends/APP's `app`, on a uwsgi socket (TCP and
+  // unix:{DIR}/uwsgi.sock) and an SCGI socket (TCP), with extra options
+  // (e.g. --harakiri 1).
+  struct Uwsgi {
+    std::string uwsgi;  // 127.0.0.1:PORT
+    std::string unix_socket;  // unix:{DIR}/uwsgi.sock
+    std::string scgi;  // 127.0.0.1:PORT
+  };
+  Uwsgi start_uwsgi(const std::string& app, const std::vector<std::string>& extra = {});
   // Starts php-fpm (Debian package) on unix:{DIR}/php.sock serving {DIR}/www,
   // with the given scripts (name → PHP source); returns "unix:{DIR}/php.sock".
   std::string start_php_fpm(const std::map<std::string, std::string>& scripts, const std::string& pool_extra = "");

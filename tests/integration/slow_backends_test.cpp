@@ -44,8 +44,6 @@ nlohmann::json one_slow_record(Scenario& s, const std::string& backend, int read
   return records[0];
 }
 
-std::string evidence_of(const nlohmann::json& r) { return r.contains("evidence") ? r["evidence"].dump() : ""; }
-
 // The share in "the thread was on CPU N% of a …", -1 without one.
 int cpu_share(const nlohmann::json& r) {
   std::smatch m;

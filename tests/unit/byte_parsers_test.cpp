@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +24,28 @@ __u32 status_line(const std::string& text) { return w5_http_status_line(copied(t
 __u32 protocol(const std::string& text) { return w5_request_protocol(copied(text, 16).data()); }
 __u32 fastcgi(const std::string& record) {
   return w5_fastcgi_status(copied(record, W5_FCGI_SCAN_LEN).data(), static_cast<int>(record.size()));
+}
+
+__u32 uwsgi(const std::string& text) { return w5_uwsgi_request(copied(text, 16).data()); }
+__u32 cgi_response(const std::string& text) {
+  return w5_cgi_response_status(copied(text, W5_CGI_SCAN_LEN).data(), static_cast<int>(text.size()));
+}
+
+// A uwsgi packet as nginx's uwsgi module builds it: modifier1, the
+// variables' size (little-endian), modifier2, then each variable as a
+// little-endian length and its bytes.
+std::string uwsgi_packet(const std::vector<std::pair<std::string, std::string>>& vars, char modifier1 = 0) {
+  std::string body;
+  auto put = [&body](const std::string& text) {
+    body += static_cast<char>(text.size() & 0xff);
+    body += static_cast<char>(text.size() >> 8);
+    body += text;
+  };
+  for (const auto& [key, value] : vars) {
+    put(key);
+    put(value);
+  }
+  return std::string{modifier1, static_cast<char>(body.size() & 0xff), static_cast<char>(body.size() >> 8), 0} + body;
 }
 
 // A FastCGI STDOUT record (version 1, type 6) carrying body.
@@ -68,6 +92,58 @@ TEST(ByteParsers, FastcgiStatusHeader) {
   // Only the bytes received count: the header must end within len.
   const std::string whole = stdout_record("Status: 504 Gateway Timeout\r\n");
   EXPECT_EQ(w5_fastcgi_status(copied(whole, W5_FCGI_SCAN_LEN).data(), 18), 0u);
+}
+
+TEST(ByteParsers, ScgiRequest) {
+  using namespace std::string_literals;
+  // nginx's scgi module: "<length>:CONTENT_LENGTH\0<n>\0...".
+  EXPECT_EQ(protocol("215:CONTENT_LENGTH\0"s + "0\0SCGI\0" + "1\0"), static_cast<__u32>(W5_PROTO_SCGI));
+  EXPECT_EQ(protocol("7:CONTENT_LENGTH\0"s), static_cast<__u32>(W5_PROTO_SCGI));
+  EXPECT_EQ(protocol("1234567:CONTENT_"s), static_cast<__u32>(W5_PROTO_SCGI));
+  EXPECT_EQ(protocol("12345678:CONTENT"s), 0u);  // no netstring of nginx's is that long
+  EXPECT_EQ(protocol(":CONTENT_LENGTH\0"s), 0u);  // no length
+  EXPECT_EQ(protocol("215:REQUEST_METHOD"s), 0u);  // SCGI puts CONTENT_LENGTH first
+  EXPECT_EQ(protocol("215 CONTENT_LENGTH"s), 0u);
+}
+
+TEST(ByteParsers, UwsgiRequest) {
+  // What nginx sends with uwsgi_params (QUERY_STRING first), with uwsgi_param
+  // lines of its own, with none (the request's headers first), and with a
+  // modifier1 other than WSGI's 0 (PSGI's 5).
+  EXPECT_TRUE(uwsgi(uwsgi_packet({{"QUERY_STRING", ""}, {"REQUEST_METHOD", "GET"}})));
+  EXPECT_TRUE(uwsgi(uwsgi_packet({{"UWSGI_SCRIPT", "app"}})));
+  EXPECT_TRUE(uwsgi(uwsgi_packet({{"HTTP_HOST", "localhost"}})));
+  EXPECT_TRUE(uwsgi(uwsgi_packet({{"QUERY_STRING", ""}}, 5)));
+  // A uwsgi packet is no HTTP, FastCGI or SCGI request.
+  EXPECT_EQ(protocol(uwsgi_packet({{"QUERY_STRING", ""}})), 0u);
+  // Other binary bytes nginx sends: an HTTP/2 HEADERS frame to a client
+  // (stream 1), a TLS record, a FastCGI BEGIN_REQUEST.
+  EXPECT_FALSE(uwsgi(std::string{0, 0, 0x20, 1, 4, 0, 0, 0, 1, static_cast<char>(0x88)}));
+  EXPECT_FALSE(uwsgi(std::string{0x17, 3, 3, 0, 0x40, 0, 0x5a, static_cast<char>(0xc1), 0x13}));
+  EXPECT_FALSE(uwsgi(std::string{1, 1, 0, 1, 0, 8, 0, 0}));
+  // A first name of one byte, of bytes no CGI name has, or longer than the
+  // variables it is said to be among.
+  EXPECT_FALSE(uwsgi(uwsgi_packet({{"Q", ""}})));
+  EXPECT_FALSE(uwsgi(uwsgi_packet({{"QUERY STRING", ""}})));
+  std::string short_size = uwsgi_packet({{"QUERY_STRING", ""}});
+  short_size[1] = 8;
+  EXPECT_FALSE(uwsgi(short_size));
+}
+
+TEST(ByteParsers, UwsgiAndScgiResponseStatus) {
+  // uWSGI answers with a status line; CGI-minded servers with a Status header,
+  // its name in any case and the space after its colon optional, as nginx
+  // takes it.
+  EXPECT_EQ(cgi_response("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\n"), 503u);
+  EXPECT_EQ(cgi_response("Status: 502 Bad Gateway\r\nContent-Type: text/html\r\n\r\n"), 502u);
+  EXPECT_EQ(cgi_response("Content-Type: text/html\r\nstatus:504\r\n\r\n"), 504u);
+  EXPECT_EQ(cgi_response("Content-Type: text/html\r\n\r\n"), 0u);
+  EXPECT_EQ(cgi_response("X-Note: Status: 500\r\n\r\n"), 0u);
+  // Only the bytes received count, whatever follows in nginx's buffer.
+  const std::string whole = "Status: 504 Gateway Timeout\r\n";
+  EXPECT_EQ(w5_cgi_response_status(copied(whole, W5_CGI_SCAN_LEN).data(), 10), 0u);
+  const std::string padding(W5_CGI_SCAN_LEN, 'x');
+  EXPECT_EQ(cgi_response("X-Pad: " + padding + "\r\nStatus: 502 Bad\r\n"), 0u);
 }
 
 TEST(ByteParsers, FastcgiStatusPastTheScannedBytesIsUnseen) {

@@ -48,6 +48,10 @@ std::string_view status_carrier(uint32_t proto) {
       return "FastCGI Status header";
     case W5_PROTO_HTTP2:
       return "HTTP/2 :status header";
+    case W5_PROTO_UWSGI:
+      return "uwsgi response (status line or Status header)";
+    case W5_PROTO_SCGI:
+      return "SCGI response (Status header or status line)";
     default:
       return "HTTP status line";
   }
