@@ -21,6 +21,11 @@
 
 /* Bytes of a FastCGI STDOUT record looked at for its Status header. */
 #define W5_FCGI_SCAN_LEN 96
+/* FastCGI records: an 8-byte header (version, type, request id, content
+ * length, padding length, reserved), the content, the padding. */
+#define W5_FCGI_HEADER 8
+#define W5_FCGI_STDOUT 6
+#define W5_FCGI_STDERR 7
 
 static __always_inline int w5_is_digit(char c)
 {
@@ -134,11 +139,17 @@ static __always_inline __u32 w5_cgi_status_header(const char *b, int from, int l
 	return 0;
 }
 
+/* The bytes of the FastCGI record whose header b holds. */
+static __always_inline __u32 w5_fastcgi_record_size(const char *b)
+{
+	return W5_FCGI_HEADER + (((__u32)(__u8)b[4] << 8) | (__u8)b[5]) + (__u8)b[6];
+}
+
 /* "Status: NNN" among the first CGI headers of a FastCGI STDOUT record: b
  * holds W5_FCGI_SCAN_LEN bytes, of which the first len are the record's. */
 static __always_inline __u32 w5_fastcgi_status(const char *b, int len)
 {
-	if (len < 16 || b[0] != 1 || b[1] != 6) /* version 1, FCGI_STDOUT */
+	if (len < 16 || b[0] != 1 || b[1] != W5_FCGI_STDOUT) /* version 1 */
 		return 0;
 	return w5_cgi_status_header(b, 8, len, W5_FCGI_SCAN_LEN);
 }

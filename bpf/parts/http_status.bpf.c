@@ -74,13 +74,35 @@ static __always_inline const void *syscall_buffer(void)
 	return iov.iov_base;
 }
 
-/* "Status: NNN" among the first CGI headers of a FastCGI STDOUT record in buf. */
-static __always_inline __u32 fastcgi_status(const void *buf, int len)
+/* Records of a FastCGI read looked at for the STDOUT one. */
+#define W5_FCGI_MAX_RECORDS 4
+
+/* Whether the len bytes nginx read at buf hold the answer to its request: a
+ * STDOUT record (its Status header's code in *status, 0 without one), or
+ * anything but whole STDERR records. Before its headers an application may
+ * write to its stderr (PHP's warnings and errors, with log_errors on and no
+ * error_log: php-fpm's default), which nginx logs ("FastCGI sent in
+ * stderr"); a read of those alone, ending where a record does, leaves the
+ * request waiting for the next read. */
+static __always_inline bool fastcgi_answer(const void *buf, int len, __u32 *status)
 {
-	char b[W5_FCGI_SCAN_LEN] = {};
-	if (len < 16 || bpf_probe_read_user(b, sizeof(b), buf))
-		return 0;
-	return w5_fastcgi_status(b, len);
+	if (!buf)
+		return true;
+	__u32 offset = 0;
+	for (int i = 0; i < W5_FCGI_MAX_RECORDS; i++) {
+		if (offset == (__u32)len)
+			return false;
+		/* (A read cut inside a record is given up on.) */
+		char b[W5_FCGI_SCAN_LEN] = {};
+		if (offset + W5_FCGI_HEADER > (__u32)len || bpf_probe_read_user(b, sizeof(b), (const char *)buf + offset))
+			return true;
+		if (b[1] != W5_FCGI_STDERR) {
+			*status = w5_fastcgi_status(b, len - (int)offset);
+			return true;
+		}
+		offset += w5_fastcgi_record_size(b);
+	}
+	return true;
 }
 
 /* Frames of an HTTP/2 read looked at for the one that answers the request. */
@@ -208,8 +230,10 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	__u32 status = 0;
 	/* HTTP/2: the server's SETTINGS (and WINDOW_UPDATE, PING) may come in
 	 * reads of their own; the request stays in flight until a frame of its
-	 * stream answers it. */
+	 * stream answers it. FastCGI: so may the application's stderr. */
 	if (protocol == W5_PROTO_HTTP2 && !h2_answer(buf, ret, &status))
+		return 0;
+	if (protocol == W5_PROTO_FASTCGI && !fastcgi_answer(buf, ret, &status))
 		return 0;
 	__u64 sent_ns = slot->sent_ns;
 	slot->sent_ns = 0;
@@ -226,7 +250,7 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 		if (ret >= 12 && bpf_probe_read_user(b, sizeof(b), buf) == 0)
 			status = w5_http_status_line(b);
 	} else if (protocol == W5_PROTO_FASTCGI) {
-		status = fastcgi_status(buf, ret);
+		/* status read by fastcgi_answer */
 	} else {
 		char b[W5_CGI_SCAN_LEN] = {};
 		if (bpf_probe_read_user(b, sizeof(b), buf) == 0)

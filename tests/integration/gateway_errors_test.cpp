@@ -519,6 +519,8 @@ TEST_F(GatewayErrors, FastcgiToPhpFpm) {
       {"ok.php", "<?php echo \"ok\\n\";"},
       {"down.php", "<?php http_response_code(503); echo \"down\\n\";"},
       {"bad.php", "<?php header('X-Trace: 1'); http_response_code(502); echo \"bad\\n\";"},
+      // PHP's warning goes to nginx as a FastCGI STDERR record, before the headers.
+      {"warned.php", "<?php trigger_error('the database is down', E_USER_WARNING); http_response_code(503);"},
       {"slow.php", "<?php sleep(3); echo \"late\\n\";"},
   });
   const std::string missing = "unix:" + s.dir() + "/no-fpm.sock";
@@ -531,11 +533,12 @@ TEST_F(GatewayErrors, FastcgiToPhpFpm) {
   s.start_tracer();
   const std::string base = "http://127.0.0.1:{PORT}";
   auto codes = s.curl({base + "/ok.php", base + "/down.php", base + "/bad.php", base + "/slow.php",
-                       base + "/missing/x", base + "/ok.php"});
+                       base + "/missing/x", base + "/ok.php", base + "/warned.php"});
   const auto records = s.stop_tracer();
-  EXPECT_EQ(codes, (std::vector<int>{200, 503, 502, 504, 502, 200}));
+  EXPECT_EQ(codes, (std::vector<int>{200, 503, 502, 504, 502, 200, 503}));
   const std::map<std::string, std::string> cause_by_uri = {{"/down.php", "upstream_status"},
                                                            {"/bad.php", "upstream_status"},
+                                                           {"/warned.php", "upstream_status"},
                                                            {"/slow.php", "slow_backend"},
                                                            {"/missing/x", "refused"}};
   EXPECT_EQ(match_records(s.access_log(), records,
@@ -545,7 +548,17 @@ TEST_F(GatewayErrors, FastcgiToPhpFpm) {
                           }),
             "")
       << s.error_log() << s.tracer_output();
-  EXPECT_EQ(records.size(), 4u) << s.tracer_output();
+  EXPECT_EQ(records.size(), 5u) << s.tracer_output();
+  // The warning is said by the warned request's record, and by no other.
+  size_t warned = 0;
+  for (const auto& r : records) {
+    if (evidence_of(r).find("FastCGI sent in stderr: \\\"PHP message: PHP Warning:  the database is down") ==
+        std::string::npos)
+      continue;
+    ++warned;
+    EXPECT_EQ(r["status"], 503) << r.dump();
+  }
+  EXPECT_EQ(warned, 1u) << s.tracer_output();
 }
 
 // uwsgi_pass and scgi_pass to a real uWSGI whose app answers 5xx itself: the

@@ -146,6 +146,13 @@ TEST(ByteParsers, UwsgiAndScgiResponseStatus) {
   EXPECT_EQ(cgi_response("X-Pad: " + padding + "\r\nStatus: 502 Bad\r\n"), 0u);
 }
 
+TEST(ByteParsers, FastcgiRecordSize) {
+  // Header, content (big-endian length), padding: where the next record starts.
+  EXPECT_EQ(w5_fastcgi_record_size(std::string{1, 7, 0, 1, 0, 0x2a, 6, 0}.data()), 8u + 42 + 6);
+  EXPECT_EQ(w5_fastcgi_record_size(std::string{1, 7, 0, 1, 0x01, 0x02, 0, 0}.data()), 8u + 258);
+  EXPECT_EQ(w5_fastcgi_record_size(stdout_record("Status: 503\r\n").data()), 8u + 13);
+}
+
 TEST(ByteParsers, FastcgiStatusPastTheScannedBytesIsUnseen) {
   const std::string padding(W5_FCGI_SCAN_LEN, 'x');
   EXPECT_EQ(fastcgi(stdout_record("X-Pad: " + padding + "\r\nStatus: 502 Bad\r\n")), 0u);

@@ -147,6 +147,11 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   const std::string_view fmt = wire_view(e.fmt);
   const std::string_view action = wire_view(e.action);
   const std::string_view peer = wire_view(e.peer);
+  // No failure: what the application wrote to its stderr, for its request's record.
+  if (fmt.starts_with("FastCGI sent in stderr")) {
+    note_backend_stderr(e);
+    return;
+  }
   auto failure = classify_nginx_log(fmt, e.err, action);
   // An HTTP/2 upstream's RST_STREAM or GOAWAY: what its error code (the
   // message's one argument) means.
@@ -201,6 +206,31 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
     recent.push_back(PeerFailure{e.h.ts_ns, std::string(peer), failure->cause});
     if (recent.size() > 64) recent.pop_front();
   }
+}
+
+void Engine::note_backend_stderr(const w5_ngx_log& e) {
+  if (e.upstream_sk == 0) return;
+  const RequestKey request{e.h.tgid, e.request, e.connection};
+  auto [note, created] = backend_stderr_.touch(SocketKey{e.h.tgid, e.upstream_sk});
+  if (created || note.request != request) note = BackendStderr{.request = request, .client_sk = e.client_sk, .lines = {}};
+  note.ts_ns = e.h.ts_ns;
+  // nginx logs each STDERR record: the first few say what went wrong.
+  if (note.lines.size() < kMaxStderrLines) note.lines.push_back(concat("nginx: ", format_nginx_log(e)));
+  backend_stderr_.keep_newest(kMaxWaiting);
+}
+
+std::vector<std::string> Engine::take_backend_stderr(uint32_t tgid, uint64_t sk, const RequestKey& request) {
+  const BackendStderr* note = backend_stderr_.find(SocketKey{tgid, sk});
+  if (!note || note->request != request) return {};
+  return backend_stderr_.take(SocketKey{tgid, sk})->lines;
+}
+
+std::vector<std::string> Engine::take_backend_stderr_before(uint32_t tgid, uint64_t sk, uint64_t client_sk,
+                                                            uint64_t read_ns) {
+  constexpr uint64_t kWithinNs = 1'000'000'000ull;
+  const BackendStderr* note = backend_stderr_.find(SocketKey{tgid, sk});
+  if (!note || note->client_sk != client_sk || (note->ts_ns < read_ns && read_ns - note->ts_ns > kWithinNs)) return {};
+  return backend_stderr_.take(SocketKey{tgid, sk})->lines;
 }
 
 void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out) {
@@ -270,6 +300,9 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
                           .earlier_failures = {}};
   if (last_failure)
     facts.socket_facts = kernel_facts(*last_failure, r.attempts.empty() ? -1 : r.attempts.back().ms);
+  // What the application wrote to its stderr on the last attempt's connection.
+  if (const uint64_t sk = last_failure ? last_failure->upstream_sk : upstream_5xx ? upstream_5xx->sk : 0)
+    append_moved(facts.notes, take_backend_stderr(e.h.tgid, sk, request));
   if (r.cause == Cause::no_live_upstreams) facts.earlier_failures = earlier_failures(e.h.tgid, e.h.ts_ns);
   add_gateway_error_evidence(r, std::move(facts));
 
@@ -346,6 +379,8 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
     return;
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
+    // (An application's own words about it, when it wrote any to its stderr.)
+    append_moved(r.evidence, take_backend_stderr_before(e.h.tgid, it->second.sk, e.sk, it->second.h.ts_ns));
     upstream_5xx_.erase(it);
     // An application's own 500 passed on is an application error, not a gateway error.
     if (r.status != 500) emit(std::move(r), out);
@@ -596,6 +631,12 @@ void Engine::expire(uint64_t now) {
     if (age_ns(now, oldest->last_ts_ns) <= options_.request_max_age_ns) break;
     forget(*pending_.oldest_key());
     ++stats_.expired_requests;
+  }
+  // An application's stderr is for the answer or the failure that follows it
+  // (a timeout's, at most fastcgi_read_timeout later): kept as long as a pending request.
+  while (const BackendStderr* oldest = backend_stderr_.oldest_value()) {
+    if (age_ns(now, oldest->ts_ns) <= options_.request_max_age_ns) break;
+    backend_stderr_.erase(*backend_stderr_.oldest_key());
   }
   // Workers come and go with every reload: forget those with no recent failure.
   std::erase_if(recent_failures_,

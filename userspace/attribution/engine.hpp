@@ -206,6 +206,26 @@ class Engine {
   // The unix socket files workers could not open (by nginx's name of them),
   // read when nginx logged that.
   Waiting<std::pair<uint32_t, std::string>, w5_socket_file, PairHash> socket_files_;
+  // What a FastCGI application wrote to its stderr before its answer (nginx:
+  // "FastCGI sent in stderr: ..."), by the worker's upstream socket it came
+  // on: PHP's warnings and errors, the reason an application gives for the
+  // 5xx it answers, or for hanging. For that request's record.
+  struct BackendStderr {
+    uint64_t ts_ns = 0;  // the last line's
+    RequestKey request{};
+    uint64_t client_sk = 0;
+    std::vector<std::string> lines;  // nginx's words, at most kMaxStderrLines
+  };
+  static constexpr size_t kMaxStderrLines = 3;
+  Waiting<SocketKey, BackendStderr, SocketKeyHash> backend_stderr_;
+  void note_backend_stderr(const w5_ngx_log& e);
+  // The lines of upstream socket sk's stderr that belong to request (the
+  // socket's connection carries one request at a time).
+  std::vector<std::string> take_backend_stderr(uint32_t tgid, uint64_t sk, const RequestKey& request);
+  // Those that came on sk within a second before an upstream's own 5xx read
+  // at read_ns, for the client on client_sk (no request is known then).
+  std::vector<std::string> take_backend_stderr_before(uint32_t tgid, uint64_t sk, uint64_t client_sk,
+                                                      uint64_t read_ns);
   // A pooled upstream connection's history, for the log event that follows it.
   Waiting<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
   // What the backend of a worker's upstream socket was doing, read when

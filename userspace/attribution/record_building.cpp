@@ -37,10 +37,6 @@ void explain_without_upstream(Record& r) {
         "limit_req / limit_conn answer 503 too, unlogged when their log level is below error_log's");
 }
 
-void append_moved(std::vector<std::string>& to, std::vector<std::string>& from) {
-  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-}
-
 // Where an upstream's own status was read, by the protocol its request armed.
 std::string_view status_carrier(uint32_t proto) {
   switch (proto) {
@@ -58,6 +54,10 @@ std::string_view status_carrier(uint32_t proto) {
 }
 
 }  // namespace
+
+void append_moved(std::vector<std::string>& to, std::vector<std::string>&& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
 
 Record new_record(RecordType type, RecordSource source, const w5_header& h, const w5_addr& client) {
   Record r;
@@ -137,8 +137,8 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
     r.evidence.emplace_back(last_failure->failure.meaning);
   else
     r.evidence.push_back(headline(r.cause, r.upstream, r.status));
-  append_moved(r.evidence, f.explained);
-  if (last_failure) append_moved(r.evidence, last_failure->reuse_evidence);
+  append_moved(r.evidence, std::move(f.explained));
+  if (last_failure) append_moved(r.evidence, std::move(last_failure->reuse_evidence));
   if (has_meaning && !meaning_leads) r.evidence.emplace_back(last_failure->failure.meaning);
   if (last_failure) {
     r.evidence.push_back(concat("nginx: ", last_failure->message));
@@ -151,8 +151,8 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
   if (f.upstream_5xx)
     r.evidence.push_back(
         concat("upstream ", upstream_name(*f.upstream_5xx), " sent status ", Decimal(f.upstream_5xx->status)));
-  append_moved(r.evidence, f.notes);
-  append_moved(r.evidence, f.earlier_failures);
+  append_moved(r.evidence, std::move(f.notes));
+  append_moved(r.evidence, std::move(f.earlier_failures));
   const size_t first_attempt = f.n_states > r.attempts.size() ? f.n_states - r.attempts.size() : 0;
   for (size_t i = 0; r.attempts.size() > 1 && i < r.attempts.size(); ++i) {
     const Attempt& a = r.attempts[i];
@@ -172,7 +172,7 @@ Record truncated_record(const w5_ngx_log& e, Cause cause, std::string message,
   r.upstream = wire_view(e.peer);
   r.evidence.reserve(2 + death_evidence.size());
   r.evidence.push_back(concat("the response was cut off after its header was sent: ", cause_name(r.cause)));
-  append_moved(r.evidence, death_evidence);
+  append_moved(r.evidence, std::move(death_evidence));
   r.evidence.push_back(concat("nginx: ", message));
   r.nginx_error = std::move(message);
   r.attempts.push_back(Attempt{r.upstream, r.cause, 0, -1});

@@ -38,6 +38,9 @@ struct GatewayErrorFacts {
   std::vector<std::string> notes;              // nginx's other warnings about the request
   std::vector<std::string> earlier_failures;   // behind no_live_upstreams
 };
+// Appends from's lines to `to`, moving them.
+void append_moved(std::vector<std::string>& to, std::vector<std::string>&& from);
+
 // Fills in the evidence (and nginx_error) of a gateway error whose status,
 // attempts and cause are set.
 void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& facts);
