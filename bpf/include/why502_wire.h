@@ -14,12 +14,15 @@
 #include <linux/types.h>
 #endif
 
-#define W5_WIRE_VERSION 5
+#define W5_WIRE_VERSION 6
 
 #define W5_NAME_LEN 64   /* peer names as nginx writes them ("127.0.0.1:9000", "unix:/p") */
 #define W5_FMT_LEN 64    /* the head of an nginx error_log format string */
 #define W5_LOG_ARGS 6       /* variadic argument words of ngx_log_error_core copied */
-#define W5_ARG_TEXT_LEN 64  /* bytes copied of what an argument word points to */
+#define W5_ARG_TEXT_LEN 64  /* bytes copied of the ngx_str_t an argument word points to */
+/* ... and of the C string (%s, %*s): TLS libraries' reasons and an
+ * application's stderr come whole in one; a power of two, for BPF's mask. */
+#define W5_ARG_CSTR_LEN 128
 #define W5_ACTION_LEN 48 /* nginx's log->action ("connecting to upstream") */
 #define W5_MAX_STATES 4  /* upstream attempts copied per error response */
 #define W5_COMM_LEN 16
@@ -150,7 +153,9 @@ struct w5_upstream_state {
 };
 
 /* What w5_log_arg.readable says was read at the word. */
-#define W5_ARG_CSTR 1    /* cstr[]: the NUL-terminated string at word (its first bytes) */
+#define W5_ARG_CSTR 1    /* cstr[]: the NUL-terminated string at word (its first bytes);
+			  * for %*s, as many bytes as the word before says (since
+			  * wire version 6: before, up to a NUL) */
 #define W5_ARG_NGX_STR 2 /* str_len, ngx_str[]: the ngx_str_t at word and its first bytes */
 
 /* One variadic argument of ngx_log_error_core (a register or stack word) and,
@@ -162,7 +167,7 @@ struct w5_log_arg {
 	__u64 str_len; /* the ngx_str_t's len */
 	__u32 readable;
 	__u32 pad;
-	char cstr[W5_ARG_TEXT_LEN];
+	char cstr[W5_ARG_CSTR_LEN]; /* 64 bytes before wire version 6 */
 	char ngx_str[W5_ARG_TEXT_LEN];
 };
 

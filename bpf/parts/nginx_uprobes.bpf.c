@@ -454,8 +454,12 @@ static __always_inline __u32 connection_requests(const struct client_connection 
 	return (__u32)c->requests;
 }
 
-#define W5_WANTS_CSTR 1u    /* %s, %*s */
+#define W5_WANTS_CSTR 1u    /* %s */
 #define W5_WANTS_NGX_STR 2u /* %V, %v */
+/* %*s: as many bytes as the word before says, which may be no C string (a
+ * FastCGI record's text, an OpenSSL error in a buffer): nothing past them
+ * is copied. */
+#define W5_WANTS_SIZED_CSTR 3u
 /* format_argument_reads(): the W5_WANTS_* bits of each word in its low 16
  * bits (2 per word), and how many words the format reads above them. */
 #define W5_READS_WANTS(reads) ((reads) & 0xffff)
@@ -467,6 +471,7 @@ struct format_walk {
 	__u32 wants;
 	__u32 word;
 	bool in_directive;
+	bool sized;           /* the directive took its length from a word ('*') */
 	bool ended;           /* at the format's NUL, or its last word */
 };
 
@@ -489,13 +494,16 @@ static long format_walk_step(__u64 i, struct format_walk *w)
 		return 0;
 	if (c == '*') { /* a width or length taken from a word */
 		w->word++;
+		w->sized = true;
 		return 0;
 	}
 	w->in_directive = false;
+	bool sized = w->sized;
+	w->sized = false;
 	if (c == '%' || c == 'Z' || c == 'N' || c == 'f') /* 'f': a double, in no word we see */
 		return 0;
 	if (c == 's')
-		w->wants |= W5_WANTS_CSTR << (2 * w->word);
+		w->wants |= (sized ? W5_WANTS_SIZED_CSTR : W5_WANTS_CSTR) << (2 * w->word);
 	else if (c == 'V' || c == 'v')
 		w->wants |= W5_WANTS_NGX_STR << (2 * w->word);
 	w->word++;
@@ -557,13 +565,21 @@ static __always_inline struct log_arguments *read_log_words(struct pt_regs *ctx)
 
 /* One variadic argument word and what it points to, the way its directive
  * means it (see struct w5_log_arg). */
-static __always_inline void read_log_arg(__u64 word, struct w5_log_arg *a, __u32 wants)
+static __always_inline void read_log_arg(__u64 word, __u64 size_word, struct w5_log_arg *a, __u32 wants)
 {
 	/* The scratch holds the last call's bytes: none may reach the event. */
 	__builtin_memset(a, 0, sizeof(*a));
 	a->word = word;
 	if (word < 4096)
 		return;
+	if (wants == W5_WANTS_SIZED_CSTR) {
+		__u64 n = size_word < W5_ARG_CSTR_LEN - 1 ? size_word : W5_ARG_CSTR_LEN - 1;
+		n &= W5_ARG_CSTR_LEN - 1;
+		/* (A failed read leaves the bytes zeroed.) */
+		if (n == 0 || bpf_probe_read_user(a->cstr, n, (const void *)word) == 0)
+			a->readable |= W5_ARG_CSTR;
+		return;
+	}
 	if ((wants & W5_WANTS_CSTR) && bpf_probe_read_user_str(a->cstr, sizeof(a->cstr), (const void *)word) > 0)
 		a->readable |= W5_ARG_CSTR;
 	if (!(wants & W5_WANTS_NGX_STR))
@@ -590,7 +606,7 @@ __noinline int read_log_args(struct log_arguments *a, __u32 reads)
 	if (!a)
 		return 0;
 	for (int i = 0; i < W5_LOG_ARGS; i++)
-		read_log_arg(a->words[i], &a->args[i], (reads >> (2 * i)) & 3);
+		read_log_arg(a->words[i], i > 0 ? a->words[i - 1] : 0, &a->args[i], (reads >> (2 * i)) & 3);
 	return 0;
 }
 
@@ -979,7 +995,11 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	if (tf) {
 		note_logged_request(tf, r, client_conn, number, requests, client_sk, subrequest);
 		__builtin_memcpy(&tf->client, &e->client, sizeof(tf->client));
-		if (args_whole)
+		/* nginx's formats are in its read-only data, which a worker may not
+		 * have touched since its fork, and a uprobe cannot fault a page in:
+		 * an unread format makes no template, so the next failure reads it
+		 * again (nginx has read it meanwhile). */
+		if (args_whole && e->fmt[0])
 			note_template(tf, e, a, (__u64)fmt, nl.action, peer_name, reads);
 		else
 			tf->template_ts = 0;

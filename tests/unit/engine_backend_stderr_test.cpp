@@ -14,8 +14,7 @@ namespace {
 const std::string kFpm = "unix:/run/php/php-fpm.sock";
 const std::string kWarning = "PHP message: PHP Warning:  database is down in /srv/www/index.php";
 const std::string kNginxWords =
-    "nginx: FastCGI sent in stderr: \"" + kWarning.substr(0, W5_ARG_TEXT_LEN - 1) +
-    "...\" while reading response header from upstream";
+    "nginx: FastCGI sent in stderr: \"" + kWarning + "\" while reading response header from upstream";
 
 // nginx's log of one STDERR record of the request on client socket client_sk.
 w5_ngx_log stderr_log(double at, uint64_t request, uint64_t client_sk, uint64_t upstream_sk = kUpSk1) {

@@ -80,6 +80,25 @@ TEST(NginxLogFormat, UnreadableArgumentsSayLittle) {
             "zone \"" + std::string(63, 'z') + "\"");
 }
 
+TEST(NginxLogFormat, SizedTextIsWholeUpToItsBuffer) {
+  // OpenSSL's reason, after the 63 bytes arguments had before wire version 6.
+  const std::string ssl =
+      "SSL_do_handshake() failed (SSL: error:0A000086:SSL routines::certificate verify failed)";
+  EXPECT_EQ(formatted({.fmt = "%*s", .action = "SSL handshaking to upstream", .args = {num(ssl.size()), c_string(ssl)}}),
+            ssl + " while SSL handshaking to upstream");
+  // Longer than the buffer: cut there, and said to be.
+  const std::string stderr_text = "PHP message: " + std::string(200, 'w');
+  EXPECT_EQ(formatted({.fmt = "FastCGI sent in stderr: \"%*s\"",
+                       .args = {num(stderr_text.size()), c_string(stderr_text.substr(0, W5_ARG_CSTR_LEN - 1))}}),
+            "FastCGI sent in stderr: \"" + stderr_text.substr(0, W5_ARG_CSTR_LEN - 1) + "...\"");
+}
+
+TEST(NginxLogFormat, AnUnreadFormatIsSaidToBeSo) {
+  // A worker's first use of a format whose page it had not touched yet.
+  EXPECT_EQ(formatted({.fmt = "", .action = "SSL handshaking to upstream", .args = {num(82), num(0x7ffd0000a000)}}),
+            "(nginx's message could not be read) while SSL handshaking to upstream");
+}
+
 TEST(NginxLogFormat, WireVersion1EventsAreDescribedAsBefore) {
   // No arguments: the peer fills %V, and what else nginx filled in is unknown.
   EXPECT_EQ(formatted({.fmt = "connect() to %V failed", .err = ECONNREFUSED, .action = kConnecting,

@@ -162,7 +162,7 @@ bool format_into(std::string& out, std::string_view fmt, Arguments& args, bool w
         } else {
           out += text;
           // A full buffer: the string went on.
-          if (text.size() == W5_ARG_TEXT_LEN - 1) out += kWithheld;
+          if (text.size() == sizeof(a->cstr) - 1) out += kWithheld;
         }
         break;
       }
@@ -192,10 +192,15 @@ bool withholds_argument_text(std::string_view fmt) {
   return fmt.starts_with("upstream sent") || fmt.starts_with("client sent");
 }
 
+constexpr std::string_view kUnreadFormat = "(nginx's message could not be read)";
+
 std::string format_nginx_log(const w5_ngx_log& e) {
   const std::string_view action = wire_view(e.action);
   const std::string_view peer = wire_view(e.peer);
-  const std::string_view head = wire_view(e.fmt);
+  std::string_view head = wire_view(e.fmt);
+  // Unread (a page of nginx's read-only data not yet in the worker's memory):
+  // what nginx said is unknown, not empty.
+  if (head.empty()) return describe_nginx_log(kUnreadFormat, e.err, action, peer);
   if (e.n_args == 0) return describe_nginx_log(head, e.err, action, peer);
   std::string fmt(head);
   if (fmt.size() == W5_FMT_LEN - 1) fmt += wire_view(e.fmt_rest);

@@ -25,14 +25,44 @@ namespace {
 // version 2 needs converting. Nor does anything of version 3: version 4
 // only added an event type (22, W5_EV_SOCKET_FILE), and version 5 another
 // (23, W5_EV_NGX_ERROR_PAGE_TARGET).
-static_assert(W5_WIRE_VERSION == 5, "a new wire version: convert the events of older ones here");
+// Wire version 6 grew each argument's C string (w5_log_arg.cstr) from 64 to
+// 128 bytes: a log event of versions 2-5 (1288 bytes) is laid out anew, each
+// argument's text as it was. (A %s text that filled its 64 bytes then reads
+// as whole; a %*s one is still said to be cut, by its length.)
+static_assert(W5_WIRE_VERSION == 6, "a new wire version: convert the events of older ones here");
 constexpr uint32_t kNgxLogSizeV1 = 304;
 constexpr size_t kNgxLogRequestsV1 = 300;  // where version 1's padding began
+constexpr uint32_t kNgxLogSizeV5 = 1288;
+constexpr size_t kLogArgsAt = offsetof(w5_ngx_log, args);  // the same in versions 2-6
+constexpr size_t kLogArgSizeV5 = 152;
+constexpr size_t kLogArgTextLenV5 = 64;
+
+void convert_log_args_from_v5(const std::vector<uint8_t>& bytes, std::vector<uint8_t>& converted) {
+  converted.assign(sizeof(w5_ngx_log), 0);
+  std::memcpy(converted.data(), bytes.data(), kLogArgsAt);
+  w5_ngx_log e;
+  std::memcpy(&e, converted.data(), sizeof(e));
+  e.h.size = sizeof(w5_ngx_log);
+  for (size_t i = 0; i < W5_LOG_ARGS; ++i) {
+    const uint8_t* old = bytes.data() + kLogArgsAt + i * kLogArgSizeV5;
+    w5_log_arg& a = e.args[i];
+    std::memcpy(&a, old, offsetof(w5_log_arg, cstr));  // word, str_len, readable, pad
+    const uint8_t* cstr = old + offsetof(w5_log_arg, cstr);
+    std::memcpy(a.cstr, cstr, kLogArgTextLenV5);
+    std::memcpy(a.ngx_str, cstr + kLogArgTextLenV5, kLogArgTextLenV5);
+  }
+  std::memcpy(converted.data(), &e, sizeof(e));
+}
+
 std::span<const uint8_t> in_current_wire(uint32_t wire_version, const std::vector<uint8_t>& bytes,
                                          std::vector<uint8_t>& converted) {
   if (bytes.size() < sizeof(w5_header)) return bytes;
   w5_header h;
   std::memcpy(&h, bytes.data(), sizeof(h));
+  if (wire_version < 6 && h.type == W5_EV_NGX_LOG && bytes.size() == kNgxLogSizeV5 && h.size == kNgxLogSizeV5) {
+    convert_log_args_from_v5(bytes, converted);
+    return converted;
+  }
   if (h.type == W5_EV_NGX_LOG && bytes.size() == kNgxLogSizeV1 && h.size == kNgxLogSizeV1) {
     converted.assign(sizeof(w5_ngx_log), 0);
     std::memcpy(converted.data(), bytes.data(), kNgxLogRequestsV1);
