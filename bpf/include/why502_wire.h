@@ -193,6 +193,10 @@ struct w5_ngx_log {
 	__u32 n_args;  /* entries of args[] filled: 0 in wire version 1 */
 	char fmt_rest[W5_FMT_LEN]; /* the format's next bytes when fmt[] is full */
 	struct w5_log_arg args[W5_LOG_ARGS];
+	/* Wire version 6. The format's address in nginx: when fmt[] is empty
+	 * (its page was not in the worker's memory, and a uprobe cannot fault
+	 * it in), userspace reads it there. */
+	__u64 fmt_addr;
 };
 
 /* See W5_EV_NGX_LOG_REPEAT: the fields of a w5_ngx_log that differ per

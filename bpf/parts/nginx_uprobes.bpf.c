@@ -960,6 +960,7 @@ int BPF_KPROBE(ngx_log_error_core_entry, __u64 level, __u64 log, __s32 err, cons
 	e->client_sk = client_sk;
 	e->level = (__u32)level;
 	e->err = err;
+	e->fmt_addr = (__u64)fmt;
 	read_user_sockaddr(hl, cc.sockaddr, &e->client);
 	/* A format longer than fmt[] goes on in fmt_rest[]. Neither it nor the
 	 * arguments (any word may or may not be a pointer) count as read failures. */

@@ -9,6 +9,7 @@
 #include "events/address.hpp"
 #include "events/anonymise.hpp"
 #include "host/listener_probe.hpp"
+#include "host/nginx_format.hpp"
 #include "output/clock.hpp"
 
 namespace why502 {
@@ -32,6 +33,20 @@ HostReads::HostReads(ProbePipeline::Sink deliver, bool anonymise_clients)
 void HostReads::push_made(const Event& made, uint64_t now_ns) { pipeline_.push(made, event_bytes(made), now_ns); }
 
 void HostReads::push(const Event& event, std::span<const uint8_t> bytes) {
+  // nginx's words the uprobe could not read: read where they stay, before
+  // anything (a recording included) takes the event.
+  if (const auto* log = std::get_if<w5_ngx_log>(&event); log && format_unread(*log)) {
+    w5_ngx_log read = *log;
+    if (read_unread_format(read)) {
+      const Event completed = read;
+      push_read(completed, event_bytes(completed));
+      return;
+    }
+  }
+  push_read(event, bytes);
+}
+
+void HostReads::push_read(const Event& event, std::span<const uint8_t> bytes) {
   const uint64_t now_ns = monotonic_now_ns();
   // An nginx process seen for the first time: its cgroup goes first, once.
   if (std::holds_alternative<w5_ngx_log>(event) || std::holds_alternative<w5_ngx_error_page>(event) ||

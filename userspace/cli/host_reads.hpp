@@ -52,6 +52,8 @@ class HostReads {
  private:
   // An event made here (not from the ring buffer), with its wire bytes.
   void push_made(const Event& made, uint64_t now_ns);
+  // push(), once the event is whole.
+  void push_read(const Event& event, std::span<const uint8_t> bytes);
 
   const bool anonymise_clients_;
   const ProbeSession* session_ = nullptr;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "attribution/engine.hpp"
+#include "host/nginx_format.hpp"
 #include "host/nginx_layout.hpp"
 #include "loader/probe_session.hpp"
 
@@ -54,6 +55,8 @@ void NginxFollower::follow(pid_t pid, const char* found_by) {
     session_.trace_process(pid);
   else if (it->second == binary)
     return;
+  // nginx's format strings where the log uprobe can read them.
+  if (options_.use_uprobes) map_read_only_data(pid);
   it->second = binary;
   attach("/proc/" + std::to_string(pid) + "/exe", found_by, false);
 }

@@ -23,7 +23,7 @@ namespace why502 {
   S(w5_header, 24) \
   S(w5_upstream_state, 112) \
   S(w5_log_arg, 216) \
-  S(w5_ngx_log, 1672) \
+  S(w5_ngx_log, 1680) \
   S(w5_ngx_log_repeat, 136) \
   S(w5_ngx_error_page, 600) \
   S(w5_client_response, 80) \
@@ -63,7 +63,7 @@ namespace why502 {
   F(w5_ngx_log, client_sk, 48) F(w5_ngx_log, level, 56) F(w5_ngx_log, err, 60) F(w5_ngx_log, client, 64) \
   F(w5_ngx_log, upstream, 84) F(w5_ngx_log, upstream_local, 104) F(w5_ngx_log, peer, 124) \
   F(w5_ngx_log, fmt, 188) F(w5_ngx_log, action, 252) F(w5_ngx_log, requests, 300) F(w5_ngx_log, pad2, 304) \
-  F(w5_ngx_log, n_args, 308) F(w5_ngx_log, fmt_rest, 312) F(w5_ngx_log, args, 376) \
+  F(w5_ngx_log, n_args, 308) F(w5_ngx_log, fmt_rest, 312) F(w5_ngx_log, args, 376) F(w5_ngx_log, fmt_addr, 1672) \
   F(w5_log_arg, word, 0) F(w5_log_arg, str_len, 8) F(w5_log_arg, readable, 16) F(w5_log_arg, pad, 20) \
   F(w5_log_arg, cstr, 24) F(w5_log_arg, ngx_str, 152) \
   F(w5_ngx_error_page, h, 0) F(w5_ngx_error_page, request, 24) F(w5_ngx_error_page, connection, 32) \

@@ -26,8 +26,9 @@ namespace {
 // only added an event type (22, W5_EV_SOCKET_FILE), and version 5 another
 // (23, W5_EV_NGX_ERROR_PAGE_TARGET).
 // Wire version 6 grew each argument's C string (w5_log_arg.cstr) from 64 to
-// 128 bytes: a log event of versions 2-5 (1288 bytes) is laid out anew, each
-// argument's text as it was. (A %s text that filled its 64 bytes then reads
+// 128 bytes, and added the format's address at the end (fmt_addr): a log
+// event of versions 2-5 (1288 bytes) is laid out anew, each argument's text
+// as it was, fmt_addr 0 (nothing is read live from a recording). (A %s text that filled its 64 bytes then reads
 // as whole; a %*s one is still said to be cut, by its length.)
 static_assert(W5_WIRE_VERSION == 6, "a new wire version: convert the events of older ones here");
 constexpr uint32_t kNgxLogSizeV1 = 304;
