@@ -304,7 +304,7 @@ TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) 
 TEST_F(GatewayErrors, AFailureWithAnotherNumberInItsMessageIsNoRepeat) {
   Scenario s;
   const std::string fcgi =
-      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_bad_version.py"});
+      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_misbehave.py"});
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
                 location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
   s.start_tracer({"-v"});
@@ -325,6 +325,32 @@ TEST_F(GatewayErrors, AFailureWithAnotherNumberInItsMessageIsNoRepeat) {
   ASSERT_NE(at, std::string::npos) << out;
   const size_t start = out.rfind("why502: ", at) + 8;
   EXPECT_GE(std::stoi(out.substr(start, at - start)), 3) << out;  // the second 2, 3, 7 and 2 at least
+}
+
+// An application that warns on its stderr, and then answers 503 itself, in
+// two reads: nginx logs the warning from the first; the status comes in the
+// second, which the request waits for.
+TEST_F(GatewayErrors, AnApplicationsStderrBeforeIts503InAReadOfItsOwn) {
+  Scenario s;
+  const std::string fcgi =
+      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_misbehave.py"});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
+  s.start_tracer();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/stderr-503", "http://127.0.0.1:{PORT}/stderr-503"}),
+            (std::vector<int>{503, 503}));
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{fcgi, "upstream_status"}}), "")
+      << s.error_log() << s.tracer_output();
+  ASSERT_EQ(records.size(), 2u) << s.tracer_output();
+  for (const auto& r : records) {
+    EXPECT_NE(evidence_of(r).find("the status came in the upstream's FastCGI Status header"), std::string::npos)
+        << r.dump();
+    // The warning whole (its 108 bytes are past the 63 an argument had).
+    EXPECT_NE(evidence_of(r).find("the database at 10.0.0.5 is down, answering 503 in /srv/www/index.php on line 4"),
+              std::string::npos)
+        << r.dump();
+  }
 }
 
 // An error page nginx builds without logging (a configured `return 502;`)

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""A FastCGI upstream that answers every request with a record of a protocol
-version nginx does not speak, for the integration tests.
+"""A misbehaving FastCGI upstream for the integration tests, by the request's
+path:
 
-The version is the number the request's path ends with (/v2 -> 2, /v3 -> 3),
-so that nginx logs "upstream sent unsupported FastCGI protocol version: N"
-with N chosen per request: two failures in a row that differ only in that
-number are the same format with other words.
+  /v2, /v3, ...   a STDOUT record of a protocol version nginx does not speak
+                  (the number the path ends with), so that nginx logs
+                  "upstream sent unsupported FastCGI protocol version: N" with
+                  N chosen per request: two failures in a row that differ only
+                  in that number are the same format with other words.
+  /stderr-503     what PHP does when it warns and answers 503: a STDERR record
+                  first ("PHP message: PHP Warning: ..."), on its own (nginx
+                  reads it alone, 50 ms before the rest), then STDOUT with
+                  "Status: 503" and END_REQUEST.
 
-Usage: fastcgi_bad_version.py
+Usage: fastcgi_misbehave.py
 Listens on a free TCP port of 127.0.0.1, prints "ready 127.0.0.1:PORT" once
 listening, and serves one request per connection until SIGTERM.
 """
@@ -16,10 +21,15 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 FCGI_PARAMS = 4
 FCGI_STDIN = 5
 FCGI_STDOUT = 6
+FCGI_STDERR = 7
+FCGI_END_REQUEST = 3
+
+WARNING = b"PHP message: PHP Warning:  the database at 10.0.0.5 is down, answering 503 in /srv/www/index.php on line 4"
 
 
 def read_exactly(conn, n):
@@ -75,10 +85,20 @@ def version_for(params):
     return int(digits) if digits.isdigit() and 1 < int(digits) < 256 else 2
 
 
+def record(kind, content, version=1):
+    return struct.pack("!BBHHBx", version, kind, 1, len(content), 0) + content
+
+
 def serve(conn):
     with conn:
         params = read_request(conn)
         if params is None:
+            return
+        if params.get(b"REQUEST_URI", b"").endswith(b"/stderr-503"):
+            conn.sendall(record(FCGI_STDERR, WARNING))
+            time.sleep(0.05)  # the warning in a read of its own, as a slow script's
+            conn.sendall(record(FCGI_STDOUT, b"Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\ndown\n") +
+                         record(FCGI_STDOUT, b"") + record(FCGI_END_REQUEST, bytes(8)))
             return
         # A STDOUT record header whose version byte is wrong: nginx stops at it.
         conn.sendall(struct.pack("!BBHHBx", version_for(params), FCGI_STDOUT, 1, 0, 0))
