@@ -33,8 +33,10 @@ size_t map_read_only_data(pid_t pid) {
     if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %4s %*s %*s %*s %n", &start, &end, perms, &path_at) != 3 ||
         path_at == 0)
       continue;
-    if (std::strcmp(perms, "r--p") != 0 || std::string_view(line).substr(static_cast<size_t>(path_at)) != binary)
-      continue;
+    // Read-only data has a mapping of its own, or (linked without
+    // -z separate-code, as before binutils 2.31) shares the code's.
+    const bool read_only = std::strcmp(perms, "r--p") == 0 || std::strcmp(perms, "r-xp") == 0;
+    if (!read_only || std::string_view(line).substr(static_cast<size_t>(path_at)) != binary) continue;
     for (uint64_t at = start; at < end; at += scratch.size()) {
       const size_t len = end - at < scratch.size() ? end - at : scratch.size();
       iovec local{scratch.data(), len};

@@ -15,9 +15,10 @@
 
 namespace why502 {
 
-// Maps the read-only data of process pid's binary into its page tables by
-// reading it (its page cache pages: no memory is added). Returns the bytes
-// read; 0 when the process is gone or may not be read.
+// Maps the read-only data of process pid's binary (and its code, which needs
+// no writing either) into its page tables by reading it: its page cache
+// pages, no memory is added. Returns the bytes read; 0 when the process is
+// gone or may not be read.
 size_t map_read_only_data(pid_t pid);
 
 // Whether e's format is unread and can be read at its address.

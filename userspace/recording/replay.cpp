@@ -28,8 +28,9 @@ namespace {
 // Wire version 6 grew each argument's C string (w5_log_arg.cstr) from 64 to
 // 128 bytes, and added the format's address at the end (fmt_addr): a log
 // event of versions 2-5 (1288 bytes) is laid out anew, each argument's text
-// as it was, fmt_addr 0 (nothing is read live from a recording). (A %s text that filled its 64 bytes then reads
-// as whole; a %*s one is still said to be cut, by its length.)
+// as it was, fmt_addr 0 (nothing is read live from a recording). A %s text
+// that filled its 64 bytes then reads as whole; a %*s one is still said to
+// be cut, by its length.
 static_assert(W5_WIRE_VERSION == 6, "a new wire version: convert the events of older ones here");
 constexpr uint32_t kNgxLogSizeV1 = 304;
 constexpr size_t kNgxLogRequestsV1 = 300;  // where version 1's padding began
