@@ -344,9 +344,14 @@ struct w5_port_usage {
 	__u32 established;     /* TCP sockets of the namespace toward remote, by state */
 	__u32 time_wait;
 	__u32 other;
-	__u32 pad;
+	__u32 flags;           /* W5_PORTS_* (0 before wire version 6) */
 	char peer[W5_NAME_LEN]; /* nginx's name of the upstream (w5_ngx_log.peer) */
 };
+
+/* w5_port_usage.flags: the namespace has no IPv6 address to connect to the
+ * (IPv6) upstream from: IPv6 is disabled there (or, for ::1, on its
+ * loopback), which is what made connect() fail with EADDRNOTAVAIL. */
+#define W5_PORTS_NO_SOURCE_ADDRESS 1u
 
 #define W5_USER_NAME_LEN 32
 #define W5_SOCKET_PATH_LEN 112 /* a unix socket's path: sun_path holds 108 */

@@ -322,6 +322,28 @@ TEST_F(MoreCauses, PortsExhaustedTowardTheUpstream) {
 
 // proxy_bind to an address the host does not have: bind() fails, nginx
 // answers 500, and the record says what it tried to bind.
+// A container with IPv6 disabled and an upstream named by ::1 (what
+// `localhost` gives too): connect() fails with EADDRNOTAVAIL though no local
+// port ran out. That is no port exhaustion.
+TEST_F(MoreCauses, AnIpv6UpstreamWhereIpv6IsDisabledIsUnreachable) {
+  OwnNetns ns;
+  ns.run({"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"});
+  ns.run({"sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1"});
+  Scenario s;
+  s.use_netns(ns.name());
+  const std::string v6 = "[::1]:" + std::to_string(Scenario::free_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/v6", "http://" + v6) + "  }\n");
+  s.start_tracer();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/v6", "http://127.0.0.1:{PORT}/v6"}), (std::vector<int>{502, 502}));
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{v6, "unreachable"}}), "")
+      << s.error_log() << s.tracer_output();
+  for (const auto& r : records)
+    EXPECT_NE(evidence_of(r).find("has no IPv6 address to connect to it from (IPv6 is disabled there)"),
+              std::string::npos)
+        << r.dump();
+}
+
 TEST_F(MoreCauses, ProxyBindToAnAbsentAddressIsAConfigurationError) {
   OwnNetns ns;
   Scenario s;

@@ -631,6 +631,23 @@ TEST(EngineCause, PortsExhaustedWithTheNamespacesPorts) {
   EXPECT_EQ(r.attempts.at(0).cause, Cause::ports_exhausted);
 }
 
+TEST(EngineCause, EaddrnotavailWhereIpv6IsDisabledIsUnreachableNotPortsExhausted) {
+  EngineHarness h;
+  const std::string v6 = "[::1]:9000";
+  w5_port_usage usage = port_usage(sec(16), v6, ipv6("::1", 9000), 0, 0);
+  usage.flags = W5_PORTS_NO_SOURCE_ADDRESS;
+  h.feed(usage);
+  h.feed(make_log(no_local_port(sec(16), v6)));
+  h.feed(make_error_page({.ts = sec(16.0001), .request = kReq1, .connection = 26, .client_sk = kClientSk1,
+                          .status = 502, .peer = v6, .client = kClientA, .states = {not_connected(v6)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unreachable) << dump(r);
+  EXPECT_EQ(r.attempts.at(0).cause, Cause::unreachable);
+  EXPECT_EQ(lines_with(r, "has no IPv6 address to connect to it from"), 1) << dump(r);
+  EXPECT_EQ(lines_with(r, "keep upstream connections alive"), 0) << dump(r);
+}
+
 TEST(EngineCause, PortsExhaustedWithoutAUsageReadOfItsOwn) {
   EngineHarness h;
   // Read for another upstream, and for this one too long ago: neither is evidence.

@@ -68,5 +68,22 @@ TEST(PortUsage, Ipv6Holders) {
   EXPECT_EQ(port_holders_in(again, ipv6("::2", 8080)).established, 0u);
 }
 
+TEST(PortUsage, AnIpv6SourceAddress) {
+  const std::string lo = "00000000000000000000000000000001 01 80 10 80       lo\n";
+  const std::string link_local = "fe800000000000000abcdefffe012345 02 40 20 80     eth0\n";
+  const std::string global = "20010db8000000000000000000000005 02 40 00 80     eth0\n";
+  auto has = [](const std::string& if_inet6, const char* remote) {
+    std::istringstream in(if_inet6);
+    return has_ipv6_source_in(in, ipv6(remote, 8080));
+  };
+  EXPECT_TRUE(has(lo, "::1"));
+  EXPECT_TRUE(has(link_local + lo, "::1"));
+  EXPECT_FALSE(has(link_local, "::1"));       // IPv6 disabled on the loopback alone
+  EXPECT_FALSE(has("", "::1"));               // disabled everywhere: no address at all
+  EXPECT_FALSE(has(lo + link_local, "2001:db8::7"));  // no address that reaches beyond the link
+  EXPECT_TRUE(has(lo + global, "2001:db8::7"));
+  EXPECT_FALSE(has("garbage\n", "::1"));
+}
+
 }  // namespace
 }  // namespace why502::test

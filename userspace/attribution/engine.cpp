@@ -157,6 +157,18 @@ void Engine::on_nginx_log(const w5_ngx_log& e, std::vector<Record>& out) {
   // message's one argument) means.
   if (failure && (failure->cause == Cause::h2_stream_reset || failure->cause == Cause::h2_goaway) && e.n_args > 0)
     failure->meaning = http2_error_meaning(failure->cause, e.args[0].word);
+  // EADDRNOTAVAIL where no local port ran out: the namespace has no IPv6
+  // address to connect from (the port usage read just before says).
+  if (failure && failure->cause == Cause::ports_exhausted) {
+    const w5_port_usage* usage = read_for(port_usage_, {e.h.tgid, std::string(peer)}, e.h.ts_ns);
+    if (usage && (usage->flags & W5_PORTS_NO_SOURCE_ADDRESS)) {
+      failure->cause = Cause::unreachable;
+      failure->meaning =
+          "nginx's network namespace has no IPv6 address to connect to it from (IPv6 is disabled there), so "
+          "connect() failed with EADDRNOTAVAIL, though no local port ran out; proxy_pass to localhost tries ::1 "
+          "too: name 127.0.0.1 (or an IPv4 upstream), or enable IPv6 in that namespace";
+    }
+  }
   const bool disabled_note = fmt.starts_with("upstream server temporarily disabled");
   if (!failure && !disabled_note) return;
 

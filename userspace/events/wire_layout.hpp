@@ -96,7 +96,7 @@ namespace why502 {
   F(w5_listener_state, listen_overflows, 72) F(w5_listener_state, owner_comm, 80) \
   F(w5_port_usage, h, 0) F(w5_port_usage, remote, 24) F(w5_port_usage, port_low, 44) F(w5_port_usage, port_high, 48) \
   F(w5_port_usage, established, 52) F(w5_port_usage, time_wait, 56) F(w5_port_usage, other, 60) \
-  F(w5_port_usage, pad, 64) F(w5_port_usage, peer, 68) \
+  F(w5_port_usage, flags, 64) F(w5_port_usage, peer, 68) \
   F(w5_socket_file, h, 0) F(w5_socket_file, worker_uid, 24) F(w5_socket_file, worker_gid, 28) \
   F(w5_socket_file, uid, 32) F(w5_socket_file, gid, 36) F(w5_socket_file, mode, 40) F(w5_socket_file, denied, 44) \
   F(w5_socket_file, worker_user, 48) F(w5_socket_file, user, 80) F(w5_socket_file, group, 112) \

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -134,6 +135,28 @@ std::optional<ProcNetTcpSocket> proc_net_tcp_socket(const std::string& line, uin
   return s;
 }
 
+bool has_ipv6_source_in(std::istream& if_inet6, const w5_addr& remote) {
+  static constexpr uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const bool to_loopback = std::memcmp(remote.addr, kLoopback, sizeof(kLoopback)) == 0;
+  // "00000000000000000000000000000001 01 80 10 80       lo": the address
+  // in 32 hex digits, network order.
+  for (std::string line; std::getline(if_inet6, line);) {
+    if (line.size() < 32) continue;
+    uint8_t address[16];
+    bool hex = true;
+    for (size_t i = 0; i < 16 && hex; ++i) {
+      unsigned byte = 0;
+      hex = std::sscanf(line.c_str() + 2 * i, "%2x", &byte) == 1;
+      address[i] = static_cast<uint8_t>(byte);
+    }
+    if (!hex) continue;
+    const bool loopback = std::memcmp(address, kLoopback, sizeof(kLoopback)) == 0;
+    const bool link_local = address[0] == 0xfe && (address[1] & 0xc0) == 0x80;
+    if (to_loopback ? loopback : !loopback && !link_local) return true;
+  }
+  return false;
+}
+
 PortHolders port_holders_in(std::istream& proc_net_tcp, const w5_addr& remote) {
   PortHolders holders;
   const size_t bytes = remote.family == AF_INET6 ? 16 : 4;
@@ -167,10 +190,16 @@ std::optional<w5_port_usage> PortUsageProber::probe(pid_t worker, std::string_vi
     e.port_low = range->low;
     e.port_high = range->high;
   }
-  // /proc/PID/net shows the sockets of PID's namespace.
-  std::ifstream tcp("/proc/" + std::to_string(worker) + (remote->family == AF_INET6 ? "/net/tcp6" : "/net/tcp"));
-  if (!tcp) return std::nullopt;
-  const PortHolders holders = port_holders_in(tcp, *remote);
+  // /proc/PID/net shows the sockets and addresses of PID's namespace; with
+  // IPv6 off at boot (ipv6.disable=1) it has neither tcp6 nor if_inet6.
+  const std::string net = "/proc/" + std::to_string(worker) + "/net";
+  if (access(net.c_str(), R_OK) != 0) return std::nullopt;
+  if (remote->family == AF_INET6) {
+    std::ifstream if_inet6(net + "/if_inet6");
+    if (!if_inet6 || !has_ipv6_source_in(if_inet6, *remote)) e.flags |= W5_PORTS_NO_SOURCE_ADDRESS;
+  }
+  std::ifstream tcp(net + (remote->family == AF_INET6 ? "/tcp6" : "/tcp"));
+  const PortHolders holders = tcp ? port_holders_in(tcp, *remote) : PortHolders{};
   e.established = holders.established;
   e.time_wait = holders.time_wait;
   e.other = holders.other;

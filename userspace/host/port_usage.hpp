@@ -40,6 +40,12 @@ class PortUsageProber {
 
 // The parsers behind it, apart from the kernel they read.
 
+// Whether a network namespace whose /proc/PID/net/if_inet6 this is has an
+// IPv6 address to connect to remote (IPv6) from: ::1 for ::1, else one that
+// is neither ::1 nor link-local. Without one (IPv6 disabled there),
+// connect() fails with EADDRNOTAVAIL though no local port ran out.
+bool has_ipv6_source_in(std::istream& if_inet6, const w5_addr& remote);
+
 // "127.0.0.1:9000" or "[::1]:9000" as nginx names a peer; nullopt otherwise
 // (a unix socket, a group name).
 std::optional<w5_addr> address_of_peer(std::string_view peer);
