@@ -1,7 +1,5 @@
 #include "host/nginx_format.hpp"
 
-#include <sys/types.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -11,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "host/process_memory.hpp"
 
 namespace why502 {
 
@@ -39,11 +39,9 @@ size_t map_read_only_data(pid_t pid) {
     if (!read_only || std::string_view(line).substr(static_cast<size_t>(path_at)) != binary) continue;
     for (uint64_t at = start; at < end; at += scratch.size()) {
       const size_t len = end - at < scratch.size() ? end - at : scratch.size();
-      iovec local{scratch.data(), len};
-      iovec remote{reinterpret_cast<void*>(at), len};
-      const ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-      if (got <= 0) return mapped;
-      mapped += static_cast<size_t>(got);
+      const size_t got = read_process_memory(static_cast<uint32_t>(pid), at, scratch.data(), len);
+      if (got == 0) return mapped;
+      mapped += got;
     }
   }
   return mapped;
@@ -53,11 +51,9 @@ bool read_unread_format(w5_ngx_log& e) {
   // fmt[] and fmt_rest[] hold W5_FMT_LEN - 1 characters each: the format's
   // first 2 * (W5_FMT_LEN - 1) bytes, in one read.
   char text[2 * (W5_FMT_LEN - 1)] = {};
-  iovec local{text, sizeof(text)};
-  iovec remote{reinterpret_cast<void*>(e.fmt_addr), sizeof(text)};
-  const ssize_t got = process_vm_readv(static_cast<pid_t>(e.h.tgid), &local, 1, &remote, 1, 0);
-  if (got <= 0) return false;  // (a read cut at a page's end keeps what came)
-  const size_t len = ::strnlen(text, static_cast<size_t>(got));
+  // (A read cut at a page's end keeps what came.)
+  const size_t got = read_process_memory(e.h.tgid, e.fmt_addr, text, sizeof(text));
+  const size_t len = ::strnlen(text, got);
   if (len == 0) return false;
   const size_t head = len < W5_FMT_LEN - 1 ? len : W5_FMT_LEN - 1;
   std::memcpy(e.fmt, text, head);

@@ -1,12 +1,11 @@
 #include "host/polled_descriptor.hpp"
 
-#include <sys/types.h>
-#include <sys/uio.h>
 
 #include <bit>
 #include <vector>
 
 #include "host/blocking_syscalls.hpp"
+#include "host/process_memory.hpp"
 
 namespace why502 {
 namespace {
@@ -16,9 +15,7 @@ constexpr uint64_t kMaxPolled = 64;
 constexpr uint64_t kMaxSelectBits = 4096;
 
 bool read_memory(uint32_t pid, uint64_t address, void* out, size_t len) {
-  iovec local{out, len};
-  iovec remote{reinterpret_cast<void*>(address), len};
-  return process_vm_readv(static_cast<pid_t>(pid), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+  return read_process_memory(pid, address, out, len) == len;
 }
 
 // select()'s set at address, nfds bits as 64-bit words; empty for a NULL
