@@ -231,17 +231,10 @@ void Engine::note_backend_stderr(const w5_ngx_log& e) {
   backend_stderr_.keep_newest(kMaxWaiting);
 }
 
-std::vector<std::string> Engine::take_backend_stderr(uint32_t tgid, uint64_t sk, const RequestKey& request) {
+std::vector<std::string> Engine::take_backend_stderr(uint32_t tgid, uint64_t sk,
+                                                     const std::function<bool(const BackendStderr&)>& belongs) {
   const BackendStderr* note = backend_stderr_.find(SocketKey{tgid, sk});
-  if (!note || note->request != request) return {};
-  return backend_stderr_.take(SocketKey{tgid, sk})->lines;
-}
-
-std::vector<std::string> Engine::take_backend_stderr_before(uint32_t tgid, uint64_t sk, uint64_t client_sk,
-                                                            uint64_t read_ns) {
-  constexpr uint64_t kWithinNs = 1'000'000'000ull;
-  const BackendStderr* note = backend_stderr_.find(SocketKey{tgid, sk});
-  if (!note || note->client_sk != client_sk || (note->ts_ns < read_ns && read_ns - note->ts_ns > kWithinNs)) return {};
+  if (!note || !belongs(*note)) return {};
   return backend_stderr_.take(SocketKey{tgid, sk})->lines;
 }
 
@@ -314,7 +307,8 @@ void Engine::on_error_page(const w5_ngx_error_page& e, std::vector<Record>& out)
     facts.socket_facts = kernel_facts(*last_failure, r.attempts.empty() ? -1 : r.attempts.back().ms);
   // What the application wrote to its stderr on the last attempt's connection.
   if (const uint64_t sk = last_failure ? last_failure->upstream_sk : upstream_5xx ? upstream_5xx->sk : 0)
-    append_moved(facts.notes, take_backend_stderr(e.h.tgid, sk, request));
+    append_moved(facts.notes,
+                 take_backend_stderr(e.h.tgid, sk, [&](const BackendStderr& note) { return note.request == request; }));
   if (r.cause == Cause::no_live_upstreams) facts.earlier_failures = earlier_failures(e.h.tgid, e.h.ts_ns);
   add_gateway_error_evidence(r, std::move(facts));
 
@@ -392,7 +386,12 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     // (An application's own words about it, when it wrote any to its stderr.)
-    append_moved(r.evidence, take_backend_stderr_before(e.h.tgid, it->second.sk, e.sk, it->second.h.ts_ns));
+    // No request is known here: the lines on that socket for this client,
+    // written within a second before the answer was read.
+    const uint64_t read_ns = it->second.h.ts_ns;
+    append_moved(r.evidence, take_backend_stderr(e.h.tgid, it->second.sk, [&](const BackendStderr& note) {
+                   return note.client_sk == e.sk && (note.ts_ns >= read_ns || read_ns - note.ts_ns <= 1'000'000'000ull);
+                 }));
     upstream_5xx_.erase(it);
     // An application's own 500 passed on is an application error, not a gateway error.
     if (r.status != 500) emit(std::move(r), out);

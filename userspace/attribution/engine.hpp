@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -219,13 +220,10 @@ class Engine {
   static constexpr size_t kMaxStderrLines = 3;
   Waiting<SocketKey, BackendStderr, SocketKeyHash> backend_stderr_;
   void note_backend_stderr(const w5_ngx_log& e);
-  // The lines of upstream socket sk's stderr that belong to request (the
-  // socket's connection carries one request at a time).
-  std::vector<std::string> take_backend_stderr(uint32_t tgid, uint64_t sk, const RequestKey& request);
-  // Those that came on sk within a second before an upstream's own 5xx read
-  // at read_ns, for the client on client_sk (no request is known then).
-  std::vector<std::string> take_backend_stderr_before(uint32_t tgid, uint64_t sk, uint64_t client_sk,
-                                                      uint64_t read_ns);
+  // The lines that came on upstream socket sk, when they belong to the
+  // record being made (its connection carries one request at a time).
+  std::vector<std::string> take_backend_stderr(uint32_t tgid, uint64_t sk,
+                                               const std::function<bool(const BackendStderr&)>& belongs);
   // A pooled upstream connection's history, for the log event that follows it.
   Waiting<RequestKey, w5_upstream_reuse, RequestKeyHash> reuses_;
   // What the backend of a worker's upstream socket was doing, read when

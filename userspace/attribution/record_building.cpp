@@ -47,7 +47,7 @@ std::string_view status_carrier(uint32_t proto) {
     case W5_PROTO_UWSGI:
       return "uwsgi response (status line or Status header)";
     case W5_PROTO_SCGI:
-      return "SCGI response (Status header or status line)";
+      return "SCGI response (status line or Status header)";
     default:
       return "HTTP status line";
   }
