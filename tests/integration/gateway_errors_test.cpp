@@ -296,6 +296,16 @@ TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) 
   EXPECT_GE(std::stoi(out.substr(start, at - start)), 40) << out;
 }
 
+// nginx passing every request to tests/backends/fastcgi_misbehave.py, which
+// behaves as the path says; returns the helper's address.
+std::string start_nginx_on_fastcgi_misbehave(Scenario& s) {
+  const std::string fcgi =
+      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_misbehave.py"});
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
+  return fcgi;
+}
+
 // A failure logged with a number (nginx's format reads a word) is the same
 // failure again only with the same number: a FastCGI upstream that answers
 // with the protocol version the path names. Each record must carry its own
@@ -303,10 +313,7 @@ TEST_F(GatewayErrors, AStormOfOneFailureComesAsRepeatsAndEachRecordStaysItsOwn) 
 // repeat.
 TEST_F(GatewayErrors, AFailureWithAnotherNumberInItsMessageIsNoRepeat) {
   Scenario s;
-  const std::string fcgi =
-      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_misbehave.py"});
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
-                location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
+  const std::string fcgi = start_nginx_on_fastcgi_misbehave(s);
   s.start_tracer({"-v"});
   const std::vector<int> versions = {2, 2, 3, 3, 2, 3, 7, 7, 2, 2};
   std::vector<std::string> urls;
@@ -332,10 +339,7 @@ TEST_F(GatewayErrors, AFailureWithAnotherNumberInItsMessageIsNoRepeat) {
 // second, which the request waits for.
 TEST_F(GatewayErrors, AnApplicationsStderrBeforeIts503InAReadOfItsOwn) {
   Scenario s;
-  const std::string fcgi =
-      s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/fastcgi_misbehave.py"});
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" +
-                location("/", "include /etc/nginx/fastcgi_params; fastcgi_pass " + fcgi + ";") + "  }\n");
+  const std::string fcgi = start_nginx_on_fastcgi_misbehave(s);
   s.start_tracer();
   EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/stderr-503", "http://127.0.0.1:{PORT}/stderr-503"}),
             (std::vector<int>{503, 503}));
