@@ -144,6 +144,18 @@ int on_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* The error a report says. An ICMP error (what a firewall's REJECT sends:
+ * port unreachable, host prohibited) that reaches a connecting socket while
+ * its owner holds the socket's lock is kept as the soft error, which the
+ * owner reads through SO_ERROR; the report then finds sk_err 0. */
+static __always_inline __s32 reported_error(const struct sock *sk, int state)
+{
+	__s32 err = BPF_CORE_READ(sk, sk_err);
+	if (!err && state == TCP_SYN_SENT)
+		err = BPF_CORE_READ(sk, sk_err_soft);
+	return err;
+}
+
 SEC("raw_tracepoint/inet_sk_error_report")
 int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -159,7 +171,7 @@ int on_inet_sk_error_report(struct bpf_raw_tracepoint_args *ctx)
 	bool watched;
 	__u32 owner = socket_owner(sk, state, &watched);
 	if (owner != OWNER_NONE)
-		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, BPF_CORE_READ(sk, sk_err), owner, watched,
+		emit_sock_evidence(W5_EV_SOCK_ERROR, sk, state, reported_error(sk, state), owner, watched,
 				   state == TCP_CLOSE);
 	return 0;
 }

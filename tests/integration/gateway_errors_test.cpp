@@ -102,9 +102,9 @@ TEST_F(GatewayErrors, EachTcpCauseIsNamed) {
 }
 
 TEST_F(GatewayErrors, UnansweredSynIsAConnectTimeout) {
-  SilentHost host;
+  FirewalledHost host;
   Scenario s;
-  const std::string silent = host.address() + ":" + std::to_string(SilentHost::kSilentPort);
+  const std::string silent = host.address() + ":" + std::to_string(FirewalledHost::kSilentPort);
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_connect_timeout 2500ms;\n" +
                 proxy("/silent", "http://" + silent) + "  }\n");
   s.start_tracer();

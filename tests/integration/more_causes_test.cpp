@@ -371,7 +371,7 @@ TEST_F(MoreCauses, ProxyBindToAnAbsentAddressIsAConfigurationError) {
 }
 
 TEST_F(MoreCauses, UnreachableHost) {
-  SilentHost host;
+  FirewalledHost host;
   Scenario s;
   const std::string absent = host.absent_address() + ":80";
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n    proxy_connect_timeout 15s;\n" +
@@ -383,6 +383,61 @@ TEST_F(MoreCauses, UnreachableHost) {
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{absent, "unreachable"}}), "")
       << s.error_log() << s.tracer_output();
   EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+}
+
+// A firewall's reject rule answers the SYN with ICMP, not a RST: the record
+// says a firewall rejected the connection, where a host with nothing
+// listening says so. IPv6's "administratively prohibited" comes to nginx as
+// EACCES, which alone would read as a local policy. The same with --lean and
+// in the kernel-only view, which has no nginx errno at all.
+TEST_F(MoreCauses, AFirewallsRejectIsToldFromNothingListening) {
+  FirewalledHost host;
+  Scenario s;
+  const std::string rejecting = host.address() + ":" + std::to_string(FirewalledHost::kRejectingPort);
+  const std::string prohibiting = host.address() + ":" + std::to_string(FirewalledHost::kProhibitingPort);
+  const std::string prohibiting6 = "[" + host.address6() + "]:" + std::to_string(FirewalledHost::kProhibitingPort);
+  const std::string closed = host.address() + ":" + std::to_string(FirewalledHost::kClosedPort);
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/rejecting", "proxy_pass http://" + rejecting + ";") +
+                location("/prohibiting", "proxy_pass http://" + prohibiting + ";") +
+                location("/prohibiting6", "proxy_pass http://" + prohibiting6 + ";") +
+                location("/closed", "proxy_pass http://" + closed + ";") + "  }\n");
+  const std::string base = "http://127.0.0.1:{PORT}";
+  const Causes causes{{rejecting, "refused"}, {prohibiting, "unreachable"}, {prohibiting6, "refused"}, {closed, "refused"}};
+  const std::map<std::string, std::string> first_line_by_upstream{
+      {rejecting, "connect() to " + rejecting + " rejected by a firewall: ICMP answered the SYN, not a RST"},
+      {prohibiting, prohibiting + " is unreachable: the first SYN was rejected at once by ICMP"},
+      {prohibiting6, "connect() to " + prohibiting6 + " rejected by a firewall: ICMP answered the SYN, not a RST"},
+      {closed, "connect() to " + closed + " refused: nothing accepted the connection"}};
+  const std::map<std::string, std::string> kernel_line_by_upstream{
+      {rejecting, "kernel: ICMP port unreachable in reply to SYN to " + rejecting},
+      {prohibiting, "kernel: ICMP host unreachable in reply to the first SYN to " + prohibiting + ", at once"},
+      {prohibiting6, "kernel: ICMPv6 administratively prohibited in reply to SYN to " + prohibiting6},
+      {closed, "kernel: RST in reply to SYN from " + closed}};
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{}, std::vector<std::string>{"--lean"}, std::vector<std::string>{"--no-uprobes"}}) {
+    const bool kernel_only = !mode.empty() && mode[0] == "--no-uprobes";
+    SCOPED_TRACE(mode.empty() ? "default hooks" : mode[0]);
+    const size_t logged_before = s.access_log().size();
+    s.start_tracer(mode);
+    const auto codes =
+        s.curl({base + "/rejecting", base + "/prohibiting", base + "/prohibiting6", base + "/closed"});
+    const auto records = s.stop_tracer();
+    EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 502})) << s.error_log();
+    const std::vector<AccessLine> all = s.access_log();
+    const std::vector<AccessLine> access(all.begin() + static_cast<std::ptrdiff_t>(logged_before), all.end());
+    EXPECT_EQ(match_records(access, records, causes), "") << s.error_log() << s.tracer_output();
+    if (!kernel_only) {
+      EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+    }
+    for (const nlohmann::json& r : records) {
+      const std::string upstream = r.value("upstream", "");
+      if (!first_line_by_upstream.count(upstream)) continue;
+      const std::string evidence = r["evidence"].dump();
+      EXPECT_EQ(r["evidence"][0].get<std::string>().rfind(first_line_by_upstream.at(upstream), 0), 0u) << r.dump();
+      EXPECT_NE(evidence.find(kernel_line_by_upstream.at(upstream)), std::string::npos) << r.dump();
+      EXPECT_EQ(evidence.find("SELinux"), std::string::npos) << r.dump();
+    }
+  }
 }
 
 // A security policy (a cgroup BPF program here; seccomp or SELinux alike)

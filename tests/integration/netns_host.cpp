@@ -35,13 +35,15 @@ void OwnNetns::run(const std::vector<std::string>& argv) const {
   run_or_throw(in_ns);
 }
 
-SilentHost::SilentHost() {
+FirewalledHost::FirewalledHost() {
   const int id = getpid() % 200 + 20;  // distinct per test process
   name_ = "why502t" + std::to_string(id);
   host_link_ = "w5h" + std::to_string(id);
   const std::string peer_link = "w5n" + std::to_string(id);
   const std::string prefix = "10.250." + std::to_string(id) + ".";
   address_ = prefix + "2";
+  const std::string prefix6 = "fd50:0:0:" + std::to_string(id) + "::";
+  address6_ = prefix6 + "2";
   absent_address_ = prefix + "3";
   run_command({"ip", "netns", "del", name_});  // a leftover from a killed run
   run_command({"ip", "link", "del", host_link_});
@@ -52,11 +54,20 @@ SilentHost::SilentHost() {
   run_or_throw({"ip", "-n", name_, "addr", "add", address_ + "/29", "dev", peer_link});
   run_or_throw({"ip", "-n", name_, "link", "set", peer_link, "up"});
   run_or_throw({"ip", "-n", name_, "link", "set", "lo", "up"});
-  run_or_throw({"ip", "netns", "exec", name_, "nft", "add table inet why502; add chain inet why502 input { type filter hook input priority 0; policy accept; }; add rule inet why502 input tcp dport " +
-                                                        std::to_string(kSilentPort) + " drop"});
+  // (nodad: the addresses are usable at once, with no duplicate detection to wait for.)
+  run_or_throw({"ip", "addr", "add", prefix6 + "1/64", "dev", host_link_, "nodad"});
+  run_or_throw({"ip", "-n", name_, "addr", "add", address6_ + "/64", "dev", peer_link, "nodad"});
+  const auto rule = [](int port, const std::string& verdict) {
+    return "add rule inet why502 input tcp dport " + std::to_string(port) + " " + verdict + "; ";
+  };
+  run_or_throw({"ip", "netns", "exec", name_, "nft",
+                "add table inet why502; add chain inet why502 input { type filter hook input priority 0; policy "
+                "accept; }; " +
+                    rule(kSilentPort, "drop") + rule(kRejectingPort, "reject") +
+                    rule(kProhibitingPort, "reject with icmpx type admin-prohibited")});
 }
 
-SilentHost::~SilentHost() {
+FirewalledHost::~FirewalledHost() {
   run_command({"ip", "link", "del", host_link_});
   run_command({"ip", "netns", "del", name_});
 }

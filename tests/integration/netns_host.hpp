@@ -1,6 +1,7 @@
 // A host of our own in a network namespace, joined to this one by a veth
-// pair, whose firewall drops incoming SYNs to a port: a peer that never
-// answers, without sending a packet anywhere but to it.
+// pair (IPv4 and IPv6), whose firewall drops incoming SYNs to a port (a peer
+// that never answers) and rejects them with ICMP on two others, as firewalls
+// do; without sending a packet anywhere but to it.
 #pragma once
 
 #include <string>
@@ -24,22 +25,27 @@ class OwnNetns {
   std::string name_;
 };
 
-class SilentHost {
+class FirewalledHost {
  public:
-  SilentHost();  // creates the namespace, the link and the drop rule
-  ~SilentHost();
-  SilentHost(const SilentHost&) = delete;
-  SilentHost& operator=(const SilentHost&) = delete;
+  FirewalledHost();  // creates the namespace, the link and the firewall's rules
+  ~FirewalledHost();
+  FirewalledHost(const FirewalledHost&) = delete;
+  FirewalledHost& operator=(const FirewalledHost&) = delete;
 
-  const std::string& address() const { return address_; }  // e.g. 10.250.17.2
+  const std::string& address() const { return address_; }    // e.g. 10.250.17.2
+  const std::string& address6() const { return address6_; }  // e.g. fd50:0:0:17::2
   // An address on the same link that no host answers ARP for: EHOSTUNREACH.
   const std::string& absent_address() const { return absent_address_; }
-  static constexpr int kSilentPort = 81;
+  static constexpr int kSilentPort = 81;       // SYNs dropped
+  static constexpr int kRejectingPort = 82;    // `reject`: ICMP port unreachable
+  static constexpr int kProhibitingPort = 83;  // `reject with icmpx type admin-prohibited`
+  static constexpr int kClosedPort = 84;       // no rule, nothing listening: RST
 
  private:
   std::string name_;
   std::string host_link_;
   std::string address_;
+  std::string address6_;
   std::string absent_address_;
 };
 

@@ -117,5 +117,36 @@ TEST(EngineKernelFacts, SocketReusedForTheSamePeerRefusedAgainGetsFreshEvidence)
   EXPECT_EQ(lines_with(h.records()[1], "kernel: RST in reply to SYN"), 1) << dump(h.records()[1]);
 }
 
+// ICMP in reply to the SYN (a firewall's reject rule) leads the record, over
+// what nginx's errno alone would suggest (EACCES: a local policy).
+TEST(EngineKernelFacts, AnIcmpAnswerToTheSynSaysAFirewallRejectedIt) {
+  struct Case {
+    int err;
+    Cause cause;
+    const char* first_line;
+  };
+  for (const Case& c :
+       {Case{ECONNREFUSED, Cause::refused, "connect() to 127.0.0.1:9000 rejected by a firewall: ICMP answered"},
+        Case{EACCES, Cause::refused, "connect() to 127.0.0.1:9000 rejected by a firewall: ICMP answered"},
+        Case{EHOSTUNREACH, Cause::unreachable,
+             "127.0.0.1:9000 is unreachable: the first SYN was rejected at once by ICMP"}}) {
+    SCOPED_TRACE(c.err);
+    EngineHarness h;
+    h.feed(sock_error(sec(160.0001), kUpSk1, c.err, kTcpSynSent, kBackend));
+    h.feed(make_log({.ts = sec(160.0002), .request = kReq1, .connection = 80, .fmt = "connect() failed",
+                     .err = c.err, .action = kConnecting, .peer = kBackendName, .upstream_sk = kUpSk1,
+                     .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
+    h.feed(make_error_page({.ts = sec(160.0003), .request = kReq1, .connection = 80, .client_sk = kClientSk1,
+                            .status = 502, .peer = kBackendName, .client = kClientA,
+                            .states = {not_connected(kBackendName)}}));
+    ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+    const Record& r = h.records()[0];
+    EXPECT_EQ(r.cause, c.cause) << dump(r);
+    EXPECT_EQ(r.evidence[0].rfind(c.first_line, 0), 0u) << dump(r);
+    EXPECT_EQ(lines_with(r, "in reply to"), 1) << dump(r);
+    EXPECT_EQ(lines_with(r, "SELinux"), 0) << dump(r);
+  }
+}
+
 }  // namespace
 }  // namespace why502::test

@@ -31,6 +31,21 @@ TEST(EngineKernelOnly, RefusedFromTheWorkersRecentRst) {
   EXPECT_EQ(lines_with(r, "kernel: RST in reply to SYN from 127.0.0.1:9000"), 1) << dump(r);
 }
 
+TEST(EngineKernelOnly, RefusedByAFirewallFromAnErrorWithNoRst) {
+  EngineHarness h(kernel_only());
+  const w5_addr firewalled = ipv4("10.0.0.9", 80);
+  h.feed(sock_error(sec(250.0001), kUpSk1, ECONNREFUSED, kTcpSynSent, firewalled));
+  h.feed(make_client_response({.ts = sec(250.002), .sk = kClientSk1, .status = 502, .remote = kClientA}));
+
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::refused) << dump(r);
+  EXPECT_EQ(r.upstream, "10.0.0.9:80");
+  EXPECT_EQ(r.evidence[0].rfind("connect() to 10.0.0.9:80 rejected by a firewall: ICMP answered the SYN", 0), 0u)
+      << dump(r);
+  EXPECT_EQ(lines_with(r, "kernel: ICMP port unreachable in reply to SYN to 10.0.0.9:80"), 1) << dump(r);
+}
+
 TEST(EngineKernelOnly, ConnectTimeoutFromSynRetransmits) {
   EngineHarness h(kernel_only());
   const w5_addr silent = ipv4("10.0.0.9", 80);

@@ -174,6 +174,58 @@ TEST(SocketEvidence, DescribeMostDecisiveFirst) {
   EXPECT_EQ(lines[2], "kernel: socket error 111 (Connection refused)");
 }
 
+// An error with no RST came in ICMP: what a firewall's REJECT sends.
+TEST(SocketEvidence, AnErrorWithoutAResetWasAnsweredByIcmp) {
+  struct Case {
+    int error;
+    int syn_retransmits;
+    IcmpAnswer answer;
+  };
+  for (const Case& c : {Case{ECONNREFUSED, 0, IcmpAnswer::port_unreachable},
+                        Case{ECONNREFUSED, 2, IcmpAnswer::port_unreachable},
+                        Case{EACCES, 0, IcmpAnswer::prohibited},
+                        Case{EHOSTUNREACH, 0, IcmpAnswer::unreachable_at_once},
+                        Case{ENETUNREACH, 0, IcmpAnswer::unreachable_at_once},
+                        // A host that is down: seconds of SYNs, then unreachable.
+                        Case{EHOSTUNREACH, 3, IcmpAnswer::none},
+                        Case{ETIMEDOUT, 0, IcmpAnswer::none},
+                        Case{0, 0, IcmpAnswer::none}}) {
+    SCOPED_TRACE(testing::Message() << "error " << c.error << ", " << c.syn_retransmits << " retransmits");
+    SocketEvidence ev;
+    for (int i = 0; i < c.syn_retransmits; ++i) ev.add(syn_retransmit(sec(1 + i), kSk, kPeerA));
+    if (c.error) ev.add(sock_error(sec(5), kSk, c.error, kTcpSynSent, kPeerA));
+    const SocketFacts* f = ev.find(kSk, sec(6));
+    EXPECT_EQ(f ? icmp_answer(*f) : IcmpAnswer::none, c.answer);
+  }
+  // A RST's own error is no ICMP's.
+  SocketEvidence ev;
+  ev.add(rst(sec(1), kSk, kTcpSynSent, kPeerA));
+  ev.add(sock_error(sec(1.00001), kSk, ECONNREFUSED, kTcpClose, kPeerA));
+  EXPECT_EQ(icmp_answer(*ev.find(kSk, sec(2))), IcmpAnswer::none);
+}
+
+TEST(SocketEvidence, DescribeSaysAnIcmpAnswerCameInsteadOfARst) {
+  SocketFacts f;
+  f.error = ECONNREFUSED;
+  std::vector<std::string> lines;
+  SocketEvidence::describe(f, "10.0.0.9:80", lines);
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "kernel: ICMP port unreachable in reply to SYN to 10.0.0.9:80 (a firewall's REJECT; a host "
+                       "with nothing listening sends a RST)",
+                       "kernel: socket error 111 (Connection refused)"}));
+  f.error = EHOSTUNREACH;
+  lines.clear();
+  SocketEvidence::describe(f, "10.0.0.9:80", lines);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].rfind("kernel: ICMP host unreachable in reply to the first SYN to 10.0.0.9:80, at once (", 0), 0u)
+      << lines[0];
+  f.syn_retransmits = 3;
+  lines.clear();
+  SocketEvidence::describe(f, "10.0.0.9:80", lines);
+  EXPECT_EQ(lines, (std::vector<std::string>{"kernel: SYN to 10.0.0.9:80 retransmitted 3 time(s), no SYN-ACK",
+                                             "kernel: socket error 113 (No route to host)"}));
+}
+
 TEST(SocketEvidence, DescribeNamesTheRemoteWhenNoPeerIsGiven) {
   SocketFacts f;
   f.reset_established = true;

@@ -53,6 +53,21 @@ std::string_view status_carrier(uint32_t proto) {
   }
 }
 
+// The cause in one sentence, where the kernel saw who refused: an ICMP answer
+// says a firewall (or a router) did, which the cause's headline would not.
+std::string headline_with_socket(Cause cause, const SocketFacts* facts, std::string_view peer, int status) {
+  const IcmpAnswer icmp = facts ? icmp_answer(*facts) : IcmpAnswer::none;
+  if (cause == Cause::refused && (icmp == IcmpAnswer::port_unreachable || icmp == IcmpAnswer::prohibited))
+    return concat("connect() to ", peer, " rejected by a firewall: ICMP answered the SYN, not a RST from a host with ",
+                  "nothing listening; look at the reject rules on that host and on the way (`nft list ruleset`, ",
+                  "`iptables -S`)");
+  if (cause == Cause::unreachable && icmp == IcmpAnswer::unreachable_at_once)
+    return concat(peer,
+                  " is unreachable: the first SYN was rejected at once by ICMP (a firewall's reject rule, or a "
+                  "router's), not lost to a host that is down");
+  return headline(cause, peer, status);
+}
+
 }  // namespace
 
 void append_moved(std::vector<std::string>& to, std::vector<std::string>&& from) {
@@ -124,7 +139,12 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
   constexpr size_t kTypicalLines = 6;
   r.evidence.reserve(kTypicalLines + f.explained.size() + f.notes.size() +
                      (r.attempts.size() > 1 ? r.attempts.size() : 0));
-  const bool has_meaning = last_failure && !last_failure->failure.meaning.empty();
+  const SocketFacts* socket_facts = last_failure ? f.socket_facts : nullptr;
+  // ICMP in reply to the SYN says who refused, which nginx's errno alone
+  // leaves open (EACCES would read as a local policy).
+  const bool icmp_leads = socket_facts && icmp_answer(*socket_facts) != IcmpAnswer::none &&
+                          (r.cause == Cause::refused || r.cause == Cause::unreachable);
+  const bool has_meaning = !icmp_leads && last_failure && !last_failure->failure.meaning.empty();
   // What nginx's words mean says it best, in place of the cause's headline.
   const bool meaning_leads = has_meaning && (r.cause == Cause::unknown || last_failure->failure.meaning_leads);
   if (!f.has_upstream && r.cause == Cause::unknown && !last_failure && !f.upstream_5xx)
@@ -136,14 +156,14 @@ void add_gateway_error_evidence(Record& r, GatewayErrorFacts&& f) {
   else if (meaning_leads)
     r.evidence.emplace_back(last_failure->failure.meaning);
   else
-    r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+    r.evidence.push_back(headline_with_socket(r.cause, socket_facts, r.upstream, r.status));
   append_moved(r.evidence, std::move(f.explained));
   if (last_failure) append_moved(r.evidence, std::move(last_failure->reuse_evidence));
   if (has_meaning && !meaning_leads) r.evidence.emplace_back(last_failure->failure.meaning);
   if (last_failure) {
     r.evidence.push_back(concat("nginx: ", last_failure->message));
     r.nginx_error = std::move(last_failure->message);
-    if (f.socket_facts) SocketEvidence::describe(*f.socket_facts, last_failure->peer, r.evidence);
+    if (socket_facts) SocketEvidence::describe(*socket_facts, last_failure->peer, r.evidence);
   } else if (f.limited) {
     r.evidence.push_back(concat("nginx: ", f.limited_message));
     r.nginx_error = std::move(f.limited_message);
@@ -216,7 +236,8 @@ Record kernel_only_record(const w5_client_response& e, const SocketFacts* facts,
   r.status = static_cast<int>(e.status);
   if (facts) {
     r.upstream = format_endpoint(facts->remote);
-    if (facts->reset_in_syn_sent)
+    const IcmpAnswer icmp = icmp_answer(*facts);
+    if (facts->reset_in_syn_sent || icmp == IcmpAnswer::port_unreachable || icmp == IcmpAnswer::prohibited)
       r.cause = Cause::refused;
     else if (facts->error == EHOSTUNREACH || facts->error == ENETUNREACH)
       r.cause = Cause::unreachable;
@@ -225,7 +246,7 @@ Record kernel_only_record(const w5_client_response& e, const SocketFacts* facts,
     else if (facts->syn_retransmits > 0 && r.status == 504)
       r.cause = Cause::connect_timeout;
   }
-  r.evidence.push_back(headline(r.cause, r.upstream, r.status));
+  r.evidence.push_back(headline_with_socket(r.cause, facts, r.upstream, r.status));
   if (fallback)
     r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
   if (facts) SocketEvidence::describe(*facts, r.upstream, r.evidence);

@@ -1,5 +1,6 @@
 #include "attribution/socket_evidence.hpp"
 
+#include <cerrno>
 #include <cstring>
 
 #include "attribution/time_window.hpp"
@@ -12,6 +13,17 @@ namespace {
 constexpr uint32_t kTcpSynSent = 2;
 }  // namespace
 
+IcmpAnswer icmp_answer(const SocketFacts& f) {
+  if (f.reset_in_syn_sent || f.reset_established) return IcmpAnswer::none;
+  if (f.error == ECONNREFUSED) return IcmpAnswer::port_unreachable;
+  // (A security policy's EACCES fails connect() itself: the socket reports nothing.)
+  if (f.error == EACCES) return IcmpAnswer::prohibited;
+  // A host that is down (no ARP answer, or a router's after its own) makes
+  // the kernel retransmit the SYN for seconds first.
+  if ((f.error == EHOSTUNREACH || f.error == ENETUNREACH) && f.syn_retransmits == 0)
+    return IcmpAnswer::unreachable_at_once;
+  return IcmpAnswer::none;
+}
 
 void SocketEvidence::add(const w5_sock_evidence& e) {
   expire(e.h.ts_ns);
@@ -92,6 +104,25 @@ void SocketEvidence::describe(const SocketFacts& f, std::string_view peer, std::
   if (f.syn_retransmits > 0)
     lines.push_back(
         concat("kernel: SYN to ", peer, " retransmitted ", Decimal(f.syn_retransmits), " time(s), no SYN-ACK"));
+  switch (icmp_answer(f)) {
+    case IcmpAnswer::port_unreachable:
+      lines.push_back(concat("kernel: ICMP port unreachable in reply to SYN to ", peer,
+                             " (a firewall's REJECT; a host with nothing listening sends a RST)"));
+      break;
+    case IcmpAnswer::prohibited:
+      lines.push_back(concat("kernel: ICMPv6 administratively prohibited in reply to SYN to ", peer,
+                             " (a firewall's reject rule)"));
+      break;
+    case IcmpAnswer::unreachable_at_once:
+      lines.push_back(concat("kernel: ICMP ", f.error == ENETUNREACH ? "network" : "host",
+                             " unreachable in reply to the first SYN to ", peer,
+                             ", at once (a reject rule: `REJECT --reject-with icmp-host-prohibited`, nft's `reject "
+                             "with icmp admin-prohibited`; or a router's; a host that is down leaves the SYN "
+                             "unanswered for seconds first)"));
+      break;
+    case IcmpAnswer::none:
+      break;
+  }
   if (f.error != 0)
     lines.push_back(concat("kernel: socket error ", Decimal(f.error), " (", errno_text(f.error), ")"));
 }

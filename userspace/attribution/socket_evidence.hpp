@@ -25,6 +25,16 @@ struct SocketFacts {
   w5_addr remote{};
 };
 
+// What answered a connect() with an error and no RST: an ICMP message, which
+// is what a firewall's REJECT rule sends (a RST comes with its own event).
+enum class IcmpAnswer {
+  none,
+  port_unreachable,     // ECONNREFUSED: iptables' REJECT by default
+  prohibited,           // EACCES: ICMPv6 administratively prohibited (firewalld's reject)
+  unreachable_at_once,  // EHOSTUNREACH / ENETUNREACH to the first SYN: a reject rule or route
+};
+IcmpAnswer icmp_answer(const SocketFacts& facts);
+
 class SocketEvidence {
  public:
   explicit SocketEvidence(size_t max_sockets = 65536, uint64_t max_age_ns = 600'000'000'000ull)
