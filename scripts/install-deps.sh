@@ -8,9 +8,10 @@ set -euo pipefail
 build_packages=(cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcli11-dev
                 libclang-rt-14-dev)
 test_packages=(libgtest-dev libgmock-dev nlohmann-json3-dev nginx curl openssl python3 iproute2 nftables tmux
-               php-fpm gunicorn uwsgi-core uwsgi-plugin-python3 prometheus prometheus-alertmanager chromium wrk libbenchmark-dev
+               php-fpm gunicorn uwsgi-core uwsgi-plugin-python3 ngtcp2-client prometheus prometheus-alertmanager chromium wrk libbenchmark-dev
                dpkg-dev man-db  # the package test builds a .deb and looks up its man page
                libpcre2-dev libssl-dev dwarves)  # scripts/build-nginx.sh, scripts/nginx-layout.sh
+# ngtcp2-client: gtlsclient, the HTTP/3 client of the tests (curl has no HTTP/3 in Debian 12).
 
 wanted=("${build_packages[@]}")
 [[ "${1:-}" == "--build-only" ]] || wanted+=("${test_packages[@]}")

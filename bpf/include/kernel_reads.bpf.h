@@ -76,11 +76,28 @@ static __always_inline __u32 server_side(const struct sock *sk)
 }
 
 /* A TCP socket this process connect()ed (an upstream's, for nginx), not one
- * accepted from a listener (a client's). */
+ * accepted from a listener (a client's). (A UDP socket has no backlog either:
+ * nginx answers every HTTP/3 client from its listening one.) */
 static __always_inline bool connected_tcp(const struct sock *sk)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	return (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_max_ack_backlog) == 0;
+	return (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+	       BPF_CORE_READ(sk, sk_max_ack_backlog) == 0;
+}
+
+/* A struct sockaddr_in or _in6, as copied from user memory. */
+#define W5_SOCKADDR_LEN 28
+static __always_inline void sockaddr_to_addr(const __u8 *sa, struct w5_addr *out)
+{
+	__u16 family = sa[0] | (sa[1] << 8);
+	out->family = family;
+	if (family == AF_INET) {
+		out->port = (sa[2] << 8) | sa[3];
+		__builtin_memcpy(out->addr, &sa[4], 4);
+	} else if (family == AF_INET6) {
+		out->port = (sa[2] << 8) | sa[3];
+		__builtin_memcpy(out->addr, &sa[8], 16);
+	}
 }
 
 #endif /* WHY502_KERNEL_READS_BPF_H */

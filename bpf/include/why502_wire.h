@@ -236,7 +236,7 @@ struct w5_client_response {
 	__u32 status; /* 0 when the bytes are not a readable HTTP/1.x status line */
 	__u32 pad;
 	struct w5_addr local;
-	struct w5_addr remote;
+	struct w5_addr remote; /* the client; over UDP (HTTP/3), the datagram's destination */
 };
 
 struct w5_upstream_status {

@@ -39,6 +39,26 @@ struct {
  * clients_with_failures_added). */
 __u64 pending_5xx_threads = 0;
 
+/* Where the datagram the current syscall sends goes: nginx answers every
+ * HTTP/3 client from one unconnected UDP socket, naming the client in each
+ * sendmsg(). Left as it is when the syscall names none. */
+static __always_inline void read_syscall_destination(struct w5_addr *to)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = regs->orig_ax;
+	__u64 name = 0;
+	if (nr == SYS_SENDTO) {
+		name = regs->r8; /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
+	} else if (nr == SYS_SENDMSG) {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)regs->si) == 0)
+			name = (__u64)m.msg_name;
+	}
+	__u8 sa[W5_SOCKADDR_LEN] = {};
+	if (name && bpf_probe_read_user(sa, sizeof(sa), (const void *)name) == 0)
+		sockaddr_to_addr(sa, to);
+}
+
 static __always_inline void emit_client_response(const struct sock *sk, __u32 status)
 {
 	struct w5_client_response *e = reserve_event(sizeof(*e), W5_EV_CLIENT_RESPONSE);
@@ -47,6 +67,8 @@ static __always_inline void emit_client_response(const struct sock *sk, __u32 st
 	e->sk = (__u64)sk;
 	e->status = status;
 	read_sock_addrs(sk, &e->local, &e->remote);
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP)
+		read_syscall_destination(&e->remote);
 	submit_event(e);
 }
 

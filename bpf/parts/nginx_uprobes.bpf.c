@@ -119,18 +119,10 @@ static __always_inline void read_ngx_str(struct w5_layout_health *hl, __u64 str_
 /* nginx's view of a peer address (struct sockaddr in nginx's memory). */
 static __always_inline void read_user_sockaddr(struct w5_layout_health *hl, __u64 addr, struct w5_addr *out)
 {
-	__u8 sa[28] = {};
+	__u8 sa[W5_SOCKADDR_LEN] = {};
 	if (!addr || read_user(hl, sa, sizeof(sa), addr))
 		return;
-	__u16 family = sa[0] | (sa[1] << 8);
-	out->family = family;
-	if (family == AF_INET) {
-		out->port = (sa[2] << 8) | sa[3];
-		__builtin_memcpy(out->addr, &sa[4], 4);
-	} else if (family == AF_INET6) {
-		out->port = (sa[2] << 8) | sa[3];
-		__builtin_memcpy(out->addr, &sa[8], 16);
-	}
+	sockaddr_to_addr(sa, out);
 }
 
 /* The kernel socket behind one of the current process's descriptors. The

@@ -537,6 +537,48 @@ TEST_F(GatewayErrors, HttpsAndHttp2Clients) {
       << s.error_log() << s.tracer_output();
 }
 
+// HTTP/3: nginx answers every QUIC client from its one UDP socket, naming
+// the client in each sendmsg(). An upstream's own 502 is told by the next
+// send of the thread that read it, which over QUIC goes to that socket: the
+// client is the datagram's destination (before, a UDP socket passed for an
+// upstream's, and the next TCP client took the record). Needs an nginx built
+// --with-http_v3_module (the matrix's nginx.org build; Debian 12's has none).
+TEST_F(GatewayErrors, Http3Clients) {
+  if (nginx_under_test_build().find("--with-http_v3_module") == std::string::npos)
+    GTEST_SKIP() << nginx_under_test() << " is built without --with-http_v3_module";
+  Scenario s;
+  s.make_certificate();
+  const std::string says502 = s.start_backend("status502");
+  const std::string reset = s.start_backend("reset");
+  const std::string refused = "127.0.0.1:" + std::to_string(Scenario::refused_port());
+  s.start_nginx("  server {\n    listen 127.0.0.1:{TLS_PORT} ssl;\n    listen 127.0.0.1:{TLS_PORT} quic;\n"
+                "    ssl_certificate {DIR}/cert.pem; ssl_certificate_key {DIR}/key.pem;\n" +
+                proxy("/says502", "http://" + says502) + proxy("/reset", "http://" + reset) +
+                proxy("/refused", "http://" + refused) +
+                proxy("/as503", "http://" + refused, "error_page 502 =503 /sorry;") +
+                "    location = /sorry { return 200 \"sorry\\n\"; }\n  }\n");
+  s.start_tracer();
+  const std::string port = std::to_string(s.tls_port());
+  const auto http3 = [&](const std::string& path) {
+    int status = 0;
+    const std::string out = run_command({"timeout", "20", "gtlsclient", "--quiet", "--exit-on-all-streams-close",
+                                         "127.0.0.1", port, "https://127.0.0.1:" + port + path},
+                                        &status);
+    EXPECT_EQ(status, 0) << "gtlsclient " << path << ": " << out;
+  };
+  // An HTTP/3 client's upstream 502, then a TCP client's: each its own.
+  for (const char* path : {"/says502", "/refused", "/reset", "/as503", "/says502"}) http3(path);
+  EXPECT_EQ(s.curl({"https://127.0.0.1:" + port + "/says502"}, {"-k"}), std::vector<int>{502});
+  http3("/says502");
+  const auto records = s.stop_tracer();
+  const std::vector<AccessLine> access = s.access_log();
+  ASSERT_EQ(access.size(), 7u) << s.error_log();
+  EXPECT_EQ(match_records(access, records,
+                          Causes{{says502, "upstream_status"}, {reset, "reset"}, {refused, "refused"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+}
+
 }  // namespace
 }  // namespace why502::testing
 
