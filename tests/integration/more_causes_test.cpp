@@ -184,6 +184,51 @@ TEST_F(MoreCauses, TlsToAPlainTextUpstream) {
   EXPECT_NE(logged[0].find("SSL routines::wrong version number"), std::string::npos) << error_log;
 }
 
+// With proxy_ssl_verify on, nginx refuses a certificate it cannot trust or
+// that names another host: the backend is up, and the record says what to
+// look at. The backend whose certificate is trusted answers (/trusted).
+TEST_F(MoreCauses, UpstreamCertificatesNginxRefuses) {
+  Scenario s;
+  s.make_certificate();  // self-signed, CN=localhost: trusted below
+  int status = 0;
+  const std::string out = run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                                       "-subj", "/CN=localhost", "-keyout", s.dir() + "/other-key.pem", "-out",
+                                       s.dir() + "/other-cert.pem"},
+                                      &status);
+  ASSERT_EQ(status, 0) << out;
+  const std::string trusted = "127.0.0.1:{TLS_PORT}";
+  const std::string untrusted = "127.0.0.1:" + std::to_string(Scenario::free_port());
+  const auto tls_server = [](const std::string& listen, const std::string& cert) {
+    return "  server {\n    listen " + listen + " ssl;\n    ssl_certificate {DIR}/" + cert +
+           "cert.pem; ssl_certificate_key {DIR}/" + cert + "key.pem;\n"
+           "    location / { return 200 \"tls ok\\n\"; }\n  }\n";
+  };
+  // (One trust for the server: nginx 1.22 takes a server's first location's
+  // for all its locations.)
+  s.start_nginx(tls_server(trusted, "") + tls_server(untrusted, "other-") +
+                "  server {\n    listen 127.0.0.1:{PORT};\n"
+                "    proxy_ssl_verify on; proxy_ssl_trusted_certificate {DIR}/cert.pem;\n" +
+                location("/untrusted", "proxy_pass https://" + untrusted + "; proxy_ssl_name localhost;") +
+                location("/other_name", "proxy_pass https://" + trusted + "; proxy_ssl_name other.example;") +
+                location("/trusted", "proxy_pass https://" + trusted + "; proxy_ssl_name localhost;") + "  }\n");
+  s.start_tracer();
+  auto codes = s.curl({"http://127.0.0.1:{PORT}/untrusted", "http://127.0.0.1:{PORT}/other_name",
+                       "http://127.0.0.1:{PORT}/trusted"});
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(codes, (std::vector<int>{502, 502, 200})) << s.error_log();
+  const std::string backend = "127.0.0.1:" + std::to_string(s.tls_port());
+  EXPECT_EQ(match_records(s.access_log(), records, Causes{{backend, "tls_failure"}, {untrusted, "tls_failure"}}), "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 2u) << s.tracer_output();
+  const std::string not_trusted = records[0]["evidence"].dump(), other_name = records[1]["evidence"].dump();
+  EXPECT_NE(not_trusted.find("nginx did not accept the upstream's certificate (proxy_ssl_verify on)"),
+            std::string::npos)
+      << not_trusted;
+  EXPECT_NE(not_trusted.find("self-signed certificate"), std::string::npos) << not_trusted;  // nginx's words
+  EXPECT_NE(other_name.find("does not name the host nginx checks (proxy_ssl_name"), std::string::npos) << other_name;
+}
+
 TEST_F(MoreCauses, ResolverFailure) {
   Scenario s;
   const std::string dns = s.start_helper({"python3", std::string(WHY502_SOURCE_DIR) + "/tests/backends/dns_fail.py"});

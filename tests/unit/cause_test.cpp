@@ -118,6 +118,23 @@ INSTANTIATE_TEST_SUITE_P(
         LogCase{"h2_goaway", "upstream sent goaway with error %ui", 0, kReadingHeader, Cause::h2_goaway, true}),
     [](const ::testing::TestParamInfo<LogCase>& info) { return std::string(info.param.name); });
 
+// A certificate nginx refuses is no handshake that failed on the wire: the
+// record says what to look at.
+TEST(ClassifyNginxLogMeaning, CertificatesNginxRefusesSayWhy) {
+  const auto verify = classify_nginx_log("upstream SSL certificate verify error: (%l:%s)", 0,
+                                         "SSL handshaking to upstream");
+  ASSERT_TRUE(verify.has_value());
+  EXPECT_NE(verify->meaning.find("proxy_ssl_trusted_certificate"), std::string_view::npos) << verify->meaning;
+  const auto name = classify_nginx_log("upstream SSL certificate does not match \"%V\"", 0,
+                                       "SSL handshaking to upstream");
+  ASSERT_TRUE(name.has_value());
+  EXPECT_EQ(name->cause, Cause::tls_failure);
+  EXPECT_NE(name->meaning.find("proxy_ssl_name"), std::string_view::npos) << name->meaning;
+  const auto handshake = classify_nginx_log("SSL_do_handshake() failed", 0, "SSL handshaking to upstream");
+  ASSERT_TRUE(handshake.has_value());
+  EXPECT_TRUE(handshake->meaning.empty());
+}
+
 TEST(ClassifyNginxLogNone, MessagesThatAreNotUpstreamFailures) {
   // Evidence at most: the engine keeps it as a note, not as an attempt.
   EXPECT_FALSE(classify_nginx_log("upstream server temporarily disabled", 0, kConnecting).has_value());

@@ -126,6 +126,18 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
     return LoggedFailure{Cause::dns_failure, true,
                          "no resolver is configured: a host in proxy_pass given by a variable is resolved per "
                          "request, which needs a `resolver` directive (or an upstream{} block of that name)"};
+  // The backend is up and answered the handshake: nginx refused its
+  // certificate (proxy_ssl_verify on), which its own log rarely says.
+  if (starts_with(fmt, "upstream SSL certificate verify error"))
+    return LoggedFailure{Cause::tls_failure, true,
+                         "nginx did not accept the upstream's certificate (proxy_ssl_verify on): expired, "
+                         "self-signed, or from a CA missing from proxy_ssl_trusted_certificate, as nginx's words "
+                         "say; renew the certificate or trust its CA"};
+  if (starts_with(fmt, "upstream SSL certificate does not match"))
+    return LoggedFailure{Cause::tls_failure, true,
+                         "the upstream's certificate does not name the host nginx checks (proxy_ssl_name, by "
+                         "default the host in proxy_pass); without proxy_ssl_server_name on nginx sends no SNI, so "
+                         "a server with several certificates may present another one"};
   if (contains(action, "SSL handshaking") || contains(fmt, "upstream SSL certificate") ||
       starts_with(fmt, "SSL_do_handshake"))
     return LoggedFailure{Cause::tls_failure, true};
