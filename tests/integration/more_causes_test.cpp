@@ -389,6 +389,47 @@ TEST_F(MoreCauses, AnIpv6UpstreamWhereIpv6IsDisabledIsUnreachable) {
         << r.dump();
 }
 
+// nginx in a network namespace whose routes lead nowhere: connect() itself
+// fails and no packet leaves. The record says to look at the routes, not at
+// the network or the backend: no route at all (IPv4 and IPv6), an
+// `unreachable` route, and a `prohibit` one (EACCES, as a security policy's).
+TEST_F(MoreCauses, NoRouteFromNginxsNamespace) {
+  OwnNetns ns;  // only its loopback
+  ns.run({"ip", "route", "add", "unreachable", "198.51.100.7/32"});
+  ns.run({"ip", "route", "add", "prohibit", "198.51.100.8/32"});
+  Scenario s;
+  s.use_netns(ns.name());
+  const std::string no_route = "192.0.2.7:80", no_route6 = "[2001:db8::7]:80";
+  const std::string unreachable = "198.51.100.7:80", prohibited = "198.51.100.8:80";
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + proxy("/no_route", "http://" + no_route) +
+                proxy("/no_route6", "http://" + no_route6) + proxy("/unreachable", "http://" + unreachable) +
+                proxy("/prohibited", "http://" + prohibited) + "  }\n");
+  s.start_tracer();
+  const std::string base = "http://127.0.0.1:{PORT}";
+  EXPECT_EQ(s.curl({base + "/no_route", base + "/no_route6", base + "/unreachable", base + "/prohibited"}),
+            (std::vector<int>{502, 502, 502, 502}))
+      << s.error_log();
+  const auto records = s.stop_tracer();
+  EXPECT_EQ(match_records(s.access_log(), records,
+                          Causes{{no_route, "unreachable"},
+                                 {no_route6, "unreachable"},
+                                 {unreachable, "unreachable"},
+                                 {prohibited, "refused"}}),
+            "")
+      << s.error_log() << s.tracer_output();
+  EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  for (const auto& r : records) {
+    const std::string upstream = r.value("upstream", "");
+    const std::string evidence = evidence_of(r);
+    if (upstream == prohibited)
+      EXPECT_NE(evidence.find("a `prohibit` route to the address"), std::string::npos) << r.dump();
+    else
+      EXPECT_NE(evidence.find("the kernel has no route to it from nginx's network namespace, so no packet left"),
+                std::string::npos)
+          << r.dump();
+  }
+}
+
 TEST_F(MoreCauses, ProxyBindToAnAbsentAddressIsAConfigurationError) {
   OwnNetns ns;
   Scenario s;

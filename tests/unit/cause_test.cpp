@@ -135,6 +135,21 @@ TEST(ClassifyNginxLogMeaning, CertificatesNginxRefusesSayWhy) {
   EXPECT_TRUE(handshake->meaning.empty());
 }
 
+// connect() itself failing with no route is this host's routing; the same
+// errno later came from the network, and says nothing of the routes.
+TEST(ClassifyNginxLogMeaning, NoRouteAtOnceIsTheRoutingTable) {
+  for (const int err : {ENETUNREACH, EHOSTUNREACH}) {
+    const auto at_once = classify_nginx_log("connect() to %V failed", err, kConnecting);
+    ASSERT_TRUE(at_once.has_value());
+    EXPECT_EQ(at_once->cause, Cause::unreachable);
+    EXPECT_NE(at_once->meaning.find("ip route get"), std::string_view::npos) << err;
+    const auto later = classify_nginx_log("connect() failed", err, kConnecting);
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(later->cause, Cause::unreachable);
+    EXPECT_TRUE(later->meaning.empty()) << err;
+  }
+}
+
 TEST(ClassifyNginxLogNone, MessagesThatAreNotUpstreamFailures) {
   // Evidence at most: the engine keeps it as a note, not as an attempt.
   EXPECT_FALSE(classify_nginx_log("upstream server temporarily disabled", 0, kConnecting).has_value());

@@ -54,6 +54,9 @@ Cause io_errno_cause(int err) {
 std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, std::string_view action) {
   if (starts_with(fmt, "connect() failed") || starts_with(fmt, "connect() to ")) {
     LoggedFailure f{connect_errno_cause(err), true};
+    // nginx names the peer when connect() itself failed; when the error came
+    // later (SO_ERROR), it does not.
+    const bool at_once = starts_with(fmt, "connect() to ");
     // What nginx's errno alone leaves for the operator to guess, and the
     // usual fix. (Immediate failures: a unix socket's, or a local refusal.)
     switch (err) {
@@ -63,8 +66,9 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
         f.meaning =
             "the kernel denied nginx's worker permission to connect (EACCES), so the backend may well be up: for a "
             "unix socket, the socket file's owner and mode or a directory above it keep nginx's user out (php-fpm: "
-            "listen.owner, listen.group, listen.mode); for TCP, SELinux (the httpd_can_network_connect boolean) or "
-            "another security policy forbids the connection";
+            "listen.owner, listen.group, listen.mode); for TCP, SELinux (the httpd_can_network_connect boolean), "
+            "another security policy or a `prohibit` route to the address (`ip route get ADDRESS`) forbids the "
+            "connection";
         f.meaning_leads = true;
         break;
       case EPERM:
@@ -75,6 +79,15 @@ std::optional<LoggedFailure> classify_nginx_log(std::string_view fmt, int err, s
         break;
       case ENOENT:
         f.meaning = "there is no socket file at that path: the backend is not running, or listens at another path";
+        break;
+      case ENETUNREACH:
+      case EHOSTUNREACH:
+        // (Later, the error came from the network: ICMP, or no ARP answer.)
+        if (at_once)
+          f.meaning =
+              "the kernel has no route to it from nginx's network namespace, so no packet left (`ip route get "
+              "ADDRESS` there): no default route, an `unreachable` route, or, for an IPv6 address, no IPv6 route "
+              "at all (a name that resolves to IPv6 on a host without IPv6 routing)";
         break;
       default:
         break;
