@@ -117,6 +117,11 @@ enum w5_upstream_proto {
 	W5_PROTO_HTTP2 = 3, /* proxy_http_version 2, grpc_pass: h2c frames */
 	W5_PROTO_UWSGI = 4, /* uwsgi_pass (4 and 5: no struct changed, see RECORDING.md) */
 	W5_PROTO_SCGI = 5,  /* scgi_pass */
+	/* An upstream over TLS (proxy_pass https://, grpcs://): its answer is
+	 * encrypted, and status is the one nginx sent its client right after
+	 * reading that answer, with no error page and no failure logged. Since
+	 * wire version 6 (no struct changed). */
+	W5_PROTO_TLS = 6,
 };
 
 /* Which end of a TCP connection a socket is (w5_sock_evidence, w5_held_socket):

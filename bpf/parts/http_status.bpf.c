@@ -39,6 +39,98 @@ struct {
  * clients_with_failures_added). */
 __u64 pending_5xx_threads = 0;
 
+/* nginx's TLS connections to upstreams (proxy_pass https://, grpcs://), told
+ * by the handshake record nginx sends first: whether its request went out
+ * since the upstream last answered. Their answers are encrypted, so the
+ * status nginx passes on is the one it sends its client next. */
+#define W5_TLS_HANDSHAKE 0x16
+#define W5_TLS_APPLICATION_DATA 0x17
+#define W5_MAX_TLS_UPSTREAMS 16384
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_TLS_UPSTREAMS);
+	__type(key, __u64);   /* struct sock * */
+	__type(value, __u32); /* nginx sent application data since the last answer */
+} tls_upstreams SEC(".maps");
+
+/* The TLS upstream whose answer a thread read last, until its next send to a
+ * client: a 5xx status line then is that upstream's own. */
+struct tls_answer {
+	__u64 sk;
+	struct w5_addr local;
+	struct w5_addr remote;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, W5_MAX_NGINX_PROCS);
+	__type(key, __u32); /* thread */
+	__type(value, struct tls_answer);
+} tls_answers SEC(".maps");
+
+/* Set once nginx has a TLS upstream: until then no send or receive looks at
+ * the maps above. */
+__u32 tls_upstreams_seen = 0;
+
+static __always_inline void note_tls_upstream_send(const struct sock *sk, const char *b)
+{
+	if (b[1] != 0x03) /* TLS record versions are 3.x */
+		return;
+	__u64 key = (__u64)sk;
+	/* (A ClientHello, or TLS 1.2's Finished: the request is still to come.) */
+	if (b[0] == W5_TLS_HANDSHAKE) {
+		__u32 answered = 0;
+		if (store_or_count(&tls_upstreams, &key, &answered, BPF_ANY, W5_LOST_MAP_FULL) == 0 &&
+		    !tls_upstreams_seen)
+			tls_upstreams_seen = 1;
+	} else if (b[0] == W5_TLS_APPLICATION_DATA && tls_upstreams_seen) {
+		__u32 *awaiting = bpf_map_lookup_elem(&tls_upstreams, &key);
+		if (awaiting)
+			*awaiting = 1;
+	}
+}
+
+/* A read on a socket nginx connected that no request armed: the answer of a
+ * TLS upstream, when nginx's request went out since its last one. */
+static __always_inline void note_tls_upstream_answer(const struct sock *sk, const void *buf, __u32 tid)
+{
+	__u64 key = (__u64)sk;
+	__u32 *awaiting = bpf_map_lookup_elem(&tls_upstreams, &key);
+	__u8 type = 0;
+	if (!awaiting || !*awaiting || !buf || bpf_probe_read_user(&type, 1, buf) || type != W5_TLS_APPLICATION_DATA)
+		return;
+	*awaiting = 0;
+	struct tls_answer a = {.sk = key};
+	read_sock_addrs(sk, &a.local, &a.remote);
+	store_or_count(&tls_answers, &tid, &a, BPF_ANY, W5_LOST_MAP_FULL);
+}
+
+/* At a thread's send to a client: the TLS upstream answer it read last, taken
+ * out (the send answers that request, or another). */
+static __always_inline bool take_tls_answer(__u32 tid, struct tls_answer *out)
+{
+	struct tls_answer *a = bpf_map_lookup_elem(&tls_answers, &tid);
+	if (!a)
+		return false;
+	__builtin_memcpy(out, a, sizeof(*out));
+	bpf_map_delete_elem(&tls_answers, &tid);
+	return true;
+}
+
+static __always_inline void emit_tls_upstream_status(const struct tls_answer *a, __u32 status)
+{
+	struct w5_upstream_status *e = reserve_event(sizeof(*e), W5_EV_UPSTREAM_STATUS);
+	if (!e)
+		return;
+	e->sk = a->sk;
+	e->status = status;
+	e->proto = W5_PROTO_TLS;
+	__builtin_memcpy(&e->local, &a->local, sizeof(e->local));
+	__builtin_memcpy(&e->remote, &a->remote, sizeof(e->remote));
+	submit_event(e);
+}
+
 /* Where the datagram the current syscall sends goes: nginx answers every
  * HTTP/3 client from one unconnected UDP socket, naming the client in each
  * sendmsg(). Left as it is when the syscall names none. */
@@ -210,9 +302,24 @@ int on_sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 		if (bpf_map_delete_elem(&upstream_5xx_pending, &tid) == 0)
 			__sync_fetch_and_sub(&pending_5xx_threads, 1);
 	}
+	/* TLS upstreams: only once nginx has one (and at a handshake record,
+	 * which may be its first ClientHello). */
+	struct tls_answer tls = {};
+	bool after_tls_answer = false;
+	if (tls_upstreams_seen || (b[0] == W5_TLS_HANDSHAKE && b[1] == 0x03)) {
+		if (connected_tcp(sk))
+			note_tls_upstream_send(sk, b);
+		else if (tls_upstreams_seen)
+			after_tls_answer = take_tls_answer(tid, &tls);
+	}
 	__u32 status = w5_http_status_line(b);
 	if (status) {
-		if ((status >= 500 && status <= 504) || after_failure)
+		const bool gateway_status = status >= 500 && status <= 504;
+		/* (Before the client's response: the engine pairs them as it does
+		 * an upstream 5xx read in the clear.) */
+		if (gateway_status && after_tls_answer && !after_failure && !pending_5xx)
+			emit_tls_upstream_status(&tls, status);
+		if (gateway_status || after_failure)
 			emit_client_response(sk, status);
 		return 0;
 	}
@@ -245,8 +352,11 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	__u64 key = (__u64)sk;
 	struct w5_in_flight *slot = in_flight_of(sk);
-	if (!slot)
+	if (!slot) {
+		if (tls_upstreams_seen && connected_tcp(sk))
+			note_tls_upstream_answer(sk, syscall_buffer(), (__u32)id);
 		return 0;
+	}
 	__u32 protocol = slot->proto;
 	const void *buf = syscall_buffer();
 	__u32 status = 0;

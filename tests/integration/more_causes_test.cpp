@@ -306,6 +306,51 @@ TEST_F(MoreCauses, ReturnInTheConfigurationIsNamedWithItsLocation) {
   }
 }
 
+// Two 5xx without an error page or a failure logged. A body of nginx's own
+// (`return 503 "text"`): the record says what sends a 5xx that way. An
+// upstream over TLS answering 503 itself: its answer is encrypted, but nginx
+// sends the client that status right after reading it, and the record is
+// the upstream's own status (the TLS server's 503 to nginx's proxy is
+// encrypted too: no record of its own).
+TEST_F(MoreCauses, ReturnWithATextAndATlsUpstreamsOwn503) {
+  Scenario s;
+  s.make_certificate();
+  const std::string tls = "127.0.0.1:{TLS_PORT}";
+  s.start_nginx("  server {\n    listen " + tls + " ssl;\n"
+                "    ssl_certificate {DIR}/cert.pem; ssl_certificate_key {DIR}/key.pem;\n" +
+                location("/", "return 503 \"busy\\n\";") + "  }\n  server {\n    listen 127.0.0.1:{PORT};\n" +
+                location("/text", "return 503 \"maintenance\\n\";") +
+                location("/over_tls", "proxy_pass https://" + tls + ";") + "  }\n");
+  s.start_tracer();
+  EXPECT_EQ(s.curl({"http://127.0.0.1:{PORT}/text", "http://127.0.0.1:{PORT}/over_tls",
+                    "http://127.0.0.1:{PORT}/text", "http://127.0.0.1:{PORT}/over_tls"}),
+            (std::vector<int>{503, 503, 503, 503}));
+  const auto records = s.stop_tracer();
+  const std::string upstream = "127.0.0.1:" + std::to_string(s.tls_port());
+  std::vector<AccessLine> to_clients;
+  for (const auto& line : s.access_log())
+    if (line.uri != "/over_tls" || !line.last_upstream.empty()) to_clients.push_back(line);
+  ASSERT_EQ(to_clients.size(), 4u) << s.error_log();
+  EXPECT_EQ(match_records(to_clients, records,
+                          [&](const AccessLine& line) {
+                            return std::string(line.uri == "/text" ? "unknown" : "upstream_status");
+                          }),
+            "")
+      << s.tracer_output();
+  for (const auto& r : records) {
+    const bool over_tls = r["cause"] == "upstream_status";
+    EXPECT_NE(evidence_of(r).find(over_tls ? "the upstream answered over TLS, which is encrypted: nginx sent this "
+                                             "status right after reading that answer"
+                                           : "nginx built no error page and logged no upstream failure: a `return "
+                                             "503 "),
+              std::string::npos)
+        << r.dump();
+    if (over_tls) {
+      EXPECT_EQ(r["upstream"], upstream) << r.dump();
+    }
+  }
+}
+
 // A build whose r->loc_conf offset is unknown (0, set here through
 // WHY502_LAYOUT_OVERRIDE) reads no location: the record says what it knows.
 TEST_F(MoreCauses, ReturnWithoutTheLocationOffsetNamesNoLocation) {

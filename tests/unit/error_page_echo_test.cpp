@@ -230,5 +230,33 @@ TEST(UpstreamStatus, AnApplications500PassedOnIsNoGatewayError) {
   EXPECT_EQ(h.records()[0].cause, Cause::upstream_status);
 }
 
+// A TLS upstream's status is told by the client send it comes with (the
+// kernel side sends it just before). When nginx built a page for that send
+// itself, the page's record is the request's, and the status is no later
+// send's either.
+TEST(UpstreamStatus, ATlsUpstreamsStatusGoesWithItsOwnSendOnly) {
+  EngineHarness h;
+  const w5_addr tls_upstream = ipv4("127.0.0.1", 9443);
+  refused_error_page(h, sec(9));
+  h.feed(make_upstream_status({.ts = sec(9) + 150, .sk = kUpSk, .status = 502, .proto = W5_PROTO_TLS,
+                               .remote = tls_upstream}));
+  h.feed(make_client_response({.ts = sec(9) + 200, .sk = kClientSk, .status = 502, .remote = kClient}));
+  // The same thread's next send, to a client over TLS: no status to read.
+  h.feed(make_client_response({.ts = sec(9) + 300, .sk = 0xffff888104a05000, .status = 0,
+                               .remote = ipv4("192.0.2.51", 55001)}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  EXPECT_EQ(h.records()[0].cause, Cause::refused);
+  // Without a page: the upstream's own status, said to be read from nginx's send.
+  h.feed(make_upstream_status({.ts = sec(10), .sk = kUpSk, .status = 503, .proto = W5_PROTO_TLS,
+                               .remote = tls_upstream}));
+  h.feed(make_client_response({.ts = sec(10) + 100, .sk = 0xffff888104a06000, .status = 503,
+                               .remote = ipv4("192.0.2.52", 55002)}));
+  ASSERT_EQ(h.records().size(), 2u) << dump(h.records());
+  EXPECT_EQ(h.records()[1].cause, Cause::upstream_status);
+  EXPECT_EQ(h.records()[1].upstream, "127.0.0.1:9443");
+  EXPECT_EQ(lines_with(h.records()[1], "the upstream answered over TLS, which is encrypted"), 1)
+      << dump(h.records()[1]);
+}
+
 }  // namespace
 }  // namespace why502::test

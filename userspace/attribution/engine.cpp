@@ -381,8 +381,14 @@ void Engine::on_client_response(const w5_client_response& e, std::vector<Record>
   // (TLS, HTTP/2) confirm nothing: the record goes as the location's
   // error_page has it, or as nginx built it.
   if (held_.take_oldest(SocketKey{e.h.tgid, e.sk},
-                        [&](Record& held, bool keep_unconfirmed) { confirm_echo(held, keep_unconfirmed, e, out); }))
+                        [&](Record& held, bool keep_unconfirmed) { confirm_echo(held, keep_unconfirmed, e, out); })) {
+    // A TLS upstream's status is told by the send it comes with, this one:
+    // nginx built the page itself (proxy_intercept_errors), so it is not
+    // the next send's.
+    if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end() && it->second.proto == W5_PROTO_TLS)
+      upstream_5xx_.erase(it);
     return;
+  }
   if (auto it = upstream_5xx_.find(e.h.tid); it != upstream_5xx_.end()) {
     Record r = upstream_status_record(it->second, e);
     // (An application's own words about it, when it wrote any to its stderr.)

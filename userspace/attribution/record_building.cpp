@@ -226,7 +226,12 @@ Record upstream_status_record(const w5_upstream_status& us, const w5_client_resp
   r.upstream = upstream_name(us);
   r.evidence.reserve(2);
   r.evidence.push_back(headline(r.cause, r.upstream, static_cast<int>(us.status)));
-  r.evidence.push_back(concat("the status came in the upstream's ", status_carrier(us.proto), "; nginx passed it on"));
+  if (us.proto == W5_PROTO_TLS)
+    r.evidence.push_back(
+        "the upstream answered over TLS, which is encrypted: nginx sent this status right after reading that answer, "
+        "building no error page and logging no failure, as it passes an upstream's own status on");
+  else
+    r.evidence.push_back(concat("the status came in the upstream's ", status_carrier(us.proto), "; nginx passed it on"));
   r.attempts.push_back(Attempt{r.upstream, Cause::upstream_status, static_cast<int>(us.status), -1});
   return r;
 }
@@ -249,6 +254,14 @@ Record kernel_only_record(const w5_client_response& e, const SocketFacts* facts,
   r.evidence.push_back(headline_with_socket(r.cause, facts, r.upstream, r.status));
   if (fallback)
     r.evidence.push_back("kernel-only view (nginx symbols unavailable): joined by worker and time, not by request");
+  else
+    // With nginx's symbols, no error page and no failure logged: what sends
+    // a 5xx status line that way.
+    r.evidence.push_back(concat("nginx built no error page and logged no upstream failure: a `return ",
+                                Decimal(r.status),
+                                " \"text\"` in its configuration or a module (njs, Lua, perl) answered so, or an "
+                                "upstream reached over TLS (proxy_pass https://), whose answers are encrypted, sent "
+                                "the status while nginx wrote to another client in between"));
   if (facts) SocketEvidence::describe(*facts, r.upstream, r.evidence);
   return r;
 }
