@@ -8,7 +8,11 @@
  *   status (the upstream's own error);
  * - a plain HTTP/1.x response nginx sends to a client is checked for a 5xx
  *   status line; after an upstream 5xx, the next client send of that thread
- *   names the client even when it is encrypted.
+ *   names the client even when it is encrypted (over HTTP/3, by the
+ *   datagram's destination);
+ * - an upstream over TLS, whose answer is encrypted, is known by nginx's
+ *   handshake; a 5xx status line that is the thread's next client send after
+ *   reading its answer is taken for the upstream's own.
  * Every process's sends and receives pass here, so the nginx check comes first,
  * and the programs are raw tracepoints (no copy of the arguments per call).
  */
