@@ -514,6 +514,12 @@ TEST_F(MoreCauses, UnreachableHost) {
   EXPECT_EQ(match_records(s.access_log(), records, Causes{{absent, "unreachable"}}), "")
       << s.error_log() << s.tracer_output();
   EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
+  ASSERT_EQ(records.size(), 1u);
+  // No one has the address: seconds of SYNs, then no ARP answer.
+  EXPECT_EQ(records[0]["evidence"][0], absent + " is unreachable: no host answered at that address (a host that is "
+                                                "down, or an address no host has: nothing answered ARP on its network)")
+      << records[0].dump();
+  EXPECT_NE(evidence_of(records[0]).find("retransmitted"), std::string::npos) << records[0].dump();
 }
 
 // A firewall's reject rule answers the SYN with ICMP, not a RST: the record

@@ -148,5 +148,26 @@ TEST(EngineKernelFacts, AnIcmpAnswerToTheSynSaysAFirewallRejectedIt) {
   }
 }
 
+// Seconds of SYNs, then "no route to host": no one has the address.
+TEST(EngineKernelFacts, NoRouteToHostAfterRetransmitsIsAHostNoOneAnswersFor) {
+  EngineHarness h;
+  const w5_addr absent = ipv4("10.0.0.3", 80);
+  // connect() at 169; SYNs again at 170 and 171; ARP gave up at 172.
+  h.feed(syn_retransmit(sec(170), kUpSk1, absent));
+  h.feed(syn_retransmit(sec(171), kUpSk1, absent));
+  h.feed(sock_error(sec(172), kUpSk1, EHOSTUNREACH, kTcpSynSent, absent));
+  h.feed(make_log({.ts = sec(172.0001), .request = kReq1, .connection = 81, .fmt = "connect() failed",
+                   .err = EHOSTUNREACH, .action = kConnecting, .peer = "10.0.0.3:80", .upstream_sk = kUpSk1,
+                   .upstream = absent, .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(172.0002), .request = kReq1, .connection = 81, .client_sk = kClientSk1,
+                          .status = 502, .peer = "10.0.0.3:80", .client = kClientA,
+                          .states = {not_connected("10.0.0.3:80", 502, 3000)}}));
+  ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
+  const Record& r = h.records()[0];
+  EXPECT_EQ(r.cause, Cause::unreachable);
+  EXPECT_EQ(r.evidence[0].rfind("10.0.0.3:80 is unreachable: no host answered at that address", 0), 0u) << dump(r);
+  EXPECT_EQ(lines_with(r, "ICMP"), 0) << dump(r);
+}
+
 }  // namespace
 }  // namespace why502::test

@@ -65,6 +65,13 @@ std::string headline_with_socket(Cause cause, const SocketFacts* facts, std::str
     return concat(peer,
                   " is unreachable: the first SYN was rejected at once by ICMP (a firewall's reject rule, or a "
                   "router's), not lost to a host that is down");
+  // Seconds of SYNs, then "no route to host": the last hop found no one at
+  // that address (no ARP answer).
+  if (cause == Cause::unreachable && facts && facts->error == EHOSTUNREACH && facts->syn_retransmits > 0 &&
+      !facts->reset_in_syn_sent && !facts->reset_established)
+    return concat(peer,
+                  " is unreachable: no host answered at that address (a host that is down, or an address no host "
+                  "has: nothing answered ARP on its network)");
   return headline(cause, peer, status);
 }
 
