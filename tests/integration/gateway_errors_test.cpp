@@ -115,6 +115,8 @@ TEST_F(GatewayErrors, UnansweredSynIsAConnectTimeout) {
       << s.error_log() << s.tracer_output();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_NE(records[0].dump().find("SYN to " + silent + " retransmitted"), std::string::npos) << records[0].dump();
+  EXPECT_NE(records[0].dump().find("nothing answered the SYN: a firewall dropping it"), std::string::npos)
+      << records[0].dump();
 }
 
 TEST_F(GatewayErrors, UnixSocketUpstreams) {

@@ -514,7 +514,12 @@ std::vector<std::string> Engine::explain_by_backend(const LoggedAttempt& f, Reco
     r.backend_cgroup = wire_string(b.cgroup);
     r.backend_unit = service_of_cgroup(r.backend_cgroup);
   }
-  return describe_backend_state(b, f.peer);
+  std::vector<std::string> lines = describe_backend_state(b, f.peer);
+  // What leaves a SYN to another host unanswered, which this host cannot see.
+  if (r.cause == Cause::connect_timeout && b.found == W5_BACKEND_REMOTE)
+    lines.push_back("nothing answered the SYN: a firewall dropping it (a DROP rule, a cloud security group), a host "
+                    "that is down behind a router, or on that host a listener whose accept queue is full");
+  return lines;
 }
 
 // EADDRNOTAVAIL from connect(): the port range of nginx's namespace and who
