@@ -642,7 +642,7 @@ struct w5_in_flight {
 	__u32 proto;      /* enum w5_upstream_proto */
 	__u32 tgid;       /* the nginx process that sent it */
 	__u32 latency_id; /* this upstream's histograms + 1; 0: not looked up yet */
-	__u32 pad;
+	__u32 stderr_left; /* FastCGI: bytes of a STDERR record an earlier read began */
 };
 
 /* Slots come in sets of W5_IN_FLIGHT_WAYS: a socket may take any slot of its

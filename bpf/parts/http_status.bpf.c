@@ -197,20 +197,26 @@ static __always_inline const void *syscall_buffer(void)
 
 /* Whether the len bytes nginx read at buf hold the answer to its request: a
  * STDOUT record (its Status header's code in *status, 0 without one), or
- * anything but whole STDERR records. Before its headers an application may
- * write to its stderr (PHP's warnings and errors, with log_errors on and no
+ * anything but STDERR records. Before its headers an application may write
+ * to its stderr (PHP's warnings and errors, with log_errors on and no
  * error_log: php-fpm's default), which nginx logs ("FastCGI sent in
- * stderr"); a read of those alone, ending where a record does, leaves the
- * request waiting for the next read. */
-static __always_inline bool fastcgi_answer(const void *buf, int len, __u32 *status)
+ * stderr"); a read of those alone leaves the request waiting for the next
+ * read, which begins with what is left of the last one (*stderr_left: a
+ * stack trace longer than nginx's buffer comes in several reads). */
+static __always_inline bool fastcgi_answer(const void *buf, int len, __u32 *status, __u32 *stderr_left)
 {
 	if (!buf)
 		return true;
-	__u32 offset = 0;
+	__u32 offset = *stderr_left;
+	if (offset >= (__u32)len) {
+		*stderr_left = offset - (__u32)len;
+		return false;
+	}
+	*stderr_left = 0;
 	for (int i = 0; i < W5_FCGI_MAX_RECORDS; i++) {
 		if (offset == (__u32)len)
 			return false;
-		/* (A read cut inside a record is given up on.) */
+		/* (A record header cut between two reads is given up on.) */
 		char b[W5_FCGI_SCAN_LEN] = {};
 		if (offset + W5_FCGI_HEADER > (__u32)len || bpf_probe_read_user(b, sizeof(b), (const char *)buf + offset))
 			return true;
@@ -218,7 +224,12 @@ static __always_inline bool fastcgi_answer(const void *buf, int len, __u32 *stat
 			*status = w5_fastcgi_status(b, len - (int)offset);
 			return true;
 		}
-		offset += w5_fastcgi_record_size(b);
+		__u32 end = offset + w5_fastcgi_record_size(b);
+		if (end > (__u32)len) {
+			*stderr_left = end - (__u32)len;
+			return false;
+		}
+		offset = end;
 	}
 	return true;
 }
@@ -369,7 +380,7 @@ int on_sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 	 * stream answers it. FastCGI: so may the application's stderr. */
 	if (protocol == W5_PROTO_HTTP2 && !h2_answer(buf, ret, &status))
 		return 0;
-	if (protocol == W5_PROTO_FASTCGI && !fastcgi_answer(buf, ret, &status))
+	if (protocol == W5_PROTO_FASTCGI && !fastcgi_answer(buf, ret, &status, &slot->stderr_left))
 		return 0;
 	__u64 sent_ns = slot->sent_ns;
 	slot->sent_ns = 0;

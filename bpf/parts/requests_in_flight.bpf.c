@@ -111,5 +111,6 @@ static __always_inline struct w5_in_flight *arm_in_flight(const struct sock *sk,
 	slot->proto = proto;
 	slot->tgid = tgid;
 	slot->sent_ns = now;
+	slot->stderr_left = 0;
 	return slot;
 }

@@ -11,6 +11,9 @@ path:
                   first ("PHP message: PHP Warning: ..."), on its own (nginx
                   reads it alone, 50 ms before the rest), then STDOUT with
                   "Status: 503" and END_REQUEST.
+  /big-stderr-503 the same with a warning and a stack trace of 10 000 bytes,
+                  sent with the rest at once: longer than nginx's buffer, so
+                  nginx reads the STDERR record in pieces before STDOUT.
 
 Usage: fastcgi_misbehave.py
 Listens on a free TCP port of 127.0.0.1, prints "ready 127.0.0.1:PORT" once
@@ -30,6 +33,9 @@ FCGI_STDERR = 7
 FCGI_END_REQUEST = 3
 
 WARNING = b"PHP message: PHP Warning:  the database at 10.0.0.5 is down, answering 503 in /srv/www/index.php on line 4"
+STACK_TRACE = WARNING + b"".join(b"\n#%d /srv/www/vendor/db/Connection.php(%d): Connection->retry()" % (i, 100 + i)
+                                 for i in range(200))[:10000 - len(WARNING)]
+UNAVAILABLE = (b"Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\ndown\n")
 
 
 def read_exactly(conn, n):
@@ -94,11 +100,15 @@ def serve(conn):
         params = read_request(conn)
         if params is None:
             return
+        answer = (record(FCGI_STDOUT, UNAVAILABLE) + record(FCGI_STDOUT, b"") +
+                  record(FCGI_END_REQUEST, bytes(8)))
+        if params.get(b"REQUEST_URI", b"").endswith(b"/big-stderr-503"):
+            conn.sendall(record(FCGI_STDERR, STACK_TRACE) + answer)
+            return
         if params.get(b"REQUEST_URI", b"").endswith(b"/stderr-503"):
             conn.sendall(record(FCGI_STDERR, WARNING))
             time.sleep(0.05)  # the warning in a read of its own, as a slow script's
-            conn.sendall(record(FCGI_STDOUT, b"Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\ndown\n") +
-                         record(FCGI_STDOUT, b"") + record(FCGI_END_REQUEST, bytes(8)))
+            conn.sendall(answer)
             return
         # A STDOUT record header whose version byte is wrong: nginx stops at it.
         conn.sendall(struct.pack("!BBHHBx", version_for(params), FCGI_STDOUT, 1, 0, 0))

@@ -122,7 +122,7 @@ namespace why502 {
   F(w5_backend_state, unix_connections, 496) F(w5_backend_state, sample_in_wait, 500) \
   F(w5_process_cgroup, h, 0) F(w5_process_cgroup, cgroup, 24) \
   F(w5_in_flight, sk, 0) F(w5_in_flight, identity, 8) F(w5_in_flight, sent_ns, 16) F(w5_in_flight, proto, 24) \
-  F(w5_in_flight, tgid, 28) F(w5_in_flight, latency_id, 32) F(w5_in_flight, pad, 36) F(w5_in_flight_set, way, 0) \
+  F(w5_in_flight, tgid, 28) F(w5_in_flight, latency_id, 32) F(w5_in_flight, stderr_left, 36) F(w5_in_flight_set, way, 0) \
   F(w5_binary_id, dev, 0) F(w5_binary_id, ino, 8) \
   F(w5_nginx_layout, r_connection, 0) F(w5_nginx_layout, r_upstream, 4) \
   F(w5_nginx_layout, r_upstream_states, 8) F(w5_nginx_layout, c_fd, 12) F(w5_nginx_layout, c_log, 16) \
