@@ -39,6 +39,7 @@ namespace {
 constexpr unsigned kTcpListen = 10;
 constexpr size_t kMaxThreads = 1024;  // threads looked at per backend process
 constexpr std::chrono::milliseconds kSecondLook{5};  // before a running thread is looked at again
+constexpr int kSecondLooks = 3;                      // and at most so many times
 
 template <size_t N>
 void set_text(char (&dst)[N], std::string_view s) {
@@ -426,15 +427,21 @@ void describe_process(uint32_t pid, w5_backend_state& e) {
       looks.push_back(std::move(*look));
     }
   // A thread seen running may only have woken for a moment (an event loop's
-  // timeout, a timer): one asleep again a little later counts as asleep, so
-  // that it does not hide the thread the request waits in. One that runs
-  // (on the CPU, or waiting for one) is still running then.
-  if (some_running && looks.size() > 1) {
+  // timeout, a timer, or nginx's own close as it gives up, which wakes a
+  // single-threaded event loop): one asleep again a little later counts as
+  // asleep, so that it does not hide the thread the request waits in or what
+  // the loop waits on. One that runs (on the CPU, or waiting for one, as on
+  // a busy host) is still running after a few looks.
+  for (int second_looks = 0; some_running && second_looks < kSecondLooks; ++second_looks) {
     std::this_thread::sleep_for(kSecondLook);
+    some_running = false;
     for (ThreadLook& look : looks)
-      if (look.stat.state == 'R')
+      if (look.stat.state == 'R') {
         if (std::optional<ThreadLook> again = look_at(look.tid); again && again->stat.state != 'R')
           look = std::move(*again);
+        else
+          some_running = true;
+      }
   }
   int waited_fd = -1;
   for (const ThreadLook& look : looks) {
