@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_events.hpp"
+#include "events/address.hpp"
 
 namespace why502::test {
 namespace {
@@ -117,6 +118,18 @@ TEST(EngineKernelFacts, SocketReusedForTheSamePeerRefusedAgainGetsFreshEvidence)
   EXPECT_EQ(lines_with(h.records()[1], "kernel: RST in reply to SYN"), 1) << dump(h.records()[1]);
 }
 
+// nginx logs an async connect() failure on kUpSk1 for kReq1 and builds its
+// 502 page, the attempt having lasted attempt_ms.
+void connect_failed(EngineHarness& h, double at_s, int err, const w5_addr& upstream, uint64_t attempt_ms) {
+  const std::string peer = format_endpoint(upstream);
+  h.feed(make_log({.ts = sec(at_s), .request = kReq1, .connection = 80, .fmt = "connect() failed", .err = err,
+                   .action = kConnecting, .peer = peer, .upstream_sk = kUpSk1, .upstream = upstream,
+                   .client = kClientA, .client_sk = kClientSk1}));
+  h.feed(make_error_page({.ts = sec(at_s + 0.0001), .request = kReq1, .connection = 80, .client_sk = kClientSk1,
+                          .status = 502, .peer = peer, .client = kClientA,
+                          .states = {not_connected(peer, 502, attempt_ms)}}));
+}
+
 // ICMP in reply to the SYN (a firewall's reject rule) leads the record, over
 // what nginx's errno alone would suggest (EACCES: a local policy).
 TEST(EngineKernelFacts, AnIcmpAnswerToTheSynSaysAFirewallRejectedIt) {
@@ -133,12 +146,7 @@ TEST(EngineKernelFacts, AnIcmpAnswerToTheSynSaysAFirewallRejectedIt) {
     SCOPED_TRACE(c.err);
     EngineHarness h;
     h.feed(sock_error(sec(160.0001), kUpSk1, c.err, kTcpSynSent, kBackend));
-    h.feed(make_log({.ts = sec(160.0002), .request = kReq1, .connection = 80, .fmt = "connect() failed",
-                     .err = c.err, .action = kConnecting, .peer = kBackendName, .upstream_sk = kUpSk1,
-                     .upstream = kBackend, .client = kClientA, .client_sk = kClientSk1}));
-    h.feed(make_error_page({.ts = sec(160.0003), .request = kReq1, .connection = 80, .client_sk = kClientSk1,
-                            .status = 502, .peer = kBackendName, .client = kClientA,
-                            .states = {not_connected(kBackendName)}}));
+    connect_failed(h, 160.0002, c.err, kBackend, 0);
     ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
     const Record& r = h.records()[0];
     EXPECT_EQ(r.cause, c.cause) << dump(r);
@@ -156,12 +164,7 @@ TEST(EngineKernelFacts, NoRouteToHostAfterRetransmitsIsAHostNoOneAnswersFor) {
   h.feed(syn_retransmit(sec(170), kUpSk1, absent));
   h.feed(syn_retransmit(sec(171), kUpSk1, absent));
   h.feed(sock_error(sec(172), kUpSk1, EHOSTUNREACH, kTcpSynSent, absent));
-  h.feed(make_log({.ts = sec(172.0001), .request = kReq1, .connection = 81, .fmt = "connect() failed",
-                   .err = EHOSTUNREACH, .action = kConnecting, .peer = "10.0.0.3:80", .upstream_sk = kUpSk1,
-                   .upstream = absent, .client = kClientA, .client_sk = kClientSk1}));
-  h.feed(make_error_page({.ts = sec(172.0002), .request = kReq1, .connection = 81, .client_sk = kClientSk1,
-                          .status = 502, .peer = "10.0.0.3:80", .client = kClientA,
-                          .states = {not_connected("10.0.0.3:80", 502, 3000)}}));
+  connect_failed(h, 172.0001, EHOSTUNREACH, absent, 3000);
   ASSERT_EQ(h.records().size(), 1u) << dump(h.records());
   const Record& r = h.records()[0];
   EXPECT_EQ(r.cause, Cause::unreachable);
