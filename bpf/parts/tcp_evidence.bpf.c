@@ -34,6 +34,21 @@ static __always_inline bool in_nginx_cgroup(const struct sock *sk)
 	return id && bpf_map_lookup_elem(&nginx_cgroups, &id);
 }
 
+/* A socket whose connect() failed, seen after the kernel closed it: since
+ * Linux 6.10 (and in the stable kernels that took the change) an ICMP error
+ * closes a connecting socket before it reports the error
+ * (tcp_done_with_error); on a real network that ICMP arrives in softirq,
+ * with no nginx process current, and where no cgroup hierarchy is mounted
+ * the socket's cgroup names no one. No segment ever came in on it, so it
+ * never was a connection; it still has its peer, which a socket reset by
+ * its own process (tcp_disconnect(), a close with SO_LINGER 0, which zeroes
+ * the count too) has not. */
+static __always_inline bool failed_to_connect(const struct sock *sk, int state)
+{
+	return state == TCP_CLOSE && connected_tcp(sk) && BPF_CORE_READ(sk, __sk_common.skc_dport) != 0 &&
+	       BPF_CORE_READ((const struct tcp_sock *)sk, segs_in) == 0;
+}
+
 /* The nginx process behind a socket (0: unknown but worth reporting);
  * *watched says watched_sockets holds it already. */
 static __always_inline __u32 socket_owner(const struct sock *sk, int state, bool *watched)
@@ -51,7 +66,7 @@ static __always_inline __u32 socket_owner(const struct sock *sk, int state, bool
 	__u32 tgid = current_tgid();
 	if (is_nginx_tgid(tgid))
 		return tgid;
-	if (state == TCP_SYN_SENT)
+	if (state == TCP_SYN_SENT || failed_to_connect(sk, state))
 		return 0;
 	/* A connection nginx opened, with no request in flight on it (a pooled
 	 * one, or --lean, which keeps no slots): known by its cgroup. */

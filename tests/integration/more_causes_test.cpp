@@ -522,44 +522,41 @@ TEST_F(MoreCauses, UnreachableHost) {
   EXPECT_NE(evidence_of(records[0]).find("retransmitted"), std::string::npos) << records[0].dump();
 }
 
-// A firewall's reject rule answers the SYN with ICMP, not a RST: the record
-// says a firewall rejected the connection, where a host with nothing
-// listening says so. IPv6's "administratively prohibited" comes to nginx as
-// EACCES, which alone would read as a local policy. The same with --lean and
-// in the kernel-only view, which has no nginx errno at all.
-TEST_F(MoreCauses, AFirewallsRejectIsToldFromNothingListening) {
-  FirewalledHost host;
-  Scenario s;
-  const std::string rejecting = host.address() + ":" + std::to_string(FirewalledHost::kRejectingPort);
-  const std::string prohibiting = host.address() + ":" + std::to_string(FirewalledHost::kProhibitingPort);
-  const std::string prohibiting6 = "[" + host.address6() + "]:" + std::to_string(FirewalledHost::kProhibitingPort);
-  const std::string closed = host.address() + ":" + std::to_string(FirewalledHost::kClosedPort);
-  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + location("/rejecting", "proxy_pass http://" + rejecting + ";") +
-                location("/prohibiting", "proxy_pass http://" + prohibiting + ";") +
-                location("/prohibiting6", "proxy_pass http://" + prohibiting6 + ";") +
-                location("/closed", "proxy_pass http://" + closed + ";") + "  }\n");
-  const std::string base = "http://127.0.0.1:{PORT}";
-  const Causes causes{{rejecting, "refused"}, {prohibiting, "unreachable"}, {prohibiting6, "refused"}, {closed, "refused"}};
-  const std::map<std::string, std::string> first_line_by_upstream{
-      {rejecting, "connect() to " + rejecting + " rejected by a firewall: ICMP answered the SYN, not a RST"},
-      {prohibiting, prohibiting + " is unreachable: the first SYN was rejected at once by ICMP"},
-      {prohibiting6, "connect() to " + prohibiting6 + " rejected by a firewall: ICMP answered the SYN, not a RST"},
-      {closed, "connect() to " + closed + " refused: nothing accepted the connection"}};
-  const std::map<std::string, std::string> kernel_line_by_upstream{
-      {rejecting, "kernel: ICMP port unreachable in reply to SYN to " + rejecting},
-      {prohibiting, "kernel: ICMP host unreachable in reply to the first SYN to " + prohibiting + ", at once"},
-      {prohibiting6, "kernel: ICMPv6 administratively prohibited in reply to SYN to " + prohibiting6},
-      {closed, "kernel: RST in reply to SYN from " + closed}};
+// What a firewall's answer to nginx's SYN should make of a record, in nginx's
+// location `path`.
+struct FirewallAnswer {
+  std::string path;
+  std::string upstream;
+  std::string cause;
+  std::string first_line;   // the evidence's first line begins so
+  std::string kernel_line;  // and the evidence has this
+};
+
+// nginx proxies each answer's path to its upstream; one request to each is
+// traced with the default hooks, with --lean and with --no-uprobes (the
+// kernel-only view, which has no nginx errno at all). Traced where no cgroup
+// hierarchy is mounted: an ICMP error the kernel handles outside nginx's
+// processes must be told by the socket alone.
+void expect_records_of_firewall_answers(Scenario& s, const std::vector<FirewallAnswer>& answers) {
+  s.trace_without_cgroup_mounts();
+  std::string locations;
+  Causes causes;
+  std::vector<std::string> urls;
+  for (const FirewallAnswer& a : answers) {
+    locations += location(a.path, "proxy_pass http://" + a.upstream + ";");
+    causes[a.upstream] = a.cause;
+    urls.push_back("http://127.0.0.1:{PORT}" + a.path);
+  }
+  s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + locations + "  }\n");
   for (const std::vector<std::string>& mode :
        {std::vector<std::string>{}, std::vector<std::string>{"--lean"}, std::vector<std::string>{"--no-uprobes"}}) {
     const bool kernel_only = !mode.empty() && mode[0] == "--no-uprobes";
     SCOPED_TRACE(mode.empty() ? "default hooks" : mode[0]);
     const size_t logged_before = s.access_log().size();
     s.start_tracer(mode);
-    const auto codes =
-        s.curl({base + "/rejecting", base + "/prohibiting", base + "/prohibiting6", base + "/closed"});
+    const auto codes = s.curl(urls);
     const auto records = s.stop_tracer();
-    EXPECT_EQ(codes, (std::vector<int>{502, 502, 502, 502})) << s.error_log();
+    EXPECT_EQ(codes, std::vector<int>(urls.size(), 502)) << s.error_log();
     const std::vector<AccessLine> all = s.access_log();
     const std::vector<AccessLine> access(all.begin() + static_cast<std::ptrdiff_t>(logged_before), all.end());
     EXPECT_EQ(match_records(access, records, causes), "") << s.error_log() << s.tracer_output();
@@ -567,14 +564,60 @@ TEST_F(MoreCauses, AFirewallsRejectIsToldFromNothingListening) {
       EXPECT_EQ(errors_as_nginx_wrote(records, s.error_log()), "") << s.error_log();
     }
     for (const nlohmann::json& r : records) {
-      const std::string upstream = r.value("upstream", "");
-      if (!first_line_by_upstream.count(upstream)) continue;
-      const std::string evidence = r["evidence"].dump();
-      EXPECT_EQ(r["evidence"][0].get<std::string>().rfind(first_line_by_upstream.at(upstream), 0), 0u) << r.dump();
-      EXPECT_NE(evidence.find(kernel_line_by_upstream.at(upstream)), std::string::npos) << r.dump();
-      EXPECT_EQ(evidence.find("SELinux"), std::string::npos) << r.dump();
+      for (const FirewallAnswer& a : answers) {
+        if (r.value("upstream", "") != a.upstream) continue;
+        const std::string evidence = r["evidence"].dump();
+        EXPECT_EQ(r["evidence"][0].get<std::string>().rfind(a.first_line, 0), 0u) << r.dump();
+        EXPECT_NE(evidence.find(a.kernel_line), std::string::npos) << r.dump();
+        EXPECT_EQ(evidence.find("SELinux"), std::string::npos) << r.dump();
+      }
     }
   }
+}
+
+// A firewall's reject rule answers the SYN with ICMP, not a RST: the record
+// says a firewall rejected the connection, where a host with nothing
+// listening says so. IPv6's "administratively prohibited" comes to nginx as
+// EACCES, which alone would read as a local policy.
+TEST_F(MoreCauses, AFirewallsRejectIsToldFromNothingListening) {
+  FirewalledHost host;
+  Scenario s;
+  const std::string rejecting = host.address() + ":" + std::to_string(FirewalledHost::kRejectingPort);
+  const std::string prohibiting = host.address() + ":" + std::to_string(FirewalledHost::kProhibitingPort);
+  const std::string prohibiting6 = "[" + host.address6() + "]:" + std::to_string(FirewalledHost::kProhibitingPort);
+  const std::string closed = host.address() + ":" + std::to_string(FirewalledHost::kClosedPort);
+  expect_records_of_firewall_answers(
+      s, {{"/rejecting", rejecting, "refused",
+           "connect() to " + rejecting + " rejected by a firewall: ICMP answered the SYN, not a RST",
+           "kernel: ICMP port unreachable in reply to SYN to " + rejecting},
+          {"/prohibiting", prohibiting, "unreachable",
+           prohibiting + " is unreachable: the first SYN was rejected at once by ICMP",
+           "kernel: ICMP host unreachable in reply to the first SYN to " + prohibiting + ", at once"},
+          {"/prohibiting6", prohibiting6, "refused",
+           "connect() to " + prohibiting6 + " rejected by a firewall: ICMP answered the SYN, not a RST",
+           "kernel: ICMPv6 administratively prohibited in reply to SYN to " + prohibiting6},
+          {"/closed", closed, "refused", "connect() to " + closed + " refused: nothing accepted the connection",
+           "kernel: RST in reply to SYN from " + closed}});
+}
+
+// On a real network the firewall's ICMP comes back after nginx's connect()
+// returned, and the kernel handles it outside any nginx process, closing the
+// socket before it reports the error: the same records as from the host's
+// own.
+TEST_F(MoreCauses, AFirewallsRejectFromAfarIsToldToo) {
+  FirewalledHost host;
+  DistantFirewall firewall(host);
+  Scenario s;
+  const std::string rejecting = host.address() + ":" + std::to_string(FirewalledHost::kDistantRejectingPort);
+  const std::string prohibiting6 =
+      "[" + host.address6() + "]:" + std::to_string(FirewalledHost::kDistantProhibitingPort);
+  expect_records_of_firewall_answers(
+      s, {{"/rejecting", rejecting, "refused",
+           "connect() to " + rejecting + " rejected by a firewall: ICMP answered the SYN, not a RST",
+           "kernel: ICMP port unreachable in reply to SYN to " + rejecting},
+          {"/prohibiting6", prohibiting6, "refused",
+           "connect() to " + prohibiting6 + " rejected by a firewall: ICMP answered the SYN, not a RST",
+           "kernel: ICMPv6 administratively prohibited in reply to SYN to " + prohibiting6}});
 }
 
 // A security policy (a cgroup BPF program here; seccomp or SELinux alike)

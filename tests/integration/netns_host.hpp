@@ -4,8 +4,11 @@
 // do; without sending a packet anywhere but to it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "child_process.hpp"
 
 namespace why502::testing {
 
@@ -40,13 +43,34 @@ class FirewalledHost {
   static constexpr int kRejectingPort = 82;    // `reject`: ICMP port unreachable
   static constexpr int kProhibitingPort = 83;  // `reject with icmpx type admin-prohibited`
   static constexpr int kClosedPort = 84;       // no rule, nothing listening: RST
+  // SYNs dropped here; a DistantFirewall answers them with ICMP.
+  static constexpr int kDistantRejectingPort = 85;    // port unreachable
+  static constexpr int kDistantProhibitingPort = 86;  // administratively prohibited
+
+  const std::string& netns() const { return name_; }
+  const std::string& link() const { return peer_link_; }  // its end of the veth
 
  private:
   std::string name_;
   std::string host_link_;
+  std::string peer_link_;
   std::string address_;
   std::string address6_;
   std::string absent_address_;
+};
+
+// A firewall some hops beyond the host: it answers SYNs to the host's
+// distant ports with ICMP after a delay, so the error reaches nginx's socket
+// long after connect() returned and outside any nginx process, as it does on
+// a real network (a reject rule on the host itself answers within connect()).
+class DistantFirewall {
+ public:
+  explicit DistantFirewall(const FirewalledHost& host);  // ready to answer on return
+  DistantFirewall(const DistantFirewall&) = delete;
+  DistantFirewall& operator=(const DistantFirewall&) = delete;
+
+ private:
+  std::unique_ptr<ChildProcess> responder_;
 };
 
 }  // namespace why502::testing

@@ -91,6 +91,10 @@ class Scenario {
   // next tracer is not scoped with --pid. Records of other nginx are then
   // dropped by stop_tracer, by the pids this scenario's nginx had.
   void trace_every_nginx() { scope_tracer_ = false; }
+  // The next tracers run as on a host with no cgroup hierarchy mounted (an
+  // init or a container that mounts none): why502 cannot tell nginx's
+  // sockets by their cgroup.
+  void trace_without_cgroup_mounts() { cgroups_mounted_ = false; }
   // SIGINT, expects exit 0, returns the JSON records it wrote.
   std::vector<nlohmann::json> stop_tracer();
   // Starts why502 record -o PATH (extra args appended), waits for "ready".
@@ -127,13 +131,15 @@ class Scenario {
   std::unique_ptr<ChildProcess> nginx_;
   std::unique_ptr<ChildProcess> tracer_;
   bool scope_tracer_ = true;
+  bool cgroups_mounted_ = true;
   bool tracer_scoped_ = false;
   std::set<pid_t> nginx_pids_;  // every master and worker this scenario's nginx had
 };
 
 // argv run in a mount namespace of its own where tracefs is not mounted, as
-// on a freshly booted host: why502 must not need it.
-std::vector<std::string> without_tracefs(const std::vector<std::string>& argv);
+// on a freshly booted host: why502 must not need it. Nor any cgroup
+// hierarchy, unless cgroups_mounted.
+std::vector<std::string> without_tracefs(const std::vector<std::string>& argv, bool cgroups_mounted = true);
 
 // The ids of the BPF programs a process holds descriptors of (its
 // /proc/PID/fdinfo): on a shared host, other why502 hold programs too.
