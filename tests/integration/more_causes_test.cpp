@@ -532,11 +532,23 @@ struct FirewallAnswer {
   std::string kernel_line;  // and the evidence has this
 };
 
+// The tracers a firewall's answers are checked with: the default hooks,
+// --lean, and the kernel-only view (which has no nginx errno at all), also
+// as run without CAP_SYS_ADMIN.
+struct TracerVariant {
+  std::vector<std::string> args;
+  std::string name;
+  bool without_cap_sys_admin = false;
+};
+const TracerVariant kFirewallTracers[] = {{{}, "default hooks"},
+                                          {{"--lean"}, "--lean"},
+                                          {{"--no-uprobes"}, "--no-uprobes"},
+                                          {{"--no-uprobes"}, "--no-uprobes without CAP_SYS_ADMIN", true}};
+
 // nginx proxies each answer's path to its upstream; one request to each is
-// traced with the default hooks, with --lean and with --no-uprobes (the
-// kernel-only view, which has no nginx errno at all). Traced where no cgroup
-// hierarchy is mounted: an ICMP error the kernel handles outside nginx's
-// processes must be told by the socket alone.
+// traced by each of kFirewallTracers, where no cgroup hierarchy is mounted:
+// an ICMP error the kernel handles outside nginx's processes must be told by
+// the socket, where nginx's cgroup cannot be read.
 void expect_records_of_firewall_answers(Scenario& s, const std::vector<FirewallAnswer>& answers) {
   s.trace_without_cgroup_mounts();
   std::string locations;
@@ -548,12 +560,12 @@ void expect_records_of_firewall_answers(Scenario& s, const std::vector<FirewallA
     urls.push_back("http://127.0.0.1:{PORT}" + a.path);
   }
   s.start_nginx("  server {\n    listen 127.0.0.1:{PORT};\n" + locations + "  }\n");
-  for (const std::vector<std::string>& mode :
-       {std::vector<std::string>{}, std::vector<std::string>{"--lean"}, std::vector<std::string>{"--no-uprobes"}}) {
-    const bool kernel_only = !mode.empty() && mode[0] == "--no-uprobes";
-    SCOPED_TRACE(mode.empty() ? "default hooks" : mode[0]);
+  for (const TracerVariant& tracer : kFirewallTracers) {
+    const bool kernel_only = !tracer.args.empty() && tracer.args[0] == "--no-uprobes";
+    SCOPED_TRACE(tracer.name);
+    s.trace_without_cap_sys_admin(tracer.without_cap_sys_admin);
     const size_t logged_before = s.access_log().size();
-    s.start_tracer(mode);
+    s.start_tracer(tracer.args);
     const auto codes = s.curl(urls);
     const auto records = s.stop_tracer();
     EXPECT_EQ(codes, std::vector<int>(urls.size(), 502)) << s.error_log();

@@ -128,7 +128,7 @@ TEST_F(Privileges, AnNginxStartedLaterIsAttachedThroughTheHelper) {
 // for a plain HTTP/1 client.
 TEST_F(Privileges, WithoutSysAdminItSaysSoAndFallsBackToTheKernelView) {
   int status = 0;
-  const std::string out = run_command({"setpriv", "--bounding-set=-all,+bpf,+perfmon,+dac_read_search,+sys_ptrace",
+  const std::string out = run_command({"setpriv", kBoundingSetWithoutSysAdmin,
                                        WHY502_BINARY, "trace", "--duration", "0.2", "--nginx-binary",
                                        "/usr/sbin/nginx"},
                                       &status);
@@ -163,6 +163,17 @@ TEST_F(Privileges, DoctorSaysWhetherTracingWillWork) {
       << healthy;
   EXPECT_EQ(healthy.find("FAIL"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("why502 can trace on this host"), std::string::npos) << healthy;
+  EXPECT_TRUE(std::regex_search(healthy, std::regex("\ncgroup2 filesystem +ok +at /sys/fs/cgroup"))) << healthy;
+  // A host that mounts no cgroup hierarchy: why502 mounts its own, unless
+  // it has no CAP_SYS_ADMIN, which doctor warns of.
+  const std::string unmounted = run_command(without_tracefs({WHY502_BINARY, "doctor"}, false), &status);
+  EXPECT_EQ(status, 0) << unmounted;
+  EXPECT_TRUE(std::regex_search(unmounted, std::regex("\ncgroup2 filesystem +ok +none mounted: why502 mounts its own")))
+      << unmounted;
+  const std::string no_admin =
+      run_command(without_tracefs({"setpriv", kBoundingSetWithoutSysAdmin, WHY502_BINARY, "doctor"}, false), &status);
+  EXPECT_TRUE(std::regex_search(no_admin, std::regex("\ncgroup2 filesystem +warn +none mounted, and none can be")))
+      << no_admin;
 
   const std::string stripped = run_command({"setpriv", "--bounding-set=-all", WHY502_BINARY, "doctor"}, &status);
   EXPECT_EQ(status, 1) << stripped;

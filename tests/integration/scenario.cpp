@@ -352,6 +352,7 @@ std::vector<std::string> Scenario::why502_argv(std::vector<std::string> argv, co
   const bool has_pid = std::find(extra.begin(), extra.end(), "--pid") != extra.end();
   tracer_scoped_ = has_pid || (scope_tracer_ && nginx_master() > 0);
   if (tracer_scoped_ && !has_pid) argv.insert(argv.end(), {"--pid", std::to_string(nginx_master())});
+  if (without_cap_sys_admin_) argv.insert(argv.begin(), {"setpriv", kBoundingSetWithoutSysAdmin});
   return without_tracefs(argv, cgroups_mounted_);
 }
 

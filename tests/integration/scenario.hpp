@@ -95,6 +95,9 @@ class Scenario {
   // init or a container that mounts none): why502 cannot tell nginx's
   // sockets by their cgroup.
   void trace_without_cgroup_mounts() { cgroups_mounted_ = false; }
+  // The next tracers run with the other four of the five capabilities it
+  // may be given, not CAP_SYS_ADMIN: no uprobes, no cgroup2 mount of its own.
+  void trace_without_cap_sys_admin(bool without = true) { without_cap_sys_admin_ = without; }
   // SIGINT, expects exit 0, returns the JSON records it wrote.
   std::vector<nlohmann::json> stop_tracer();
   // Starts why502 record -o PATH (extra args appended), waits for "ready".
@@ -132,9 +135,13 @@ class Scenario {
   std::unique_ptr<ChildProcess> tracer_;
   bool scope_tracer_ = true;
   bool cgroups_mounted_ = true;
+  bool without_cap_sys_admin_ = false;
   bool tracer_scoped_ = false;
   std::set<pid_t> nginx_pids_;  // every master and worker this scenario's nginx had
 };
+
+// setpriv's bounding set of why502's capabilities but CAP_SYS_ADMIN.
+inline constexpr const char* kBoundingSetWithoutSysAdmin = "--bounding-set=-all,+bpf,+perfmon,+dac_read_search,+sys_ptrace";
 
 // argv run in a mount namespace of its own where tracefs is not mounted, as
 // on a freshly booted host: why502 must not need it. Nor any cgroup

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "host/cgroup_id.hpp"
 #include "host/nginx_build_info.hpp"
 #include "host/nginx_discovery.hpp"
 #include "host/nginx_layout.hpp"
@@ -50,6 +51,16 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
                   ptrace && dac ? "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
                                 : "missing CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH: other users' nginx and backends "
                                   "may be unreadable"});
+
+  // How the kernel side knows nginx's sockets while another process runs.
+  const std::string& cgroups = unified_cgroup_root();
+  rows.push_back({"cgroup2 filesystem", cgroups.empty() ? Verdict::warn : Verdict::ok,
+                  cgroups.empty() ? "none mounted, and none can be without CAP_SYS_ADMIN: a reset of an upstream "
+                                    "connection that reaches nginx's socket while another process runs loses its "
+                                    "kernel line under --lean or on an idle pooled connection, and backends' cgroup "
+                                    "CPU throttling goes unread"
+                  : cgroups.starts_with("/proc/self/fd/") ? "none mounted: why502 mounts its own, seen by no other process"
+                                                          : "at " + cgroups});
 
   // What trace keeps once attached (keep_only_needed_capabilities), said exactly.
   rows.push_back({"privileges kept while tracing", Verdict::ok,

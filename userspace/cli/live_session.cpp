@@ -26,6 +26,7 @@
 #include "common/fatal_error.hpp"
 #include "events/event.hpp"
 #include "loader/capabilities.hpp"
+#include "host/cgroup_id.hpp"
 #include "host/nginx_discovery.hpp"
 #include "host/nginx_layout.hpp"
 #include "host/privileges.hpp"
@@ -143,6 +144,9 @@ void drop_capabilities(ProbeSession& session, HostReads& reads, const LiveOption
     reads.read_other_namespaces_with([broker = session.uprobe_broker()](int netns, uint32_t* low, uint32_t* high) {
       return broker->port_range(netns, low, high);
     });
+  // Where the host mounts no cgroup2, the mount of our own that names the
+  // cgroups of nginx processes found later needs CAP_SYS_ADMIN: made now.
+  unified_cgroup_root();
   if (Result<void> dropped = keep_only_needed_capabilities(!options.no_uprobes && !broker_placing_uprobes);
       !dropped)
     std::fprintf(stderr, "why502: warning: could not drop capabilities: %s\n", dropped.error().c_str());

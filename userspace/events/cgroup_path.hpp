@@ -18,10 +18,6 @@ struct ProcessCgroups {
 };
 ProcessCgroups cgroups_in(std::istream& proc_pid_cgroup);
 
-// Where the unified (cgroup v2) hierarchy is mounted: on its own, or beside
-// v1 hierarchies (systemd's hybrid layout).
-inline constexpr const char* kUnifiedCgroupMounts[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
-
 // The path that names the process's service best: the first of unified,
 // systemd and cpu that is not the root; "/" when all are; empty when none
 // was read.

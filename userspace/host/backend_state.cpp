@@ -25,6 +25,7 @@
 #include "events/cgroup_path.hpp"
 #include "host/awaited_connection.hpp"
 #include "host/blocking_syscalls.hpp"
+#include "host/cgroup_id.hpp"
 #include "host/file_text.hpp"
 #include "host/namespace_tcp.hpp"
 #include "host/polled_descriptor.hpp"
@@ -346,9 +347,9 @@ CgroupFiles cpu_cgroup_dir(const ProcessCgroups& c) {
       if (access((std::string(mount) + c.cpu + "/cpu.stat").c_str(), R_OK) == 0) return {mount + c.cpu, true};
     return {};
   }
-  if (!c.unified.empty())
-    for (const char* mount : kUnifiedCgroupMounts)
-      if (access((std::string(mount) + c.unified + "/cpu.stat").c_str(), R_OK) == 0) return {mount + c.unified, false};
+  const std::string& root = unified_cgroup_root();
+  if (!c.unified.empty() && !root.empty() && access((root + c.unified + "/cpu.stat").c_str(), R_OK) == 0)
+    return {root + c.unified, false};
   return {};
 }
 
