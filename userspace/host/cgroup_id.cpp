@@ -26,7 +26,7 @@ bool is_cgroup2(const char* path) {
 }
 
 // A cgroup2 filesystem mounted on a fresh directory, opened and detached at
-// once: no other process ever sees it, and the open directory keeps it for
+// once: from then on only the open directory reaches it, and keeps it for
 // why502's life. (Needs CAP_SYS_ADMIN; without it there is none.)
 class DetachedCgroup2 {
  public:

@@ -13,8 +13,8 @@ namespace why502 {
 
 // Where the unified (cgroup v2) hierarchy can be read, a path to append a
 // cgroup's to: where systemd mounts it, else a cgroup2 filesystem of
-// why502's own that no other process sees ("/proc/self/fd/N", on a host
-// whose init mounts none); empty when neither can be had.
+// why502's own that only its descriptor reaches ("/proc/self/fd/N", on a
+// host whose init mounts none); empty when neither can be had.
 const std::string& unified_cgroup_root();
 
 // The kernel's id of pid's cgroup v2 (its directory's inode in the cgroup2
