@@ -24,6 +24,8 @@ installed=$(dpkg -L why502)
 why502 --version | grep -Eq "^why502 [0-9.]+ \(commit [0-9a-f]+" || fail "--version: $(why502 --version)"
 why502 doctor >/tmp/why502-package-doctor.txt || { cat /tmp/why502-package-doctor.txt; fail "the installed why502 doctor"; }
 grep -q "uprobes  *ok" /tmp/why502-package-doctor.txt || fail "the installed (stripped) binary's uprobe check"
+# (Printed: where this host's cgroup ids are read from, for whoever reads the log.)
+grep "^cgroup2 filesystem" /tmp/why502-package-doctor.txt || fail "doctor has no cgroup2 row"
 [[ $(man -w why502) == /usr/share/man/man8/why502.8.gz ]] || fail "man -w why502: $(man -w why502 2>&1)"
 unit=/usr/lib/systemd/system/why502.service
 grep -q "^ExecStart=/usr/sbin/why502 serve" "$unit" || fail "the unit does not run the installed binary"
