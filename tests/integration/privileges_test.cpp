@@ -150,7 +150,7 @@ TEST_F(Privileges, DoctorSaysWhetherTracingWillWork) {
   int status = -1;
   // As on a freshly booted host: doctor loads and attaches, as trace does,
   // and needs no tracefs for it.
-  const std::string healthy = run_command(without_tracefs({WHY502_BINARY, "doctor"}), &status);
+  const std::string healthy = run_command(as_on_a_fresh_host({WHY502_BINARY, "doctor"}), &status);
   EXPECT_EQ(status, 0) << healthy;
   for (const char* program : {"on_sock_send_length", "on_oom_mark_victim", "on_sched_process_exec"})
     EXPECT_TRUE(std::regex_search(healthy, std::regex(std::string("program ") + program + " +ok +attached to raw_tracepoint/")))
@@ -166,12 +166,12 @@ TEST_F(Privileges, DoctorSaysWhetherTracingWillWork) {
   EXPECT_TRUE(std::regex_search(healthy, std::regex("\ncgroup2 filesystem +ok +at /sys/fs/cgroup"))) << healthy;
   // A host that mounts no cgroup hierarchy: why502 mounts its own, unless
   // it has no CAP_SYS_ADMIN, which doctor warns of.
-  const std::string unmounted = run_command(without_tracefs({WHY502_BINARY, "doctor"}, false), &status);
+  const std::string unmounted = run_command(as_on_a_fresh_host({WHY502_BINARY, "doctor"}, false), &status);
   EXPECT_EQ(status, 0) << unmounted;
   EXPECT_TRUE(std::regex_search(unmounted, std::regex("\ncgroup2 filesystem +ok +none mounted: why502 mounts its own")))
       << unmounted;
   const std::string no_admin =
-      run_command(without_tracefs({"setpriv", kBoundingSetWithoutSysAdmin, WHY502_BINARY, "doctor"}, false), &status);
+      run_command(as_on_a_fresh_host({"setpriv", kBoundingSetWithoutSysAdmin, WHY502_BINARY, "doctor"}, false), &status);
   EXPECT_TRUE(std::regex_search(no_admin, std::regex("\ncgroup2 filesystem +warn +none mounted, and none can be")))
       << no_admin;
 

@@ -330,7 +330,7 @@ void Scenario::start_nginx(const std::string& servers, int workers, int worker_c
                            (nginx_ ? nginx_->output() : "") + "; its error.log: " + error_log());
 }
 
-std::vector<std::string> without_tracefs(const std::vector<std::string>& argv, bool cgroups_mounted) {
+std::vector<std::string> as_on_a_fresh_host(const std::vector<std::string>& argv, bool cgroups_mounted) {
   std::string unmount = "umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug/tracing 2>/dev/null; ";
   if (!cgroups_mounted) unmount += "umount -l /sys/fs/cgroup/unified 2>/dev/null; umount -l /sys/fs/cgroup 2>/dev/null; ";
   // unshare execs in place, so the pid the caller signals is why502's.
@@ -353,7 +353,7 @@ std::vector<std::string> Scenario::why502_argv(std::vector<std::string> argv, co
   tracer_scoped_ = has_pid || (scope_tracer_ && nginx_master() > 0);
   if (tracer_scoped_ && !has_pid) argv.insert(argv.end(), {"--pid", std::to_string(nginx_master())});
   if (without_cap_sys_admin_) argv.insert(argv.begin(), {"setpriv", kBoundingSetWithoutSysAdmin});
-  return without_tracefs(argv, cgroups_mounted_);
+  return as_on_a_fresh_host(argv, cgroups_mounted_);
 }
 
 void Scenario::start_tracer(const std::vector<std::string>& extra_args) {

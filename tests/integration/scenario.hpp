@@ -146,7 +146,7 @@ inline constexpr const char* kBoundingSetWithoutSysAdmin = "--bounding-set=-all,
 // argv run in a mount namespace of its own where tracefs is not mounted, as
 // on a freshly booted host: why502 must not need it. Nor any cgroup
 // hierarchy, unless cgroups_mounted.
-std::vector<std::string> without_tracefs(const std::vector<std::string>& argv, bool cgroups_mounted = true);
+std::vector<std::string> as_on_a_fresh_host(const std::vector<std::string>& argv, bool cgroups_mounted = true);
 
 // The ids of the BPF programs a process holds descriptors of (its
 // /proc/PID/fdinfo): on a shared host, other why502 hold programs too.

@@ -39,8 +39,8 @@ namespace {
 
 constexpr unsigned kTcpListen = 10;
 constexpr size_t kMaxThreads = 1024;  // threads looked at per backend process
-constexpr std::chrono::milliseconds kSecondLook{5};  // before a running thread is looked at again
-constexpr int kSecondLooks = 3;                      // and at most so many times
+constexpr std::chrono::milliseconds kSecondLookPause{5};  // before a running thread is looked at again
+constexpr int kMaxSecondLooks = 3;                           // and at most so many times
 
 template <size_t N>
 void set_text(char (&dst)[N], std::string_view s) {
@@ -433,8 +433,8 @@ void describe_process(uint32_t pid, w5_backend_state& e) {
   // asleep, so that it does not hide the thread the request waits in or what
   // the loop waits on. One that runs (on the CPU, or waiting for one, as on
   // a busy host) is still running after a few looks.
-  for (int second_looks = 0; some_running && second_looks < kSecondLooks; ++second_looks) {
-    std::this_thread::sleep_for(kSecondLook);
+  for (int second_looks = 0; some_running && second_looks < kMaxSecondLooks; ++second_looks) {
+    std::this_thread::sleep_for(kSecondLookPause);
     some_running = false;
     for (ThreadLook& look : looks)
       if (look.stat.state == 'R') {
