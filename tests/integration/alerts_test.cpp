@@ -159,7 +159,9 @@ TEST_F(Alerts, RefusedStormReachesAlertmanagerAndResolvesWhenItStops) {
   int logged = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const bool cut_by_stopping = i + 1 == lines.size() && lines[i].status == 499;
-    if (!cut_by_stopping) EXPECT_EQ(lines[i].status, 502) << lines[i].uri;
+    if (!cut_by_stopping) {
+      EXPECT_EQ(lines[i].status, 502) << lines[i].uri;
+    }
     logged += lines[i].status == 502 && lines[i].last_upstream == refused;
   }
   const nlohmann::json counted =

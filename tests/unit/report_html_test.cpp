@@ -16,7 +16,6 @@ namespace {
 
 // 2023-11-14T22:13:20Z at monotonic 0.
 constexpr int64_t kEpoch2023 = 1'700'000'000'000'000'000;
-constexpr uint64_t kSecond = 1'000'000'000;
 
 Record make(double at_s, Cause cause, const std::string& upstream, int status = 502,
             RecordType type = RecordType::gateway_error) {
