@@ -68,6 +68,8 @@ done
 echo "=== test-matrix.sh: summary" >&2
 printf '%s\n' "${summary[@]}"
 if [[ ! -e $source ]]; then
-  echo "Debian's nginx only: no nginx sources at $source; set WHY502_NGINX_SRC to a folder of nginx-VERSION.tar.gz archives (or one archive) to run the other legs"
+  ran="Debian's nginx only"
+  [[ ${WHY502_MATRIX_DEBIAN:-1} != 0 ]] || ran="no leg ran"
+  echo "$ran: no nginx sources at $source; set WHY502_NGINX_SRC to a folder of nginx-VERSION.tar.gz archives (or one archive) to run the other legs"
 fi
 exit $failed
