@@ -4,10 +4,10 @@
 #
 #   scripts/build-nginx.sh [SOURCE]
 #
-# SOURCE (or $WHY502_NGINX_SRC; default ../shared/nginx-src next to the repo, see
-# scripts/nginx-src.sh) is a
-# folder of nginx-VERSION.tar.gz archives or one such archive. Archives may be
-# release tarballs (./configure) or git archives of a release tag (auto/configure).
+# SOURCE (default: what scripts/nginx-src.sh prints, $WHY502_NGINX_SRC or
+# ../shared/nginx-src next to the repo) is a folder of nginx-VERSION.tar.gz
+# archives or one such archive. Archives may be release tarballs (./configure) or
+# git archives of a release tag (auto/configure).
 # Each build goes to build/nginx-matrix/VERSION-FLAVOUR/ and is reused while the
 # archive's sha256 and the configure line stay the same. Prints one line per build
 # on stdout: "VERSION-FLAVOUR BINARY"; progress and timings go to stderr.
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-source_arg=${1:-${WHY502_NGINX_SRC:-$("$repo/scripts/nginx-src.sh")}}
+source_arg=${1:-$("$repo/scripts/nginx-src.sh")}
 flavours=(${WHY502_NGINX_FLAVOURS:-default nginxorg})
 cache=$repo/build/nginx-matrix
 

@@ -21,7 +21,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 build_dir=${BUILD_DIR:-build}
 filter=${WHY502_MATRIX_FILTER:-GatewayErrors.*:MoreCauses.*:BackendDeaths.*:ListenerLimits.*:Lifecycle.*:HookSets/KeepaliveRaces.*}
-source=${WHY502_NGINX_SRC:-$(scripts/nginx-src.sh)}
+source=$(scripts/nginx-src.sh)
 
 summary=()
 failed=0

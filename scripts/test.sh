@@ -74,7 +74,7 @@ if stage "install dependencies" scripts/install-deps.sh; then
     # configure of 1.30.4, within CI's time (scripts/test-matrix.sh runs all four).
     # Without the sources (a checkout away from ../shared) its legs cannot be
     # built: the summary says so rather than passing a stage that ran nothing.
-    matrix_source=${WHY502_NGINX_SRC:-$(scripts/nginx-src.sh)}
+    matrix_source=$(scripts/nginx-src.sh)
     if [[ -e $matrix_source ]]; then
       stage "nginx build matrix" env WHY502_MATRIX_DEBIAN=0 WHY502_NGINX_BUILDS="1.31.4-nginxorg 1.30.4-default" \
         scripts/test-matrix.sh

@@ -59,8 +59,9 @@ std::unique_ptr<ProbeSession> check_kernel(std::vector<Row>& rows) {
                                     "connection that reaches nginx's socket while another process runs loses its "
                                     "kernel line under --lean or on an idle pooled connection, and backends' cgroup "
                                     "CPU throttling goes unread"
-                  : cgroups.starts_with("/proc/self/fd/") ? "none mounted: why502 mounts its own, detached, which only it reaches"
-                                                          : "at " + cgroups});
+                  : cgroups.starts_with("/proc/self/fd/")
+                      ? "none mounted: why502 mounts its own, detached, which only it reaches"
+                      : "at " + cgroups});
 
   // What trace keeps once attached (keep_only_needed_capabilities), said exactly.
   rows.push_back({"privileges kept while tracing", Verdict::ok,
